@@ -1,0 +1,236 @@
+"""One settings object: defaults <- followup.toml <- FOLLOWUP_* environment.
+
+Environment keys name the dotted path with double underscores:
+`FOLLOWUP_DATABASE__URL` sets `database.url`. Validation happens once, at start, and every
+problem names its key. Secrets are `SecretStr` and never printed (see `redacted()`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+ENV_PREFIX = "FOLLOWUP_"
+ENV_NESTING = "__"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = ""  # empty: SQLite file in data_dir
+    echo: bool = False
+
+
+class HospitalSettings(_Section):
+    name: str = "示范医院"
+    name_en: str = "Demo Hospital"
+    default_region: str = "CN"
+    default_timezone: str = "Asia/Shanghai"
+    default_language: str = "zh-CN"
+    calling_hours: str = "09:00-20:00"
+    emergency_number: str = "120"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError("must be a two-letter region code such as CN")
+        return value.upper()
+
+
+class RulesSettings(_Section):
+    paths: list[str] = Field(default_factory=lambda: [str(REPO_ROOT / "followup_rules" / "rules")])
+    calls_per_patient_per_day: int = Field(default=1, ge=1, le=10)
+
+
+class ScriptsSettings(_Section):
+    dir: str = str(REPO_ROOT / "scripts")
+
+
+class HisSettings(_Section):
+    source: str = ""  # SQLAlchemy URL or a .csv/.xlsx path
+    mapping: str = ""  # mapping YAML
+    batch_size: int = Field(default=5000, ge=1)
+    retries: int = Field(default=5, ge=0)
+    workers: int = Field(default=2, ge=1, le=64)
+
+
+class TtsSettings(_Section):
+    engine: dict[str, str] = Field(default_factory=dict)  # locale -> "espeak-ng" | "piper"
+    voice: dict[str, str] = Field(default_factory=dict)  # locale -> voice name
+    prompt_packs: str = ""  # folder of pre-recorded WAVs
+
+
+class SpeechSettings(_Section):
+    models: dict[str, str] = Field(default_factory=dict)  # locale -> model dir or "package:NAME"
+    min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    workers: int = Field(default=2, ge=1, le=32)
+
+
+class AsteriskSettings(_Section):
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    ami_user: str = "followup"
+    ami_secret: SecretStr = SecretStr("")
+    agi_host: str = "127.0.0.1"
+    agi_port: int = Field(default=4573, ge=1, le=65535)
+    binary: str = ""  # path to an asterisk binary for the integration tier
+    trunk: str = "carrier"
+    caller_id: str = ""
+    originate_timeout_s: int = Field(default=30, ge=5, le=300)
+    nurse_queue: str = "followup-nurses"
+    agent_queue: str = "followup-agents"
+
+
+class DialerSettings(_Section):
+    backend: str = "sim"  # "sim" | "asterisk"
+    max_channels: int = Field(default=10, ge=1)
+    calls_per_second: float = Field(default=1.0, gt=0)
+    lease_seconds: int = Field(default=300, ge=10)
+    holidays: list[str] = Field(default_factory=list)  # ISO dates
+
+
+class RecordingsSettings(_Section):
+    dir: str = ""  # empty: data_dir/recordings
+    retention_days: int = Field(default=180, ge=1)
+    encryption_key: SecretStr = SecretStr("")
+
+
+class ConsoleSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr("")
+    max_failed_logins: int = Field(default=5, ge=1)
+
+
+class Settings(_Section):
+    data_dir: str = "var"
+    database: DatabaseSettings = DatabaseSettings()
+    hospital: HospitalSettings = HospitalSettings()
+    rules: RulesSettings = RulesSettings()
+    scripts: ScriptsSettings = ScriptsSettings()
+    his: HisSettings = HisSettings()
+    tts: TtsSettings = TtsSettings()
+    speech: SpeechSettings = SpeechSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    dialer: DialerSettings = DialerSettings()
+    recordings: RecordingsSettings = RecordingsSettings()
+    console: ConsoleSettings = ConsoleSettings()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'followup.sqlite'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return Path(self.recordings.dir or Path(self.data_dir) / "recordings").resolve()
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict fit for logs and `followup config`: secrets masked."""
+        data = self.model_dump(mode="json")
+        for section in data.values():
+            if isinstance(section, dict):
+                for key, value in section.items():
+                    if key in _SECRET_KEYS and value:
+                        section[key] = "********"
+        url = data["database"]["url"]
+        if "@" in url and ":" in url.split("@", 1)[0]:
+            scheme, rest = url.split("://", 1)
+            creds, host = rest.split("@", 1)
+            data["database"]["url"] = f"{scheme}://{creds.split(':', 1)[0]}:********@{host}"
+        return data
+
+
+_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key"}
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split(ENV_NESTING)
+        if path == ["config"]:
+            continue
+        node = layer
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        value: Any = raw
+        if raw.startswith(("[", "{")):
+            import json
+
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        node[path[-1]] = value
+    return layer
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build and validate the settings.
+
+    `path` defaults to `$FOLLOWUP_CONFIG`, then `./followup.toml` when it exists.
+    Raises `ConfigError` naming the first bad key.
+    """
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is None:
+        candidate = env.get(ENV_PREFIX + "CONFIG") or "followup.toml"
+        path = candidate if Path(candidate).exists() or env.get(ENV_PREFIX + "CONFIG") else None
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError("config", f"file {path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
+    data = _merge(data, _env_layer(env))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "settings"
+        problem = err["msg"]
+        if err["type"] == "extra_forbidden":
+            problem = "unknown setting"
+        raise ConfigError(key, problem) from None

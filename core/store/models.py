@@ -1,0 +1,332 @@
+"""The store's tables (SQLAlchemy 2 typed models). Migrations live in `migrations/`.
+
+Hot paths (HIS sync, planning, claiming) use Core statements on these tables; the ORM
+classes serve the console and the services where clarity beats speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.enums import (
+    AnswerSource,
+    AttemptStatus,
+    CancelReason,
+    DialOutcome,
+    EncounterType,
+    QuestionKind,
+    RecordingKind,
+    RejectReason,
+    Role,
+    ScriptOutcome,
+    Severity,
+    Sex,
+    SyncRunStatus,
+    TaskStatus,
+    TicketReason,
+    TicketStatus,
+)
+from core.store.types import UTCDateTime, enum_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128), default="")
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    his_id: Mapped[str] = mapped_column(String(64), unique=True)
+    mrn: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
+    phone_alt: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64))
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False)
+    opt_out_phone: Mapped[bool] = mapped_column(Boolean, default=False)
+    opt_out_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_phone: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_hash: Mapped[str] = mapped_column(String(40))
+    plan_dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    updated_at: Mapped[dt.datetime]
+
+
+class Encounter(Base):
+    __tablename__ = "encounters"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    his_id: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    type: Mapped[EncounterType] = mapped_column(enum_column(EncounterType))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    attending_doctor: Mapped[str | None] = mapped_column(String(128))
+    admit_at: Mapped[dt.datetime | None]
+    discharge_at: Mapped[dt.datetime | None]
+    diagnoses: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ICD-10 codes
+    procedures: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(40))
+    plan_dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    updated_at: Mapped[dt.datetime]
+
+
+class FollowupTask(Base):
+    __tablename__ = "followup_tasks"
+    __table_args__ = (
+        Index("ix_tasks_claim", "status", "next_attempt_at", "priority"),
+        Index("ix_tasks_patient_due", "patient_id", "due_date"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plan_key: Mapped[str] = mapped_column(String(160), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    offset_days: Mapped[int] = mapped_column(Integer)
+    script_id: Mapped[str] = mapped_column(String(64))
+    script_version: Mapped[int] = mapped_column(Integer)
+    # The scripts this call asks, in order: itself first, then the tasks merged into it.
+    call_scripts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    calling_window: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[dt.datetime]  # UTC start of the first window on the due date
+    window_end: Mapped[dt.datetime]  # UTC end of the last window on the due date
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    status: Mapped[TaskStatus] = mapped_column(enum_column(TaskStatus), default=TaskStatus.PENDING)
+    cancel_reason: Mapped[CancelReason | None] = mapped_column(enum_column(CancelReason))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("followup_tasks.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    next_attempt_at: Mapped[dt.datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[dt.datetime | None]
+    resume_from: Mapped[str | None] = mapped_column(String(128))  # "script_id/question_id"
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+
+
+class CallAttempt(Base):
+    __tablename__ = "call_attempts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 1-based attempt number of the task
+    status: Mapped[AttemptStatus] = mapped_column(enum_column(AttemptStatus))
+    backend: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str] = mapped_column(String(20))
+    dialled: Mapped[bool] = mapped_column(Boolean, default=False)
+    dial_outcome: Mapped[DialOutcome | None] = mapped_column(enum_column(DialOutcome))
+    script_outcome: Mapped[ScriptOutcome | None] = mapped_column(enum_column(ScriptOutcome))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str | None] = mapped_column(String(128))
+    uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    resume_from: Mapped[str | None] = mapped_column(String(128))
+    agent: Mapped[str | None] = mapped_column(String(64))
+    talk_time_s: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    answered_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("call_attempts.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    kind: Mapped[RecordingKind] = mapped_column(enum_column(RecordingKind))
+    path: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(32))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+    purged_at: Mapped[dt.datetime | None]
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("attempt_id", "script_id", "question_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempts.id"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    script_id: Mapped[str] = mapped_column(String(64))
+    script_version: Mapped[int] = mapped_column(Integer)
+    question_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[QuestionKind] = mapped_column(enum_column(QuestionKind))
+    source: Mapped[AnswerSource] = mapped_column(enum_column(AnswerSource))
+    value: Mapped[str | None] = mapped_column(String(256))
+    transcript: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(String(256))
+    red_flag: Mapped[Severity | None] = mapped_column(enum_column(Severity))
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    offset_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_dept", "status", "department_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("call_attempts.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    reason: Mapped[TicketReason] = mapped_column(enum_column(TicketReason))
+    severity: Mapped[Severity | None] = mapped_column(enum_column(Severity))
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    status: Mapped[TicketStatus] = mapped_column(enum_column(TicketStatus))
+    summary: Mapped[str] = mapped_column(String(512), default="")
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    claimed_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class UserGrant(Base):
+    """A temporary right granted by a system administrator (e.g. another department)."""
+
+    __tablename__ = "user_grants"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    granted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: each row's hash covers its content and the previous hash."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the last hash of the chain. Locking it serialises appends."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class HisSyncRun(Base):
+    __tablename__ = "his_sync_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(256))
+    status: Mapped[SyncRunStatus] = mapped_column(enum_column(SyncRunStatus))
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    watermark_from: Mapped[str | None] = mapped_column(String(64))
+    watermark_to: Mapped[str | None] = mapped_column(String(64))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class HisWatermark(Base):
+    """The last committed watermark per source and entity: a dead run resumes from here."""
+
+    __tablename__ = "his_watermarks"
+    source: Mapped[str] = mapped_column(String(256), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime]
+
+
+class HisReject(Base):
+    """A quarantined HIS row: the raw row, the field and the reason. Never dropped."""
+
+    __tablename__ = "his_rejects"
+    __table_args__ = (UniqueConstraint("source", "entity", "row_key", "raw_hash"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("his_sync_runs.id"), index=True)
+    source: Mapped[str] = mapped_column(String(256))
+    entity: Mapped[str] = mapped_column(String(32))
+    row_key: Mapped[str] = mapped_column(String(128))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    raw_hash: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[RejectReason] = mapped_column(enum_column(RejectReason, 32))
+    detail: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime]
+    resolved_at: Mapped[dt.datetime | None]

@@ -1,0 +1,89 @@
+"""Shared fixtures.
+
+`db` is parametrized over the store backends: SQLite always, PostgreSQL when
+`FOLLOWUP_TEST_PG_URL` names a server (`.ci/run` starts one). A missing PostgreSQL is a
+visible skip with the reason, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from core.clock import FakeClock
+from core.store.db import Database
+
+REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("FOLLOWUP_TEST_PG_URL", "")
+PG_REQUIRED = os.environ.get("FOLLOWUP_TEST_REQUIRE_PG", "") == "1"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if PG_URL:
+        return [f"PostgreSQL contract tests: ON ({make_url(PG_URL).render_as_string()})"]
+    return ["PostgreSQL contract tests: SKIPPED (set FOLLOWUP_TEST_PG_URL to run them)"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.UTC))
+
+
+def _pg_database() -> Iterator[Database]:
+    if not PG_URL:
+        if PG_REQUIRED:
+            pytest.fail("FOLLOWUP_TEST_REQUIRE_PG=1 but FOLLOWUP_TEST_PG_URL is not set")
+        pytest.skip("PostgreSQL not configured: set FOLLOWUP_TEST_PG_URL (e.g. "
+                    "postgresql://followup:followup@127.0.0.1/followup_test)")
+    admin = Database(PG_URL)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL on each backend (not migrated)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+        return
+    gen = _pg_database()
+    db = next(gen)
+    yield db.url
+    db.dispose()
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+@pytest.fixture
+def db(db_url_factory: str) -> Iterator[Database]:
+    """A migrated store on each backend."""
+    database = Database(db_url_factory)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite store (for tests that need only the default backend)."""
+    database = Database(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    database.migrate()
+    yield database
+    database.dispose()
