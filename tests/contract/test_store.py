@@ -57,7 +57,7 @@ def test_his_id_is_unique(db: Database, clock: FakeClock) -> None:
 
 def test_naive_datetime_is_refused(db: Database) -> None:
     with pytest.raises(Exception, match="naive"), db.session() as s:
-        s.add(_patient("P2", dt.datetime(2026, 1, 1)))  # noqa: DTZ001
+        s.add(_patient("P2", dt.datetime(2026, 1, 1)))
 
 
 def test_audit_chain_detects_change_and_deletion(db: Database, clock: FakeClock) -> None:
