@@ -28,7 +28,7 @@ class _Section(BaseModel):
 
 
 class DatabaseSettings(_Section):
-    url: str = ""  # empty: SQLite file in data_dir
+    url: SecretStr = SecretStr("")  # empty: SQLite file in data_dir (may hold a password)
     echo: bool = False
 
 
@@ -139,8 +139,8 @@ class Settings(_Section):
 
     @property
     def database_url(self) -> str:
-        if self.database.url:
-            return self.database.url
+        if self.database.url.get_secret_value():
+            return self.database.url.get_secret_value()
         return f"sqlite:///{Path(self.data_dir).resolve() / 'followup.sqlite'}"
 
     @property
@@ -155,15 +155,21 @@ class Settings(_Section):
                 for key, value in section.items():
                     if key in _SECRET_KEYS and value:
                         section[key] = "********"
-        url = data["database"]["url"]
-        if "@" in url and ":" in url.split("@", 1)[0]:
-            scheme, rest = url.split("://", 1)
-            creds, host = rest.split("@", 1)
-            data["database"]["url"] = f"{scheme}://{creds.split(':', 1)[0]}:********@{host}"
+        data["database"]["url"] = _mask_url(self.database_url)
         return data
 
 
 _SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key"}
+
+
+def _mask_url(url: str) -> str:
+    """The database URL with its password masked."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:********@{host}"
+    return url
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

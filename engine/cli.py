@@ -63,7 +63,7 @@ def init(lazy: LazyApp) -> None:
     """Create the database, or bring an existing one up to date. Safe to run again."""
     app = lazy.get()
     app.db.migrate()
-    click.echo(f"database ready: {app.settings.redacted()['database']['url'] or app.db.url}")
+    click.echo(f"database ready: {app.settings.redacted()['database']['url']}")
 
 
 @cli.command("config")

@@ -1,0 +1,71 @@
+"""Settings: defaults <- followup.toml <- FOLLOWUP_* environment; errors name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.settings import load_settings
+
+
+def test_defaults_are_valid_and_sqlite(tmp_path: Path) -> None:
+    s = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'followup.sqlite'}"
+    assert s.hospital.default_region == "CN"
+    assert s.rules.calls_per_patient_per_day == 1
+
+
+def test_layering_env_beats_file_beats_defaults(tmp_path: Path) -> None:
+    cfg = tmp_path / "followup.toml"
+    cfg.write_text('[dialer]\nmax_channels = 20\ncalls_per_second = 2.5\n'
+                   '[hospital]\nname = "协和"\n', encoding="utf-8")
+    s = load_settings(cfg, environ={"FOLLOWUP_DIALER__MAX_CHANNELS": "30"})
+    assert s.dialer.max_channels == 30  # env wins
+    assert s.dialer.calls_per_second == 2.5  # from the file
+    assert s.hospital.name == "协和"
+    assert s.dialer.lease_seconds == 300  # default
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.toml"
+    cfg.write_text("data_dir = '/srv/followup'\n", encoding="utf-8")
+    s = load_settings(environ={"FOLLOWUP_CONFIG": str(cfg)})
+    assert s.data_dir == "/srv/followup"
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"FOLLOWUP_DIALER__MAX_CHANNELS": "many"}, "dialer.max_channels"),
+        ({"FOLLOWUP_DIALER__MAX_CHANNELS": "0"}, "dialer.max_channels"),
+        ({"FOLLOWUP_HOSPITAL__DEFAULT_TIMEZONE": "Mars/Olympus"}, "hospital.default_timezone"),
+        ({"FOLLOWUP_HOSPITAL__DEFAULT_REGION": "China"}, "hospital.default_region"),
+        ({"FOLLOWUP_ASTERISK__NO_SUCH_KEY": "1"}, "asterisk.no_such_key"),
+    ],
+)
+def test_invalid_values_name_the_key(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ=environ)
+    assert info.value.key == key
+    assert key in str(info.value)
+
+
+def test_bad_toml_names_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "followup.toml"
+    cfg.write_text("[dialer\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"followup\.toml"):
+        load_settings(cfg, environ={})
+
+
+def test_secrets_are_never_printed() -> None:
+    s = load_settings(environ={
+        "FOLLOWUP_ASTERISK__AMI_SECRET": "s3cret-ami",
+        "FOLLOWUP_DATABASE__URL": "postgresql://app:pg-pass@db.local/followup",
+        "FOLLOWUP_RECORDINGS__ENCRYPTION_KEY": "k" * 44,
+    })
+    shown = repr(s) + str(s.redacted())
+    for secret in ("s3cret-ami", "pg-pass", "k" * 44):
+        assert secret not in shown
+    assert s.asterisk.ami_secret.get_secret_value() == "s3cret-ami"
