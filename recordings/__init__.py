@@ -1,1 +1,1 @@
-"""recordings"""
+"""Call recordings: content-addressed storage, integrity on read, encryption, retention."""
