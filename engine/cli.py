@@ -6,33 +6,11 @@ Sub-commands live in `engine/commands/`, one module per concern.
 from __future__ import annotations
 
 import sys
-from typing import Any
-
 import click
 
 from core.errors import FollowupError
-from core.settings import load_settings
-from engine.app import App, build_app
-from engine.commands import COMMAND_MODULES
-
-
-class LazyApp:
-    """Settings are validated when a command first needs them, so `--help` always works."""
-
-    def __init__(self, config: str | None, data_dir: str | None) -> None:
-        self._config = config
-        self._data_dir = data_dir
-        self._app: App | None = None
-
-    def get(self) -> App:
-        if self._app is None:
-            overrides: dict[str, Any] = {"data_dir": self._data_dir} if self._data_dir else {}
-            self._app = build_app(load_settings(self._config, overrides=overrides))
-        return self._app
-
-    def close(self) -> None:
-        if self._app is not None:
-            self._app.close()
+from engine.app import App
+from engine.context import LazyApp, pass_app
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -58,25 +36,31 @@ def cli(ctx: click.Context, config: str | None, data_dir: str | None) -> None:
 
 
 @cli.command()
-@click.pass_obj
-def init(lazy: LazyApp) -> None:
+@pass_app
+def init(app: App) -> None:
     """Create the database, or bring an existing one up to date. Safe to run again."""
-    app = lazy.get()
     app.db.migrate()
     click.echo(f"database ready: {app.settings.redacted()['database']['url']}")
 
 
 @cli.command("config")
-@click.pass_obj
-def show_config(lazy: LazyApp) -> None:
+@pass_app
+def show_config(app: App) -> None:
     """Print the settings in force (passwords and keys are masked)."""
     import json
 
-    click.echo(json.dumps(lazy.get().settings.redacted(), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(app.settings.redacted(), indent=2, ensure_ascii=False))
 
 
-for _module in COMMAND_MODULES:
-    _module.register(cli)
+def _register_commands() -> None:
+    # Imported here so command modules may import engine.cli / engine.context freely.
+    from engine.commands import COMMAND_MODULES
+
+    for module in COMMAND_MODULES:
+        module.register(cli)
+
+
+_register_commands()
 
 
 def main() -> None:

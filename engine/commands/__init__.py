@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.commands import his, plan, prompts
+from engine.commands import audit, his, plan, prompts
 
-COMMAND_MODULES = (his, plan, prompts)
+COMMAND_MODULES = (audit, his, plan, prompts)
