@@ -6,6 +6,7 @@ Sub-commands live in `engine/commands/`, one module per concern.
 from __future__ import annotations
 
 import sys
+
 import click
 
 from core.errors import FollowupError

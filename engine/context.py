@@ -44,4 +44,4 @@ def pass_app(f: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
             raise click.UsageError("no application context")
         return f(lazy.get(), *args, **kwargs)
 
-    return update_wrapper(wrapper, f)  # type: ignore[return-value]
+    return update_wrapper(wrapper, f)
