@@ -312,6 +312,9 @@ class HisWatermark(Base):
     source: Mapped[str] = mapped_column(String(256), primary_key=True)
     entity: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(64))
+    # HIS key of the last committed row at `value`: rows are read in (watermark, key) order,
+    # so rows sharing one watermark across a batch boundary are neither skipped nor re-read.
+    last_key: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[dt.datetime]
 
 

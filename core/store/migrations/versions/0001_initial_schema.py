@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=256), nullable=False),
     sa.Column('entity', sa.String(length=32), nullable=False),
     sa.Column('value', sa.String(length=64), nullable=False),
+    sa.Column('last_key', sa.String(length=128), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('source', 'entity', name=op.f('pk_his_watermarks'))
     )
