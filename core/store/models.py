@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -118,6 +119,10 @@ class FollowupTask(Base):
     __table_args__ = (
         Index("ix_tasks_claim", "status", "next_attempt_at", "priority"),
         Index("ix_tasks_patient_due", "patient_id", "due_date"),
+        # One claimed task per patient: two dialers can never call one patient at once.
+        Index("uq_tasks_claimed_patient", "patient_id", unique=True,
+              sqlite_where=text("status = 'claimed'"),
+              postgresql_where=text("status = 'claimed'")),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     plan_key: Mapped[str] = mapped_column(String(160), unique=True)
@@ -153,6 +158,12 @@ class FollowupTask(Base):
 
 class CallAttempt(Base):
     __tablename__ = "call_attempts"
+    __table_args__ = (
+        # At most one live attempt per patient, enforced by the database itself.
+        Index("uq_attempts_live_patient", "patient_id", unique=True,
+              sqlite_where=text("status IN ('dialing', 'in_call')"),
+              postgresql_where=text("status IN ('dialing', 'in_call')")),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)

@@ -91,3 +91,54 @@ def test_audit_detects_deleted_tail(db: Database, clock: FakeClock) -> None:
         s.execute(text("DELETE FROM audit_log WHERE id = 3"))
     with db.session() as s:
         assert not verify_chain(s).ok
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.store.models import Base
+
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_one_live_attempt_per_patient(db: Database, clock: FakeClock) -> None:
+    from core.enums import AttemptStatus, TaskStatus
+    from core.store.models import CallAttempt, FollowupTask
+
+    now = clock.now()
+    with db.session() as s:
+        dep = Department(code="CARD", name="心内科")
+        p = _patient("P9", now)
+        s.add_all([dep, p])
+        s.flush()
+        enc = Encounter(his_id="E9", patient_id=p.id, type=EncounterType.OUTPATIENT,
+                        department_id=dep.id, admit_at=now, discharge_at=None,
+                        content_hash="h", updated_at=now)
+        s.add(enc)
+        s.flush()
+        tasks = [FollowupTask(plan_key=f"k{i}", patient_id=p.id, encounter_id=enc.id,
+                              department_id=dep.id, rule_id="r", offset_days=i, script_id="s",
+                              script_version=1, call_scripts=[], due_date=now.date(),
+                              calling_window="09:00-18:00", timezone="Asia/Shanghai",
+                              window_start=now, window_end=now, next_attempt_at=now,
+                              created_at=now, updated_at=now) for i in (1, 2)]
+        s.add_all(tasks)
+        s.flush()
+        ids = [t.id for t in tasks]
+        pid, did = p.id, dep.id
+    with db.session() as s:
+        s.add(CallAttempt(task_id=ids[0], patient_id=pid, department_id=did, number=1,
+                          status=AttemptStatus.DIALING, backend="sim", phone="+8613800138000",
+                          created_at=now))
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(CallAttempt(task_id=ids[1], patient_id=pid, department_id=did, number=1,
+                          status=AttemptStatus.IN_CALL, backend="sim", phone="+8613800138000",
+                          created_at=now))
+    with db.session() as s:
+        s.execute(update(FollowupTask).where(FollowupTask.id == ids[0])
+                  .values(status=TaskStatus.CLAIMED))
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.execute(update(FollowupTask).where(FollowupTask.id == ids[1])
+                  .values(status=TaskStatus.CLAIMED))

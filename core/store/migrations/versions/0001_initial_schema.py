@@ -203,6 +203,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_followup_tasks_encounter_id'), ['encounter_id'], unique=False)
         batch_op.create_index('ix_tasks_claim', ['status', 'next_attempt_at', 'priority'], unique=False)
         batch_op.create_index('ix_tasks_patient_due', ['patient_id', 'due_date'], unique=False)
+        batch_op.create_index('uq_tasks_claimed_patient', ['patient_id'], unique=True,
+                              sqlite_where=sa.text("status = 'claimed'"),
+                              postgresql_where=sa.text("status = 'claimed'"))
 
     op.create_table('user_grants',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -253,6 +256,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_call_attempts_patient_id'), ['patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_attempts_task_id'), ['task_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_attempts_uniqueid'), ['uniqueid'], unique=False)
+        batch_op.create_index('uq_attempts_live_patient', ['patient_id'], unique=True,
+                              sqlite_where=sa.text("status IN ('dialing', 'in_call')"),
+                              postgresql_where=sa.text("status IN ('dialing', 'in_call')"))
 
     op.create_table('recordings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -356,6 +362,7 @@ def downgrade() -> None:
     op.drop_table('recordings')
     with op.batch_alter_table('call_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_call_attempts_uniqueid'))
+        batch_op.drop_index('uq_attempts_live_patient')
         batch_op.drop_index(batch_op.f('ix_call_attempts_task_id'))
         batch_op.drop_index(batch_op.f('ix_call_attempts_patient_id'))
         batch_op.drop_index(batch_op.f('ix_call_attempts_created_at'))
@@ -367,6 +374,7 @@ def downgrade() -> None:
     op.drop_table('user_grants')
     with op.batch_alter_table('followup_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_patient_due')
+        batch_op.drop_index('uq_tasks_claimed_patient')
         batch_op.drop_index('ix_tasks_claim')
         batch_op.drop_index(batch_op.f('ix_followup_tasks_encounter_id'))
         batch_op.drop_index(batch_op.f('ix_followup_tasks_department_id'))
