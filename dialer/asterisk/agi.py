@@ -1,0 +1,209 @@
+"""The FastAGI wire protocol: environment block, result lines, argument quoting.
+
+Everything Asterisk sends is parsed here into typed values (`AgiRequest`, `AgiResult`); no
+raw line travels further. Behaviour matches Asterisk 22.10.1 as recorded in
+`tests/fixtures/asterisk/agi/`:
+
+- the environment is `agi_key: value` lines ending with an empty line (LF);
+  `agi_network_script` carries the query string (`followup?attempt=42`);
+- a result is `200 result=X [(data)] [endpos=N]`, or `510 ...` (unknown command),
+  `511 ...` (dead channel), `520-...` (usage, several lines, ends with `520 ...`);
+- when the far end hangs up Asterisk sends one bare `HANGUP` line *before* the response of
+  the command in flight; it is a notice, not the response.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from core.errors import TelephonyError
+
+
+class AgiProtocolError(TelephonyError):
+    """Asterisk (or something pretending to be it) sent bytes we cannot parse."""
+
+    code = "agi_protocol"
+
+
+class AgiResultCode(enum.IntEnum):
+    """The status code that starts every AGI response line."""
+
+    TRYING = 100
+    SUCCESS = 200
+    INVALID_COMMAND = 510
+    DEAD_CHANNEL = 511
+    USAGE = 520
+
+
+HANGUP_LINE = "HANGUP"
+
+_RESULT_RE = re.compile(
+    r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$"
+)
+_RESULT_BODY_RE = re.compile(
+    r"^result=(?P<result>-?\d*)(?:\s+\((?P<data>[^)]*)\))?(?:\s+endpos=(?P<endpos>-?\d+))?\s*$"
+)
+_VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AgiResult:
+    """One parsed response line.
+
+    `result` is the integer after `result=` (None when empty, as GET DATA sends on a
+    timeout with no digit, or absent); `data` the text in parentheses; `endpos` the sample
+    offset STREAM FILE and RECORD FILE report.
+    """
+
+    code: AgiResultCode
+    result: int | None = None
+    raw_result: str = ""
+    data: str = ""
+    endpos: int | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code is AgiResultCode.SUCCESS
+
+    @property
+    def channel_dead(self) -> bool:
+        """The channel is gone: 511, or `result=-1` (hangup during the command)."""
+        return self.code is AgiResultCode.DEAD_CHANNEL or (self.ok and self.result == -1)
+
+
+def parse_result_line(line: str) -> AgiResult:
+    """Parse one response line (without its LF). Raises `AgiProtocolError` on garbage.
+
+    The first line of a 520 usage block (`520-...`) parses as a USAGE result whose message
+    is that first line; the caller reads on until the `520 ` end line.
+    """
+    m = _RESULT_RE.match(line.rstrip("\r"))
+    if m is None:
+        raise AgiProtocolError(f"not an AGI response line: {line[:80]!r}")
+    try:
+        code = AgiResultCode(int(m["code"]))
+    except ValueError as exc:
+        raise AgiProtocolError(f"unknown AGI status {m['code']}") from exc
+    rest = m["rest"]
+    if code is not AgiResultCode.SUCCESS:
+        return AgiResult(code=code, message=rest)
+    body = _RESULT_BODY_RE.match(rest)
+    if body is None:
+        raise AgiProtocolError(f"malformed 200 response: {line[:80]!r}")
+    raw = body["result"]
+    endpos = body["endpos"]
+    return AgiResult(
+        code=code,
+        result=int(raw) if raw not in ("", "-") else None,
+        raw_result=raw,
+        data=body["data"] or "",
+        endpos=int(endpos) if endpos is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AgiRequest:
+    """The AGI environment Asterisk sends when a session opens."""
+
+    network_script: str  # "followup?attempt=42": the path after host:port, query included
+    script: str  # "followup"
+    query: dict[str, str]
+    request: str = ""
+    channel: str = ""
+    uniqueid: str = ""
+    language: str = ""
+    channel_type: str = ""
+    version: str = ""
+    callerid: str = ""  # the originate CallerID (the hospital), not the patient
+    calleridname: str = ""
+    context: str = ""
+    extension: str = ""
+    priority: str = ""
+    accountcode: str = ""
+    threadid: str = ""
+    args: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attempt_id(self) -> str | None:
+        """The attempt id from the query string (`attempt=`), if the dialplan passed one."""
+        value = self.query.get("attempt", "").strip()
+        return value or None
+
+
+_KNOWN_KEYS = {
+    "agi_request": "request",
+    "agi_channel": "channel",
+    "agi_uniqueid": "uniqueid",
+    "agi_language": "language",
+    "agi_type": "channel_type",
+    "agi_version": "version",
+    "agi_callerid": "callerid",
+    "agi_calleridname": "calleridname",
+    "agi_context": "context",
+    "agi_extension": "extension",
+    "agi_priority": "priority",
+    "agi_accountcode": "accountcode",
+    "agi_threadid": "threadid",
+}
+
+MAX_ENV_LINES = 200
+
+
+def parse_environment(lines: list[str]) -> AgiRequest:
+    """Build an `AgiRequest` from the environment lines (the final empty line excluded).
+
+    Raises `AgiProtocolError` when a line is not `agi_key: value` or the block names no
+    `agi_network_script` (a FastAGI request always does).
+    """
+    if len(lines) > MAX_ENV_LINES:
+        raise AgiProtocolError("AGI environment too long")
+    values: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.rstrip("\r").partition(":")
+        if not sep or not key.startswith("agi_") or not key.isascii():
+            raise AgiProtocolError(f"bad AGI environment line: {line[:80]!r}")
+        values[key] = value[1:] if value.startswith(" ") else value
+    script_full = values.get("agi_network_script")
+    if script_full is None:
+        raise AgiProtocolError("AGI environment has no agi_network_script")
+    script, _, qs = script_full.partition("?")
+    query = dict(parse_qsl(qs, keep_blank_values=True))
+    known = {attr: values[key] for key, attr in _KNOWN_KEYS.items() if key in values}
+    args = []
+    n = 1
+    while f"agi_arg_{n}" in values:
+        args.append(values[f"agi_arg_{n}"])
+        n += 1
+    extra = {k: v for k, v in values.items()
+             if k not in _KNOWN_KEYS and k != "agi_network_script" and not k.startswith("agi_arg_")}
+    return AgiRequest(network_script=script_full, script=script, query=query,
+                      args=tuple(args), extra=extra, **known)
+
+
+def quote(value: str) -> str:
+    """One AGI argument, safe whatever it holds.
+
+    Asterisk splits a command on blanks and honours double quotes and backslash escapes;
+    a CR or LF would end the command early and let the rest run as a new one. So: drop
+    CR/LF/NUL, escape backslash and quote, wrap in double quotes.
+    """
+    cleaned = value.replace("\r", "").replace("\n", "").replace("\x00", "")
+    cleaned = cleaned.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{cleaned}"'
+
+
+def check_variable_name(name: str) -> str:
+    """A channel variable name we are willing to send (letters, digits, underscore)."""
+    if not _VARIABLE_NAME_RE.match(name):
+        raise ValueError(f"invalid channel variable name {name!r}")
+    return name
+
+
+def command(verb: str, *args: str) -> str:
+    """A full command line: the verb as is (ours, constant) and every argument quoted."""
+    return " ".join((verb, *(quote(a) for a in args)))

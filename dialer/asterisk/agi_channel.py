@@ -1,0 +1,191 @@
+"""`AgiChannel`: the `ivr.Channel` seam over one FastAGI session.
+
+Maps each Channel method onto AGI commands, every argument quoted (`agi.quote`):
+
+- `play`            STREAM FILE "<audio without .wav>" "<interrupt digits>"
+- `collect_digits`  GET DATA "<prompt>" "<timeout ms>" "<max>" (the `#` terminator is
+                    Asterisk's own); with no prompt, or another terminator: WAIT FOR DIGIT
+- `record`          RECORD FILE "<path>" "wav" "<stop digits>" "<max ms>" "0" "s=<silence>"
+- `transfer`        SET VARIABLE FOLLOWUP_TRANSFER <queue> (+ the given variables), then the
+                    AGI ends and the dialplan queues the call (`asterisk-conf/extensions.conf`)
+- `hangup`          HANGUP
+
+Once Asterisk reports the far end gone (bare `HANGUP` line, `result=-1`, `511`), `hung_up`
+is true and every later method returns an empty result without sending another prompt.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from core.clock import Clock
+from dialer.asterisk.agi import AgiResult, check_variable_name, command
+from dialer.asterisk.agi_connection import AgiConnection
+from ivr.channel import DigitsResult, InputEnd, PlayResult, Prompt, RecordResult
+
+TRANSFER_VARIABLE = "FOLLOWUP_TRANSFER"
+SAMPLE_RATE = 8000  # RECORD FILE wav is 8 kHz: endpos / 8 = milliseconds
+ALL_DIGITS = "0123456789*#"
+
+
+def audio_stem(path: Path) -> str:
+    """Asterisk wants a sound file name without its extension."""
+    return str(path.with_suffix("")) if path.suffix.lower() == ".wav" else str(path)
+
+
+def _digit(result: AgiResult) -> str | None:
+    """The key a result names by ASCII code (STREAM FILE, WAIT FOR DIGIT, RECORD FILE)."""
+    if result.result is None or result.result <= 0:
+        return None
+    try:
+        key = chr(result.result)
+    except (ValueError, OverflowError):
+        return None
+    return key if key in ALL_DIGITS else None
+
+
+class AgiChannel:
+    """One answered call as the IVR interpreter drives it, over FastAGI.
+
+    `record_dir` is where Asterisk writes answer clips (a path Asterisk can write to);
+    `clip_prefix` names them. `clock` gives the offset of each clip within the call.
+    """
+
+    def __init__(self, conn: AgiConnection, clock: Clock, record_dir: Path,
+                 clip_prefix: str = "answer") -> None:
+        self._conn = conn
+        self._clock = clock
+        self._started = clock.now()
+        self._record_dir = record_dir
+        self._clip_prefix = clip_prefix
+        self._clip_numbers = itertools.count(1)
+        self._released = False  # transferred: the dialplan owns the call now
+        self.transferred_to: str | None = None
+
+    # -- the Channel protocol ------------------------------------------------------------
+
+    @property
+    def hung_up(self) -> bool:
+        return self._conn.hung_up
+
+    @property
+    def active(self) -> bool:
+        """May we still send channel commands? (not hung up, not handed to the dialplan)"""
+        return not (self._conn.hung_up or self._conn.closed or self._released)
+
+    async def play(self, prompt: Prompt, interrupt_digits: str = "") -> PlayResult:
+        if not self.active:
+            return PlayResult(digit=None, hung_up=self.hung_up)
+        res = await self._conn.send(
+            command("STREAM FILE", audio_stem(prompt.audio), interrupt_digits))
+        if res.channel_dead or not res.ok:
+            return PlayResult(digit=None, hung_up=self.hung_up)
+        return PlayResult(digit=_digit(res), hung_up=False)
+
+    async def collect_digits(self, prompt: Prompt | None, max_digits: int, timeout_s: float,
+                             terminator: str = "#") -> DigitsResult:
+        if not self.active:
+            return DigitsResult("", InputEnd.HANGUP)
+        timeout_ms = str(max(1, int(timeout_s * 1000)))
+        if prompt is not None and terminator == "#":
+            res = await self._conn.send(
+                command("GET DATA", audio_stem(prompt.audio), timeout_ms, str(max_digits)))
+            if res.channel_dead or not res.ok:
+                return DigitsResult("", InputEnd.HANGUP)
+            digits = res.raw_result.lstrip("-")
+            if res.data == "timeout" and len(digits) < max_digits:
+                return DigitsResult(digits, InputEnd.TIMEOUT)
+            return DigitsResult(digits, InputEnd.DIGITS)
+        digits = ""
+        if prompt is not None:
+            played = await self.play(prompt, ALL_DIGITS)
+            if played.hung_up:
+                return DigitsResult("", InputEnd.HANGUP)
+            if played.digit is not None:
+                if played.digit == terminator:
+                    return DigitsResult("", InputEnd.DIGITS)
+                digits = played.digit
+        while len(digits) < max_digits:
+            res = await self._conn.send(command("WAIT FOR DIGIT", timeout_ms))
+            if res.channel_dead or not res.ok:
+                return DigitsResult(digits, InputEnd.HANGUP)
+            key = _digit(res)
+            if key is None:
+                return DigitsResult(digits, InputEnd.TIMEOUT)
+            if terminator and key == terminator:
+                return DigitsResult(digits, InputEnd.DIGITS)
+            digits += key
+        return DigitsResult(digits, InputEnd.DIGITS)
+
+    async def record(self, prompt: Prompt | None, max_seconds: float, silence_seconds: float,
+                     stop_digits: str = "#") -> RecordResult:
+        empty = RecordResult(audio=None, duration_ms=0, offset_ms=0, end=InputEnd.HANGUP)
+        if not self.active:
+            return empty
+        if prompt is not None:
+            played = await self.play(prompt)
+            if played.hung_up:
+                return empty
+        stem = self._record_dir / f"{self._clip_prefix}-{next(self._clip_numbers)}"
+        offset_ms = int((self._clock.now() - self._started).total_seconds() * 1000)
+        args = [str(stem), "wav", stop_digits, str(max(1, int(max_seconds * 1000))), "0"]
+        if silence_seconds > 0:
+            args.append(f"s={max(1, round(silence_seconds))}")
+        res = await self._conn.send(command("RECORD FILE", *args))
+        if not res.ok:
+            return empty
+        duration_ms = (res.endpos or 0) * 1000 // SAMPLE_RATE
+        audio = stem.parent / f"{stem.name}.wav"  # not with_suffix: "1795652831.0" has a dot
+        if res.data == "hangup" or res.result == -1:
+            # the far end left while recording: keep what was recorded
+            return RecordResult(audio=audio if duration_ms else None, duration_ms=duration_ms,
+                                offset_ms=offset_ms, end=InputEnd.HANGUP)
+        if res.data == "dtmf":
+            return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
+                                end=InputEnd.INTERRUPTED, digit=_digit(res))
+        return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
+                            end=InputEnd.TIMEOUT)
+
+    async def transfer(self, target: str, variables: dict[str, str]) -> bool:
+        if not self.active:
+            return False
+        for name, value in variables.items():
+            res = await self.set_variable(name, value)
+            if not res:
+                return False
+        if not await self.set_variable(TRANSFER_VARIABLE, target):
+            return False
+        self._released = True
+        self.transferred_to = target
+        return True
+
+    async def hangup(self) -> None:
+        if not self.active:
+            return
+        await self._conn.send("HANGUP")
+        self._conn.hung_up = True
+
+    # -- helpers beyond the seam (the FastAGI session uses them) --------------------------
+
+    async def set_variable(self, name: str, value: str) -> bool:
+        """SET VARIABLE; works on a dead channel too (Asterisk still answers 200)."""
+        if self._conn.closed or self._released:
+            return False
+        res = await self._conn.send(command("SET VARIABLE", check_variable_name(name), value))
+        return res.ok
+
+    async def get_variable(self, name: str) -> str | None:
+        """GET VARIABLE: the value, or None when unset (`200 result=0`)."""
+        if self._conn.closed:
+            return None
+        res = await self._conn.send(command("GET VARIABLE", check_variable_name(name)))
+        if not res.ok or res.result != 1:
+            return None
+        return res.data
+
+    async def answer(self) -> bool:
+        if not self.active:
+            return False
+        res = await self._conn.send("ANSWER")
+        return res.ok and res.result == 0

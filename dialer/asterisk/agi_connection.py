@@ -1,0 +1,120 @@
+"""One FastAGI socket: send a command line, read its response, notice hangups.
+
+Reads the environment block, then runs strictly one command at a time (AGI is lock-step).
+The bare `HANGUP` line Asterisk sends when the far end leaves is consumed here and turns
+`hung_up` on; the response of the command in flight still follows it and is returned.
+An end of stream, a garbled line or a read timeout also ends the session (`closed`), never
+with an exception escaping to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from dialer.asterisk.agi import (
+    HANGUP_LINE,
+    AgiProtocolError,
+    AgiRequest,
+    AgiResult,
+    AgiResultCode,
+    parse_environment,
+    parse_result_line,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 8192
+MAX_USAGE_LINES = 100
+_DEAD = AgiResult(code=AgiResultCode.DEAD_CHANNEL, message="connection closed")
+
+
+class AgiConnection:
+    """The lock-step command channel of one FastAGI session."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 command_timeout_s: float = 900.0) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._timeout = command_timeout_s
+        self.hung_up = False  # Asterisk told us the channel is gone (HANGUP, 511, -1)
+        self.closed = False  # the socket is unusable: nothing more can be sent
+        self.commands_sent = 0
+
+    async def read_environment(self) -> AgiRequest:
+        """Read and parse the environment block. Raises `AgiProtocolError`."""
+        lines: list[str] = []
+        while True:
+            raw = await self._readline()
+            if raw is None:
+                raise AgiProtocolError("connection closed inside the AGI environment")
+            if raw == "":
+                break
+            lines.append(raw)
+            if len(lines) > 200:
+                raise AgiProtocolError("AGI environment too long")
+        return parse_environment(lines)
+
+    async def send(self, line: str) -> AgiResult:
+        """Send one command line and return its response.
+
+        Never raises for protocol trouble: a dead or closed session answers a synthetic
+        511 without touching the socket.
+        """
+        if self.closed:
+            return _DEAD
+        if "\n" in line or "\r" in line:
+            raise ValueError("an AGI command is one line")  # a programming error, not input
+        try:
+            self._writer.write(line.encode("utf-8") + b"\n")
+            self.commands_sent += 1
+            return await asyncio.wait_for(self._read_response(), self._timeout)
+        except (ConnectionError, OSError, TimeoutError, AgiProtocolError) as exc:
+            log.warning("AGI session ended on %s: %s", type(exc).__name__, exc)
+            self._close()
+            return _DEAD
+
+    async def _read_response(self) -> AgiResult:
+        while True:
+            raw = await self._readline()
+            if raw is None:
+                raise AgiProtocolError("connection closed before the response")
+            if raw == HANGUP_LINE:
+                self.hung_up = True
+                continue
+            result = parse_result_line(raw)
+            if result.code is AgiResultCode.TRYING:
+                continue
+            if result.code is AgiResultCode.USAGE and raw.startswith("520-"):
+                for _ in range(MAX_USAGE_LINES):
+                    more = await self._readline()
+                    if more is None or more.startswith("520 "):
+                        break
+            if result.channel_dead:
+                self.hung_up = True
+            return result
+
+    async def _readline(self) -> str | None:
+        try:
+            data = await self._reader.readline()
+        except (asyncio.LimitOverrunError, ValueError) as exc:
+            raise AgiProtocolError("AGI line too long") from exc
+        if not data.endswith(b"\n"):
+            return None  # EOF (possibly mid-line): the session is over
+        if len(data) > MAX_LINE:
+            raise AgiProtocolError("AGI line too long")
+        return data[:-1].decode("utf-8", "replace").rstrip("\r")
+
+    def _close(self) -> None:
+        self.closed = True
+        self.hung_up = True
+        self._writer.close()
+
+    async def close(self) -> None:
+        """Close the socket: for Asterisk, the AGI script has ended."""
+        if not self._writer.is_closing():
+            self._writer.close()
+        self.closed = True
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._writer.wait_closed()

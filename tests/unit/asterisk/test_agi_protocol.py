@@ -1,0 +1,137 @@
+"""The AGI wire format: result lines, environment, quoting (against recorded Asterisk 22)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialer.asterisk.agi import (
+    AgiProtocolError,
+    AgiResultCode,
+    command,
+    parse_environment,
+    parse_result_line,
+    quote,
+)
+from dialer.asterisk.testing import AgiRecording
+
+AGI = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk" / "agi"
+
+
+@pytest.mark.parametrize(("line", "code", "result", "data", "endpos"), [
+    ("200 result=0", AgiResultCode.SUCCESS, 0, "", None),
+    ("200 result=1 (task-1001)", AgiResultCode.SUCCESS, 1, "task-1001", None),
+    ("200 result= (timeout)", AgiResultCode.SUCCESS, None, "timeout", None),
+    ("200 result=50", AgiResultCode.SUCCESS, 50, "", None),
+    ("200 result=35 (dtmf) endpos=46400", AgiResultCode.SUCCESS, 35, "dtmf", 46400),
+    ("200 result=0 (timeout) endpos=120000", AgiResultCode.SUCCESS, 0, "timeout", 120000),
+    ("200 result=-1 endpos=32000", AgiResultCode.SUCCESS, -1, "", 32000),
+    ("200 result=0 endpos=37648", AgiResultCode.SUCCESS, 0, "", 37648),
+    ("511 Command Not Permitted on a dead channel or intercept routine",
+     AgiResultCode.DEAD_CHANNEL, None, "", None),
+    ("510 Invalid or unknown command", AgiResultCode.INVALID_COMMAND, None, "", None),
+    ("520-Invalid command syntax.  Proper usage follows:", AgiResultCode.USAGE, None, "", None),
+])
+def test_result_lines_parse_as_recorded(line: str, code: AgiResultCode, result: int | None,
+                                        data: str, endpos: int | None) -> None:
+    parsed = parse_result_line(line)
+    assert parsed.code is code
+    assert parsed.result == result
+    assert parsed.data == data
+    assert parsed.endpos == endpos
+
+
+def test_dead_channel_results() -> None:
+    assert parse_result_line("200 result=-1 endpos=32000").channel_dead
+    assert parse_result_line("511 Command Not Permitted").channel_dead
+    assert not parse_result_line("200 result=0 endpos=1").channel_dead
+
+
+def test_every_recorded_response_line_parses() -> None:
+    seen = 0
+    for dialogue in AGI.glob("*.dialogue.txt"):
+        rec = AgiRecording.load(dialogue)
+        for ex in rec.exchanges:
+            for line in ex.response:
+                if line != "HANGUP":
+                    parse_result_line(line)
+                    seen += 1
+    assert seen > 60
+
+
+@pytest.mark.parametrize("line", ["", "HANGUP", "hello", "999 what", "200 result=abc",
+                                  "200 nothing", "20 result=1"])
+def test_garbage_result_lines_raise_protocol_error(line: str) -> None:
+    with pytest.raises(AgiProtocolError):
+        parse_result_line(line)
+
+
+@given(st.text(max_size=200))
+def test_result_parser_never_raises_anything_else(line: str) -> None:
+    with contextlib.suppress(AgiProtocolError):
+        parse_result_line(line)
+
+
+def test_environment_of_a_recorded_session() -> None:
+    rec = AgiRecording.load(AGI / "followup_dtmf_record.dialogue.txt")
+    req = parse_environment(list(rec.environment))
+    assert req.network_script == "followup?task=task-1001"
+    assert req.script == "followup"
+    assert req.query == {"task": "task-1001"}
+    assert req.attempt_id is None
+    assert req.channel == "PJSIP/1001-00000000"
+    assert req.uniqueid == "1795652831.0"
+    assert req.callerid == "5550100"
+    assert req.extension == "s"
+    assert req.accountcode == ""
+    assert req.version == "22.10.1"
+    assert req.extra["agi_network"] == "yes"
+
+
+def test_environment_attempt_from_query_and_args() -> None:
+    req = parse_environment(["agi_network_script: followup?attempt=42&x=1",
+                             "agi_arg_1: a", "agi_arg_2: b c"])
+    assert req.attempt_id == "42"
+    assert req.args == ("a", "b c")
+
+
+@pytest.mark.parametrize("lines", [[], ["agi_channel: x"], ["nonsense"], ["foo: bar"]])
+def test_bad_environment_raises(lines: list[str]) -> None:
+    with pytest.raises(AgiProtocolError):
+        parse_environment(lines)
+
+
+def test_quote_neutralises_injection() -> None:
+    evil = 'Zhang "San"\nHANGUP\r\\'
+    q = quote(evil)
+    assert "\n" not in q and "\r" not in q
+    assert q == '"Zhang \\"San\\"HANGUP\\\\"'
+    assert command("SET VARIABLE", "X", evil) == f'SET VARIABLE "X" {q}'
+
+
+def _unquote(arg: str) -> str:
+    """Asterisk's parse_args for one quoted argument: backslash escapes, quotes delimit."""
+    assert arg.startswith('"') and arg.endswith('"')
+    out, i, body = [], 0, arg[1:-1]
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            i += 1
+            out.append(body[i])
+        else:
+            assert ch != '"', "an unescaped quote would end the argument early"
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@given(st.text(max_size=100))
+def test_quote_round_trips_through_asterisk_parsing(value: str) -> None:
+    q = quote(value)
+    assert "\n" not in q and "\r" not in q
+    expected = value.replace("\r", "").replace("\n", "").replace("\x00", "")
+    assert _unquote(q) == expected
