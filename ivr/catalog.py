@@ -56,6 +56,11 @@ def _date(data: dict[str, Any], key: str, lines: LineMap) -> dt.date | None:
     value = data.get(key)
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise lines.error((key,), "must be a date (YYYY-MM-DD)") from None
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
         raise lines.error((key,), "must be a date (YYYY-MM-DD)")
     return value

@@ -1,0 +1,180 @@
+"""The in-memory model of one question script (one script id, version and locale).
+
+Built only by `ivr.script_loader`, which validates the YAML and compiles every template and
+condition at load, so nothing here can fail at call time for a reason the file could have
+shown. Everything is frozen.
+
+Prompt templates (`Template`) are Jinja2 templates rendered in a sandbox by
+`ivr.prompts.PromptRenderer`. Conditions (`Condition`, used by `when:` and `red_flag:`) are
+Jinja2 *expressions* over earlier answers: each earlier question id is a variable holding
+its typed answer (`yes_no` -> true/false, `choice` -> the option value, `scale` and
+`number` -> int, `voice` -> the transcript), or none when it was not answered; inside
+`red_flag:` the name `value` is the question's own answer. A condition that cannot be
+evaluated (comparing none with a number) is false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Template as JinjaTemplate
+from jinja2.environment import TemplateExpression
+
+from core.enums import QuestionKind, Severity
+from ivr.red_flag_action import RedFlagAction
+
+# Variables a prompt may use before identity is verified (nothing medical).
+PUBLIC_VARIABLES = frozenset({"patient", "hospital", "department", "emergency_number"})
+# Added once identity is verified: facts about the visit (may be medical).
+VERIFIED_VARIABLES = PUBLIC_VARIABLES | {"visit"}
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A compiled prompt template and the context variables it uses."""
+
+    source: str
+    compiled: JinjaTemplate = field(compare=False, repr=False)
+    variables: frozenset[str] = frozenset()
+    line: int | None = None
+
+    @property
+    def is_static(self) -> bool:
+        """True when the text depends on nothing but the hospital (pre-renderable)."""
+        return self.variables <= {"hospital", "emergency_number"}
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A compiled condition over earlier answers."""
+
+    source: str
+    compiled: TemplateExpression = field(compare=False, repr=False)
+    names: frozenset[str] = frozenset()
+    line: int | None = None
+
+    def holds(self, values: dict[str, Any]) -> bool:
+        """Evaluate over `values` (question id -> typed answer or None); errors are false."""
+        try:
+            return bool(self.compiled(**values))
+        except (TypeError, ValueError, ArithmeticError, LookupError):
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One answer of a `choice` question: the key that picks it, its stored value, and
+    the words that say it (for the speech grammar)."""
+
+    key: str
+    value: str
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlag:
+    """An answer that needs a clinician: when `condition` holds after the question."""
+
+    condition: Condition
+    severity: Severity
+    action: RedFlagAction
+    summary: str
+    message: Template | None = None  # the safety message; the locale default otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    kind: QuestionKind
+    text: Template
+    line: int | None = None
+    when: Condition | None = None
+    options: tuple[Option, ...] = ()  # choice
+    min: int | None = None  # scale, number
+    max: int | None = None
+    max_digits: int = 1  # keys collected for one answer
+    voice: bool = False  # closed question also accepts a spoken answer
+    max_seconds: float = 30.0  # voice answers
+    red_flags: tuple[RedFlag, ...] = ()
+
+    @property
+    def single_key(self) -> bool:
+        """Answered by one key press (global keys * 0 9 are live on these)."""
+        return self.max_digits == 1 and self.kind is not QuestionKind.NUMBER
+
+    def answer_keys(self) -> frozenset[str]:
+        """The keys that are answers (on a single-key question)."""
+        if self.kind is QuestionKind.YES_NO:
+            return frozenset({"1", "2"})
+        if self.kind is QuestionKind.CHOICE:
+            return frozenset(o.key for o in self.options)
+        if self.kind is QuestionKind.SCALE and self.min is not None and self.max is not None:
+            return frozenset(str(v) for v in range(self.min, self.max + 1) if v <= 9)
+        return frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityCheck:
+    """The birth-year check that must pass before any health content."""
+
+    prompt: Template
+    retry: Template
+    failed: Template
+    tries: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """Optional 'is now a good time?' yes/no after identity: no means refused."""
+
+    prompt: Template
+    declined: Template
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One script file, validated and compiled."""
+
+    id: str
+    version: int
+    locale: str
+    title: str
+    path: str
+    greeting: Template
+    closing: Template
+    questions: tuple[Question, ...]
+    messages: dict[str, Template] = field(default_factory=dict, compare=False)
+    identity: IdentityCheck | None = None
+    consent: Consent | None = None
+    retries: int = 2  # re-prompts after a timeout or an invalid key
+    timeout_s: float = 6.0
+
+    def question(self, question_id: str) -> Question:
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        raise KeyError(question_id)
+
+    def message(self, key: str) -> Template:
+        """A standard message (`invalid`, `timeout`, ...): the script's or the locale's."""
+        return self.messages[key]
+
+    def templates(self) -> list[tuple[str, Template]]:
+        """Every template with its prompt key (`<script>/<part>`), for pre-rendering."""
+        out: list[tuple[str, Template]] = [("greeting", self.greeting),
+                                           ("closing", self.closing)]
+        if self.identity:
+            out += [("identity.prompt", self.identity.prompt),
+                    ("identity.retry", self.identity.retry),
+                    ("identity.failed", self.identity.failed)]
+        if self.consent:
+            out += [("consent.prompt", self.consent.prompt),
+                    ("consent.declined", self.consent.declined)]
+        for q in self.questions:
+            out.append((f"q.{q.id}", q.text))
+            for i, flag in enumerate(q.red_flags):
+                if flag.message is not None:
+                    out.append((f"q.{q.id}.red_flag.{i}", flag.message))
+        out += [(f"msg.{k}", t) for k, t in sorted(self.messages.items())]
+        return out
