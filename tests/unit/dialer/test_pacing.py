@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import datetime as dt
 
 from core.clock import FakeClock
@@ -40,7 +41,7 @@ async def test_channel_cap_and_cps_hold() -> None:
     await asyncio.gather(*(call() for _ in range(12)))
     assert peak <= 3 and pacer.peak_in_use <= 3
     assert len(starts) == 12
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
     assert all(g >= 0.5 - 1e-9 for g in gaps), gaps
     assert pacer.in_use == 0
 
