@@ -1,0 +1,149 @@
+"""The attempt log: counted when dialled, answers kept through a crash, reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.audit import AuditLog
+from core.clock import FakeClock
+from core.enums import (
+    AnswerSource,
+    AttemptStatus,
+    DialOutcome,
+    QuestionKind,
+    ScriptOutcome,
+    Severity,
+    TaskStatus,
+    TicketReason,
+)
+from core.store.db import Database
+from core.store.models import Answer, CallAttempt, FollowupTask, Patient, Recording, Ticket
+from dialer.attempt_log import AnswerRecord, AttemptLog, CallSummary, TicketRequest
+from dialer.claims import TaskClaimer
+from dialer.retry_policy import RetryPolicy
+from recordings.store import RecordingStore
+from tests.contract.test_claims import NOW, RULES, TZ, _seed
+from tests.contract.test_recordings import _wav
+
+
+@pytest.fixture
+def log(db: Database, tmp_path: Path) -> AttemptLog:
+    clock = FakeClock(NOW)
+    return AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path / "rec", clock,
+                                                        AuditLog(clock)), "sim")
+
+
+def _claim_one(db: Database, max_attempts: int = 3) -> TaskClaimer:
+    _seed(db, [{}], [{"patient_id": 1, "max_attempts": max_attempts}])
+    return TaskClaimer(db, "d1", dt.timedelta(minutes=5), RULES, TZ)
+
+
+def _answer(q: str, value: str, red: Severity | None = None) -> AnswerRecord:
+    return AnswerRecord("s", 1, q, QuestionKind.YES_NO, AnswerSource.KEYPAD, value,
+                        red_flag=red)
+
+
+def test_a_call_that_never_dialled_does_not_count(db: Database, log: AttemptLog) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    status = log.finish(a, CallSummary(DialOutcome.FAILED, error="trunk down"), NOW)
+    assert status is TaskStatus.PENDING
+    with db.session() as s:
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.attempts == 0 and t.lease_owner is None
+        assert t.next_attempt_at == NOW + dt.timedelta(minutes=5)
+
+
+def test_completed_call_with_answers_recording_and_red_flag_ticket(
+        db: Database, log: AttemptLog, tmp_path: Path) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW, channel="SIM/1", uniqueid="u1")
+    log.mark_answered(a, NOW)
+    log.save_answer(a, _answer("q1", "yes"), NOW)
+    log.save_answer(a, _answer("q2", "yes", Severity.HIGH), NOW)
+    log.save_answer(a, _answer("q2", "no"), NOW)  # idempotent: the first stays
+    rec = tmp_path / "call.wav"
+    rec.write_bytes(_wav(0.5))
+    status = log.finish(a, CallSummary(
+        DialOutcome.ANSWERED, ScriptOutcome.ESCALATED, recording=rec,
+        tickets=(TicketRequest(TicketReason.RED_FLAG, "chest pain: yes", Severity.HIGH),)),
+        NOW)
+    assert status is TaskStatus.DONE
+    with db.session() as s:
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.attempts == 1 and t.outcome == "escalated"
+        assert [(x.question_id, x.value) for x in s.execute(select(Answer)).scalars()] == [
+            ("q1", "yes"), ("q2", "yes")]
+        ticket = s.execute(select(Ticket)).scalar_one()
+        assert ticket.reason is TicketReason.RED_FLAG and ticket.priority == 1
+        recording = s.execute(select(Recording)).scalar_one()
+        assert recording.attempt_id == a and recording.duration_ms == 500
+
+
+def test_last_no_answer_raises_callback_ticket(db: Database, log: AttemptLog) -> None:
+    claimer = _claim_one(db, max_attempts=1)
+    task = claimer.claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW)
+    assert log.finish(a, CallSummary(DialOutcome.NO_ANSWER, hangup_cause=19), NOW) \
+        is TaskStatus.FAILED
+    with db.session() as s:
+        assert s.execute(select(Ticket.reason)).scalar_one() is TicketReason.ATTEMPTS_EXHAUSTED
+
+
+def test_opt_out_is_written_to_the_patient(db: Database, log: AttemptLog) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW)
+    log.finish(a, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.OPTED_OUT, opted_out=True),
+               NOW)
+    with db.session() as s:
+        p = s.get(Patient, task.patient_id)
+        assert p is not None and p.opt_out_phone
+        assert s.get(FollowupTask, task.task_id).status is TaskStatus.STOPPED  # type: ignore[union-attr]
+
+
+def test_reconcile_after_a_crash_mid_call_keeps_answers(db: Database, log: AttemptLog) -> None:
+    claimer = _claim_one(db)
+    task = claimer.claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW)
+    log.mark_answered(a, NOW)
+    log.save_answer(a, _answer("q1", "no"), NOW)
+    # ... the process dies here; a new one starts:
+    later = NOW + dt.timedelta(minutes=1)
+    assert log.reconcile(later, live_attempts=set(), all_claims_are_dead=True) == 1
+    with db.session() as s:
+        attempt = s.get(CallAttempt, a)
+        assert attempt is not None and attempt.status is AttemptStatus.UNKNOWN
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.status is TaskStatus.PENDING and t.attempts == 1
+        assert t.next_attempt_at == later + dt.timedelta(hours=2)  # partial: resume later
+    assert [x.question_id for x in log.earlier_answers(task.task_id)] == ["q1"]
+
+
+def test_reconcile_leaves_live_calls_and_foreign_leases(db: Database, log: AttemptLog) -> None:
+    claimer = _claim_one(db)
+    task = claimer.claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    assert log.reconcile(NOW, live_attempts={a}, all_claims_are_dead=True) == 0
+    # another live process's lease (PostgreSQL mode) is not touched before it expires
+    assert log.reconcile(NOW, live_attempts=set(), all_claims_are_dead=False) == 0
+    expired = NOW + dt.timedelta(minutes=6)
+    assert log.reconcile(expired, live_attempts=set(), all_claims_are_dead=False) == 1
+    with db.session() as s:
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.status is TaskStatus.PENDING and t.attempts == 0
+
+
+def test_reconcile_releases_claims_without_attempts(db: Database, log: AttemptLog) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    log.reconcile(NOW, live_attempts=set(), all_claims_are_dead=True)
+    with db.session() as s:
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.status is TaskStatus.PENDING and t.lease_owner is None
