@@ -1,0 +1,433 @@
+"""The planning service: dirty encounters in the store -> the pure planner -> task rows.
+
+`PlanningService.run` streams the patients that have a changed (`plan_dirty`) encounter or
+patient row, in patient-id order and in batches. For each batch it loads the patients, all
+their encounters and all their tasks, runs `followup_rules.Planner` per patient, writes the
+diff (inserts with ON CONFLICT (plan_key) DO NOTHING, merges, releases and cancellations as
+executemany updates that only ever touch pending or merged tasks), clears `plan_dirty` on
+the rows it read (only if they did not change meanwhile) and commits. A crash re-plans the
+batch harmlessly: every step is idempotent. With many dirty patients, batches are read and
+planned by a pool of worker processes while this process writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from array import array
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+
+from core.clock import Clock
+from core.domain import EncounterFacts, PatientFacts
+from core.enums import CancelReason, EncounterType, Sex, TaskStatus
+from core.errors import NotFound
+from core.settings import Settings
+from core.store.db import Database
+from core.store.models import Department, Encounter, FollowupTask, Patient
+from followup_rules.explain import Explanation, explain
+from followup_rules.loader import load_rule_set
+from followup_rules.planner import Planner
+from followup_rules.tasks import ExistingTask, PlanCounts, PlanDiff, ScriptCatalog
+
+TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
+ENCOUNTERS: Table = Encounter.__table__  # type: ignore[assignment]
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
+MUTABLE = (TaskStatus.PENDING.value, TaskStatus.MERGED.value)
+DEFAULT_BATCH_PATIENTS = 2000
+POOL_MIN_PATIENTS = 20_000  # below this a worker pool costs more than it saves
+
+
+def build_planner(settings: Settings) -> Planner:
+    """The planner from the settings: rule files, script versions on disk, contact budget.
+
+    Raises FileValidationError for a bad rule or script file.
+    """
+    from ivr.catalog import scan_versions
+
+    rules = load_rule_set(settings.rules.paths, settings.hospital.calling_hours)
+    scripts = ScriptCatalog(scan_versions(Path(settings.scripts.dir)))
+    return Planner(rules, scripts, settings.rules.calls_per_patient_per_day)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatientWork:
+    """One patient's facts as read, plus the row versions to clear `plan_dirty` on."""
+
+    patient: PatientFacts
+    encounters: tuple[EncounterFacts, ...]
+    tasks: tuple[ExistingTask, ...]
+    departments: dict[int, int]  # encounter id -> department id
+    seen: tuple[tuple[str, int, str], ...]  # ("p"|"e", id, content_hash) of dirty rows read
+
+
+def dirty_patient_ids(conn: Connection) -> array[int]:
+    """Every patient with a dirty patient row or encounter, ascending (8 bytes each)."""
+    q = (select(ENCOUNTERS.c.patient_id).where(ENCOUNTERS.c.plan_dirty == true())
+         .union(select(PATIENTS.c.id).where(PATIENTS.c.plan_dirty == true())))
+    sub = q.subquery()
+    ids: array[int] = array("q")
+    result = conn.execution_options(yield_per=10_000).execute(
+        select(sub.c[0]).order_by(sub.c[0]))
+    for partition in result.partitions():
+        ids.extend(row[0] for row in partition)
+    return ids
+
+
+def load_departments(conn: Connection) -> dict[int, str]:
+    return {row.id: row.code for row in conn.execute(select(Department.id, Department.code))}
+
+
+def load_work(conn: Connection, patient_ids: Sequence[int],
+              departments: dict[int, str]) -> list[PatientWork]:
+    """Read the facts and tasks of `patient_ids` (three queries)."""
+    ids = list(patient_ids)
+    p, e = PATIENTS.c, ENCOUNTERS.c
+    patients = conn.execute(
+        select(p.id, p.his_id, p.birth_date, p.sex, p.timezone, p.language, p.deceased,
+               p.opt_out_phone, p.consent_phone, p.phone, p.plan_dirty, p.content_hash)
+        .where(p.id.in_(ids))).all()
+    encounters: dict[int, list[Any]] = {}
+    for row in conn.execute(
+            select(e.id, e.his_id, e.patient_id, e.type, e.department_id, e.admit_at,
+                   e.discharge_at, e.diagnoses, e.procedures, e.disposition, e.plan_dirty,
+                   e.content_hash)
+            .where(e.patient_id.in_(ids)).order_by(e.patient_id, e.id)):
+        encounters.setdefault(row.patient_id, []).append(row)
+    tasks: dict[int, list[ExistingTask]] = {}
+    t = TASKS.c
+    host = aliased(FollowupTask)
+    for row in conn.execute(
+            select(t.patient_id, t.plan_key, t.encounter_id, t.rule_id, t.offset_days,
+                   t.script_id, t.due_date, t.priority, t.status, host.plan_key,
+                   t.call_scripts)
+            .outerjoin(host, host.id == t.merged_into_id)
+            .where(t.patient_id.in_(ids))):
+        tasks.setdefault(row[0], []).append(ExistingTask(
+            plan_key=row[1], encounter_id=row[2], rule_id=row[3], offset_days=row[4],
+            script_id=row[5], due_date=row[6], priority=row[7], status=TaskStatus(row[8]),
+            merged_into_key=row[9], call_scripts=tuple(row[10] or ())))
+    out: list[PatientWork] = []
+    for prow in patients:
+        facts = PatientFacts(
+            patient_id=prow.id, his_id=prow.his_id, birth_date=prow.birth_date,
+            sex=Sex(prow.sex), timezone=prow.timezone, language=prow.language,
+            deceased=bool(prow.deceased),
+            opted_out=bool(prow.opt_out_phone) or not prow.consent_phone,
+            has_phone=bool(prow.phone))
+        enc_rows = encounters.get(prow.id, [])
+        seen = [("p", prow.id, prow.content_hash)] if prow.plan_dirty else []
+        seen.extend(("e", r.id, r.content_hash) for r in enc_rows if r.plan_dirty)
+        out.append(PatientWork(
+            patient=facts,
+            encounters=tuple(_encounter_facts(r, departments) for r in enc_rows),
+            tasks=tuple(tasks.get(prow.id, ())),
+            departments={r.id: r.department_id for r in enc_rows},
+            seen=tuple(seen)))
+    return out
+
+
+def _encounter_facts(row: Any, departments: dict[int, str]) -> EncounterFacts:
+    return EncounterFacts(
+        encounter_id=row.id, his_id=row.his_id, patient_id=row.patient_id,
+        type=EncounterType(row.type), department_code=departments.get(row.department_id, ""),
+        admit_at=row.admit_at, discharge_at=row.discharge_at,
+        diagnoses=tuple(row.diagnoses or ()), procedures=tuple(row.procedures or ()),
+        disposition=row.disposition)
+
+
+# -- planning a batch (in this process or a worker) --------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """What one batch wants written: plain rows, cheap to send between processes."""
+
+    creates: list[tuple[Any, ...]] = field(default_factory=list)
+    merges: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    scripts: list[tuple[str, list[str]]] = field(default_factory=list)
+    cancels: list[tuple[str, str]] = field(default_factory=list)
+    seen: list[tuple[str, int, str]] = field(default_factory=list)
+    counts: PlanCounts = field(default_factory=PlanCounts)
+
+
+_CREATE_FIELDS = ("plan_key", "patient_id", "encounter_id", "department_id", "rule_id",
+                  "offset_days", "script_id", "script_version", "call_scripts", "due_date",
+                  "calling_window", "timezone", "window_start", "window_end", "priority",
+                  "status", "max_attempts", "merged_into_key")
+
+
+def plan_work(planner: Planner, work: Sequence[PatientWork], now: dt.datetime) -> BatchResult:
+    """Run the planner over loaded patients and flatten the diffs into rows."""
+    out = BatchResult()
+    for w in work:
+        diff = planner.plan(w.patient, w.encounters, w.tasks, now)
+        out.counts.patients += 1
+        out.counts.encounters += len(w.encounters)
+        out.seen.extend(w.seen)
+        if diff.is_empty:
+            continue
+        out.counts.add(diff)
+        _flatten(diff, w.departments, out)
+    return out
+
+
+def _flatten(diff: PlanDiff, departments: dict[int, int], out: BatchResult) -> None:
+    for c in diff.creates:
+        out.creates.append((
+            c.plan_key, c.patient_id, c.encounter_id, departments[c.encounter_id], c.rule_id,
+            c.offset_days, c.script_id, c.script_version, list(c.call_scripts), c.due_date,
+            c.calling_window, c.timezone, c.window_start, c.window_end, c.priority,
+            c.status.value, c.max_attempts, c.merged_into_key))
+    out.merges.extend((m.plan_key, m.into_key, list(m.call_scripts)) for m in diff.merges)
+    out.scripts.extend((s.plan_key, list(s.call_scripts)) for s in diff.call_scripts)
+    out.cancels.extend((c.plan_key, c.reason.value) for c in diff.cancels)
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_init(url: str, planner: Planner) -> None:
+    _worker_state["db"] = Database(url)
+    _worker_state["planner"] = planner
+    with _worker_state["db"].engine.connect() as conn:
+        _worker_state["departments"] = load_departments(conn)
+
+
+def _worker_plan(patient_ids: array[int], now: dt.datetime) -> BatchResult:
+    db: Database = _worker_state["db"]
+    with db.engine.connect() as conn:
+        work = load_work(conn, patient_ids, _worker_state["departments"])
+        conn.rollback()
+    return plan_work(_worker_state["planner"], work, now)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+class TaskWriter:
+    """Applies batch results with executemany statements (one transaction per batch)."""
+
+    def __init__(self, dialect: str) -> None:
+        self._insert = _insert_ignoring_duplicates(dialect)
+        host = TASKS.alias("host")
+
+        def host_id(name: str) -> Any:
+            return (select(host.c.id).where(host.c.plan_key == bindparam(name))
+                    .scalar_subquery())
+
+        mutable = and_(TASKS.c.plan_key == bindparam("k"), TASKS.c.status.in_(MUTABLE))
+        self._merge = update(TASKS).where(mutable).values(
+            status=TaskStatus.MERGED, merged_into_id=host_id("into"),
+            call_scripts=bindparam("cs"), updated_at=bindparam("now"))
+        self._link = update(TASKS).where(TASKS.c.plan_key == bindparam("k")).values(
+            merged_into_id=host_id("into"))
+        self._scripts = update(TASKS).where(mutable).values(
+            status=TaskStatus.PENDING, merged_into_id=None, call_scripts=bindparam("cs"),
+            updated_at=bindparam("now"))
+        self._cancel = update(TASKS).where(mutable).values(
+            status=TaskStatus.CANCELLED, cancel_reason=bindparam("reason"), merged_into_id=None,
+            closed_at=bindparam("now"), updated_at=bindparam("now"))
+        self._clear_patient = update(PATIENTS).where(
+            PATIENTS.c.id == bindparam("i"), PATIENTS.c.content_hash == bindparam("h")
+        ).values(plan_dirty=False)
+        self._clear_encounter = update(ENCOUNTERS).where(
+            ENCOUNTERS.c.id == bindparam("i"), ENCOUNTERS.c.content_hash == bindparam("h")
+        ).values(plan_dirty=False)
+
+    def write(self, conn: Connection, result: BatchResult, now: dt.datetime) -> None:
+        if result.creates:
+            conn.execute(self._insert, [create_params(row, now) for row in result.creates])
+            links = [{"k": row[0], "into": row[17]} for row in result.creates if row[17]]
+            if links:
+                conn.execute(self._link, links)
+        if result.merges:
+            conn.execute(self._merge, [{"k": k, "into": into, "cs": cs, "now": now}
+                                       for k, into, cs in result.merges])
+        if result.scripts:
+            conn.execute(self._scripts, [{"k": k, "cs": cs, "now": now}
+                                         for k, cs in result.scripts])
+        if result.cancels:
+            conn.execute(self._cancel, [{"k": k, "reason": CancelReason(r), "now": now}
+                                        for k, r in result.cancels])
+        patients = [{"i": i, "h": h} for kind, i, h in result.seen if kind == "p"]
+        encounters = [{"i": i, "h": h} for kind, i, h in result.seen if kind == "e"]
+        if patients:
+            conn.execute(self._clear_patient, patients)
+        if encounters:
+            conn.execute(self._clear_encounter, encounters)
+
+
+def create_params(row: tuple[Any, ...], now: dt.datetime) -> dict[str, Any]:
+    """The insert parameters of one flattened create row (also used by bench/plan.py)."""
+    params = dict(zip(_CREATE_FIELDS[:-1], row[:-1], strict=True))
+    params.update(next_attempt_at=row[12], attempts=0, cancel_reason=None,
+                  merged_into_id=None, created_at=now, updated_at=now)
+    return params
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(TASKS).on_conflict_do_nothing(index_elements=["plan_key"])
+    if dialect == "sqlite":
+        return sqlite.insert(TASKS).on_conflict_do_nothing(index_elements=["plan_key"])
+    raise NotImplementedError(f"planning does not support the {dialect} dialect")
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+class PlanningService:
+    """Plans follow-up tasks for every patient with changed facts. See the module doc."""
+
+    def __init__(self, db: Database, planner: Planner, clock: Clock,
+                 batch_patients: int = DEFAULT_BATCH_PATIENTS, workers: int | None = None,
+                 pool_min_patients: int = POOL_MIN_PATIENTS) -> None:
+        self._db = db
+        self._planner = planner
+        self._clock = clock
+        self._batch = batch_patients
+        self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self._pool_min = pool_min_patients
+        self._writer = TaskWriter(db.dialect)
+
+    def mark_all_dirty(self) -> None:
+        """Make the next run re-plan everyone (after the rules or scripts changed)."""
+        with self._db.engine.begin() as conn:
+            conn.execute(update(PATIENTS).values(plan_dirty=True))
+
+    def run(self, everyone: bool = False) -> PlanCounts:
+        """Plan every dirty patient; returns the totals. Raises StoreError subclasses."""
+        if everyone:
+            self.mark_all_dirty()
+        now = self._clock.now()
+        with self._db.engine.connect() as conn:
+            ids = dirty_patient_ids(conn)
+            departments = load_departments(conn)
+        counts = PlanCounts()
+        batches = [ids[i:i + self._batch] for i in range(0, len(ids), self._batch)]
+        results = (self._pooled(batches, now) if self._workers > 1 and len(ids) >= self._pool_min
+                   else self._inline(batches, departments, now))
+        for result in results:
+            with self._db.engine.begin() as conn:
+                self._writer.write(conn, result, now)
+            counts.merge_from(result.counts)
+        return counts
+
+    def _inline(self, batches: list[array[int]], departments: dict[int, str],
+                now: dt.datetime) -> Iterator[BatchResult]:
+        for batch in batches:
+            with self._db.engine.connect() as conn:
+                work = load_work(conn, batch, departments)
+            yield plan_work(self._planner, work, now)
+
+    def _pooled(self, batches: list[array[int]], now: dt.datetime) -> Iterator[BatchResult]:
+        """Workers read and plan; this process writes, in batch order, a few batches behind."""
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self._workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(self._db.url, self._planner)) as pool:
+            pending: list[Future[BatchResult]] = []
+            ahead = self._workers * 2
+            for batch in batches:
+                pending.append(pool.submit(_worker_plan, batch, now))
+                if len(pending) > ahead:
+                    yield pending.pop(0).result()
+            for fut in pending:
+                yield fut.result()
+
+    def explain(self, patient_ref: str) -> Explanation:
+        """Why each rule did or did not make tasks for one patient (his_id or MRN).
+
+        Raises NotFound if no patient has that HIS id or MRN.
+        """
+        with self._db.engine.connect() as conn:
+            pid = conn.execute(
+                select(PATIENTS.c.id).where(or_(PATIENTS.c.his_id == patient_ref,
+                                                PATIENTS.c.mrn == patient_ref))
+                .order_by(PATIENTS.c.id).limit(1)).scalar_one_or_none()
+            if pid is None:
+                raise NotFound(f"no patient with HIS id or MRN {patient_ref!r}")
+            work = load_work(conn, [pid], load_departments(conn))[0]
+        return explain(self._planner, work.patient, work.encounters, work.tasks,
+                       self._clock.now())
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    status: TaskStatus | None = None
+    department: str | None = None
+    due_from: dt.date | None = None
+    due_to: dt.date | None = None
+    patient: str | None = None  # HIS id or MRN
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLine:
+    task_id: int
+    patient_his_id: str
+    department: str
+    rule_id: str
+    due_date: dt.date
+    window: str
+    scripts: tuple[str, ...]
+    status: str
+    note: str
+
+
+def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
+    """Tasks matching `flt`, soonest first, and how many match in all."""
+    t, p, d = TASKS.c, PATIENTS.c, DEPARTMENTS.c
+    conds: list[Any] = []
+    if flt.status is not None:
+        conds.append(t.status == flt.status)
+    if flt.department:
+        conds.append(d.code == flt.department.upper())
+    if flt.due_from:
+        conds.append(t.due_date >= flt.due_from)
+    if flt.due_to:
+        conds.append(t.due_date <= flt.due_to)
+    if flt.patient:
+        conds.append(or_(p.his_id == flt.patient, p.mrn == flt.patient))
+    base = (select(t.id).select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
+                                      .join(DEPARTMENTS, d.id == t.department_id))
+            .where(and_(true(), *conds)))
+    host = aliased(FollowupTask)
+    with db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+        rows = conn.execute(
+            select(t.id, p.his_id, d.code, t.rule_id, t.due_date, t.calling_window,
+                   t.call_scripts, t.script_version, t.status, t.cancel_reason, host.id,
+                   t.attempts, t.max_attempts)
+            .select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
+                         .join(DEPARTMENTS, d.id == t.department_id)
+                         .outerjoin(host, host.id == t.merged_into_id))
+            .where(and_(true(), *conds))
+            .order_by(t.due_date, t.priority, t.id).limit(flt.limit)).all()
+    lines = []
+    for r in rows:
+        status = TaskStatus(r[8])
+        if status is TaskStatus.CANCELLED:
+            note = f"reason: {r[9]}"
+        elif status is TaskStatus.MERGED:
+            note = f"asked in call #{r[10]}"
+        else:
+            note = f"attempts {r[11]}/{r[12]}"
+        lines.append(TaskLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()),
+                              status.value, note))
+    return lines, total
