@@ -47,3 +47,28 @@ def ensure_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+class AcceleratedClock:
+    """Simulated time running `speed` times faster than the wall clock (for the sim backend
+    and the demo). `sleep` sleeps the simulated duration."""
+
+    def __init__(self, start: dt.datetime, speed: float) -> None:
+        import time
+
+        if start.tzinfo is None:
+            raise ValueError("AcceleratedClock needs an aware datetime")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._monotonic = time.monotonic
+        self._start = start.astimezone(UTC)
+        self._t0 = time.monotonic()
+        self.speed = speed
+
+    def now(self) -> dt.datetime:
+        return self._start + dt.timedelta(seconds=(self._monotonic() - self._t0) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(max(seconds, 0.0) / self.speed)

@@ -21,53 +21,26 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.enums import (
-    AnswerSource,
     AttemptStatus,
     DialOutcome,
-    QuestionKind,
     RecordingKind,
     ScriptOutcome,
-    Severity,
     TaskStatus,
     TicketReason,
     TicketStatus,
 )
 from core.store.db import Database
-from core.store.models import Answer, CallAttempt, FollowupTask, Patient, Ticket
+from core.store.models import Answer as AnswerRow
+from core.store.models import CallAttempt, FollowupTask, Patient, Ticket
 from dialer.claims import ClaimedTask
 from dialer.retry_policy import RetryPolicy
+from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore
 
 # Tickets raised by red flags jump the agents' queue.
 TICKET_PRIORITY = {TicketReason.RED_FLAG: 1, TicketReason.ASKED_FOR_PERSON: 10,
                    TicketReason.IDENTITY_FAILED: 30, TicketReason.LOW_CONFIDENCE: 40,
                    TicketReason.INVALID_NUMBER: 40, TicketReason.ATTEMPTS_EXHAUSTED: 50}
-
-
-@dataclass(frozen=True, slots=True)
-class TicketRequest:
-    reason: TicketReason
-    summary: str
-    severity: Severity | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerRecord:
-    """One answer as the IVR gives it (no protocol, no ORM)."""
-
-    script_id: str
-    script_version: int
-    question_id: str
-    kind: QuestionKind
-    source: AnswerSource
-    value: str | None
-    transcript: str | None = None
-    confidence: float | None = None
-    needs_review: bool = False
-    note: str | None = None
-    red_flag: Severity | None = None
-    offset_ms: int | None = None
-    clip: Path | None = None  # a recorded voice answer, filed into the recording store
 
 
 @dataclass(frozen=True)
@@ -128,23 +101,23 @@ class AttemptLog:
             s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
                       .values(status=AttemptStatus.IN_CALL, answered_at=now))
 
-    def save_answer(self, attempt_id: int, answer: AnswerRecord, now: dt.datetime) -> None:
+    def save_answer(self, attempt_id: int, answer: Answer, now: dt.datetime) -> None:
         """Store one answer now (a later hangup never loses it). Idempotent per question."""
         with self._db.session() as s:
             attempt = s.get(CallAttempt, attempt_id)
             if attempt is None:
                 return
-            exists = s.execute(select(Answer.id).where(
-                Answer.attempt_id == attempt_id, Answer.script_id == answer.script_id,
-                Answer.question_id == answer.question_id)).first()
+            exists = s.execute(select(AnswerRow.id).where(
+                AnswerRow.attempt_id == attempt_id, AnswerRow.script_id == answer.script_id,
+                AnswerRow.question_id == answer.question_id)).first()
             if exists is not None:
                 return
             recording_id = None
-            if answer.clip is not None and answer.clip.exists():
+            if answer.audio is not None and answer.audio.exists():
                 recording_id = self._recordings.file_path(
-                    s, answer.clip, kind=RecordingKind.ANSWER_CLIP, attempt_id=attempt_id,
+                    s, answer.audio, kind=RecordingKind.ANSWER_CLIP, attempt_id=attempt_id,
                     department_id=attempt.department_id).id
-            s.add(Answer(attempt_id=attempt_id, task_id=attempt.task_id,
+            s.add(AnswerRow(attempt_id=attempt_id, task_id=attempt.task_id,
                          script_id=answer.script_id, script_version=answer.script_version,
                          question_id=answer.question_id, kind=answer.kind,
                          source=answer.source, value=answer.value,
@@ -153,11 +126,11 @@ class AttemptLog:
                          red_flag=answer.red_flag, recording_id=recording_id,
                          offset_ms=answer.offset_ms, created_at=now))
 
-    def earlier_answers(self, task_id: int) -> list[Answer]:
+    def earlier_answers(self, task_id: int) -> list[AnswerRow]:
         """Every answer stored for a task, over all its attempts (for resuming)."""
         with self._db.session() as s:
-            return list(s.execute(select(Answer).where(Answer.task_id == task_id)
-                                  .order_by(Answer.id)).scalars())
+            return list(s.execute(select(AnswerRow).where(AnswerRow.task_id == task_id)
+                                  .order_by(AnswerRow.id)).scalars())
 
     def finish(self, attempt_id: int, summary: CallSummary, now: dt.datetime) -> TaskStatus:
         """Close the attempt and decide the task's next state, all in one transaction."""
@@ -191,7 +164,7 @@ class AttemptLog:
                              summary.dial.value, resume_from=summary.resume_from)
             tickets = list(summary.tickets)
             if decision.ticket is not None:
-                tickets.append(TicketRequest(decision.ticket, decision.reason))
+                tickets.append(TicketRequest(decision.ticket, None, decision.reason))
             for req in tickets:
                 self._ticket(s, task, attempt_id, req, now)
             if summary.opted_out:
@@ -270,7 +243,7 @@ class AttemptLog:
                                      outcome="unknown", resume_from=task.resume_from)
                     if decision.ticket is not None:
                         self._ticket(s, task, attempt.id,
-                                     TicketRequest(decision.ticket, decision.reason), now)
+                                     TicketRequest(decision.ticket, None, decision.reason), now)
                 settled += 1
             # claims with no attempt at all (died between claim and begin)
             q = select(FollowupTask).where(FollowupTask.status == TaskStatus.CLAIMED)

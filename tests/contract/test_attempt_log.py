@@ -21,10 +21,12 @@ from core.enums import (
     TicketReason,
 )
 from core.store.db import Database
-from core.store.models import Answer, CallAttempt, FollowupTask, Patient, Recording, Ticket
-from dialer.attempt_log import AnswerRecord, AttemptLog, CallSummary, TicketRequest
+from core.store.models import Answer as AnswerRow
+from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
+from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.claims import TaskClaimer
 from dialer.retry_policy import RetryPolicy
+from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore
 from tests.contract.test_claims import NOW, RULES, TZ, _seed
 from tests.contract.test_recordings import _wav
@@ -42,8 +44,8 @@ def _claim_one(db: Database, max_attempts: int = 3) -> TaskClaimer:
     return TaskClaimer(db, "d1", dt.timedelta(minutes=5), RULES, TZ)
 
 
-def _answer(q: str, value: str, red: Severity | None = None) -> AnswerRecord:
-    return AnswerRecord("s", 1, q, QuestionKind.YES_NO, AnswerSource.KEYPAD, value,
+def _answer(q: str, value: str, red: Severity | None = None) -> Answer:
+    return Answer("s", 1, q, QuestionKind.YES_NO, AnswerSource.KEYPAD, value,
                         red_flag=red)
 
 
@@ -71,13 +73,13 @@ def test_completed_call_with_answers_recording_and_red_flag_ticket(
     rec.write_bytes(_wav(0.5))
     status = log.finish(a, CallSummary(
         DialOutcome.ANSWERED, ScriptOutcome.ESCALATED, recording=rec,
-        tickets=(TicketRequest(TicketReason.RED_FLAG, "chest pain: yes", Severity.HIGH),)),
+        tickets=(TicketRequest(TicketReason.RED_FLAG, Severity.HIGH, "chest pain: yes"),)),
         NOW)
     assert status is TaskStatus.DONE
     with db.session() as s:
         t = s.get(FollowupTask, task.task_id)
         assert t is not None and t.attempts == 1 and t.outcome == "escalated"
-        assert [(x.question_id, x.value) for x in s.execute(select(Answer)).scalars()] == [
+        assert [(x.question_id, x.value) for x in s.execute(select(AnswerRow)).scalars()] == [
             ("q1", "yes"), ("q2", "yes")]
         ticket = s.execute(select(Ticket)).scalar_one()
         assert ticket.reason is TicketReason.RED_FLAG and ticket.priority == 1

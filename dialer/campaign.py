@@ -1,0 +1,189 @@
+"""The campaign loop: claim due tasks, place their calls under the pacer, record outcomes.
+
+One asyncio loop; every store operation runs in a worker thread. One failing call never
+disturbs another: an exception in a call is logged, the attempt is closed as failed, and
+the loop goes on. `stop` (SIGTERM) ends the claiming; calls in progress finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from core.clock import Clock
+from core.enums import DialOutcome, ScriptOutcome, TaskStatus
+from core.errors import TemporaryError
+from core.store.db import Database
+from dialer.attempt_log import AttemptLog, CallSummary
+from dialer.claims import ClaimedTask, TaskClaimer
+from dialer.pacing import Pacer
+from dialer.telephony import CallReport, CallRequest, Telephony
+from ivr.results import TicketRequest
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Summarise = Callable[[CallReport], CallSummary]
+
+
+@dataclass
+class CampaignStats:
+    """Live counters for the progress display."""
+
+    claimed: int = 0
+    dialled: int = 0
+    answered: int = 0
+    completed: int = 0
+    red_flags: int = 0
+    tickets: int = 0
+    failed_calls: int = 0
+    in_flight: int = 0
+    busy_channel_seconds: float = 0.0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str) -> None:
+        self.by_outcome[key] = self.by_outcome.get(key, 0) + 1
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    caller_id: str = ""
+    ring_timeout_s: int = 30
+    poll_interval_s: float = 1.0
+    lease_renew_s: float = 60.0
+
+
+def summarise_report(report: CallReport) -> CallSummary:
+    """Turn the telephony report (and its IVR result) into what the store records."""
+    ivr = report.ivr
+    script: ScriptOutcome | None = ivr.outcome if ivr is not None else None
+    tickets: tuple[TicketRequest, ...] = tuple(getattr(ivr, "tickets", ()) or ())
+    if report.outcome is DialOutcome.ANSWERED and script is None:
+        script = ScriptOutcome.PARTIAL  # answered but the IVR never ran: call back
+    return CallSummary(
+        dial=report.outcome, script=script, hangup_cause=report.hangup_cause,
+        resume_from=getattr(ivr, "resume_from", None), tickets=tickets,
+        opted_out=bool(getattr(ivr, "opted_out", False)), recording=report.recording,
+        agent=report.agent.member_name if report.agent else None,
+        talk_time_s=report.agent.talk_time_s if report.agent else None,
+        error=None if report.outcome_certain else "outcome uncertain: " + ", ".join(
+            report.details))
+
+
+class Campaign:
+    """Works the due tasks until told to stop (or, with `until_idle`, until none are left)."""
+
+    def __init__(self, db: Database, claimer: TaskClaimer, attempts: AttemptLog,
+                 telephony: Telephony, pacer: Pacer, clock: Clock, sleep: Sleep,
+                 options: CampaignOptions, summarise: Summarise = summarise_report) -> None:
+        self._db = db
+        self._claimer = claimer
+        self._attempts = attempts
+        self._telephony = telephony
+        self._pacer = pacer
+        self._clock = clock
+        self._sleep = sleep
+        self._options = options
+        self._summarise = summarise
+        self.stats = CampaignStats()
+        self._calls: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[int, ClaimedTask] = {}
+
+    async def run(self, stop: asyncio.Event, *, until_idle: bool = False,
+                  next_due: Callable[[], dt.datetime | None] | None = None) -> CampaignStats:
+        """The loop. `next_due` tells, when nothing is due now, when the next task will be
+        (so an idle loop sleeps until then instead of polling)."""
+        last_renew = self._clock.now()
+        while not stop.is_set():
+            free = self._pacer.max_channels - len(self._in_flight)
+            claimed: list[ClaimedTask] = []
+            if free > 0:
+                claimed = await asyncio.to_thread(self._claimer.claim, self._clock.now(), free)
+            for task in claimed:
+                self.stats.claimed += 1
+                self._start(task)
+            now = self._clock.now()
+            if (now - last_renew).total_seconds() >= self._options.lease_renew_s:
+                last_renew = now
+                await asyncio.to_thread(self._claimer.renew, list(self._in_flight), now)
+            if claimed and free > len(claimed):
+                continue  # there may be more due work right away
+            if until_idle and not self._calls:
+                due = await asyncio.to_thread(next_due) if next_due else None
+                if due is None:
+                    break
+                wait = max((due - now).total_seconds(), self._options.poll_interval_s)
+                await self._wait(stop, wait)
+                continue
+            await self._wait(stop, self._options.poll_interval_s)
+        if self._calls:
+            await asyncio.gather(*self._calls, return_exceptions=True)
+        return self.stats
+
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep (on the campaign's clock) but wake early when a call ends or on stop."""
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        waiters: set[asyncio.Future[object]] = {sleeper, stopper}  # type: ignore[arg-type]
+        if self._calls:
+            waiters |= set(self._calls)  # type: ignore[arg-type]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for fut in (sleeper, stopper):
+            if not fut.done():
+                fut.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
+    def _start(self, task: ClaimedTask) -> None:
+        self._in_flight[task.task_id] = task
+        call = asyncio.create_task(self._call(task), name=f"call-task-{task.task_id}")
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+
+    async def _call(self, task: ClaimedTask) -> None:
+        try:
+            async with self._pacer.slot():
+                self.stats.in_flight += 1
+                started = self._clock.now()
+                try:
+                    await self._place(task)
+                finally:
+                    self.stats.in_flight -= 1
+                    self.stats.busy_channel_seconds += (
+                        self._clock.now() - started).total_seconds()
+        finally:
+            self._in_flight.pop(task.task_id, None)
+
+    async def _place(self, task: ClaimedTask) -> None:
+        attempt_id = await asyncio.to_thread(self._attempts.begin, task, self._clock.now())
+        request = CallRequest(attempt_id=str(attempt_id), task_id=str(task.task_id),
+                              phone=task.phone, caller_id=self._options.caller_id,
+                              timeout_s=self._options.ring_timeout_s, locale=task.language)
+        try:
+            report = await self._telephony.place(request)
+        except TemporaryError as exc:
+            log.warning("telephony unavailable for attempt %s: %s", attempt_id, exc.message)
+            summary = CallSummary(DialOutcome.FAILED, error=exc.message)
+        except Exception as exc:  # one broken call must not stop the campaign
+            log.exception("call for attempt %s failed", attempt_id)
+            self.stats.failed_calls += 1
+            summary = CallSummary(DialOutcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        else:
+            summary = self._summarise(report)
+        status = await asyncio.to_thread(self._attempts.finish, attempt_id, summary,
+                                         self._clock.now())
+        self._tally(summary, status)
+
+    def _tally(self, summary: CallSummary, status: TaskStatus) -> None:
+        s = self.stats
+        s.count(summary.script.value if summary.script else summary.dial.value)
+        if summary.dial.was_dialled:
+            s.dialled += 1
+        if summary.dial is DialOutcome.ANSWERED:
+            s.answered += 1
+        if summary.script is ScriptOutcome.COMPLETED or status is TaskStatus.DONE:
+            s.completed += 1
+        s.tickets += len(summary.tickets) + (1 if status is TaskStatus.FAILED else 0)
+        s.red_flags += sum(1 for t in summary.tickets if t.reason.value == "red_flag")
