@@ -1,0 +1,143 @@
+"""Hangup causes, originate reasons and the one function that maps them to a `DialOutcome`.
+
+Behaviour of Asterisk 22.10.1 with chan_pjsip, as recorded (tests/fixtures/asterisk/ami):
+
+| case              | OriginateResponse      | DialEnd      | Hangup cause | channel |
+| ----------------- | ---------------------- | ------------ | ------------ | ------- |
+| answered          | Success, Reason 4      | ANSWER       | 0 or 16      | yes     |
+| busy (486)        | Failure, **Reason 0**  | BUSY         | 17           | yes     |
+| no answer         | Failure, Reason 3      | none         | 19           | rang    |
+| unreachable       | Failure, Reason 3      | none         | 19           | never rang |
+| unknown endpoint  | Failure, Reason 0, Uniqueid `<unknown>` | none | none  | **no**  |
+
+No answer and unreachable differ only in whether the channel ever reached the Ringing state
+(`Newstate` ChannelState 5 / `DialState` RINGING / `Hangup` in state 5): a phone that rang
+and was not picked up versus a contact nobody answered at the SIP level (timeout without a
+180). That is the only signal in the data; a carrier that sends 180 for a switched-off phone
+will look like no answer.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from core.enums import DialOutcome
+
+
+class HangupCause(enum.IntEnum):
+    """Q.850 causes as Asterisk reports them in `Hangup` `Cause:`."""
+
+    NOT_DEFINED = 0  # Asterisk's "Unknown": an answered call ended inside AGI
+    UNALLOCATED = 1
+    NO_ROUTE_TRANSIT_NET = 2
+    NO_ROUTE_DESTINATION = 3
+    CHANNEL_UNACCEPTABLE = 6
+    NORMAL_CLEARING = 16
+    USER_BUSY = 17
+    NO_USER_RESPONSE = 18
+    NO_ANSWER = 19
+    SUBSCRIBER_ABSENT = 20
+    CALL_REJECTED = 21
+    NUMBER_CHANGED = 22
+    ANSWERED_ELSEWHERE = 26
+    DESTINATION_OUT_OF_ORDER = 27
+    INVALID_NUMBER_FORMAT = 28
+    FACILITY_REJECTED = 29
+    NORMAL_UNSPECIFIED = 31
+    NORMAL_CIRCUIT_CONGESTION = 34
+    NETWORK_OUT_OF_ORDER = 38
+    NORMAL_TEMPORARY_FAILURE = 41
+    SWITCH_CONGESTION = 42
+    REQUESTED_CHAN_UNAVAIL = 44
+    BEARERCAPABILITY_NOTAVAIL = 58
+    INTERWORKING = 127
+
+    @classmethod
+    def parse(cls, raw: str | None) -> HangupCause | None:
+        """The cause named by a header value, or None when absent or not one we know."""
+        if raw is None or not raw.strip().lstrip("-").isdigit():
+            return None
+        try:
+            return cls(int(raw))
+        except ValueError:
+            return None
+
+
+class OriginateReason(enum.IntEnum):
+    """`Reason:` of an `OriginateResponse` (Asterisk's AST_CONTROL_* of the outbound leg)."""
+
+    FAILURE = 0  # also busy with chan_pjsip, and an unknown endpoint
+    HANGUP = 1
+    RINGING = 3  # rang (or timed out) without an answer
+    ANSWERED = 4
+    BUSY = 5  # chan_sip era; chan_pjsip busy is Reason 0
+    CONGESTION = 8
+
+    @classmethod
+    def parse(cls, raw: str | None) -> OriginateReason | None:
+        if raw is None or not raw.strip().isdigit():
+            return None
+        try:
+            return cls(int(raw))
+        except ValueError:
+            return None
+
+
+_CAUSE_OUTCOME: dict[HangupCause, DialOutcome] = {
+    HangupCause.USER_BUSY: DialOutcome.BUSY,
+    HangupCause.NORMAL_CIRCUIT_CONGESTION: DialOutcome.CONGESTION,
+    HangupCause.NETWORK_OUT_OF_ORDER: DialOutcome.CONGESTION,
+    HangupCause.SWITCH_CONGESTION: DialOutcome.CONGESTION,
+    HangupCause.NORMAL_TEMPORARY_FAILURE: DialOutcome.CONGESTION,
+    HangupCause.UNALLOCATED: DialOutcome.INVALID_NUMBER,
+    HangupCause.NO_ROUTE_DESTINATION: DialOutcome.INVALID_NUMBER,
+    HangupCause.INVALID_NUMBER_FORMAT: DialOutcome.INVALID_NUMBER,
+    HangupCause.NUMBER_CHANGED: DialOutcome.INVALID_NUMBER,
+    HangupCause.SUBSCRIBER_ABSENT: DialOutcome.UNREACHABLE,
+    HangupCause.DESTINATION_OUT_OF_ORDER: DialOutcome.UNREACHABLE,
+}
+
+_DIAL_STATUS_OUTCOME: dict[str, DialOutcome] = {
+    "ANSWER": DialOutcome.ANSWERED,
+    "BUSY": DialOutcome.BUSY,
+    "CONGESTION": DialOutcome.CONGESTION,
+    "CHANUNAVAIL": DialOutcome.UNREACHABLE,
+}
+
+
+def outcome_for_cause(cause: HangupCause | None) -> DialOutcome | None:
+    """What a hangup cause alone says about the dial (None: it says nothing decisive)."""
+    if cause is None:
+        return None
+    return _CAUSE_OUTCOME.get(cause)
+
+
+def map_dial_outcome(*, originate_success: bool | None, reason: OriginateReason | None,
+                     dial_status: str | None, cause: HangupCause | None,
+                     channel_created: bool, ringing: bool) -> DialOutcome:
+    """The one mapping from what Asterisk said to how the dial ended (see the module table).
+
+    `originate_success`/`reason` come from `OriginateResponse` (None if it never arrived),
+    `dial_status` from `DialEnd` of the patient leg, `cause` from its `Hangup`,
+    `channel_created` whether a channel for the attempt ever existed, `ringing` whether it
+    reached the Ringing state.
+    """
+    if originate_success or reason is OriginateReason.ANSWERED or dial_status == "ANSWER":
+        return DialOutcome.ANSWERED
+    if dial_status == "BUSY" or cause is HangupCause.USER_BUSY or reason is OriginateReason.BUSY:
+        return DialOutcome.BUSY
+    if reason is OriginateReason.CONGESTION or dial_status == "CONGESTION":
+        return DialOutcome.CONGESTION
+    by_cause = outcome_for_cause(cause)
+    if by_cause is not None:
+        return by_cause
+    if not channel_created:
+        # Reason 0, Uniqueid <unknown>, no channel: the endpoint does not exist
+        return DialOutcome.INVALID_NUMBER if reason is OriginateReason.FAILURE else \
+            DialOutcome.FAILED
+    if (reason is OriginateReason.RINGING or dial_status == "NOANSWER"
+            or cause in (HangupCause.NO_ANSWER, HangupCause.NO_USER_RESPONSE)):
+        return DialOutcome.NO_ANSWER if ringing else DialOutcome.UNREACHABLE
+    if dial_status in _DIAL_STATUS_OUTCOME:
+        return _DIAL_STATUS_OUTCOME[dial_status]
+    return DialOutcome.FAILED
