@@ -40,6 +40,7 @@ class HospitalSettings(_Section):
     default_language: str = "zh-CN"
     calling_hours: str = "09:00-20:00"
     emergency_number: str = "120"
+    nurse_hours: str = "08:00-20:00"  # when red flags may be transferred live to a nurse
 
     @field_validator("default_timezone")
     @classmethod

@@ -31,7 +31,7 @@ from core.enums import (
 )
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
-from core.store.models import CallAttempt, FollowupTask, Patient, Ticket
+from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
 from dialer.claims import ClaimedTask
 from dialer.retry_policy import RetryPolicy
 from ivr.results import Answer, TicketRequest
@@ -126,11 +126,15 @@ class AttemptLog:
                          red_flag=answer.red_flag, recording_id=recording_id,
                          offset_ms=answer.offset_ms, created_at=now))
 
-    def earlier_answers(self, task_id: int) -> list[AnswerRow]:
-        """Every answer stored for a task, over all its attempts (for resuming)."""
+    def earlier_answers(self, task_id: int) -> list[tuple[AnswerRow, Path | None]]:
+        """Every answer stored for a task over all its attempts, with its voice clip's
+        file when there is one (for resuming)."""
         with self._db.session() as s:
-            return list(s.execute(select(AnswerRow).where(AnswerRow.task_id == task_id)
-                                  .order_by(AnswerRow.id)).scalars())
+            rows = s.execute(select(AnswerRow, Recording.path)
+                             .outerjoin(Recording, Recording.id == AnswerRow.recording_id)
+                             .where(AnswerRow.task_id == task_id)
+                             .order_by(AnswerRow.id)).all()
+        return [(row, self._recordings.root / path if path else None) for row, path in rows]
 
     def finish(self, attempt_id: int, summary: CallSummary, now: dt.datetime) -> TaskStatus:
         """Close the attempt and decide the task's next state, all in one transaction."""

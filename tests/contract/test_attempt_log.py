@@ -126,7 +126,7 @@ def test_reconcile_after_a_crash_mid_call_keeps_answers(db: Database, log: Attem
         t = s.get(FollowupTask, task.task_id)
         assert t is not None and t.status is TaskStatus.PENDING and t.attempts == 1
         assert t.next_attempt_at == later + dt.timedelta(hours=2)  # partial: resume later
-    assert [x.question_id for x in log.earlier_answers(task.task_id)] == ["q1"]
+    assert [x.question_id for x, _ in log.earlier_answers(task.task_id)] == ["q1"]
 
 
 def test_reconcile_leaves_live_calls_and_foreign_leases(db: Database, log: AttemptLog) -> None:
