@@ -1,0 +1,543 @@
+"""The IVR interpreter: runs question scripts over any `ivr.channel.Channel`.
+
+`ScriptInterpreter(prompts, sink, recognizer).run(script, channel, context)` (or the
+function `run_script`) runs one script; `run_many` runs several merged same-day scripts in
+one call, with one greeting, one identity check and one closing (the last script's).
+
+Order: greeting (public context) -> identity check (birth year, `tries` attempts; nothing
+medical is said before it passes) -> optional consent (2 = refused) -> questions -> closing.
+
+Per question:
+- `when:` is evaluated over earlier answers (including a resumed call's earlier answers);
+  false -> skipped, nothing stored. Questions answered on an earlier call are skipped.
+- Single-key questions (yes/no, choice, 1-5 scale): `*` repeats, `0` asks for a person
+  (transfer to the agent queue; if refused: a ticket and we carry on), `9` opts out after
+  a confirmation (1 confirms). Multi-digit input (numbers, 0-10 scales, birth year) ends
+  with `#` or the digit limit; there only `*` is special (0 and 9 are digits).
+- A timeout or an invalid answer re-prompts up to `retries` times; then the answer is
+  stored as unanswered (source `none`) and the script goes on. `*` does not use up a try
+  (at most 5 repeats per question).
+- Closed questions with `voice: true` in a locale with a speech model are recorded, so the
+  patient may speak or press a key. A result whose words do not map to one answer, or
+  whose confidence is under `min_confidence`, is not stored: the question is asked again
+  for the keypad only. A `voice` question is recorded and transcribed; low confidence ->
+  `needs_review`; no model for the locale -> the clip is kept with the note
+  "not transcribed: no model for <locale>".
+- Each answer is saved to the `AnswerSink` as soon as it is final, carrying its red flag.
+- Red flags (only on an answer that was given): `transfer` during staffed hours plays the
+  nurse message and transfers to the nurse queue (outcome `transferred`); outside staffed
+  hours, for `ticket`, or when the transfer is refused: a ticket request plus the safety
+  message, and the script goes on (final outcome `escalated` instead of `completed`).
+
+Outcomes: completed, escalated, partial (hangup; `resume_from` is the question a later call
+starts at), refused (consent declined), identity_failed (with a ticket), opted_out,
+transferred. A hangup is never an exception out of here; a failing `AnswerSink` or TTS is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
+from ivr.call_context import CallContext
+from ivr.channel import Channel, Prompt
+from ivr.messages import YES_NO_WORDS
+from ivr.prompt_maker import PromptSource
+from ivr.red_flag_action import RedFlagAction
+from ivr.results import (
+    NO,
+    YES,
+    Answer,
+    AnswerSink,
+    RedFlagHit,
+    ScriptResult,
+    TicketRequest,
+)
+from ivr.script_model import Question, RedFlag, Script, Template
+from ivr.speech import NoModel, Recognition, SpeechRecognizer, map_words
+
+MAX_REPEATS = 5
+CLOSED_VOICE_SECONDS = 6.0
+CLOSED_VOICE_SILENCE = 1.5
+OPEN_VOICE_SILENCE = 3.0
+MIN_CLIP_MS = 200
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class _HungUp(Exception):
+    """Internal: the far end went away (never leaves this module)."""
+
+
+class _CallEnded(Exception):
+    """Internal: the call ended on purpose (transfer, opt-out, refusal, identity)."""
+
+    def __init__(self, outcome: ScriptOutcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
+
+
+@dataclass
+class _Run:
+    """State of one call (one or more scripts)."""
+
+    channel: Channel
+    context: CallContext
+    results: list[ScriptResult]
+    verified: bool = False
+    current: int = 0
+    current_question: str | None = None
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)  # script -> qid -> value
+    answered: dict[str, set[str]] = field(default_factory=dict)
+    escalated: set[str] = field(default_factory=set)
+    pending_flags: list[RedFlag] = field(default_factory=list)  # raised by the last answer
+
+    @property
+    def result(self) -> ScriptResult:
+        return self.results[self.current]
+
+
+class ScriptInterpreter:
+    """Runs scripts over a Channel. Built once by the composition root."""
+
+    def __init__(self, prompts: PromptSource, sink: AnswerSink,
+                 recognizer: SpeechRecognizer | None = None,
+                 min_confidence: float = 0.6) -> None:
+        self.prompts = prompts
+        self.sink = sink
+        self.recognizer = recognizer
+        self.min_confidence = min_confidence
+
+    async def run(self, script: Script, channel: Channel, context: CallContext) -> ScriptResult:
+        """Run one script; returns its result (never raises on hangup)."""
+        return (await self.run_many([script], channel, context))[0]
+
+    async def run_many(self, scripts: Sequence[Script], channel: Channel,
+                       context: CallContext) -> list[ScriptResult]:
+        """Run merged scripts in one call: one greeting, one identity check, one closing."""
+        if not scripts:
+            raise ValueError("run_many needs at least one script")
+        run = _Run(channel, context,
+                   [ScriptResult(s.id, s.version, s.locale) for s in scripts])
+        for s in scripts:
+            earlier = [a for a in context.earlier_answers
+                       if a.script_id == s.id and a.script_version == s.version]
+            run.values[s.id] = {a.question_id: a.typed_value() for a in earlier if a.answered}
+            run.answered[s.id] = {a.question_id for a in earlier if a.answered}
+        first = scripts[0]
+        ended: ScriptOutcome | None = None
+        try:
+            await self._play(run, first, "greeting", first.greeting)
+            await self._identity(run, first)
+            await self._consent(run, first)
+            for index, script in enumerate(scripts):
+                run.current = index
+                await self._questions(run, script)
+                run.result.outcome = (ScriptOutcome.ESCALATED if script.id in run.escalated
+                                      else ScriptOutcome.COMPLETED)
+                run.result.resume_from = None
+            await self._play(run, scripts[-1], "closing", scripts[-1].closing)
+            await channel.hangup()
+        except _HungUp:
+            ended = ScriptOutcome.PARTIAL
+        except _CallEnded as stop:
+            ended = stop.outcome
+        if ended is not None:
+            self._finish(run, scripts, ended)
+        return run.results
+
+    def _finish(self, run: _Run, scripts: Sequence[Script], ended: ScriptOutcome) -> None:
+        whole_call = ended in (ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT,
+                               ScriptOutcome.IDENTITY_FAILED)
+        for index, (script, result) in enumerate(zip(scripts, run.results, strict=True)):
+            if index < run.current and not whole_call:
+                continue  # finished before the call ended
+            if whole_call or index == run.current:
+                result.outcome = ended
+            else:
+                result.outcome = ScriptOutcome.PARTIAL
+            result.opted_out = ended is ScriptOutcome.OPTED_OUT
+            if result.outcome in (ScriptOutcome.PARTIAL, ScriptOutcome.TRANSFERRED,
+                                  ScriptOutcome.REFUSED):
+                at = run.current_question if index == run.current else None
+                result.resume_from = at or self._first_unanswered(run, script)
+            else:
+                result.resume_from = None
+
+    @staticmethod
+    def _first_unanswered(run: _Run, script: Script) -> str | None:
+        for q in script.questions:
+            if q.kind is not QuestionKind.MESSAGE and q.id not in run.answered[script.id]:
+                return q.id
+        return None
+
+    # -- prompts and channel wrappers -------------------------------------------------
+
+    async def _prompt(self, run: _Run, script: Script, key: str, template: Template) -> Prompt:
+        return await self.prompts.prompt(script, key, template, run.context.prompt,
+                                         run.verified)
+
+    async def _play(self, run: _Run, script: Script, key: str, template: Template) -> None:
+        if run.channel.hung_up:
+            raise _HungUp
+        result = await run.channel.play(await self._prompt(run, script, key, template))
+        if result.hung_up or run.channel.hung_up:
+            raise _HungUp
+
+    async def _message(self, run: _Run, script: Script, key: str) -> None:
+        await self._play(run, script, f"msg.{key}", script.message(key))
+
+    async def _digits(self, run: _Run, prompt: Prompt | None, max_digits: int,
+                      timeout_s: float) -> str:
+        if run.channel.hung_up:
+            raise _HungUp
+        got = await run.channel.collect_digits(prompt, max_digits, timeout_s, "#")
+        if run.channel.hung_up:
+            raise _HungUp
+        return got.digits
+
+    # -- identity and consent ---------------------------------------------------------
+
+    async def _identity(self, run: _Run, script: Script) -> None:
+        check = script.identity
+        if check is None:
+            run.verified = True
+            for r in run.results:
+                r.identity_verified = True
+            return
+        expected = run.context.birth_year
+        tries = 0
+        template, key = check.prompt, "identity.prompt"
+        repeats = 0
+        while tries < check.tries:
+            prompt = await self._prompt(run, script, key, template)
+            keys = await self._digits(run, prompt, 4, script.timeout_s)
+            if "*" in keys and repeats < MAX_REPEATS:
+                repeats += 1
+                continue
+            tries += 1
+            if expected is not None and keys == f"{expected:04d}":
+                run.verified = True
+                for r in run.results:
+                    r.identity_verified = True
+                return
+            template, key = check.retry, "identity.retry"
+        summary = ("identity not verified: birth year unknown" if expected is None
+                   else f"identity not verified after {check.tries} tries")
+        run.results[0].tickets.append(TicketRequest(
+            TicketReason.IDENTITY_FAILED, Severity.LOW, summary, script.id))
+        await self._play(run, script, "identity.failed", check.failed)
+        await run.channel.hangup()
+        raise _CallEnded(ScriptOutcome.IDENTITY_FAILED)
+
+    async def _consent(self, run: _Run, script: Script) -> None:
+        consent = script.consent
+        if consent is None:
+            return
+        if all(q.id in run.answered[script.id] for q in script.questions
+               if q.kind is not QuestionKind.MESSAGE):
+            return
+        tries = 0
+        repeats = 0
+        prefix: str | None = None
+        while tries <= script.retries:
+            if prefix:
+                await self._message(run, script, prefix)
+            prompt = await self._prompt(run, script, "consent.prompt", consent.prompt)
+            keys = await self._digits(run, prompt, 1, script.timeout_s)
+            if keys == "1":
+                return
+            if keys == "2":
+                await self._play(run, script, "consent.declined", consent.declined)
+                await run.channel.hangup()
+                raise _CallEnded(ScriptOutcome.REFUSED)
+            if keys == "*" and repeats < MAX_REPEATS:
+                repeats += 1
+                prefix = None
+                continue
+            if keys == "0":
+                await self._operator(run, script, None)
+                prefix = None
+                continue
+            tries += 1
+            prefix = "timeout" if keys == "" else "invalid"
+        # No answer to "is now a good time?": not a refusal, try again another day.
+        await self._play(run, script, "consent.declined", consent.declined)
+        await run.channel.hangup()
+        raise _HungUp
+
+    # -- questions --------------------------------------------------------------------
+
+    async def _questions(self, run: _Run, script: Script) -> None:
+        values = run.values[script.id]
+        for q in script.questions:
+            if q.id in run.answered[script.id]:
+                continue
+            if q.when is not None and not q.when.holds(self._condition_values(script, values)):
+                continue
+            run.current_question = q.id
+            if q.kind is QuestionKind.MESSAGE:
+                await self._play(run, script, f"q.{q.id}", q.text)
+                continue
+            answer = await self._ask(run, script, q)
+            answer = await self._red_flags(run, script, q, answer)
+            await self.sink.save(answer)
+            run.result.answers.append(answer)
+            if answer.answered:
+                values[q.id] = answer.typed_value()
+                run.answered[script.id].add(q.id)
+            if answer.red_flag is not None:
+                await self._act_on_red_flags(run, script, q)
+        run.current_question = None
+
+    @staticmethod
+    def _condition_values(script: Script, values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {q.id: None for q in script.questions}
+        out.update(values)
+        return out
+
+    def _vocabulary(self, script: Script, q: Question) -> dict[str, str]:
+        if q.kind is QuestionKind.YES_NO:
+            words = YES_NO_WORDS.get(script.locale, {})
+            return {**{w: YES for w in words.get(True, ())},
+                    **{w: NO for w in words.get(False, ())}}
+        if q.kind is QuestionKind.CHOICE:
+            return {w: o.value for o in q.options for w in o.words}
+        return {}
+
+    def _uses_voice(self, script: Script, q: Question) -> bool:
+        return (q.voice and self.recognizer is not None
+                and self.recognizer.has_model(script.locale)
+                and bool(self._vocabulary(script, q)))
+
+    def _new_answer(self, script: Script, q: Question, source: AnswerSource,
+                    value: str | None, **extra: Any) -> Answer:
+        return Answer(script.id, script.version, q.id, q.kind, source, value, **extra)
+
+    async def _ask(self, run: _Run, script: Script, q: Question) -> Answer:
+        """Ask until a valid answer or the tries run out. Raises _HungUp / _CallEnded."""
+        voice = self._uses_voice(script, q)
+        tries = 0
+        repeats = 0
+        prefix: str | None = None
+        while True:
+            if prefix:
+                await self._message(run, script, prefix)
+                prefix = None
+            prompt = await self._prompt(run, script, f"q.{q.id}", q.text)
+            if q.kind is QuestionKind.VOICE:
+                outcome = await self._ask_voice(run, script, q, prompt)
+            elif voice:
+                outcome = await self._ask_closed_by_voice(run, script, q, prompt)
+                if outcome == "not_understood":
+                    voice = False
+                    prefix = "use_keypad"
+                    continue
+            else:
+                keys = await self._digits(run, prompt, q.max_digits, script.timeout_s)
+                outcome = self._interpret_keys(script, q, keys)
+            if isinstance(outcome, Answer):
+                return outcome
+            if outcome == "repeat":
+                if repeats < MAX_REPEATS:
+                    repeats += 1
+                    continue
+                outcome = "invalid"
+            if outcome == "operator":
+                await self._operator(run, script, q)
+                continue
+            if outcome == "optout":
+                await self._opt_out(run, script)
+                continue
+            tries += 1
+            if tries > script.retries:
+                return self._new_answer(script, q, AnswerSource.NONE, None,
+                                        note=f"no valid answer after {tries} tries")
+            prefix = "timeout" if outcome == "timeout" else "invalid"
+
+    def _interpret_keys(self, script: Script, q: Question, keys: str) -> Answer | str:
+        if keys == "":
+            return "timeout"
+        if "*" in keys:
+            return "repeat"
+        if q.single_key:
+            if keys == "0" and "0" not in q.answer_keys():
+                return "operator"
+            if keys == "9" and "9" not in q.answer_keys():
+                return "optout"
+        value = self.key_value(q, keys)
+        if value is None:
+            return "invalid"
+        return self._new_answer(script, q, AnswerSource.KEYPAD, value)
+
+    @staticmethod
+    def key_value(q: Question, keys: str) -> str | None:
+        """The stored value keypad input `keys` means for `q`, or None if invalid."""
+        if q.kind is QuestionKind.YES_NO:
+            return {"1": YES, "2": NO}.get(keys)
+        if q.kind is QuestionKind.CHOICE:
+            return next((o.value for o in q.options if o.key == keys), None)
+        if q.kind in (QuestionKind.SCALE, QuestionKind.NUMBER):
+            if not keys.isdigit():
+                return None
+            number = int(keys)
+            assert q.min is not None and q.max is not None
+            return str(number) if q.min <= number <= q.max else None
+        return None
+
+    async def _ask_closed_by_voice(self, run: _Run, script: Script, q: Question,
+                                   prompt: Prompt) -> Answer | str:
+        assert self.recognizer is not None
+        if run.channel.hung_up:
+            raise _HungUp
+        rec = await run.channel.record(prompt, CLOSED_VOICE_SECONDS, CLOSED_VOICE_SILENCE,
+                                       "0123456789*#")
+        if run.channel.hung_up:
+            raise _HungUp
+        if rec.digit and rec.digit != "#":
+            return self._interpret_keys(script, q, rec.digit)
+        if rec.audio is None or rec.duration_ms < MIN_CLIP_MS:
+            return "timeout"
+        vocabulary = self._vocabulary(script, q)
+        grammar = list(vocabulary)
+        self.recognizer.grammar_gaps(script.locale, grammar)
+        heard = await self.recognizer.recognize(rec.audio, script.locale, grammar,
+                                                rec.offset_ms)
+        value = map_words(heard, vocabulary)
+        if value is None or heard.confidence < self.min_confidence:
+            return "not_understood"
+        return self._new_answer(script, q, AnswerSource.VOICE, value, transcript=heard.text,
+                                confidence=heard.confidence, audio=rec.audio,
+                                offset_ms=rec.offset_ms)
+
+    async def _ask_voice(self, run: _Run, script: Script, q: Question,
+                         prompt: Prompt) -> Answer | str:
+        if run.channel.hung_up:
+            raise _HungUp
+        rec = await run.channel.record(prompt, q.max_seconds, OPEN_VOICE_SILENCE, "#*09")
+        if rec.audio is not None and rec.duration_ms >= MIN_CLIP_MS:
+            # A spoken answer is kept even if the caller hangs up right after it.
+            return await self._transcribe(script, q, rec.audio, rec.offset_ms)
+        if run.channel.hung_up:
+            raise _HungUp
+        if rec.digit == "*":
+            return "repeat"
+        if rec.digit == "0":
+            return "operator"
+        if rec.digit == "9":
+            return "optout"
+        return "timeout"
+
+    async def _transcribe(self, script: Script, q: Question, audio: Path,
+                          offset_ms: int) -> Answer:
+        recognizer = self.recognizer
+        if recognizer is None or not recognizer.has_model(script.locale):
+            return self._new_answer(
+                script, q, AnswerSource.VOICE, None, audio=audio, offset_ms=offset_ms,
+                needs_review=True, note=f"not transcribed: no model for {script.locale}")
+        try:
+            heard: Recognition = await recognizer.recognize(audio, script.locale, None,
+                                                            offset_ms)
+        except NoModel:
+            return self._new_answer(
+                script, q, AnswerSource.VOICE, None, audio=audio, offset_ms=offset_ms,
+                needs_review=True, note=f"not transcribed: no model for {script.locale}")
+        doubtful = heard.empty or heard.confidence < self.min_confidence
+        return self._new_answer(
+            script, q, AnswerSource.VOICE, None, transcript=heard.text,
+            confidence=heard.confidence, audio=audio, offset_ms=offset_ms,
+            needs_review=doubtful,
+            note="low confidence: needs review" if doubtful else None)
+
+    # -- global keys ------------------------------------------------------------------
+
+    def _variables(self, run: _Run, reason: str, script: Script,
+                   q: Question | None, severity: Severity | None = None) -> dict[str, str]:
+        out = dict(run.context.channel_variables)
+        out.update({"FOLLOWUP_REASON": reason, "FOLLOWUP_SCRIPT": script.id})
+        if q is not None:
+            out["FOLLOWUP_QUESTION"] = q.id
+        if severity is not None:
+            out["FOLLOWUP_SEVERITY"] = severity.value
+        return out
+
+    async def _operator(self, run: _Run, script: Script, q: Question | None) -> None:
+        await self._message(run, script, "operator")
+        queue = run.context.agent_queue
+        if await run.channel.transfer(queue, self._variables(run, "operator", script, q)):
+            run.result.transferred_to = queue
+            raise _CallEnded(ScriptOutcome.TRANSFERRED)
+        if run.channel.hung_up:
+            raise _HungUp
+        run.result.tickets.append(TicketRequest(
+            TicketReason.ASKED_FOR_PERSON, Severity.LOW,
+            "asked for a person (key 0); no agent took the call", script.id,
+            q.id if q else None))
+        await self._message(run, script, "operator_unavailable")
+
+    async def _opt_out(self, run: _Run, script: Script) -> None:
+        prompt = await self._prompt(run, script, "msg.optout_confirm",
+                                    script.message("optout_confirm"))
+        keys = await self._digits(run, prompt, 1, script.timeout_s)
+        if keys == "1":
+            for r in run.results:
+                r.opted_out = True
+            await self._message(run, script, "optout_done")
+            await run.channel.hangup()
+            raise _CallEnded(ScriptOutcome.OPTED_OUT)
+        await self._message(run, script, "optout_cancelled")
+
+    # -- red flags --------------------------------------------------------------------
+
+    async def _red_flags(self, run: _Run, script: Script, q: Question,
+                         answer: Answer) -> Answer:
+        """Mark the answer with the highest red flag its conditions raise (before saving)."""
+        if not answer.answered or not q.red_flags:
+            return answer
+        values = self._condition_values(script, run.values[script.id])
+        values[q.id] = answer.typed_value()
+        values["value"] = answer.typed_value()
+        hits = [f for f in q.red_flags if f.condition.holds(values)]
+        if not hits:
+            return answer
+        run.pending_flags = sorted(hits, key=lambda f: -_SEVERITY_RANK[f.severity])
+        return replace(answer, red_flag=run.pending_flags[0].severity)
+
+    async def _act_on_red_flags(self, run: _Run, script: Script, q: Question) -> None:
+        flags, run.pending_flags = run.pending_flags, []
+        for flag in flags:
+            transferred = False
+            if flag.action is RedFlagAction.TRANSFER and run.context.staffed_hours:
+                await self._message(run, script, "nurse_transfer")
+                queue = run.context.nurse_queue
+                transferred = await run.channel.transfer(
+                    queue, self._variables(run, "red_flag", script, q, flag.severity))
+                if transferred:
+                    run.result.red_flags.append(RedFlagHit(
+                        q.id, flag.severity, flag.summary, flag.condition.source, True))
+                    run.result.transferred_to = queue
+                    raise _CallEnded(ScriptOutcome.TRANSFERRED)
+                if run.channel.hung_up:
+                    self._record_ticket(run, script, q, flag)
+                    raise _HungUp
+            self._record_ticket(run, script, q, flag)
+            message = flag.message or script.message("safety")
+            key = (f"q.{q.id}.red_flag.{q.red_flags.index(flag)}" if flag.message
+                   else "msg.safety")
+            await self._play(run, script, key, message)
+
+    @staticmethod
+    def _record_ticket(run: _Run, script: Script, q: Question, flag: RedFlag) -> None:
+        run.result.red_flags.append(RedFlagHit(q.id, flag.severity, flag.summary,
+                                               flag.condition.source, False))
+        run.result.tickets.append(TicketRequest(TicketReason.RED_FLAG, flag.severity,
+                                                flag.summary, script.id, q.id))
+        run.escalated.add(script.id)
+
+
+async def run_script(script: Script, channel: Channel, context: CallContext,
+                     interpreter: ScriptInterpreter) -> ScriptResult:
+    """Run `script` over `channel` with `interpreter`'s prompts, recognizer and sink."""
+    return await interpreter.run(script, channel, context)
