@@ -1,0 +1,176 @@
+"""Simulated patients: who answers, who is busy, who hangs up, who reports chest pain.
+
+A persona is drawn per (patient, attempt) from rates that follow what follow-up call
+centres report (about two in three calls answered; busy and no answer are the usual
+failures; a few wrong or dead numbers). The draw is seeded, so a simulation replays.
+
+In the call, a persona answers like a person: it types its birth year for the identity
+check (a wrong person types another year), answers yes/no, scales and numbers, speaks its
+voice answers, and — depending on its behaviour — hangs up midway, presses 0 for a person,
+presses 9 to opt out, or gives the answer that raises a red flag. It finds the question
+from the prompt's key (`<script>/q.<question>`) in the script library.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.enums import DialOutcome, QuestionKind
+from ivr.channel import Prompt
+from ivr.script_model import Question, Script
+from ivr.testing import Action, HangUp, Press, Silence, Speak
+
+
+class Behaviour(StrEnum):
+    COOPERATIVE = "cooperative"
+    SPEAKS = "speaks"  # answers voice questions at length, keypad otherwise
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    UNREACHABLE = "unreachable"
+    INVALID_NUMBER = "invalid_number"
+    WRONG_PERSON = "wrong_person"  # someone else answers: identity fails
+    HANGS_UP = "hangs_up"
+    ASKS_FOR_PERSON = "asks_for_person"
+    OPTS_OUT = "opts_out"
+    RED_FLAG = "red_flag"
+    SILENT = "silent"  # answers the phone and never presses anything
+
+
+DEFAULT_RATES: dict[Behaviour, float] = {
+    Behaviour.COOPERATIVE: 0.42,
+    Behaviour.SPEAKS: 0.08,
+    Behaviour.BUSY: 0.08,
+    Behaviour.NO_ANSWER: 0.15,
+    Behaviour.UNREACHABLE: 0.04,
+    Behaviour.INVALID_NUMBER: 0.01,
+    Behaviour.WRONG_PERSON: 0.02,
+    Behaviour.HANGS_UP: 0.07,
+    Behaviour.ASKS_FOR_PERSON: 0.04,
+    Behaviour.OPTS_OUT: 0.02,
+    Behaviour.RED_FLAG: 0.05,
+    Behaviour.SILENT: 0.02,
+}
+
+NETWORK_OUTCOME: dict[Behaviour, DialOutcome] = {
+    Behaviour.BUSY: DialOutcome.BUSY,
+    Behaviour.NO_ANSWER: DialOutcome.NO_ANSWER,
+    Behaviour.UNREACHABLE: DialOutcome.UNREACHABLE,
+    Behaviour.INVALID_NUMBER: DialOutcome.INVALID_NUMBER,
+}
+
+VOICE_ANSWERS = {
+    "zh-CN": "护士态度很好，就是停车不太方便",
+    "en-US": "the nurses were kind but parking was hard",
+    "ko-KR": "간호사가 친절했습니다",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    behaviour: Behaviour
+    birth_year: int | None
+    language: str
+    ring_s: float  # how long the phone rings before the outcome
+    think_s: float  # pause before each answer
+    hang_up_after: int  # HANGS_UP: inputs answered before hanging up
+    seed: int
+
+    @property
+    def dial_outcome(self) -> DialOutcome:
+        return NETWORK_OUTCOME.get(self.behaviour, DialOutcome.ANSWERED)
+
+
+def draw_persona(seed: int, patient_id: int, attempt: int, birth_year: int | None,
+                 language: str, rates: dict[Behaviour, float] | None = None) -> Persona:
+    """The persona for this patient on this attempt (deterministic for the seed)."""
+    rng = random.Random(f"{seed}:{patient_id}:{attempt}")
+    table = rates or DEFAULT_RATES
+    behaviours = list(table)
+    behaviour = rng.choices(behaviours, weights=[table[b] for b in behaviours])[0]
+    ring = rng.uniform(3, 12) if behaviour is not Behaviour.NO_ANSWER else 30.0
+    if behaviour in (Behaviour.UNREACHABLE, Behaviour.INVALID_NUMBER):
+        ring = rng.uniform(1, 4)
+    return Persona(behaviour=behaviour, birth_year=birth_year, language=language,
+                   ring_s=ring, think_s=rng.uniform(1.0, 4.0),
+                   hang_up_after=rng.randint(1, 3), seed=rng.randrange(1 << 30))
+
+
+class PersonaPatient:
+    """Answers a call's prompts as the persona would (one instance per call)."""
+
+    def __init__(self, persona: Persona, scripts: dict[str, Script]) -> None:
+        self.persona = persona
+        self._scripts = scripts
+        self._rng = random.Random(persona.seed)
+        self.inputs = 0
+        self._opt_out_pending = False
+
+    def respond(self, prompt: Prompt | None, recording: bool) -> Action:
+        """The patient's next input after `prompt` (a keypad entry, speech or silence)."""
+        p = self.persona
+        self.inputs += 1
+        key = prompt.key if prompt else ""
+        script_id, _, part = key.partition("/")
+        if p.behaviour is Behaviour.SILENT:
+            return Silence()
+        if p.behaviour is Behaviour.HANGS_UP and self.inputs > p.hang_up_after:
+            return HangUp()
+        if part.startswith("identity."):
+            year = p.birth_year or 1900
+            if p.behaviour is Behaviour.WRONG_PERSON:
+                year = year + 7
+            return Press(f"{year:04d}#")
+        if part == "consent.prompt":
+            return Press("1")
+        if part == "msg.optout_confirm":
+            return Press("1")
+        if not part.startswith("q."):
+            return Silence()
+        question = self._question(script_id, part[2:])
+        if question is None:
+            return Silence()
+        if p.behaviour is Behaviour.ASKS_FOR_PERSON:
+            return Press("0")
+        if p.behaviour is Behaviour.OPTS_OUT:
+            return Press("9")
+        if question.kind is QuestionKind.VOICE:
+            if recording:
+                return Speak(VOICE_ANSWERS.get(p.language, VOICE_ANSWERS["en-US"]))
+            return Press("#")
+        return Press(self._keys(script_id, question))
+
+    def _question(self, script_id: str, qid: str) -> Question | None:
+        script = self._scripts.get(script_id)
+        if script is None:
+            return None
+        return next((q for q in script.questions if q.id == qid), None)
+
+    def _keys(self, script_id: str, q: Question) -> str:
+        candidates = self._candidates(q)
+        want_flag = self.persona.behaviour is Behaviour.RED_FLAG
+        flagged = [c for c in candidates if self._raises_flag(q, c)]
+        calm = [c for c in candidates if c not in flagged]
+        pool = (flagged or calm) if want_flag else (calm or candidates)
+        keys, _ = self._rng.choice(pool)
+        return keys
+
+    @staticmethod
+    def _candidates(q: Question) -> list[tuple[str, object]]:
+        if q.kind is QuestionKind.YES_NO:
+            return [("1", True), ("2", False)]
+        if q.kind is QuestionKind.CHOICE:
+            return [(o.key, o.value) for o in q.options]
+        if q.kind in (QuestionKind.SCALE, QuestionKind.NUMBER):
+            lo, hi = q.min or 0, q.max if q.max is not None else 9
+            step = max(1, (hi - lo) // 8)
+            values = list(range(lo, hi + 1, step))
+            term = "" if q.single_key else "#"
+            return [(f"{v}{term}", v) for v in values]
+        return [("1", True)]
+
+    @staticmethod
+    def _raises_flag(q: Question, candidate: tuple[str, object]) -> bool:
+        _, value = candidate
+        return any(flag.condition.holds({q.id: value}) for flag in q.red_flags)
