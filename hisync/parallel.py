@@ -1,0 +1,67 @@
+"""Parsing batches on every core while the main process reads and writes.
+
+`BatchParser.submit` returns a future; results are consumed in submission order, so the
+output is the same whatever the number of workers. With one worker everything runs in this
+process (no pickling, easiest to debug). With more, a pool of spawned processes parses while
+the caller keeps reading the source and writing the store; the caller bounds the batches in
+flight (see `HisSync`), so memory stays flat however large the source.
+
+Workers watch their parent: if it is killed (SIGKILL), they exit instead of lingering.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from hisync.records import Outcome
+from hisync.rows import ParserConfig, RowParser, init_worker, parse_in_worker
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init(config: ParserConfig, parent: int) -> None:
+    init_worker(config)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+class BatchParser:
+    """Parses raw batches into outcomes, in-process or in a process pool."""
+
+    def __init__(self, config: ParserConfig, workers: int) -> None:
+        self.workers = workers
+        self._local: dict[str, RowParser] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init, initargs=(config, os.getpid()))
+        else:
+            self._local = {e: RowParser(config, e) for e in ("patients", "encounters")}
+
+    def submit(self, entity: str, rows: list[tuple[Any, ...]]) -> Future[list[Outcome]]:
+        if self._pool is not None:
+            return self._pool.submit(parse_in_worker, entity, rows)
+        done: Future[list[Outcome]] = Future()
+        done.set_result(self._local[entity].parse_batch(rows))
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> BatchParser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,361 @@
+"""Raw HIS rows -> typed records or rejects. Pure functions: no I/O, no clock, no store.
+
+A batch arrives as a list of tuples in the entity's `source_columns` order, sorted by
+(watermark, key). Each row is checked field by field in a fixed order and the FIRST problem
+makes it a `Reject` (field + `RejectReason` + a detail a person can act on + the raw row).
+
+Duplicates: rows sharing one (watermark, key) are adjacent (the source orders by both and
+never splits such a group across batches). Identical ones collapse to one (`Duplicate` for
+the rest); if their content differs we cannot tell which is right, so every row of the group
+goes to quarantine as CONFLICTING_DUPLICATE. The same key at a *later* watermark is an
+ordinary update: the later row wins.
+
+`RowParser` is built once per worker process from plain, picklable settings (`ParserConfig`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.clock import UTC
+from core.enums import EncounterType, RejectReason, Sex
+from hisync.encoding import Encoding, encode_encounter, encode_patient
+from hisync.mapping import HisMapping
+from hisync.phones import to_e164
+from hisync.records import (
+    Accepted,
+    Duplicate,
+    EncounterRecord,
+    Outcome,
+    PatientRecord,
+    RawRow,
+    Reject,
+    content_hash,
+)
+
+Row = Sequence[Any]
+T = TypeVar("T")
+
+_TRUE = frozenset({"1", "y", "yes", "true", "t", "是", "有"})
+_FALSE = frozenset({"0", "n", "no", "false", "f", "否", "无"})
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-[A-Z]{2})?")
+_ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
+_LIST_SPLIT = re.compile(r"[;,，；|\s]+")
+
+
+class RowError(Exception):
+    """Internal: one field of one row is bad. Becomes a `Reject`; never escapes this module."""
+
+    def __init__(self, field: str, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ParserConfig:
+    """Everything a parse worker needs (picklable)."""
+
+    mapping: HisMapping
+    region: str = "CN"
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh-CN"
+    encoding: Encoding = "generic"
+
+
+def text(value: Any) -> str | None:
+    """A cell as trimmed text; None for NULL or blank. Numbers keep their digits."""
+    if value is None:
+        return None
+    if type(value) is str:
+        s = value.strip()
+        return s or None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ")
+    s = str(value).strip()
+    return s or None
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def parse_date(value: str, formats: Sequence[str]) -> dt.date | None:
+    """ISO 8601 first, then `formats`; None when nothing fits."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(value).date()
+    except ValueError:
+        pass
+    for fmt in formats:
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_datetime(value: str, formats: Sequence[str], zone: dt.tzinfo) -> dt.datetime | None:
+    """A HIS timestamp as aware UTC. Naive values are local time in `zone`."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        for fmt in formats:
+            try:
+                parsed = dt.datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+class RowParser:
+    """Parses one entity's rows. Build with `for_entity`; call `parse_batch`."""
+
+    def __init__(self, config: ParserConfig, entity: str) -> None:
+        mapping = config.mapping
+        spec = mapping.entity(entity)
+        self.entity = entity
+        self.columns: tuple[str, ...] = spec.source_columns
+        index = {c: i for i, c in enumerate(self.columns)}
+        self._idx: dict[str, int | None] = {
+            field: index[col] for col, field in spec.fields.items()
+        }
+        self._wm = index[spec.watermark]
+        self._key = index[spec.key]
+        self._formats = mapping.formats_for(entity)
+        zone = _zone(mapping.timezone or config.timezone)
+        assert zone is not None, "time zones are validated with the settings and mapping"
+        self._zone: dt.tzinfo = zone
+        self._region = config.region
+        self._default_tz = config.timezone
+        self._default_lang = config.language
+        self._encoding: Encoding = config.encoding
+        self._mapping = mapping
+        self._parse_one: Callable[[Row], Accepted] = (
+            self._patient if entity == "patients" else self._encounter)
+
+    # -- cells -------------------------------------------------------------------------
+
+    def _get(self, row: Row, field: str) -> str | None:
+        i = self._idx.get(field)
+        return None if i is None else text(row[i])
+
+    def _required(self, row: Row, field: str) -> str:
+        value = self._get(row, field)
+        if value is None:
+            raise RowError(field, RejectReason.MISSING_FIELD, f"{field} is empty")
+        return value
+
+    def _bool(self, row: Row, field: str, default: bool) -> bool:
+        value = self._get(row, field)
+        if value is None:
+            return default
+        low = value.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise RowError(field, RejectReason.INVALID_VALUE, f"{value!r} is not yes/no")
+
+    def _code(self, row: Row, field: str, table: dict[str, T], reason: RejectReason) -> T:
+        value = self._required(row, field)
+        try:
+            return table[value]
+        except KeyError:
+            raise RowError(field, reason, f"code {value!r} is not in the mapping's table") from None
+
+    def _phone(self, row: Row, field: str, required: bool) -> str | None:
+        value = self._get(row, field)
+        if value is None:
+            if required:
+                raise RowError(field, RejectReason.INVALID_PHONE, "no phone number")
+            return None
+        e164 = to_e164(value, self._region)
+        if e164 is None:
+            raise RowError(field, RejectReason.INVALID_PHONE, f"{value!r} is not a valid number")
+        return e164
+
+    def _datetime(self, row: Row, field: str, required: bool) -> dt.datetime | None:
+        value = self._required(row, field) if required else self._get(row, field)
+        if value is None:
+            return None
+        parsed = parse_datetime(value, self._formats, self._zone)
+        if parsed is None:
+            raise RowError(field, RejectReason.UNPARSEABLE_DATE, f"{value!r} is not a date/time")
+        return parsed
+
+    def _codes_list(self, row: Row, field: str, pattern: re.Pattern[str] | None) -> tuple[str, ...]:
+        value = self._get(row, field)
+        if value is None:
+            return ()
+        items = tuple(p for p in _LIST_SPLIT.split(value.upper()) if p)
+        if pattern is not None:
+            for item in items:
+                if pattern.fullmatch(item) is None:
+                    raise RowError(field, RejectReason.INVALID_VALUE,
+                                   f"{item!r} is not an ICD-10 code")
+        return items
+
+    # -- entities ------------------------------------------------------------------------
+
+    def _patient(self, row: Row) -> Accepted:
+        his_id = self._required(row, "his_id")
+        name = self._required(row, "name")
+        mrn = self._required(row, "mrn")
+        phone = self._phone(row, "phone", required=True)
+        assert phone is not None
+        phone_alt = self._phone(row, "phone_alt", required=False)
+        sex_code = self._get(row, "sex")
+        if sex_code is None:
+            sex = Sex.UNKNOWN
+        elif sex_code in self._mapping.sex:
+            sex = self._mapping.sex[sex_code]
+        else:
+            raise RowError("sex", RejectReason.UNKNOWN_CODE, f"sex code {sex_code!r} is unknown")
+        birth_raw = self._get(row, "birth_date")
+        birth = None
+        if birth_raw is not None:
+            birth = parse_date(birth_raw, self._formats)
+            if birth is None:
+                raise RowError("birth_date", RejectReason.UNPARSEABLE_DATE,
+                               f"{birth_raw!r} is not a date")
+        language = self._language(row)
+        timezone = self._get(row, "timezone") or self._default_tz
+        if timezone != self._default_tz and _zone(timezone) is None:
+            raise RowError("timezone", RejectReason.INVALID_VALUE,
+                           f"{timezone!r} is not a time zone")
+        rec = PatientRecord(
+            his_id, mrn, name, sex, birth, phone, phone_alt, language, timezone,
+            self._bool(row, "deceased", False), self._bool(row, "opt_out_phone", False),
+            self._bool(row, "opt_out_sms", False), self._bool(row, "consent_phone", True),
+            self._bool(row, "consent_sms", False),
+        )
+        return Accepted(his_id, content_hash(rec), encode_patient(rec, self._encoding))
+
+    def _language(self, row: Row) -> str:
+        value = self._get(row, "language")
+        if value is None:
+            return self._default_lang
+        table = self._mapping.language
+        if table is not None and value in table:
+            return table[value]
+        if _LANGUAGE_TAG.fullmatch(value) is None:
+            raise RowError("language", RejectReason.INVALID_VALUE,
+                           f"{value!r} is not a language tag such as zh-CN")
+        return value
+
+    def _encounter(self, row: Row) -> Accepted:
+        m = self._mapping
+        his_id = self._required(row, "his_id")
+        patient = self._required(row, "patient_his_id")
+        etype: EncounterType = self._code(row, "type", m.encounter_type, RejectReason.UNKNOWN_CODE)
+        dept = self._code(row, "department", m.departments, RejectReason.UNKNOWN_DEPARTMENT).code
+        admit = self._datetime(row, "admit_at", required=True)
+        assert admit is not None
+        discharge = self._datetime(row, "discharge_at", required=False)
+        if discharge is not None and discharge < admit:
+            raise RowError("discharge_at", RejectReason.INVALID_VALUE,
+                           "discharge is before admission")
+        disposition = self._get(row, "disposition")
+        if disposition is not None and m.disposition is not None:
+            disposition = self._code(row, "disposition", m.disposition, RejectReason.UNKNOWN_CODE)
+        rec = EncounterRecord(
+            his_id, patient, etype, dept, self._get(row, "attending_doctor"), admit, discharge,
+            self._codes_list(row, "diagnoses", _ICD10), self._codes_list(row, "procedures", None),
+            disposition,
+        )
+        return Accepted(his_id, content_hash(rec), encode_encounter(rec, self._encoding),
+                        link=patient, department=dept)
+
+    # -- rows and batches ------------------------------------------------------------------
+
+    def raw(self, row: Row) -> RawRow:
+        return {c: text(v) for c, v in zip(self.columns, row, strict=True)}
+
+    def parse_row(self, row: Row) -> Accepted | Reject:
+        try:
+            if text(row[self._wm]) is None:
+                raise RowError(self._mapping.entity(self.entity).watermark,
+                               RejectReason.MISSING_FIELD,
+                               "the watermark column is empty: the row cannot be synced "
+                               "incrementally")
+            return self._parse_one(row)
+        except RowError as err:
+            return Reject(text(row[self._key]) or "", err.field, err.reason, err.detail,
+                          self.raw(row))
+
+    def parse_batch(self, rows: Sequence[Row]) -> list[Outcome]:
+        """Parse rows in order; duplicates resolved within (watermark, key) groups."""
+        out: list[Outcome] = []
+        wm, key = self._wm, self._key
+        i, n = 0, len(rows)
+        while i < n:
+            j = i + 1
+            mark = (rows[i][wm], rows[i][key])
+            while j < n and (rows[j][wm], rows[j][key]) == mark:
+                j += 1
+            if j == i + 1:
+                out.append(self.parse_row(rows[i]))
+            else:
+                out.extend(self._group(rows[i:j]))
+            i = j
+        return out
+
+    def _group(self, rows: Sequence[Row]) -> list[Outcome]:
+        parsed = [self.parse_row(r) for r in rows]
+        hashes = {p.content_hash for p in parsed if isinstance(p, Accepted)}
+        if len(hashes) <= 1:
+            out: list[Outcome] = []
+            seen = False
+            for p in parsed:
+                if isinstance(p, Accepted) and seen:
+                    out.append(Duplicate(p.key))
+                else:
+                    seen = seen or isinstance(p, Accepted)
+                    out.append(p)
+            return out
+        key_col = self._mapping.entity(self.entity).key
+        count = sum(isinstance(p, Accepted) for p in parsed)
+        detail = (f"{count} rows share this key and watermark with different data; "
+                  "fix the HIS so one remains")
+        return [Reject(p.key, "his_id", RejectReason.CONFLICTING_DUPLICATE,
+                       detail + f" (key column {key_col})", self.raw(r))
+                if isinstance(p, Accepted) else p
+                for p, r in zip(parsed, rows, strict=True)]
+
+
+_PARSERS: dict[str, RowParser] = {}
+
+
+def init_worker(config: ParserConfig) -> None:
+    """Process-pool initializer: build the parsers once per worker."""
+    _PARSERS.clear()
+    for entity in ("patients", "encounters"):
+        _PARSERS[entity] = RowParser(config, entity)
+
+
+def parse_in_worker(entity: str, rows: list[tuple[Any, ...]]) -> list[Outcome]:
+    return _PARSERS[entity].parse_batch(rows)

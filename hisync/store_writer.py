@@ -1,0 +1,298 @@
+"""Writes parsed HIS batches into the store: upserts, quarantine and the watermark, together.
+
+`write_batch` runs ONE transaction per batch: the changed rows, the rejects and the new
+watermark commit together or not at all, so a run killed at any instant resumes exactly
+after the last committed batch and re-does nothing twice.
+
+Upserts are keyed by HIS id. Existing rows' content hashes are fetched per batch; a row is
+inserted when new, updated (with `plan_dirty` set) when its hash differs, and NOT WRITTEN AT
+ALL when unchanged, so a re-run changes nothing, not even `updated_at`. Rejects are inserted
+with ON CONFLICT DO NOTHING on (source, entity, row_key, raw_hash): the same bad row seen
+again is not quarantined twice.
+
+On SQLite the rows arrive pre-encoded (`hisync.encoding`) and go straight to the DBAPI
+`executemany`; elsewhere they go through SQLAlchemy Core statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.enums import RejectReason, SyncRunStatus
+from core.store.db import Database
+from core.store.models import Department, Encounter, HisReject, HisSyncRun, HisWatermark, Patient
+from hisync.encoding import ENCOUNTER_COLUMNS, PATIENT_COLUMNS, sqlite_datetime
+from hisync.mapping import DepartmentCode
+from hisync.records import Accepted, Duplicate, Outcome, RawRow, Reject, raw_hash
+from hisync.sources import Mark
+
+_IN_CHUNK = 5000
+
+
+@dataclass
+class Counts:
+    """What a batch (or a run, summed) did to the store."""
+
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+        for reason, n in other.by_reason.items():
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + n
+
+
+_TABLES: dict[str, Table] = {"patients": Patient.__table__,  # type: ignore[dict-item]
+                             "encounters": Encounter.__table__}  # type: ignore[dict-item]
+_VALUE_COLUMNS = {"patients": PATIENT_COLUMNS, "encounters": ENCOUNTER_COLUMNS}
+_LINK_COLUMNS = {"patients": (), "encounters": ("patient_id", "department_id")}
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i:i + _IN_CHUNK]
+
+
+class StoreWriter:
+    """The store side of one HIS source (named `source`)."""
+
+    def __init__(self, db: Database, source: str) -> None:
+        self.db = db
+        self.source = source
+        self._fast = db.dialect == "sqlite"
+        self._departments: dict[str, int] = {}
+        self._sql: dict[str, str] = {}
+        if self._fast:
+            for entity in _TABLES:
+                cols = (*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity], "content_hash",
+                        "plan_dirty", "updated_at")
+                marks = ", ".join("?" for _ in cols)
+                self._sql[f"insert_{entity}"] = (
+                    f"INSERT INTO {entity} ({', '.join(cols)}) VALUES ({marks})")  # noqa: S608
+                sets = [*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity][1:], "content_hash"]
+                assignments = ", ".join(f"{c} = ?" for c in sets)
+                self._sql[f"update_{entity}"] = (
+                    f"UPDATE {entity} SET {assignments}, plan_dirty = 1, "  # noqa: S608
+                    "updated_at = ? WHERE his_id = ?")
+
+    # -- runs and marks ------------------------------------------------------------------
+
+    def begin_run(self, now: dt.datetime) -> int:
+        """Record a new run; earlier runs still marked running died: mark them failed."""
+        with self.db.engine.begin() as conn:
+            conn.execute(update(HisSyncRun)
+                         .where(HisSyncRun.source == self.source,
+                                HisSyncRun.status == SyncRunStatus.RUNNING)
+                         .values(status=SyncRunStatus.FAILED,
+                                 error="the process ended before the run finished"))
+            run_id = conn.execute(insert(HisSyncRun).values(
+                source=self.source, status=SyncRunStatus.RUNNING, started_at=now,
+                rows_read=0, inserted=0, updated=0, unchanged=0, rejected=0,
+            ).returning(HisSyncRun.id)).scalar_one()
+        return int(run_id)
+
+    def finish_run(self, run_id: int, now: dt.datetime, counts: Counts, status: SyncRunStatus,
+                   marks: tuple[str | None, str | None], error: str | None = None) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(update(HisSyncRun).where(HisSyncRun.id == run_id).values(
+                status=status, finished_at=now, rows_read=counts.read,
+                inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged,
+                rejected=counts.rejected, watermark_from=marks[0], watermark_to=marks[1],
+                error=error[:2000] if error else None))
+
+    def load_mark(self, entity: str) -> Mark | None:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(HisWatermark.value, HisWatermark.last_key).where(
+                HisWatermark.source == self.source, HisWatermark.entity == entity)).first()
+        return None if row is None else Mark(row[0], row[1])
+
+    def reset_marks(self) -> None:
+        """Forget the watermarks: the next run reads everything again (a full re-sync)."""
+        from sqlalchemy import delete
+
+        with self.db.engine.begin() as conn:
+            conn.execute(delete(HisWatermark).where(HisWatermark.source == self.source))
+
+    def _save_mark(self, conn: Connection, entity: str, mark: Mark, now: dt.datetime) -> None:
+        values = {"value": mark.watermark[:64], "last_key": mark.key, "updated_at": now}
+        done = conn.execute(update(HisWatermark).where(
+            HisWatermark.source == self.source, HisWatermark.entity == entity).values(**values))
+        if done.rowcount == 0:
+            conn.execute(insert(HisWatermark).values(source=self.source, entity=entity,
+                                                     **values))
+
+    # -- departments -----------------------------------------------------------------------
+
+    def ensure_departments(self, codes: Iterable[DepartmentCode]) -> dict[str, int]:
+        """Insert the mapping's departments that are missing, rename changed ones."""
+        with self.db.engine.begin() as conn:
+            have = {r.code: r for r in conn.execute(
+                select(Department.id, Department.code, Department.name, Department.name_en))}
+            for d in codes:
+                row = have.get(d.code)
+                if row is None:
+                    conn.execute(insert(Department).values(code=d.code, name=d.name,
+                                                           name_en=d.name_en))
+                elif (row.name, row.name_en) != (d.name, d.name_en):
+                    conn.execute(update(Department).where(Department.id == row.id)
+                                 .values(name=d.name, name_en=d.name_en))
+            self._departments = {code: int(i) for i, code in
+                                 conn.execute(select(Department.id, Department.code))}
+        return dict(self._departments)
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def write_batch(self, entity: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                    outcomes: Sequence[Outcome], mark: Mark | None, run_id: int,
+                    now: dt.datetime) -> Counts:
+        """Apply one parsed batch and advance the watermark, in one transaction."""
+        counts = Counts(read=len(rows))
+        accepted: dict[str, Accepted] = {}
+        positions: dict[str, int] = {}
+        rejects: list[Reject] = []
+        for i, out in enumerate(outcomes):
+            if type(out) is Accepted:
+                if out.key in accepted:
+                    counts.unchanged += 1  # superseded by a later row of the same batch
+                accepted[out.key] = out
+                positions[out.key] = i
+            elif type(out) is Duplicate:
+                counts.unchanged += 1
+            else:
+                assert isinstance(out, Reject)
+                rejects.append(out)
+        with self.db.engine.begin() as conn:
+            links: dict[str, int] = {}
+            if entity == "encounters":
+                links = self._patient_ids(conn, {a.link for a in accepted.values() if a.link})
+                for key in [k for k, a in accepted.items() if a.link not in links]:
+                    a = accepted.pop(key)
+                    rejects.append(Reject(key, "patient_his_id", RejectReason.UNKNOWN_PATIENT,
+                                          f"no patient with HIS id {a.link!r}",
+                                          _raw(columns, rows[positions[key]])))
+            existing = self._hashes(conn, entity, list(accepted))
+            new = [a for k, a in accepted.items() if k not in existing]
+            changed = [a for k, a in accepted.items()
+                       if k in existing and existing[k] != a.content_hash]
+            counts.unchanged += len(accepted) - len(new) - len(changed)
+            if new:
+                self._insert(conn, entity, new, links, now)
+            if changed:
+                self._update(conn, entity, changed, links, now)
+            counts.inserted, counts.updated = len(new), len(changed)
+            if rejects:
+                self._quarantine(conn, entity, rejects, run_id, now)
+                counts.rejected = len(rejects)
+                for r in rejects:
+                    counts.by_reason[r.reason.value] = counts.by_reason.get(r.reason.value, 0) + 1
+            if mark is not None:
+                self._save_mark(conn, entity, mark, now)
+        return counts
+
+    def _patient_ids(self, conn: Connection, his_ids: set[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        t = _TABLES["patients"]
+        for chunk in _chunks(sorted(his_ids)):
+            if self._fast:
+                sql = f"SELECT his_id, id FROM patients WHERE his_id IN ({_marks(len(chunk))})"  # noqa: S608
+                out.update((k, v) for k, v in conn.exec_driver_sql(sql, tuple(chunk)))
+            else:
+                out.update((k, v) for k, v in conn.execute(
+                    select(t.c.his_id, t.c.id).where(t.c.his_id.in_(chunk))))
+        return out
+
+    def _hashes(self, conn: Connection, entity: str, keys: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        t = _TABLES[entity]
+        for chunk in _chunks(keys):
+            if self._fast:
+                sql = (f"SELECT his_id, content_hash FROM {entity} "  # noqa: S608
+                       f"WHERE his_id IN ({_marks(len(chunk))})")
+                out.update((k, v) for k, v in conn.exec_driver_sql(sql, tuple(chunk)))
+            else:
+                out.update((k, v) for k, v in conn.execute(
+                    select(t.c.his_id, t.c.content_hash).where(t.c.his_id.in_(chunk))))
+        return out
+
+    def _link_values(self, entity: str, a: Accepted, links: dict[str, int]) -> tuple[Any, ...]:
+        if entity == "patients":
+            return ()
+        assert a.link is not None and a.department is not None
+        return (links[a.link], self._departments[a.department])
+
+    def _insert(self, conn: Connection, entity: str, rows: list[Accepted],
+                links: dict[str, int], now: dt.datetime) -> None:
+        if self._fast:
+            stamp = sqlite_datetime(now)
+            params = [(*self._link_values(entity, a, links), *a.values, a.content_hash, 1, stamp)
+                      for a in rows]
+            conn.exec_driver_sql(self._sql[f"insert_{entity}"], params)
+            return
+        names = (*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity])
+        conn.execute(insert(_TABLES[entity]), [
+            {**dict(zip(names, (*self._link_values(entity, a, links), *a.values), strict=True)),
+             "content_hash": a.content_hash, "plan_dirty": True, "updated_at": now}
+            for a in rows])
+
+    def _update(self, conn: Connection, entity: str, rows: list[Accepted],
+                links: dict[str, int], now: dt.datetime) -> None:
+        if self._fast:
+            stamp = sqlite_datetime(now)
+            params = [(*self._link_values(entity, a, links), *a.values[1:], a.content_hash,
+                       stamp, a.key) for a in rows]
+            conn.exec_driver_sql(self._sql[f"update_{entity}"], params)
+            return
+        t = _TABLES[entity]
+        names = (*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity][1:])
+        stmt = update(t).where(t.c.his_id == bindparam("b_key")).values(
+            {n: bindparam(f"b_{n}") for n in (*names, "content_hash", "plan_dirty", "updated_at")})
+        conn.execute(stmt, [
+            {**{f"b_{n}": v for n, v in zip(
+                names, (*self._link_values(entity, a, links), *a.values[1:]), strict=True)},
+             "b_content_hash": a.content_hash, "b_plan_dirty": True, "b_updated_at": now,
+             "b_key": a.key} for a in rows])
+
+    def _quarantine(self, conn: Connection, entity: str, rejects: list[Reject], run_id: int,
+                    now: dt.datetime) -> None:
+        dialect = conn.dialect.name
+        insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        if dialect not in ("postgresql", "sqlite"):
+            raise NotImplementedError(f"quarantine on {dialect}")
+        stmt = insert_fn(HisReject).on_conflict_do_nothing(
+            index_elements=["source", "entity", "row_key", "raw_hash"])
+        seen: set[tuple[str, str]] = set()
+        params = []
+        for r in rejects:
+            digest = raw_hash(r.raw)
+            if (r.row_key, digest) in seen:
+                continue  # the very same raw row twice in one batch
+            seen.add((r.row_key, digest))
+            params.append({"run_id": run_id, "source": self.source, "entity": entity,
+                           "row_key": r.row_key[:128], "raw": r.raw, "raw_hash": digest,
+                           "field": r.field[:64], "reason": r.reason,
+                           "detail": r.detail[:512], "created_at": now})
+        conn.execute(stmt, params)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _raw(columns: Sequence[str], row: Sequence[Any]) -> RawRow:
+    from hisync.rows import text
+
+    return {c: text(v) for c, v in zip(columns, row, strict=True)}

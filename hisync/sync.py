@@ -1,0 +1,203 @@
+"""One HIS sync run: read after the stored watermark, parse, upsert, quarantine, commit.
+
+`HisSync(...).run()` syncs patients, then encounters (an encounter needs its patient), and
+records a `his_sync_runs` row with what it read, inserted, updated, left unchanged and
+rejected, and how long it took. Per entity:
+
+1. load the last committed `Mark` (watermark, key) for this source;
+2. stream batches after it from the `Source`; parse them on the worker pool
+   (`BatchParser`) while the next batch is read; write each batch, its rejects and its
+   mark in one transaction (`StoreWriter.write_batch`), in order;
+3. a `SourceUnavailable` (temporary) failure: write the batches already read, wait
+   (exponential backoff, `sleep` is injected), and reopen the source after the last
+   committed mark; give up after `retries` consecutive failures without progress.
+   `SourceError` (permanent) ends the run at once.
+
+A run that dies (SIGKILL, power cut) leaves its run row `running`; the next run marks it
+failed and resumes from the last committed mark, ending with the same store an uninterrupted
+run would have made. `full=True` forgets the marks and re-reads everything: still changes
+nothing that is already in sync.
+
+Raises SourceError / SourceUnavailable (after retries) / StoreUnavailable; the run row
+is marked failed with the error first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import exc as sa_exc
+
+from core.clock import Clock
+from core.enums import SyncRunStatus
+from core.errors import SourceUnavailable, StoreUnavailable
+from core.store.db import Database
+from hisync.encoding import encoding_for
+from hisync.mapping import ENTITIES, HisMapping
+from hisync.parallel import BatchParser
+from hisync.records import Outcome
+from hisync.rows import ParserConfig
+from hisync.sources import Mark, RawBatch, Source
+from hisync.store_writer import Counts, StoreWriter
+
+
+class ProgressSink(Protocol):
+    """Told how far a run has got (the CLI draws a bar; tests may count)."""
+
+    def start(self, entity: str, total: int | None) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    batch_size: int = 5000
+    retries: int = 5
+    workers: int = 1
+    full: bool = False
+    backoff_s: float = 0.5  # first wait; doubles per consecutive failure
+    backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class LocaleDefaults:
+    """The hospital's defaults for values the HIS leaves out."""
+
+    region: str = "CN"
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh-CN"
+
+
+@dataclass
+class SyncReport:
+    run_id: int
+    source: str
+    status: SyncRunStatus
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    entities: dict[str, Counts] = field(default_factory=dict)
+    retries: int = 0
+    error: str | None = None
+
+    @property
+    def totals(self) -> Counts:
+        total = Counts()
+        for c in self.entities.values():
+            total.add(c)
+        return total
+
+    @property
+    def duration_s(self) -> float:
+        if self.finished_at is None:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class HisSync:
+    """Syncs one source into the store. Build one per run."""
+
+    def __init__(self, db: Database, source: Source, mapping: HisMapping, clock: Clock,
+                 options: SyncOptions | None = None, defaults: LocaleDefaults | None = None,
+                 progress: ProgressSink | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.db = db
+        self.source = source
+        self.mapping = mapping
+        self.clock = clock
+        self.options = options or SyncOptions()
+        d = defaults or LocaleDefaults()
+        self.config = ParserConfig(mapping=mapping, region=d.region, timezone=d.timezone,
+                                   language=d.language, encoding=encoding_for(db.dialect))
+        self.progress = progress
+        self.sleep = sleep
+        self.writer = StoreWriter(db, source.name)
+
+    def run(self) -> SyncReport:
+        report = SyncReport(0, self.source.name, SyncRunStatus.RUNNING, self.clock.now())
+        try:
+            report.run_id = self.writer.begin_run(report.started_at)
+            self.writer.ensure_departments(self.mapping.departments.values())
+        except sa_exc.OperationalError as exc:
+            raise StoreUnavailable(f"store unavailable: {exc.orig}") from exc
+        if self.options.full:
+            self.writer.reset_marks()
+        marks_from: list[str] = []
+        marks_to: list[str] = []
+        try:
+            with BatchParser(self.config, self.options.workers) as parser:
+                for entity in ENTITIES:
+                    start = self.writer.load_mark(entity)
+                    if start is not None:
+                        marks_from.append(start.watermark)
+                    counts, end = self._sync_entity(entity, start, parser, report)
+                    report.entities[entity] = counts
+                    if end is not None:
+                        marks_to.append(end.watermark)
+            report.status = SyncRunStatus.COMPLETED
+        except Exception as exc:
+            report.status = SyncRunStatus.FAILED
+            report.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            report.finished_at = self.clock.now()
+            self.writer.finish_run(report.run_id, report.finished_at, report.totals,
+                                   report.status,
+                                   (min(marks_from, default=None), max(marks_to, default=None)),
+                                   report.error)
+        return report
+
+    def _sync_entity(self, entity: str, mark: Mark | None, parser: BatchParser,
+                     report: SyncReport) -> tuple[Counts, Mark | None]:
+        spec = self.mapping.entity(entity)
+        columns = spec.source_columns
+        counts = Counts()
+        opts = self.options
+        in_flight = max(2, 2 * parser.workers)
+        if self.progress is not None:
+            self.progress.start(entity, self.source.count(spec, mark))
+        failures = 0
+        pending: deque[tuple[RawBatch, Future[list[Outcome]]]] = deque()
+
+        def write_oldest() -> None:
+            nonlocal mark, failures
+            batch, future = pending.popleft()
+            try:
+                done = self.writer.write_batch(entity, columns, batch.rows, future.result(),
+                                               batch.last, report.run_id, self.clock.now())
+            except sa_exc.OperationalError as exc:
+                raise StoreUnavailable(f"store unavailable: {exc.orig}") from exc
+            counts.add(done)
+            if batch.last is not None:
+                mark = batch.last
+            failures = 0
+            if self.progress is not None:
+                self.progress.advance(len(batch.rows))
+
+        while True:
+            try:
+                for batch in self.source.batches(spec, mark, opts.batch_size):
+                    pending.append((batch, parser.submit(entity, batch.rows)))
+                    if len(pending) >= in_flight:
+                        write_oldest()
+                while pending:
+                    write_oldest()
+                break
+            except SourceUnavailable:
+                while pending:  # what was read before the failure is good: keep it
+                    write_oldest()
+                failures += 1
+                report.retries += 1
+                if failures > opts.retries:
+                    raise
+                self.sleep(min(opts.backoff_max_s, opts.backoff_s * 2 ** (failures - 1)))
+        if self.progress is not None:
+            self.progress.finish()
+        return counts, mark
