@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,6 +197,12 @@ class TaskClaimer:
             Encounter.type == EncounterType.INPATIENT,
             Encounter.discharge_at.is_(None))))).scalar_one()
         return CancelReason.READMITTED if in_hospital else None
+
+    def next_due(self) -> dt.datetime | None:
+        """When the next pending task becomes due (None: no pending work at all)."""
+        with self._db.session() as s:
+            return s.execute(select(func.min(FollowupTask.next_attempt_at))
+                             .where(FollowupTask.status == TaskStatus.PENDING)).scalar_one()
 
     def renew(self, task_ids: list[int], now: dt.datetime) -> int:
         """Extend this dialer's leases on calls still in progress."""

@@ -1,0 +1,124 @@
+"""The campaign loop over a fake telephony: caps, retries, stop, one bad call."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.audit import AuditLog
+from core.clock import AcceleratedClock
+from core.enums import DialOutcome, ScriptOutcome, TaskStatus, TicketReason
+from core.store.db import Database
+from core.store.models import CallAttempt, FollowupTask, Ticket
+from dialer.attempt_log import AttemptLog
+from dialer.campaign import Campaign, CampaignOptions
+from dialer.claims import CallingRules, TaskClaimer
+from dialer.pacing import Pacer
+from dialer.retry_policy import RetryPolicy
+from dialer.telephony import CallReport, CallRequest
+from recordings.store import RecordingStore
+from tests.contract.test_claims import NOW, TZ, _seed
+
+ALWAYS = CallingRules.from_settings("00:00-24:00", [])
+
+
+@dataclass(frozen=True)
+class FakeIvr:
+    outcome: ScriptOutcome
+
+
+class FakeTelephony:
+    """Outcomes by the last digit of the phone; records concurrency and every request."""
+
+    def __init__(self, clock: AcceleratedClock, plan: dict[str, list[DialOutcome]]) -> None:
+        self.clock = clock
+        self.plan = plan
+        self.active: set[str] = set()
+        self.peak = 0
+        self.requests: list[CallRequest] = []
+
+    async def place(self, call: CallRequest) -> CallReport:
+        if call.phone in self.active:
+            raise AssertionError(f"two calls at once to {call.phone}")
+        self.requests.append(call)
+        self.active.add(call.phone)
+        self.peak = max(self.peak, len(self.active))
+        try:
+            outcomes = self.plan.get(call.phone[-2:], [DialOutcome.ANSWERED])
+            n = sum(1 for r in self.requests if r.phone == call.phone) - 1
+            outcome = outcomes[min(n, len(outcomes) - 1)]
+            if outcome is DialOutcome.FAILED:
+                raise RuntimeError("adapter exploded")
+            await self.clock.sleep(60)
+            ivr = FakeIvr(ScriptOutcome.COMPLETED) if outcome is DialOutcome.ANSWERED else None
+            return CallReport(attempt_id=call.attempt_id, outcome=outcome,
+                              dialled=outcome.was_dialled, ivr=ivr)
+        finally:
+            self.active.discard(call.phone)
+
+
+def _campaign(db: Database, tmp_path: Path, telephony: FakeTelephony, clock: AcceleratedClock,
+              channels: int) -> tuple[Campaign, TaskClaimer]:
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
+    pacer = Pacer(channels, 50.0, clock, clock.sleep)
+    return Campaign(db, claimer, log, telephony, pacer, clock, clock.sleep,
+                    CampaignOptions(poll_interval_s=5)), claimer
+
+
+async def test_campaign_works_every_task_to_an_end(db: Database, tmp_path: Path) -> None:
+    n = 24
+    phones = [{"phone": f"+861380000{i:04d}"} for i in range(n)]
+    _seed(db, phones, [{"patient_id": i, "calling_window": "00:00-24:00",
+                        "max_attempts": 2} for i in range(1, n + 1)])
+    clock = AcceleratedClock(NOW, speed=3000)
+    plan = {
+        "01": [DialOutcome.BUSY, DialOutcome.ANSWERED],
+        "02": [DialOutcome.NO_ANSWER, DialOutcome.NO_ANSWER],
+        "03": [DialOutcome.INVALID_NUMBER],
+        "04": [DialOutcome.FAILED, DialOutcome.ANSWERED],
+    }
+    tel = FakeTelephony(clock, plan)
+    campaign, claimer = _campaign(db, tmp_path, tel, clock, channels=4)
+    stats = await campaign.run(asyncio.Event(), until_idle=True, next_due=claimer.next_due)
+    assert tel.peak <= 4
+    with db.session() as s:
+        by_status = dict(s.execute(select(FollowupTask.status, func.count())
+                                   .group_by(FollowupTask.status)).all())
+        phone_of = {t.id: t.patient_id for t in s.execute(select(FollowupTask)).scalars()}
+        tickets = s.execute(select(Ticket.reason)).scalars().all()
+        attempts = s.execute(select(CallAttempt)).scalars().all()
+    assert by_status == {TaskStatus.DONE: n - 2, TaskStatus.FAILED: 1, TaskStatus.STOPPED: 1}
+    assert sorted(tickets) == sorted([TicketReason.ATTEMPTS_EXHAUSTED,
+                                      TicketReason.INVALID_NUMBER])
+    assert stats.failed_calls == 1 and stats.completed == n - 2
+    # the busy patient was called back no sooner than 15 minutes later
+    busy = sorted((a for a in attempts if a.phone.endswith("01")), key=lambda a: a.id)
+    assert len(busy) == 2 and busy[1].created_at - busy[0].created_at >= dt.timedelta(minutes=15)
+    assert len(phone_of) == n
+
+
+async def test_stop_lets_calls_in_progress_finish(db: Database, tmp_path: Path) -> None:
+    n = 6
+    _seed(db, [{"phone": f"+861380000{i:04d}"} for i in range(n)],
+          [{"patient_id": i, "calling_window": "00:00-24:00"} for i in range(1, n + 1)])
+    clock = AcceleratedClock(NOW, speed=600)
+    tel = FakeTelephony(clock, {})
+    campaign, _ = _campaign(db, tmp_path, tel, clock, channels=2)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(campaign.run(stop))
+    while len(tel.requests) < 2:
+        await asyncio.sleep(0.005)
+    stop.set()
+    await runner
+    with db.session() as s:
+        ended = s.execute(select(func.count()).select_from(CallAttempt)
+                          .where(CallAttempt.ended_at.is_not(None))).scalar_one()
+        claimed = s.execute(select(func.count()).select_from(FollowupTask)
+                            .where(FollowupTask.status == TaskStatus.CLAIMED)).scalar_one()
+    assert ended == len(tel.requests) >= 2  # every call that started was finished and stored
+    assert claimed == 0
