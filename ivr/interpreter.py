@@ -88,11 +88,11 @@ class _Run:
     results: list[ScriptResult]
     verified: bool = False
     current: int = 0
-    current_question: str | None = None
     values: dict[str, dict[str, Any]] = field(default_factory=dict)  # script -> qid -> value
     answered: dict[str, set[str]] = field(default_factory=dict)
     escalated: set[str] = field(default_factory=set)
     pending_flags: list[RedFlag] = field(default_factory=list)  # raised by the last answer
+    finished: set[int] = field(default_factory=set)  # scripts whose questions all ran
 
     @property
     def result(self) -> ScriptResult:
@@ -138,6 +138,7 @@ class ScriptInterpreter:
                 run.result.outcome = (ScriptOutcome.ESCALATED if script.id in run.escalated
                                       else ScriptOutcome.COMPLETED)
                 run.result.resume_from = None
+                run.finished.add(index)
             await self._play(run, scripts[-1], "closing", scripts[-1].closing)
             await channel.hangup()
         except _HungUp:
@@ -152,8 +153,8 @@ class ScriptInterpreter:
         whole_call = ended in (ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT,
                                ScriptOutcome.IDENTITY_FAILED)
         for index, (script, result) in enumerate(zip(scripts, run.results, strict=True)):
-            if index < run.current and not whole_call:
-                continue  # finished before the call ended
+            if index in run.finished:
+                continue  # its questions all ran before the call ended
             if whole_call or index == run.current:
                 result.outcome = ended
             else:
@@ -161,15 +162,16 @@ class ScriptInterpreter:
             result.opted_out = ended is ScriptOutcome.OPTED_OUT
             if result.outcome in (ScriptOutcome.PARTIAL, ScriptOutcome.TRANSFERRED,
                                   ScriptOutcome.REFUSED):
-                at = run.current_question if index == run.current else None
-                result.resume_from = at or self._first_unanswered(run, script)
+                result.resume_from = self._first_unanswered(run, script)
             else:
                 result.resume_from = None
 
-    @staticmethod
-    def _first_unanswered(run: _Run, script: Script) -> str | None:
+    def _first_unanswered(self, run: _Run, script: Script) -> str | None:
+        values = self._condition_values(script, run.values[script.id])
         for q in script.questions:
-            if q.kind is not QuestionKind.MESSAGE and q.id not in run.answered[script.id]:
+            if q.kind is QuestionKind.MESSAGE or q.id in run.answered[script.id]:
+                continue
+            if q.when is None or q.when.holds(values):
                 return q.id
         return None
 
@@ -277,7 +279,6 @@ class ScriptInterpreter:
                 continue
             if q.when is not None and not q.when.holds(self._condition_values(script, values)):
                 continue
-            run.current_question = q.id
             if q.kind is QuestionKind.MESSAGE:
                 await self._play(run, script, f"q.{q.id}", q.text)
                 continue
@@ -290,7 +291,6 @@ class ScriptInterpreter:
                 run.answered[script.id].add(q.id)
             if answer.red_flag is not None:
                 await self._act_on_red_flags(run, script, q)
-        run.current_question = None
 
     @staticmethod
     def _condition_values(script: Script, values: dict[str, Any]) -> dict[str, Any]:

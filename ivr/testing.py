@@ -14,7 +14,8 @@ the channel contract tests):
 - `Speak(text, wav)`: the next `record` gets this clip; `collect_digits` hears no keys.
 - `BargeIn(key)`: consumed by the next `play` whose `interrupt_digits` holds `key`.
 - `HangUp()`: the patient hangs up at the next channel call, whatever it is.
-Running out of actions is a hangup too (`ran_out` says so).
+Running out of actions is a hangup at the next input (`ran_out` says so); prompts after the
+last action still play.
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ class ScriptedChannel:
         """The prompt keys (`<script>/<part>`) in order."""
         return [p.key for p in self.prompts]
 
-    def _next(self) -> Action | None:
+    def _next(self, for_input: bool = True) -> Action | Silence | None:
         if self._hung_up:
             return None
+        if not self.actions and not for_input:
+            return Silence()  # listening to a prompt needs no action
         if not self.actions:
             self.ran_out = True
             self._hang_up("patient")
@@ -139,7 +142,7 @@ class ScriptedChannel:
             self.clock_ms += wav_ms(prompt.audio) if prompt.audio.exists() else 0
 
     async def play(self, prompt: Prompt, interrupt_digits: str = "") -> PlayResult:
-        action = self._next()
+        action = self._next(for_input=False)
         if action is None:
             return PlayResult(None, hung_up=True)
         self._heard(prompt, "play")
