@@ -40,11 +40,14 @@ class FakeTelephony:
         self.active: set[str] = set()
         self.peak = 0
         self.requests: list[CallRequest] = []
+        self.two_started = asyncio.Event()
 
     async def place(self, call: CallRequest) -> CallReport:
         if call.phone in self.active:
             raise AssertionError(f"two calls at once to {call.phone}")
         self.requests.append(call)
+        if len(self.requests) >= 2:
+            self.two_started.set()
         self.active.add(call.phone)
         self.peak = max(self.peak, len(self.active))
         try:
@@ -111,8 +114,7 @@ async def test_stop_lets_calls_in_progress_finish(db: Database, tmp_path: Path) 
     campaign, _ = _campaign(db, tmp_path, tel, clock, channels=2)
     stop = asyncio.Event()
     runner = asyncio.create_task(campaign.run(stop))
-    while len(tel.requests) < 2:
-        await asyncio.sleep(0.005)
+    await tel.two_started.wait()
     stop.set()
     await runner
     with db.session() as s:
