@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jinja2 import ChainableUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from ivr.script_model import Template
@@ -45,8 +46,10 @@ def speakable(value: object, max_chars: int = MAX_VALUE_CHARS) -> str:
 
 def new_environment() -> SandboxedEnvironment:
     """The one kind of Jinja2 environment prompts and conditions are compiled in."""
+    # ChainableUndefined: a missing fact (`visit.procedure` before verification, or a
+    # visit without that key) says nothing rather than failing the call.
     return SandboxedEnvironment(autoescape=False, keep_trailing_newline=False,
-                                finalize=_finalize)
+                                finalize=_finalize, undefined=ChainableUndefined)
 
 
 def _finalize(value: Any) -> Any:
