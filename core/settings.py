@@ -102,6 +102,20 @@ class AsteriskSettings(_Section):
     originate_timeout_s: int = Field(default=30, ge=5, le=300)
     nurse_queue: str = "followup-nurses"
     agent_queue: str = "followup-agents"
+    # for `followup asterisk render` (asterisk-conf/*.j2); validated again before rendering
+    ami_permit: str = "127.0.0.1/255.255.255.255"  # who may log in to AMI
+    sip_bind: str = "0.0.0.0:5060"
+    trunk_host: str = "127.0.0.1"  # the carrier or SIP gateway
+    trunk_port: int = Field(default=5060, ge=1, le=65535)
+    trunk_username: str = ""  # empty: the gateway trusts our address (IP auth)
+    trunk_secret: SecretStr = SecretStr("")
+    dial_template: str = "PJSIP/{number}@{trunk}"
+    nurses: list[str] = Field(default_factory=lambda: ["2101"])  # SIP extensions
+    agents: list[str] = Field(default_factory=lambda: ["2001", "2002"])
+    agent_secret: SecretStr = SecretStr("")
+    recording_dir: str = "/var/spool/asterisk/monitor/followup"  # where MixMonitor writes
+    clip_dir: str = "/var/spool/asterisk/followup-clips"  # RECORD FILE answer clips
+    queue_timeout_s: int = Field(default=300, ge=10, le=3600)
 
 
 class DialerSettings(_Section):
