@@ -14,7 +14,7 @@ from ivr.results import InMemoryAnswerSink
 from ivr.script_model import Script
 from ivr.sim_channel import ScriptedPatient, SimChannel, SimReply, SimTurn, TurnKind
 from ivr.speech import VoskRecognizer
-from ivr.testing import HangUp, Press, Speak
+from ivr.testing import HangUp, Press
 from ivr.tts import EspeakTts, PromptAudio
 from ivr.wav import read_wav
 from tests.unit.ivr.conftest import call_context
