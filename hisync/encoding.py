@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any, Literal
 
 from core.clock import UTC
@@ -30,6 +31,18 @@ ENCOUNTER_COLUMNS: tuple[str, ...] = (
 )
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9.+\-]*")
+
+
+def json_list(items: tuple[str, ...]) -> str:
+    """`json.dumps(list(items))`, byte for byte, without its cost for plain codes."""
+    if not items:
+        return "[]"
+    if all(map(_PLAIN.fullmatch, items)):
+        return '["' + '", "'.join(items) + '"]'
+    return json.dumps(list(items))
+
+
 def encoding_for(dialect: str) -> Encoding:
     return "sqlite" if dialect == "sqlite" else "generic"
 
@@ -37,7 +50,9 @@ def encoding_for(dialect: str) -> Encoding:
 def sqlite_datetime(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # drop the "+00:00"
 
 
 def encode_patient(rec: PatientRecord, encoding: Encoding) -> tuple[Any, ...]:
@@ -54,5 +69,5 @@ def encode_encounter(rec: EncounterRecord, encoding: Encoding) -> tuple[Any, ...
         return (rec.his_id, rec.type, rec.attending_doctor, rec.admit_at, rec.discharge_at,
                 list(rec.diagnoses), list(rec.procedures), rec.disposition)
     return (rec.his_id, rec.type.value, rec.attending_doctor, sqlite_datetime(rec.admit_at),
-            sqlite_datetime(rec.discharge_at), json.dumps(list(rec.diagnoses)),
-            json.dumps(list(rec.procedures)), rec.disposition)
+            sqlite_datetime(rec.discharge_at), json_list(rec.diagnoses),
+            json_list(rec.procedures), rec.disposition)

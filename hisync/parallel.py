@@ -39,16 +39,17 @@ class BatchParser:
 
     def __init__(self, config: ParserConfig, workers: int) -> None:
         self.workers = workers
-        self._local: dict[str, RowParser] = {}
+        self._config = config
+        self._local = {e: RowParser(config, e) for e in ("patients", "encounters")}
         self._pool: ProcessPoolExecutor | None = None
-        if workers > 1:
-            self._pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init, initargs=(config, os.getpid()))
-        else:
-            self._local = {e: RowParser(config, e) for e in ("patients", "encounters")}
+        self._submitted = 0
 
     def submit(self, entity: str, rows: list[tuple[Any, ...]]) -> Future[list[Outcome]]:
+        self._submitted += 1
+        if self._pool is None and self.workers > 1 and self._submitted > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init, initargs=(self._config, os.getpid()))
         if self._pool is not None:
             return self._pool.submit(parse_in_worker, entity, rows)
         done: Future[list[Outcome]] = Future()

@@ -88,10 +88,12 @@ class Duplicate(NamedTuple):
 Outcome = Accepted | Reject | Duplicate
 
 
-def content_hash(record: Record) -> str:
-    """A stable digest of a record's content (sha1 hex, 40 characters)."""
-    text = "\x1f".join(map(str, record))
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+def content_hash(stored: tuple[Any, ...]) -> str:
+    """A stable digest of a record's stored form (str/int/None values; sha1 hex, 40 chars).
+
+    Computed from the SQLite encoding on every backend, so a record hashes the same wherever
+    it is stored."""
+    return hashlib.sha1(repr(stored).encode(), usedforsecurity=False).hexdigest()
 
 
 def raw_hash(raw: RawRow) -> str:
