@@ -199,7 +199,7 @@ def quote(value: str) -> str:
 
 def check_variable_name(name: str) -> str:
     """A channel variable name we are willing to send (letters, digits, underscore)."""
-    if not _VARIABLE_NAME_RE.match(name):
+    if not _VARIABLE_NAME_RE.fullmatch(name):
         raise ValueError(f"invalid channel variable name {name!r}")
     return name
 

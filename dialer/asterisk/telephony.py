@@ -24,6 +24,7 @@ from core.clock import Clock
 from core.enums import DialOutcome
 from core.errors import TelephonyUnavailable
 from dialer.asterisk.ami import AmiActionError, AmiClient, AmiConfig
+from dialer.asterisk.ami_frame import AmiFrame
 from dialer.asterisk.ami_messages import AmiEvent
 from dialer.asterisk.call_tracker import ATTEMPT_VARIABLE, CallTracker, LiveChannel
 from dialer.telephony import CallReport, CallRequest, IvrResult
@@ -69,14 +70,14 @@ class OriginatePlan:
     max_call_s: float = 3 * 3600.0  # a call still open after this is given up on
 
     def dial_string(self, phone: str) -> str:
-        if not _PHONE.match(phone):
+        if not _PHONE.fullmatch(phone):
             raise ValueError(f"not a dialable number: {phone!r}")
         return self.dial_template.format(number=phone, trunk=self.trunk)
 
 
 def caller_id(name: str, number: str) -> str:
     """`"Name" <number>` with anything that would break the header or the quoting removed."""
-    if not _PHONE.match(number):
+    if not _PHONE.fullmatch(number):
         raise ValueError(f"invalid caller id number {number!r}")
     clean = _NAME_UNSAFE.sub("", name).strip()
     return f'"{clean}" <{number}>' if clean else number
@@ -118,7 +119,7 @@ class AsteriskTelephony:
         Raises `TelephonyUnavailable` if AMI is down *before* anything was sent (the attempt
         did not happen). Busy, no answer and the like come back as report outcomes.
         """
-        if not _ID_SAFE.match(call.attempt_id):
+        if not _ID_SAFE.fullmatch(call.attempt_id):
             raise ValueError(f"unsafe attempt id {call.attempt_id!r}")
         if not self._client.connected:
             raise TelephonyUnavailable("AMI not connected")
@@ -132,39 +133,44 @@ class AsteriskTelephony:
             ("Variable", f"CHANNEL(language)={call.locale.split('-')[0] or 'en'}"),
         ]
         headers += [("Variable", f"{k}={v}") for k, v in call.variables]
+        AmiFrame.build(*headers).to_bytes()  # refuses line breaks before anything happens
         action_id = self._client.next_action_id("originate")
         future: asyncio.Future[CallReport] = asyncio.get_running_loop().create_future()
         self._waiters[call.attempt_id] = future
         self._tracker.expect(call.attempt_id, action_id)
         try:
-            await self._client.send_action("Originate", *headers, action_id=action_id)
-        except AmiActionError as exc:
-            # Asterisk refused the action itself: nothing was dialled
-            self._tracker.cancel(call.attempt_id)
-            self._waiters.pop(call.attempt_id, None)
-            log.warning("originate refused for attempt %s: %s", call.attempt_id, exc)
-            return CallReport(attempt_id=call.attempt_id,
-                              outcome=DialOutcome.FAILED, dialled=False,
-                              ended_at=self._clock.now(),
-                              details=(str(exc),))
-        except TelephonyUnavailable:
-            # sent, but the answer was lost with the link: the rebuild after the reconnect
-            # will find the call's channel (or settle it as not seen); wait for that
-            log.warning("AMI dropped while originating attempt %s; waiting for the rebuild",
-                        call.attempt_id)
-        try:
-            report = await asyncio.wait_for(future, self._plan.max_call_s)
-        except TimeoutError:
-            self._tracker.cancel(call.attempt_id)
-            report = CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.FAILED,
-                                dialled=True, ended_at=self._clock.now(),
-                                outcome_certain=False)
+            report = await self._originate_and_wait(call, action_id, headers, future)
         finally:
             self._waiters.pop(call.attempt_id, None)
+            if not future.done():  # cancelled by our caller: stop following the call
+                self._tracker.cancel(call.attempt_id)
         if report.answered_at is not None:
             ivr = await self._board.take(call.attempt_id, self._plan.ivr_grace_s)
             report = dataclasses.replace(report, ivr=ivr)
         return report
+
+    async def _originate_and_wait(self, call: CallRequest, action_id: str,
+                                  headers: list[tuple[str, str]],
+                                  future: asyncio.Future[CallReport]) -> CallReport:
+        try:
+            await self._client.send_action("Originate", *headers, action_id=action_id)
+        except AmiActionError as exc:
+            # Asterisk refused the action itself: nothing was dialled
+            self._tracker.cancel(call.attempt_id)
+            log.warning("originate refused for attempt %s: %s", call.attempt_id, exc)
+            return CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.FAILED,
+                              dialled=False, ended_at=self._clock.now(), details=(str(exc),))
+        except TelephonyUnavailable:
+            # maybe sent, the answer lost with the link: the rebuild after the reconnect
+            # finds the call's channel (or settles it as never seen); wait for that
+            log.warning("AMI dropped while originating attempt %s; waiting for the rebuild",
+                        call.attempt_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._plan.max_call_s)
+        except TimeoutError:
+            self._tracker.cancel(call.attempt_id)
+            return CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.FAILED,
+                              dialled=True, ended_at=self._clock.now(), outcome_certain=False)
 
     # -- AMI callbacks --------------------------------------------------------------------
 

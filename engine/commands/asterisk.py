@@ -1,0 +1,40 @@
+"""`followup asterisk ...`: the Asterisk side of the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dialer.asterisk import conf_render
+from engine.app import App
+from engine.context import pass_app
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(asterisk)
+
+
+@click.group()
+def asterisk() -> None:
+    """Asterisk configuration for the follow-up engine."""
+
+
+@asterisk.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write pjsip.conf, extensions.conf, manager.conf, queues.conf, "
+                   "cdr.conf and cdr_manager.conf into.")
+@click.option("--templates", "template_dir", type=click.Path(file_okay=False, exists=True,
+                                                              path_type=Path),
+              default=None, help="Template folder (default: asterisk-conf/ of the engine).")
+@pass_app
+def render(app: App, out_dir: Path, template_dir: Path | None) -> None:
+    """Render the Asterisk configuration from the settings ([asterisk] in followup.toml).
+
+    Every value is checked first (no line breaks, no ';'); the files hold the AMI and SIP
+    secrets and are written readable by owner and group only.
+    """
+    values = conf_render.validate(app.settings.asterisk)
+    files = conf_render.render(values, template_dir or conf_render.DEFAULT_TEMPLATE_DIR)
+    for path in conf_render.write(files, out_dir):
+        click.echo(f"wrote {path}")

@@ -1,0 +1,103 @@
+"""`followup asterisk render`: the essentials are in the files; bad values never get in."""
+
+from __future__ import annotations
+
+import configparser
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import SecretStr
+
+from core.errors import ConfigError
+from core.settings import AsteriskSettings
+from dialer.asterisk import conf_render
+from engine.cli import cli
+
+
+def settings(**overrides: object) -> AsteriskSettings:
+    base: dict[str, object] = {"ami_secret": SecretStr("amipw"),
+                               "agent_secret": SecretStr("agentpw"),
+                               "agi_host": "10.0.0.5", "agi_port": 4574,
+                               "trunk_host": "192.0.2.10", "trunk_port": 5080,
+                               "caller_id": "5550100"}
+    base.update(overrides)
+    return AsteriskSettings(**base)  # type: ignore[arg-type]
+
+
+def sections(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                       comment_prefixes=(";",), delimiters=("=", "=>"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    return parser
+
+
+def test_rendered_files_hold_the_essentials() -> None:
+    files = conf_render.render(conf_render.validate(settings()))
+    assert set(files) == set(conf_render.TEMPLATES)
+    ext = files["extensions.conf"]
+    assert "FOLLOWUP_AGI=agi://10.0.0.5:4574/followup" in ext
+    assert "AGI(${FOLLOWUP_AGI}?attempt=${FOLLOWUP_ATTEMPT})" in ext
+    assert "MixMonitor(/var/spool/asterisk/monitor/followup/call-${FOLLOWUP_ATTEMPT}" in ext
+    assert ext.index("MixMonitor(") < ext.index("AGI(")  # the whole call is recorded
+    assert "Queue(followup-nurses," in ext and "Queue(followup-agents," in ext
+    assert '"${FOLLOWUP_TRANSFER}" = "followup-nurses"' in ext
+    manager = sections(files["manager.conf"])
+    assert manager["followup"]["secret"] == "amipw"
+    assert set(manager["followup"]["read"].split(",")) == {"system", "call", "dialplan",
+                                                          "agent", "cdr"}
+    assert set(manager["followup"]["write"].split(",")) == {"originate", "call", "reporting"}
+    assert sections(files["cdr.conf"])["general"]["unanswered"] == "yes"
+    assert sections(files["cdr_manager.conf"])["general"]["enabled"] == "yes"
+    pjsip = files["pjsip.conf"]
+    assert "contact=sip:192.0.2.10:5080" in pjsip and "from_user=5550100" in pjsip
+    assert "[2001-auth]" in pjsip and "password=agentpw" in pjsip
+    assert "outbound_auth" not in pjsip  # no trunk user: IP authentication
+    queues = files["queues.conf"]
+    assert "[followup-nurses]" in queues and "member => PJSIP/2101,0,Nurse 2101" in queues
+    assert "member => PJSIP/2002,0,Agent 2002" in queues
+
+
+def test_trunk_registration_when_a_user_is_set() -> None:
+    files = conf_render.render(conf_render.validate(settings(
+        trunk_username="hosp", trunk_secret=SecretStr("tpw"))))
+    assert "outbound_auth=carrier-auth" in files["pjsip.conf"]
+    assert "username=hosp\npassword=tpw" in files["pjsip.conf"]
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("ami_secret", SecretStr("pw\n[evil]\nread=all")),
+    ("ami_secret", SecretStr("pw;comment")),
+    ("ami_secret", SecretStr("")),
+    ("agent_secret", SecretStr(" padded")),
+    ("trunk", "carrier]\n[x"),
+    ("trunk_host", "h;x"),
+    ("agi_host", "host/evil"),
+    ("nurse_queue", "a b"),
+    ("recording_dir", "relative/dir"),
+    ("recording_dir", "/tmp/${EVIL}"),
+    ("agents", ["2001", "20;02"]),
+    ("caller_id", "555-0100"),
+    ("ami_permit", "0.0.0.0/0.0.0.0\npermit=1"),
+    ("trunk_username", "u\n"),
+])
+def test_unsafe_values_are_refused_with_the_setting_name(key: str, value: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        conf_render.validate(settings(**{key: value}))
+    assert err.value.key.startswith(f"asterisk.{key}")
+
+
+def test_cli_render_writes_private_files(tmp_path: Path) -> None:
+    out = tmp_path / "conf"
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "asterisk",
+                                      "render", "--out", str(out)],
+                                env={"FOLLOWUP_ASTERISK__AMI_SECRET": "x1",
+                                     "FOLLOWUP_ASTERISK__AGENT_SECRET": "x2"})
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(conf_render.TEMPLATES)
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert "secret=x1" in (out / "manager.conf").read_text()
