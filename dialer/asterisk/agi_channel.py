@@ -17,6 +17,7 @@ is true and every later method returns an empty result without sending another p
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 from core.clock import Clock
@@ -27,6 +28,7 @@ from ivr.channel import DigitsResult, InputEnd, PlayResult, Prompt, RecordResult
 TRANSFER_VARIABLE = "FOLLOWUP_TRANSFER"
 SAMPLE_RATE = 8000  # RECORD FILE wav is 8 kHz: endpos / 8 = milliseconds
 ALL_DIGITS = "0123456789*#"
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 def audio_stem(path: Path) -> str:
@@ -135,12 +137,14 @@ class AgiChannel:
         res = await self._conn.send(command("RECORD FILE", *args))
         if not res.ok:
             return empty
-        duration_ms = (res.endpos or 0) * 1000 // SAMPLE_RATE
-        audio = stem.parent / f"{stem.name}.wav"  # not with_suffix: "1795652831.0" has a dot
+        duration_ms = max(0, (res.endpos or 0) * 1000 // SAMPLE_RATE)
+        # not with_suffix: "1795652831.0" has a dot; nothing recorded (silence trimmed, or a
+        # stop key at once) is no clip at all
+        audio: Path | None = stem.parent / f"{stem.name}.wav" if duration_ms > 0 else None
         if res.data == "hangup" or res.result == -1:
             # the far end left while recording: keep what was recorded
-            return RecordResult(audio=audio if duration_ms else None, duration_ms=duration_ms,
-                                offset_ms=offset_ms, end=InputEnd.HANGUP)
+            return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
+                                end=InputEnd.HANGUP)
         if res.data == "dtmf":
             return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
                                 end=InputEnd.INTERRUPTED, digit=_digit(res))
@@ -148,7 +152,16 @@ class AgiChannel:
                             end=InputEnd.TIMEOUT)
 
     async def transfer(self, target: str, variables: dict[str, str]) -> bool:
-        if not self.active:
+        """Refused (False) when the queue has no member ready to take the call, so the IVR
+        can fall back to a ticket instead of leaving the patient waiting."""
+        if not self.active or not _QUEUE_NAME.fullmatch(target):
+            return False
+        ready = await self._conn.send(
+            command("GET FULL VARIABLE", f"${{QUEUE_MEMBER({target},ready)}}"))
+        if self.hung_up:
+            return False
+        if ready.ok and ready.result == 1 and ready.data.strip().isdigit() \
+                and int(ready.data) == 0:
             return False
         for name, value in variables.items():
             res = await self.set_variable(name, value)

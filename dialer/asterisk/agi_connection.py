@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from dialer.asterisk.agi import (
     HANGUP_LINE,
@@ -30,10 +31,22 @@ MAX_USAGE_LINES = 100
 _DEAD = AgiResult(code=AgiResultCode.DEAD_CHANNEL, message="connection closed")
 
 
+class AgiWriter(Protocol):
+    """The sending half of a session (an `asyncio.StreamWriter`, or a test emulator)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    async def wait_closed(self) -> None: ...
+
+
 class AgiConnection:
     """The lock-step command channel of one FastAGI session."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    def __init__(self, reader: asyncio.StreamReader, writer: AgiWriter,
                  command_timeout_s: float = 900.0) -> None:
         self._reader = reader
         self._writer = writer
