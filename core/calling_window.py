@@ -46,9 +46,12 @@ class CallingWindow:
 
     spans: tuple[Span, ...]
 
+    def __hash__(self) -> int:  # windows are cache keys on hot paths: hash the text once
+        return hash(self.format())
+
     def format(self) -> str:
         """The canonical text form (what `parse_calling_window` reads back)."""
-        return ",".join(span.format() for span in self.spans)
+        return _format(self.spans)
 
     def __str__(self) -> str:
         return self.format()
@@ -64,6 +67,9 @@ class CallingWindow:
     def bounds(self, day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
         """UTC start of the first span and end of the last span on `day`."""
         intervals = _utc_intervals(self, day, timezone)
+        if not intervals:  # every span fell into a DST gap: an empty window at the jump
+            jump = _wall_to_utc(day, self.spans[0].start, zone(timezone), first=True)
+            return jump, jump
         return intervals[0][0], intervals[-1][1]
 
     def contains(self, instant: dt.datetime, timezone: str) -> bool:
@@ -117,6 +123,11 @@ def _parse_cached(text: str) -> CallingWindow:
         if cur.start < prev.end:
             raise CallingWindowError(f"spans {prev.format()} and {cur.format()} overlap")
     return CallingWindow(tuple(spans))
+
+
+@lru_cache(maxsize=256)
+def _format(spans: tuple[Span, ...]) -> str:
+    return ",".join(span.format() for span in spans)
 
 
 def _minutes(hour: int, minute: int, part: str, allow_24: bool) -> int:

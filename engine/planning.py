@@ -22,7 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -36,13 +49,18 @@ from core.store.models import Department, Encounter, FollowupTask, Patient
 from followup_rules.explain import Explanation, explain
 from followup_rules.loader import load_rule_set
 from followup_rules.planner import Planner
-from followup_rules.tasks import ExistingTask, PlanCounts, PlanDiff, ScriptCatalog
+from followup_rules.tasks import (
+    ExistingTask,
+    PlanCounts,
+    PlanDiff,
+    PlannedTask,
+    ScriptCatalog,
+)
 
 TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
 ENCOUNTERS: Table = Encounter.__table__  # type: ignore[assignment]
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
-MUTABLE = (TaskStatus.PENDING.value, TaskStatus.MERGED.value)
 DEFAULT_BATCH_PATIENTS = 2000
 POOL_MIN_PATIENTS = 20_000  # below this a worker pool costs more than it saves
 
@@ -90,24 +108,40 @@ def load_departments(conn: Connection) -> dict[int, str]:
     return {row.id: row.code for row in conn.execute(select(Department.id, Department.code))}
 
 
-def load_work(conn: Connection, patient_ids: Sequence[int],
-              departments: dict[int, str]) -> list[PatientWork]:
-    """Read the facts and tasks of `patient_ids` (three queries)."""
+def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[int, str],
+              diagnoses: bool = True, procedures: bool = True) -> list[PatientWork]:
+    """Read the facts and tasks of `patient_ids` (three queries).
+
+    `diagnoses` / `procedures` False skip reading those (JSON) columns when no rule uses them.
+    Dates, times and enums are read as plain values and converted here: this is the hot
+    path of a full plan, and SQLAlchemy's per-value result processors dominate it.
+    """
     ids = list(patient_ids)
-    p, e = PATIENTS.c, ENCOUNTERS.c
+    p, e, t = PATIENTS.c, ENCOUNTERS.c, TASKS.c
     patients = conn.execute(
-        select(p.id, p.his_id, p.birth_date, p.sex, p.timezone, p.language, p.deceased,
-               p.opt_out_phone, p.consent_phone, p.phone, p.plan_dirty, p.content_hash)
+        select(p.id, p.his_id, _raw(p.birth_date), _raw(p.sex), p.timezone, p.language,
+               p.deceased, p.opt_out_phone, p.consent_phone, p.phone, p.plan_dirty,
+               p.content_hash)
         .where(p.id.in_(ids))).all()
-    encounters: dict[int, list[Any]] = {}
-    for row in conn.execute(
-            select(e.id, e.his_id, e.patient_id, e.type, e.department_id, e.admit_at,
-                   e.discharge_at, e.diagnoses, e.procedures, e.disposition, e.plan_dirty,
-                   e.content_hash)
+    encounters: dict[int, list[EncounterFacts]] = {}
+    seen: dict[int, list[tuple[str, int, str]]] = {}
+    dept_of: dict[int, int] = {}
+    for (eid, his_id, pid, etype, dept, admit, discharge, diags, procs, disposition, dirty,
+         chash) in conn.execute(
+            select(e.id, e.his_id, e.patient_id, _raw(e.type), e.department_id,
+                   _raw(e.admit_at), _raw(e.discharge_at),
+                   e.diagnoses if diagnoses else null(), e.procedures if procedures else null(),
+                   e.disposition, e.plan_dirty, e.content_hash)
             .where(e.patient_id.in_(ids)).order_by(e.patient_id, e.id)):
-        encounters.setdefault(row.patient_id, []).append(row)
+        encounters.setdefault(pid, []).append(EncounterFacts(
+            encounter_id=eid, his_id=his_id, patient_id=pid, type=_ENCOUNTER_TYPES[etype],
+            department_code=departments.get(dept, ""), admit_at=_utc(admit),
+            discharge_at=_utc(discharge), diagnoses=tuple(diags or ()),
+            procedures=tuple(procs or ()), disposition=disposition))
+        dept_of[eid] = dept
+        if dirty:
+            seen.setdefault(pid, []).append(("e", eid, chash))
     tasks: dict[int, list[ExistingTask]] = {}
-    t = TASKS.c
     host = aliased(FollowupTask)
     for row in conn.execute(
             select(t.patient_id, t.plan_key, t.encounter_id, t.rule_id, t.offset_days,
@@ -120,32 +154,49 @@ def load_work(conn: Connection, patient_ids: Sequence[int],
             script_id=row[5], due_date=row[6], priority=row[7], status=TaskStatus(row[8]),
             merged_into_key=row[9], call_scripts=tuple(row[10] or ())))
     out: list[PatientWork] = []
-    for prow in patients:
+    for (pid, his_id, birth, sex, tz, language, deceased, opt_out, consent, phone, dirty,
+         chash) in patients:
         facts = PatientFacts(
-            patient_id=prow.id, his_id=prow.his_id, birth_date=prow.birth_date,
-            sex=Sex(prow.sex), timezone=prow.timezone, language=prow.language,
-            deceased=bool(prow.deceased),
-            opted_out=bool(prow.opt_out_phone) or not prow.consent_phone,
-            has_phone=bool(prow.phone))
-        enc_rows = encounters.get(prow.id, [])
-        seen = [("p", prow.id, prow.content_hash)] if prow.plan_dirty else []
-        seen.extend(("e", r.id, r.content_hash) for r in enc_rows if r.plan_dirty)
+            patient_id=pid, his_id=his_id, birth_date=_date(birth), sex=_SEXES[sex],
+            timezone=tz, language=language, deceased=bool(deceased),
+            opted_out=bool(opt_out) or not consent, has_phone=bool(phone))
+        encs = encounters.get(pid, [])
+        marks = seen.get(pid, [])
+        if dirty:
+            marks.insert(0, ("p", pid, chash))
         out.append(PatientWork(
-            patient=facts,
-            encounters=tuple(_encounter_facts(r, departments) for r in enc_rows),
-            tasks=tuple(tasks.get(prow.id, ())),
-            departments={r.id: r.department_id for r in enc_rows},
-            seen=tuple(seen)))
+            patient=facts, encounters=tuple(encs), tasks=tuple(tasks.get(pid, ())),
+            departments={enc.encounter_id: dept_of[enc.encounter_id] for enc in encs},
+            seen=tuple(marks)))
     return out
 
 
-def _encounter_facts(row: Any, departments: dict[int, str]) -> EncounterFacts:
-    return EncounterFacts(
-        encounter_id=row.id, his_id=row.his_id, patient_id=row.patient_id,
-        type=EncounterType(row.type), department_code=departments.get(row.department_id, ""),
-        admit_at=row.admit_at, discharge_at=row.discharge_at,
-        diagnoses=tuple(row.diagnoses or ()), procedures=tuple(row.procedures or ()),
-        disposition=row.disposition)
+_ENCOUNTER_TYPES = {t.value: t for t in EncounterType}
+_SEXES = {s.value: s for s in Sex}
+
+
+def _raw(column: Any) -> Any:
+    """Read a column without its result processor (see `_utc`, `_date`)."""
+    return type_coerce(column, String()).label(column.key)
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    """A stored UTC timestamp (naive text on SQLite, a datetime on PostgreSQL) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite: naive UTC text
+        return dt.datetime.fromisoformat(value + "+00:00")
+    moment: dt.datetime = value
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, str):  # SQLite: ISO text
+        return dt.date.fromisoformat(value)
+    result: dt.date | None = value
+    return result
 
 
 # -- planning a batch (in this process or a worker) --------------------------------------------
@@ -155,18 +206,13 @@ def _encounter_facts(row: Any, departments: dict[int, str]) -> EncounterFacts:
 class BatchResult:
     """What one batch wants written: plain rows, cheap to send between processes."""
 
-    creates: list[tuple[Any, ...]] = field(default_factory=list)
+    creates: list[dict[str, Any]] = field(default_factory=list)  # insert parameters
+    links: list[dict[str, str]] = field(default_factory=list)  # new merged task -> its call
     merges: list[tuple[str, str, list[str]]] = field(default_factory=list)
     scripts: list[tuple[str, list[str]]] = field(default_factory=list)
     cancels: list[tuple[str, str]] = field(default_factory=list)
     seen: list[tuple[str, int, str]] = field(default_factory=list)
     counts: PlanCounts = field(default_factory=PlanCounts)
-
-
-_CREATE_FIELDS = ("plan_key", "patient_id", "encounter_id", "department_id", "rule_id",
-                  "offset_days", "script_id", "script_version", "call_scripts", "due_date",
-                  "calling_window", "timezone", "window_start", "window_end", "priority",
-                  "status", "max_attempts", "merged_into_key")
 
 
 def plan_work(planner: Planner, work: Sequence[PatientWork], now: dt.datetime) -> BatchResult:
@@ -180,17 +226,16 @@ def plan_work(planner: Planner, work: Sequence[PatientWork], now: dt.datetime) -
         if diff.is_empty:
             continue
         out.counts.add(diff)
-        _flatten(diff, w.departments, out)
+        _flatten(diff, w.departments, now, out)
     return out
 
 
-def _flatten(diff: PlanDiff, departments: dict[int, int], out: BatchResult) -> None:
+def _flatten(diff: PlanDiff, departments: dict[int, int], now: dt.datetime,
+             out: BatchResult) -> None:
     for c in diff.creates:
-        out.creates.append((
-            c.plan_key, c.patient_id, c.encounter_id, departments[c.encounter_id], c.rule_id,
-            c.offset_days, c.script_id, c.script_version, list(c.call_scripts), c.due_date,
-            c.calling_window, c.timezone, c.window_start, c.window_end, c.priority,
-            c.status.value, c.max_attempts, c.merged_into_key))
+        out.creates.append(create_params(c, departments[c.encounter_id], now))
+        if c.merged_into_key is not None:
+            out.links.append({"k": c.plan_key, "into": c.merged_into_key})
     out.merges.extend((m.plan_key, m.into_key, list(m.call_scripts)) for m in diff.merges)
     out.scripts.extend((s.plan_key, list(s.call_scripts)) for s in diff.call_scripts)
     out.cancels.extend((c.plan_key, c.reason.value) for c in diff.cancels)
@@ -209,7 +254,9 @@ def _worker_init(url: str, planner: Planner) -> None:
 def _worker_plan(patient_ids: array[int], now: dt.datetime) -> BatchResult:
     db: Database = _worker_state["db"]
     with db.engine.connect() as conn:
-        work = load_work(conn, patient_ids, _worker_state["departments"])
+        planner: Planner = _worker_state["planner"]
+        work = load_work(conn, patient_ids, _worker_state["departments"],
+                         planner.uses_diagnoses, planner.uses_procedures)
         conn.rollback()
     return plan_work(_worker_state["planner"], work, now)
 
@@ -220,7 +267,7 @@ def _worker_plan(patient_ids: array[int], now: dt.datetime) -> BatchResult:
 class TaskWriter:
     """Applies batch results with executemany statements (one transaction per batch)."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, paramstyle: str) -> None:
         self._insert = _insert_ignoring_duplicates(dialect)
         host = TASKS.alias("host")
 
@@ -228,7 +275,10 @@ class TaskWriter:
             return (select(host.c.id).where(host.c.plan_key == bindparam(name))
                     .scalar_subquery())
 
-        mutable = and_(TASKS.c.plan_key == bindparam("k"), TASKS.c.status.in_(MUTABLE))
+        # (no IN: executemany cannot expand lists)
+        mutable = and_(TASKS.c.plan_key == bindparam("k"),
+                       or_(TASKS.c.status == TaskStatus.PENDING,
+                           TASKS.c.status == TaskStatus.MERGED))
         self._merge = update(TASKS).where(mutable).values(
             status=TaskStatus.MERGED, merged_into_id=host_id("into"),
             call_scripts=bindparam("cs"), updated_at=bindparam("now"))
@@ -240,19 +290,21 @@ class TaskWriter:
         self._cancel = update(TASKS).where(mutable).values(
             status=TaskStatus.CANCELLED, cancel_reason=bindparam("reason"), merged_into_id=None,
             closed_at=bindparam("now"), updated_at=bindparam("now"))
-        self._clear_patient = update(PATIENTS).where(
-            PATIENTS.c.id == bindparam("i"), PATIENTS.c.content_hash == bindparam("h")
-        ).values(plan_dirty=False)
-        self._clear_encounter = update(ENCOUNTERS).where(
-            ENCOUNTERS.c.id == bindparam("i"), ENCOUNTERS.c.content_hash == bindparam("h")
-        ).values(plan_dirty=False)
+        # Clearing plan_dirty touches every row read, so it skips SQLAlchemy's per-row
+        # parameter processing: plain driver executemany. A row changed since it was read
+        # (another content_hash) stays dirty and is planned next time.
+        mark = "?" if paramstyle == "qmark" else "%s"
+        self._clear_sql = {
+            "p": "UPDATE patients SET plan_dirty = ? WHERE id = ? AND content_hash = ?",
+            "e": "UPDATE encounters SET plan_dirty = ? WHERE id = ? AND content_hash = ?",
+        }
+        self._clear_sql = {k: v.replace("?", mark) for k, v in self._clear_sql.items()}
 
     def write(self, conn: Connection, result: BatchResult, now: dt.datetime) -> None:
         if result.creates:
-            conn.execute(self._insert, [create_params(row, now) for row in result.creates])
-            links = [{"k": row[0], "into": row[17]} for row in result.creates if row[17]]
-            if links:
-                conn.execute(self._link, links)
+            conn.execute(self._insert, result.creates)
+        if result.links:
+            conn.execute(self._link, result.links)
         if result.merges:
             conn.execute(self._merge, [{"k": k, "into": into, "cs": cs, "now": now}
                                        for k, into, cs in result.merges])
@@ -262,20 +314,26 @@ class TaskWriter:
         if result.cancels:
             conn.execute(self._cancel, [{"k": k, "reason": CancelReason(r), "now": now}
                                         for k, r in result.cancels])
-        patients = [{"i": i, "h": h} for kind, i, h in result.seen if kind == "p"]
-        encounters = [{"i": i, "h": h} for kind, i, h in result.seen if kind == "e"]
-        if patients:
-            conn.execute(self._clear_patient, patients)
-        if encounters:
-            conn.execute(self._clear_encounter, encounters)
+        for kind, sql in self._clear_sql.items():
+            rows = [(False, i, h) for k, i, h in result.seen if k == kind]
+            if rows:
+                conn.exec_driver_sql(sql, rows)
 
 
-def create_params(row: tuple[Any, ...], now: dt.datetime) -> dict[str, Any]:
-    """The insert parameters of one flattened create row (also used by bench/plan.py)."""
-    params = dict(zip(_CREATE_FIELDS[:-1], row[:-1], strict=True))
-    params.update(next_attempt_at=row[12], attempts=0, cancel_reason=None,
-                  merged_into_id=None, created_at=now, updated_at=now)
-    return params
+def create_params(task: PlannedTask, department_id: int, now: dt.datetime) -> dict[str, Any]:
+    """The insert parameters of one planned task."""
+    return {
+        "plan_key": task.plan_key, "patient_id": task.patient_id,
+        "encounter_id": task.encounter_id, "department_id": department_id,
+        "rule_id": task.rule_id, "offset_days": task.offset_days, "script_id": task.script_id,
+        "script_version": task.script_version, "call_scripts": list(task.call_scripts),
+        "due_date": task.due_date, "calling_window": task.calling_window,
+        "timezone": task.timezone, "window_start": task.window_start,
+        "window_end": task.window_end, "priority": task.priority,
+        "status": task.status.value, "cancel_reason": None, "merged_into_id": None,
+        "attempts": 0, "max_attempts": task.max_attempts,
+        "next_attempt_at": task.window_start, "created_at": now, "updated_at": now,
+    }
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
@@ -299,9 +357,10 @@ class PlanningService:
         self._planner = planner
         self._clock = clock
         self._batch = batch_patients
-        self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        # `workers` processes read and plan while this one writes; 0 plans in this process.
+        self._workers = workers if workers is not None else max(1, (os.cpu_count() or 1) - 1)
         self._pool_min = pool_min_patients
-        self._writer = TaskWriter(db.dialect)
+        self._writer = TaskWriter(db.dialect, db.engine.dialect.paramstyle)
 
     def mark_all_dirty(self) -> None:
         """Make the next run re-plan everyone (after the rules or scripts changed)."""
@@ -318,7 +377,7 @@ class PlanningService:
             departments = load_departments(conn)
         counts = PlanCounts()
         batches = [ids[i:i + self._batch] for i in range(0, len(ids), self._batch)]
-        results = (self._pooled(batches, now) if self._workers > 1 and len(ids) >= self._pool_min
+        results = (self._pooled(batches, now) if self._workers >= 1 and len(ids) >= self._pool_min
                    else self._inline(batches, departments, now))
         for result in results:
             with self._db.engine.begin() as conn:
@@ -330,7 +389,8 @@ class PlanningService:
                 now: dt.datetime) -> Iterator[BatchResult]:
         for batch in batches:
             with self._db.engine.connect() as conn:
-                work = load_work(conn, batch, departments)
+                work = load_work(conn, batch, departments, self._planner.uses_diagnoses,
+                                 self._planner.uses_procedures)
             yield plan_work(self._planner, work, now)
 
     def _pooled(self, batches: list[array[int]], now: dt.datetime) -> Iterator[BatchResult]:

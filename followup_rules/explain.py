@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.domain import EncounterFacts, PatientFacts
 from followup_rules.planner import Planner
-from followup_rules.tasks import ExistingTask, PlanDiff, plan_key
+from followup_rules.tasks import ExistingTask, PlanDiff
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,7 @@ def explain(planner: Planner, patient: PatientFacts, encounters: Sequence[Encoun
         followups: list[str] = []
         if result.matched:
             for spec in rule.followups:
-                key = plan_key(enc.encounter_id, rule.rule_id, spec.offset_days)
-                fate = trace.outcomes.get(key)
+                fate = trace.outcomes.get((enc.encounter_id, rule.rule_id, spec.offset_days))
                 if fate is None:
                     fate = (f"suppressed: {trace.suppressed.replace('_', ' ')}"
                             if trace.suppressed else "unchanged")

@@ -32,17 +32,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from core.calling_window import zone
 from core.domain import EncounterFacts, PatientFacts
-from core.enums import CancelReason, TaskStatus
+from core.enums import CancelReason, EncounterType, TaskStatus
 from followup_rules.matching import MatchResult, anchor_date, match_rule
 from followup_rules.model import FollowupSpec, Rule, RuleSet
 from followup_rules.tasks import (
     CallScripts,
     Cancellation,
     ExistingTask,
+    FollowupRef,
     Merge,
     PlanDiff,
     PlannedTask,
@@ -58,10 +59,35 @@ class _Candidate:
     """A follow-up the rules want for the newest matching encounter."""
 
     key: str
+    ref: FollowupRef
     encounter: EncounterFacts
     rule: Rule
     spec: FollowupSpec
     nominal_due: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A new task before the contact budget decides whether it is a call or rides along."""
+
+    candidate: _Candidate
+    due: dt.date
+    version: int
+    window_start: dt.datetime
+    window_end: dt.datetime
+
+    def task(self, patient_id: int, timezone: str, call_scripts: tuple[str, ...],
+             status: TaskStatus = TaskStatus.PENDING,
+             merged_into_key: str | None = None) -> PlannedTask:
+        c = self.candidate
+        return PlannedTask(
+            plan_key=c.key, patient_id=patient_id, encounter_id=c.encounter.encounter_id,
+            rule_id=c.rule.rule_id, offset_days=c.spec.offset_days, script_id=c.spec.script_id,
+            script_version=self.version, call_scripts=call_scripts, due_date=self.due,
+            calling_window=c.rule.calling_window.format(), timezone=timezone,
+            window_start=self.window_start, window_end=self.window_end,
+            priority=c.spec.priority, max_attempts=c.spec.max_attempts, status=status,
+            merged_into_key=merged_into_key)
 
 
 @dataclass(slots=True)
@@ -70,17 +96,18 @@ class _PoolEntry:
 
     sort_key: tuple[int, int, int, int]
     key: str
+    ref: FollowupRef
     script_id: str
     existing: ExistingTask | None
-    new: PlannedTask | None
+    new: _Draft | None
 
 
 @dataclass(slots=True)
 class Trace:
-    """What `Planner.explain` collects: each rule check and each follow-up's fate."""
+    """What `Planner.trace` collects: each rule check and each follow-up's fate."""
 
     matches: list[tuple[EncounterFacts, Rule, MatchResult]]
-    outcomes: dict[str, str]
+    outcomes: dict[FollowupRef, str]
     suppressed: str = ""
 
 
@@ -94,6 +121,11 @@ class Planner:
         self.scripts = scripts
         self.calls_per_day = calls_per_day
         self._rule_order = {r.rule_id: r.order for r in rules.rules}
+        # Rules worth checking per encounter type (the first criterion), in rule order.
+        self._by_type = {t: tuple(r for r in rules.rules if not r.criteria.encounter_types
+                                  or t in r.criteria.encounter_types) for t in EncounterType}
+        self.uses_diagnoses = any(r.criteria.icd10_prefixes for r in rules.rules)
+        self.uses_procedures = any(r.criteria.procedures for r in rules.rules)
 
     def plan(self, patient: PatientFacts, encounters: Sequence[EncounterFacts],
              existing: Sequence[ExistingTask], now: dt.datetime) -> PlanDiff:
@@ -115,17 +147,21 @@ class Planner:
         if suppress is not None:
             if trace is not None:
                 trace.suppressed = suppress.value
-                self._match_all(patient, encounters, trace)
+                for enc in encounters:
+                    for rule in self.rules.rules:
+                        trace.matches.append((enc, rule, match_rule(rule, patient, enc)))
             return PlanDiff(cancels=tuple(Cancellation(t.plan_key, suppress)
                                           for t in existing if t.mutable))
         live, superseded = self._desired(patient, encounters, trace)
-        existing_by_key = {t.plan_key: t for t in existing}
+        existing_keys = {t.plan_key for t in existing}
+        # A follow-up with a call made or under way is done with, whatever its key says.
+        handled = {t.ref for t in existing if t.uses_call_slot}
         cancels: list[Cancellation] = []
         survivors: list[ExistingTask] = []
         for t in existing:
             if not t.mutable:
                 continue
-            if t.plan_key in superseded:
+            if (t.encounter_id, t.rule_id) in superseded:
                 cancels.append(Cancellation(t.plan_key, CancelReason.SUPERSEDED))
             elif t.plan_key not in live:
                 cancels.append(Cancellation(t.plan_key, CancelReason.NO_LONGER_PLANNED))
@@ -133,64 +169,61 @@ class Planner:
                 survivors.append(t)
         if trace is not None:
             for t in existing:
-                if t.plan_key in live or t.plan_key in superseded:
-                    trace.outcomes.setdefault(t.plan_key, f"task exists ({t.status.value}, "
-                                              f"due {t.due_date})")
+                trace.outcomes.setdefault(t.ref, f"task exists ({t.status.value}, due "
+                                          f"{t.due_date})")
             for c in cancels:
-                trace.outcomes[c.plan_key] = f"pending task cancelled: {c.reason.value}"
+                ref = next(t.ref for t in existing if t.plan_key == c.plan_key)
+                trace.outcomes[ref] = f"pending task cancelled: {c.reason.value}"
         consumed = Counter(t.due_date for t in existing if t.uses_call_slot)
-        new_tasks = [task for c in live.values() if c.key not in existing_by_key
+        new_tasks = [task for c in live.values()
+                     if c.key not in existing_keys and c.ref not in handled
                      if (task := self._new_task(patient, c, today, consumed, trace)) is not None]
-        creates, merges, scripts = self._budget(survivors, new_tasks, consumed, trace)
+        creates, merges, scripts = self._budget(patient, survivors, new_tasks, consumed, trace)
         return PlanDiff(creates=tuple(creates), cancels=tuple(cancels), merges=tuple(merges),
                         call_scripts=tuple(scripts))
 
-    def _match_all(self, patient: PatientFacts, encounters: Sequence[EncounterFacts],
-                   trace: Trace) -> None:
-        for enc in encounters:
-            for rule in self.rules.rules:
-                trace.matches.append((enc, rule, match_rule(rule, patient, enc)))
-
     def _desired(self, patient: PatientFacts, encounters: Sequence[EncounterFacts],
-                 trace: Trace | None) -> tuple[dict[str, _Candidate], set[str]]:
+                 trace: Trace | None) -> tuple[dict[str, _Candidate], set[tuple[int, str]]]:
         by_rule: dict[str, list[EncounterFacts]] = defaultdict(list)
         for enc in encounters:
-            for rule in self.rules.rules:
+            rules = self.rules.rules if trace is not None else self._by_type[enc.type]
+            for rule in rules:
                 result = match_rule(rule, patient, enc)
                 if trace is not None:
                     trace.matches.append((enc, rule, result))
                 if result.matched:
                     by_rule[rule.rule_id].append(enc)
         live: dict[str, _Candidate] = {}
-        superseded: set[str] = set()
+        superseded: set[tuple[int, str]] = set()
         for rule in self.rules.rules:
             matched = by_rule.get(rule.rule_id)
             if not matched:
                 continue
-            matched.sort(key=_encounter_order)
+            if len(matched) > 1:
+                matched.sort(key=_encounter_order)
             newest = matched[-1]
             for old in matched[:-1]:
-                for spec in rule.followups:
-                    key = plan_key(old.encounter_id, rule.rule_id, spec.offset_days)
-                    superseded.add(key)
-                    if trace is not None:
-                        trace.outcomes[key] = (f"superseded by the newer encounter "
-                                               f"{newest.his_id}")
+                superseded.add((old.encounter_id, rule.rule_id))
+                if trace is not None:
+                    for spec in rule.followups:
+                        trace.outcomes[(old.encounter_id, rule.rule_id, spec.offset_days)] = (
+                            f"superseded by the newer encounter {newest.his_id}")
             start = anchor_date(newest, patient.timezone)
             assert start is not None  # match_rule refuses encounters without an anchor
             for spec in rule.followups:
-                key = plan_key(newest.encounter_id, rule.rule_id, spec.offset_days)
-                live[key] = _Candidate(key, newest, rule, spec,
-                                       start + dt.timedelta(days=spec.offset_days))
+                due = start + dt.timedelta(days=spec.offset_days)
+                key = plan_key(newest.encounter_id, rule.rule_id, spec.offset_days, due)
+                live[key] = _Candidate(key, (newest.encounter_id, rule.rule_id, spec.offset_days),
+                                       newest, rule, spec, due)
         return live, superseded
 
     def _new_task(self, patient: PatientFacts, c: _Candidate, today: dt.date,
-                  consumed: Counter[dt.date], trace: Trace | None) -> PlannedTask | None:
+                  consumed: Counter[dt.date], trace: Trace | None) -> _Draft | None:
         due = c.nominal_due
         grace = self.rules.late_grace_days
         if due < today - dt.timedelta(days=grace):
             if trace is not None:
-                trace.outcomes[c.key] = (f"not planned: due {due} is more than {grace} days "
+                trace.outcomes[c.ref] = (f"not planned: due {due} is more than {grace} days "
                                          f"before today ({today})")
             return None
         due = max(due, today)
@@ -201,30 +234,25 @@ class Planner:
         version = self.scripts.valid_on(c.spec.script_id, due)
         if version is None:
             if trace is not None:
-                trace.outcomes[c.key] = (f"not planned: no version of script "
+                trace.outcomes[c.ref] = (f"not planned: no version of script "
                                          f"{c.spec.script_id} is valid on {due}")
             return None
         start, end = c.rule.calling_window.bounds(due, patient.timezone)
-        return PlannedTask(
-            plan_key=c.key, patient_id=patient.patient_id, encounter_id=c.encounter.encounter_id,
-            rule_id=c.rule.rule_id, offset_days=c.spec.offset_days, script_id=c.spec.script_id,
-            script_version=version.version, call_scripts=(c.spec.script_id,), due_date=due,
-            calling_window=c.rule.calling_window.format(), timezone=patient.timezone,
-            window_start=start, window_end=end, priority=c.spec.priority,
-            max_attempts=c.spec.max_attempts)
+        return _Draft(c, due, version.version, start, end)
 
-    def _budget(self, survivors: list[ExistingTask], new_tasks: list[PlannedTask],
-                consumed: Counter[dt.date], trace: Trace | None,
+    def _budget(self, patient: PatientFacts, survivors: list[ExistingTask],
+                new_tasks: list[_Draft], consumed: Counter[dt.date], trace: Trace | None,
                 ) -> tuple[list[PlannedTask], list[Merge], list[CallScripts]]:
         days: dict[dt.date, list[_PoolEntry]] = defaultdict(list)
         for t in survivors:
             days[t.due_date].append(_PoolEntry(
                 (t.priority, self._rule_order.get(t.rule_id, 1 << 30), t.encounter_id,
-                 t.offset_days), t.plan_key, t.script_id, t, None))
+                 t.offset_days), t.plan_key, t.ref, t.script_id, t, None))
         for n in new_tasks:
-            days[n.due_date].append(_PoolEntry(
-                (n.priority, self._rule_order[n.rule_id], n.encounter_id, n.offset_days),
-                n.plan_key, n.script_id, None, n))
+            c = n.candidate
+            days[n.due].append(_PoolEntry(
+                (c.spec.priority, c.rule.order, c.encounter.encounter_id, c.spec.offset_days),
+                c.key, c.ref, c.spec.script_id, None, n))
         creates: list[PlannedTask] = []
         merges: list[Merge] = []
         scripts: list[CallScripts] = []
@@ -242,24 +270,23 @@ class Planner:
             for h in hosts:
                 call = tuple(first_scripts) if h is first else (h.script_id,)
                 if h.new is not None:
-                    creates.append(replace(h.new, call_scripts=call))
+                    creates.append(h.new.task(patient.patient_id, patient.timezone, call))
                     if trace is not None:
-                        trace.outcomes[h.key] = (f"new task: call on {day}, script "
-                                                 f"{h.new.script_id} v{h.new.script_version}"
-                                                 + (f", also asks {', '.join(call[1:])}"
-                                                    if len(call) > 1 else ""))
+                        also = f", also asks {', '.join(call[1:])}" if len(call) > 1 else ""
+                        trace.outcomes[h.ref] = (f"new task: call on {day}, script "
+                                                 f"{h.script_id} v{h.new.version}{also}")
                 elif h.existing is not None:
                     released = h.existing.status is TaskStatus.MERGED
                     if released or h.existing.call_scripts != call:
                         scripts.append(CallScripts(h.key, call, release=released))
             for r in riders:
                 if r.new is not None:
-                    creates.append(replace(r.new, status=TaskStatus.MERGED,
-                                           merged_into_key=first.key))
+                    creates.append(r.new.task(patient.patient_id, patient.timezone,
+                                              (r.script_id,), TaskStatus.MERGED, first.key))
                     if trace is not None:
-                        trace.outcomes[r.key] = (f"new task merged into the call {first.key} "
-                                                 f"on {day} (at most {self.calls_per_day} "
-                                                 f"call(s) a day)")
+                        trace.outcomes[r.ref] = (f"new task on {day}, merged into the call of "
+                                                 f"{first.ref[1]} +{first.ref[2]}d (at most "
+                                                 f"{self.calls_per_day} call(s) a day)")
                 elif r.existing is not None and (r.existing.status is not TaskStatus.MERGED
                                                  or r.existing.merged_into_key != first.key):
                     merges.append(Merge(r.key, first.key, (r.script_id,)))

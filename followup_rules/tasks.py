@@ -11,10 +11,16 @@ from dataclasses import dataclass, field
 from core.domain import ScriptVersion
 from core.enums import CancelReason, TaskStatus
 
+FollowupRef = tuple[int, str, int]  # (encounter id, rule id, offset days): one follow-up
 
-def plan_key(encounter_id: int, rule_id: str, offset_days: int) -> str:
-    """The deterministic identity of a planned follow-up (unique in the store)."""
-    return f"{encounter_id}:{rule_id}:{offset_days}"
+
+def plan_key(encounter_id: int, rule_id: str, offset_days: int, nominal_due: dt.date) -> str:
+    """The deterministic identity of a planned task (unique in the store).
+
+    It includes the nominal due date (anchor + offset) so that a corrected discharge date
+    plans a new task and cancels the old one, instead of keeping a call on the wrong day.
+    """
+    return f"{encounter_id}:{rule_id}:{offset_days}:{nominal_due.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,10 @@ class ExistingTask:
     status: TaskStatus
     merged_into_key: str | None = None
     call_scripts: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> FollowupRef:
+        return (self.encounter_id, self.rule_id, self.offset_days)
 
     @property
     def mutable(self) -> bool:
