@@ -2,8 +2,8 @@
 
 `InMemorySource` holds tables as lists of dicts and honours the same contract as
 `SqlSource`: (watermark, key) order with empty values first, resume strictly after a
-`Mark`, groups never split. `FlakySource` wraps any source and fails with
-`SourceUnavailable` a given number of times, after a given number of batches.
+`Mark`, groups never split. `FlakySource` wraps any source and goes down
+(`SourceUnavailable`) after a given number of batches, for a given number of attempts.
 """
 
 from __future__ import annotations
@@ -60,7 +60,11 @@ class InMemorySource:
 
 
 class FlakySource:
-    """Fails `failures` times with SourceUnavailable, each after `after_batches` batches."""
+    """Goes down after `after_batches` batches and stays down for `failures` attempts.
+
+    The first failure comes after `after_batches` good batches; each later attempt fails at
+    once, until `failures` failures have happened; then the source works again.
+    """
 
     def __init__(self, inner: Source, failures: int, after_batches: int = 0) -> None:
         self.inner = inner
@@ -72,17 +76,20 @@ class FlakySource:
     def name(self) -> str:
         return self.inner.name
 
+    def _fail(self) -> SourceUnavailable:
+        self.failures_left -= 1
+        self.after_batches = 0
+        return SourceUnavailable("connection reset by the HIS (simulated)")
+
     def batches(self, entity: EntityMapping, after: Mark | None,
                 batch_size: int) -> Iterator[RawBatch]:
         self.opened += 1
         for n, batch in enumerate(self.inner.batches(entity, after, batch_size)):
             if self.failures_left > 0 and n == self.after_batches:
-                self.failures_left -= 1
-                raise SourceUnavailable("connection reset by the HIS (simulated)")
+                raise self._fail()
             yield batch
         if self.failures_left > 0 and self.after_batches == 0:
-            self.failures_left -= 1
-            raise SourceUnavailable("connection reset by the HIS (simulated)")
+            raise self._fail()
 
     def count(self, entity: EntityMapping, after: Mark | None) -> int | None:
         return self.inner.count(entity, after)
