@@ -38,18 +38,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
+from ivr.answer_reading import Signal, VoiceReader, new_answer, read_keys
 from ivr.call_context import CallContext
 from ivr.channel import Channel, Prompt
-from ivr.messages import YES_NO_WORDS
 from ivr.prompt_maker import PromptSource
 from ivr.red_flag_action import RedFlagAction
 from ivr.results import (
-    NO,
-    YES,
     Answer,
     AnswerSink,
     RedFlagHit,
@@ -57,7 +54,7 @@ from ivr.results import (
     TicketRequest,
 )
 from ivr.script_model import Question, RedFlag, Script, Template
-from ivr.speech import NoModel, Recognition, SpeechRecognizer, map_words
+from ivr.speech import SpeechRecognizer
 
 MAX_REPEATS = 5
 CLOSED_VOICE_SECONDS = 6.0
@@ -107,8 +104,7 @@ class ScriptInterpreter:
                  min_confidence: float = 0.6) -> None:
         self.prompts = prompts
         self.sink = sink
-        self.recognizer = recognizer
-        self.min_confidence = min_confidence
+        self.voice = VoiceReader(recognizer, min_confidence)
 
     async def run(self, script: Script, channel: Channel, context: CallContext) -> ScriptResult:
         """Run one script; returns its result (never raises on hangup)."""
@@ -298,27 +294,9 @@ class ScriptInterpreter:
         out.update(values)
         return out
 
-    def _vocabulary(self, script: Script, q: Question) -> dict[str, str]:
-        if q.kind is QuestionKind.YES_NO:
-            words = YES_NO_WORDS.get(script.locale, {})
-            return {**{w: YES for w in words.get(True, ())},
-                    **{w: NO for w in words.get(False, ())}}
-        if q.kind is QuestionKind.CHOICE:
-            return {w: o.value for o in q.options for w in o.words}
-        return {}
-
-    def _uses_voice(self, script: Script, q: Question) -> bool:
-        return (q.voice and self.recognizer is not None
-                and self.recognizer.has_model(script.locale)
-                and bool(self._vocabulary(script, q)))
-
-    def _new_answer(self, script: Script, q: Question, source: AnswerSource,
-                    value: str | None, **extra: Any) -> Answer:
-        return Answer(script.id, script.version, q.id, q.kind, source, value, **extra)
-
     async def _ask(self, run: _Run, script: Script, q: Question) -> Answer:
         """Ask until a valid answer or the tries run out. Raises _HungUp / _CallEnded."""
-        voice = self._uses_voice(script, q)
+        speech = self.voice.accepts_speech(script, q)
         tries = 0
         repeats = 0
         prefix: str | None = None
@@ -329,67 +307,36 @@ class ScriptInterpreter:
             prompt = await self._prompt(run, script, f"q.{q.id}", q.text)
             if q.kind is QuestionKind.VOICE:
                 outcome = await self._ask_voice(run, script, q, prompt)
-            elif voice:
+            elif speech:
                 outcome = await self._ask_closed_by_voice(run, script, q, prompt)
-                if outcome == "not_understood":
-                    voice = False
+                if outcome is Signal.NOT_UNDERSTOOD:
+                    speech = False
                     prefix = "use_keypad"
                     continue
             else:
                 keys = await self._digits(run, prompt, q.max_digits, script.timeout_s)
-                outcome = self._interpret_keys(script, q, keys)
+                outcome = read_keys(script, q, keys)
             if isinstance(outcome, Answer):
                 return outcome
-            if outcome == "repeat":
+            if outcome is Signal.REPEAT:
                 if repeats < MAX_REPEATS:
                     repeats += 1
                     continue
-                outcome = "invalid"
-            if outcome == "operator":
+                outcome = Signal.INVALID
+            if outcome is Signal.OPERATOR:
                 await self._operator(run, script, q)
                 continue
-            if outcome == "optout":
+            if outcome is Signal.OPT_OUT:
                 await self._opt_out(run, script)
                 continue
             tries += 1
             if tries > script.retries:
-                return self._new_answer(script, q, AnswerSource.NONE, None,
-                                        note=f"no valid answer after {tries} tries")
-            prefix = "timeout" if outcome == "timeout" else "invalid"
-
-    def _interpret_keys(self, script: Script, q: Question, keys: str) -> Answer | str:
-        if keys == "":
-            return "timeout"
-        if "*" in keys:
-            return "repeat"
-        if q.single_key:
-            if keys == "0" and "0" not in q.answer_keys():
-                return "operator"
-            if keys == "9" and "9" not in q.answer_keys():
-                return "optout"
-        value = self.key_value(q, keys)
-        if value is None:
-            return "invalid"
-        return self._new_answer(script, q, AnswerSource.KEYPAD, value)
-
-    @staticmethod
-    def key_value(q: Question, keys: str) -> str | None:
-        """The stored value keypad input `keys` means for `q`, or None if invalid."""
-        if q.kind is QuestionKind.YES_NO:
-            return {"1": YES, "2": NO}.get(keys)
-        if q.kind is QuestionKind.CHOICE:
-            return next((o.value for o in q.options if o.key == keys), None)
-        if q.kind in (QuestionKind.SCALE, QuestionKind.NUMBER):
-            if not keys.isdigit():
-                return None
-            number = int(keys)
-            assert q.min is not None and q.max is not None
-            return str(number) if q.min <= number <= q.max else None
-        return None
+                return new_answer(script, q, AnswerSource.NONE, None,
+                                  note=f"no valid answer after {tries} tries")
+            prefix = "timeout" if outcome is Signal.TIMEOUT else "invalid"
 
     async def _ask_closed_by_voice(self, run: _Run, script: Script, q: Question,
-                                   prompt: Prompt) -> Answer | str:
-        assert self.recognizer is not None
+                                   prompt: Prompt) -> Answer | Signal:
         if run.channel.hung_up:
             raise _HungUp
         rec = await run.channel.record(prompt, CLOSED_VOICE_SECONDS, CLOSED_VOICE_SILENCE,
@@ -397,59 +344,23 @@ class ScriptInterpreter:
         if run.channel.hung_up:
             raise _HungUp
         if rec.digit and rec.digit != "#":
-            return self._interpret_keys(script, q, rec.digit)
+            return read_keys(script, q, rec.digit)
         if rec.audio is None or rec.duration_ms < MIN_CLIP_MS:
-            return "timeout"
-        vocabulary = self._vocabulary(script, q)
-        grammar = list(vocabulary)
-        self.recognizer.grammar_gaps(script.locale, grammar)
-        heard = await self.recognizer.recognize(rec.audio, script.locale, grammar,
-                                                rec.offset_ms)
-        value = map_words(heard, vocabulary)
-        if value is None or heard.confidence < self.min_confidence:
-            return "not_understood"
-        return self._new_answer(script, q, AnswerSource.VOICE, value, transcript=heard.text,
-                                confidence=heard.confidence, audio=rec.audio,
-                                offset_ms=rec.offset_ms)
+            return Signal.TIMEOUT
+        return await self.voice.closed(script, q, rec.audio, rec.offset_ms)
 
     async def _ask_voice(self, run: _Run, script: Script, q: Question,
-                         prompt: Prompt) -> Answer | str:
+                         prompt: Prompt) -> Answer | Signal:
         if run.channel.hung_up:
             raise _HungUp
         rec = await run.channel.record(prompt, q.max_seconds, OPEN_VOICE_SILENCE, "#*09")
         if rec.audio is not None and rec.duration_ms >= MIN_CLIP_MS:
             # A spoken answer is kept even if the caller hangs up right after it.
-            return await self._transcribe(script, q, rec.audio, rec.offset_ms)
+            return await self.voice.free(script, q, rec.audio, rec.offset_ms)
         if run.channel.hung_up:
             raise _HungUp
-        if rec.digit == "*":
-            return "repeat"
-        if rec.digit == "0":
-            return "operator"
-        if rec.digit == "9":
-            return "optout"
-        return "timeout"
-
-    async def _transcribe(self, script: Script, q: Question, audio: Path,
-                          offset_ms: int) -> Answer:
-        recognizer = self.recognizer
-        if recognizer is None or not recognizer.has_model(script.locale):
-            return self._new_answer(
-                script, q, AnswerSource.VOICE, None, audio=audio, offset_ms=offset_ms,
-                needs_review=True, note=f"not transcribed: no model for {script.locale}")
-        try:
-            heard: Recognition = await recognizer.recognize(audio, script.locale, None,
-                                                            offset_ms)
-        except NoModel:
-            return self._new_answer(
-                script, q, AnswerSource.VOICE, None, audio=audio, offset_ms=offset_ms,
-                needs_review=True, note=f"not transcribed: no model for {script.locale}")
-        doubtful = heard.empty or heard.confidence < self.min_confidence
-        return self._new_answer(
-            script, q, AnswerSource.VOICE, None, transcript=heard.text,
-            confidence=heard.confidence, audio=audio, offset_ms=offset_ms,
-            needs_review=doubtful,
-            note="low confidence: needs review" if doubtful else None)
+        return {"*": Signal.REPEAT, "0": Signal.OPERATOR, "9": Signal.OPT_OUT}.get(
+            rec.digit or "", Signal.TIMEOUT)
 
     # -- global keys ------------------------------------------------------------------
 
