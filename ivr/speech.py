@@ -108,6 +108,7 @@ class VoskRecognizer:
         vosk.SetLogLevel(-1)
         self._vosk = vosk
         self._specs = dict(models)
+        self._dirs: dict[str, Path | None] = {}
         self._models: dict[str, Any] = {}
         self._load_lock = threading.Lock()
         self._gaps: dict[tuple[str, tuple[str, ...]], list[str]] = {}
@@ -117,17 +118,26 @@ class VoskRecognizer:
         self._pool.shutdown(wait=True)
 
     def has_model(self, locale: str) -> bool:
-        return locale in self._specs
+        """True when a model is configured for `locale` and its directory exists (a
+        configured but missing model is logged once and treated as no model)."""
+        if locale not in self._dirs:
+            spec = self._specs.get(locale)
+            try:
+                self._dirs[locale] = resolve_model_dir(spec) if spec else None
+            except ConfigError as exc:
+                log.warning("speech model for %s unusable, answers will not be "
+                            "transcribed: %s", locale, exc.message)
+                self._dirs[locale] = None
+        return self._dirs[locale] is not None
 
     def model(self, locale: str) -> Any:
         """The loaded model for `locale` (loads it on first use; blocking)."""
         with self._load_lock:
             model = self._models.get(locale)
             if model is None:
-                spec = self._specs.get(locale)
-                if spec is None:
+                if not self.has_model(locale):
                     raise NoModel(f"no speech model for {locale}")
-                model = self._vosk.Model(str(resolve_model_dir(spec)))
+                model = self._vosk.Model(str(self._dirs[locale]))
                 self._models[locale] = model
             return model
 

@@ -110,3 +110,17 @@ def test_model_dir_from_package_and_errors(tmp_path: Path) -> None:
         resolve_model_dir("package:no_such_model_pkg")
     with pytest.raises(ConfigError):
         resolve_model_dir(str(tmp_path / "missing"))
+
+
+def test_configured_but_missing_model_is_no_model(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    recognizer = VoskRecognizer({"zh-CN": str(tmp_path / "nope"),
+                                 "en-US": "package:no_such_model_pkg"})
+    try:
+        with caplog.at_level(logging.WARNING, logger="ivr.speech"):
+            assert not recognizer.has_model("zh-CN") and not recognizer.has_model("en-US")
+        assert "unusable" in caplog.text
+        with pytest.raises(NoModel):
+            recognizer.model("zh-CN")
+    finally:
+        recognizer.close()
