@@ -209,8 +209,15 @@ def test_a_done_follow_up_is_not_planned_again_after_a_date_correction() -> None
     encs = [encounter(2, OUT, "DERM", local(2026, 3, 9, 8))]
     plan_into(store, encs)
     store.set_status(next(iter(store.tasks)), TaskStatus.DONE)
-    moved = [replace(encs[0], discharge_at=local(2026, 3, 9, 12), admit_at=local(2026, 3, 9, 11))]
-    assert planner().plan(patient(), moved, store.existing(), NOW).creates == ()
+    moved = [replace(encs[0], discharge_at=local(2026, 3, 10, 8), admit_at=local(2026, 3, 10, 7))]
+    diff = planner().plan(patient(), moved, store.existing(), NOW)
+    assert diff.creates == () and diff.cancels == ()  # the old key: done, left alone
+    # whereas a pending one moves to the corrected day
+    other = FakeTaskStore()
+    plan_into(other, encs)
+    plan_into(other, moved)
+    assert sorted((t.due_date.isoformat(), t.status.value) for t in other.tasks.values()) == [
+        ("2026-03-10", "cancelled"), ("2026-03-11", "pending")]
 
 
 def test_host_cancelled_releases_its_rider() -> None:
