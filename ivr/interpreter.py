@@ -22,7 +22,10 @@ Per question:
   whose confidence is under `min_confidence`, is not stored: the question is asked again
   for the keypad only. A `voice` question is recorded and transcribed; low confidence ->
   `needs_review`; no model for the locale -> the clip is kept with the note
-  "not transcribed: no model for <locale>".
+  "not transcribed: no model for <locale>". A free transcription is slow (about real
+  time with the small Korean model), so when no red flag or later condition reads the
+  answer it runs in the background while the call goes on; `run_many` still waits for it
+  (and its save) before returning, on every path.
 - Each answer is saved to the `AnswerSink` as soon as it is final, carrying its red flag.
 - Red flags (only on an answer that was given): `transfer` during staffed hours plays the
   nurse message and transfers to the nurse queue (outcome `transferred`); outside staffed
@@ -36,8 +39,10 @@ transferred. A hangup is never an exception out of here; a failing `AnswerSink` 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
@@ -62,6 +67,14 @@ CLOSED_VOICE_SILENCE = 1.5
 OPEN_VOICE_SILENCE = 3.0
 MIN_CLIP_MS = 200
 _SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class _Clip:
+    """A free answer's recording, not transcribed yet."""
+
+    audio: Path
+    offset_ms: int
 
 
 class _HungUp(Exception):
@@ -90,6 +103,7 @@ class _Run:
     escalated: set[str] = field(default_factory=set)
     pending_flags: list[RedFlag] = field(default_factory=list)  # raised by the last answer
     finished: set[int] = field(default_factory=set)  # scripts whose questions all ran
+    pending: list[asyncio.Task[None]] = field(default_factory=list)  # transcriptions
 
     @property
     def result(self) -> ScriptResult:
@@ -122,6 +136,14 @@ class ScriptInterpreter:
                        if a.script_id == s.id and a.script_version == s.version]
             run.values[s.id] = {a.question_id: a.typed_value() for a in earlier if a.answered}
             run.answered[s.id] = {a.question_id for a in earlier if a.answered}
+        try:
+            return await self._run(run, scripts)
+        finally:
+            if run.pending:  # free answers still being transcribed: never lost
+                await asyncio.gather(*run.pending)
+
+    async def _run(self, run: _Run, scripts: Sequence[Script]) -> list[ScriptResult]:
+        channel = run.channel
         first = scripts[0]
         ended: ScriptOutcome | None = None
         try:
@@ -278,8 +300,16 @@ class ScriptInterpreter:
             if q.kind is QuestionKind.MESSAGE:
                 await self._play(run, script, f"q.{q.id}", q.text)
                 continue
-            answer = await self._ask(run, script, q)
-            answer = await self._red_flags(run, script, q, answer)
+            got = await self._ask(run, script, q)
+            if isinstance(got, _Clip):
+                if self._can_defer(script, q):
+                    # Nothing depends on this transcript: decode it while the call goes on.
+                    run.answered[script.id].add(q.id)
+                    run.pending.append(asyncio.create_task(
+                        self._transcribe_later(run.result, script, q, got)))
+                    continue
+                got = await self.voice.free(script, q, got.audio, got.offset_ms)
+            answer = await self._red_flags(run, script, q, got)
             await self.sink.save(answer)
             run.result.answers.append(answer)
             if answer.answered:
@@ -289,12 +319,31 @@ class ScriptInterpreter:
                 await self._act_on_red_flags(run, script, q)
 
     @staticmethod
+    def _can_defer(script: Script, q: Question) -> bool:
+        """True when no red flag or later condition reads this answer."""
+        if q.red_flags:
+            return False
+        for other in script.questions:
+            names = set(other.when.names) if other.when else set()
+            for flag in other.red_flags:
+                names |= flag.condition.names
+            if q.id in names:
+                return False
+        return True
+
+    async def _transcribe_later(self, result: ScriptResult, script: Script, q: Question,
+                                clip: _Clip) -> None:
+        answer = await self.voice.free(script, q, clip.audio, clip.offset_ms)
+        await self.sink.save(answer)
+        result.answers.append(answer)
+
+    @staticmethod
     def _condition_values(script: Script, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {q.id: None for q in script.questions}
         out.update(values)
         return out
 
-    async def _ask(self, run: _Run, script: Script, q: Question) -> Answer:
+    async def _ask(self, run: _Run, script: Script, q: Question) -> Answer | _Clip:
         """Ask until a valid answer or the tries run out. Raises _HungUp / _CallEnded."""
         speech = self.voice.accepts_speech(script, q)
         tries = 0
@@ -305,6 +354,7 @@ class ScriptInterpreter:
                 await self._message(run, script, prefix)
                 prefix = None
             prompt = await self._prompt(run, script, f"q.{q.id}", q.text)
+            outcome: Answer | _Clip | Signal
             if q.kind is QuestionKind.VOICE:
                 outcome = await self._ask_voice(run, script, q, prompt)
             elif speech:
@@ -316,7 +366,7 @@ class ScriptInterpreter:
             else:
                 keys = await self._digits(run, prompt, q.max_digits, script.timeout_s)
                 outcome = read_keys(script, q, keys)
-            if isinstance(outcome, Answer):
+            if isinstance(outcome, Answer | _Clip):
                 return outcome
             if outcome is Signal.REPEAT:
                 if repeats < MAX_REPEATS:
@@ -350,13 +400,13 @@ class ScriptInterpreter:
         return await self.voice.closed(script, q, rec.audio, rec.offset_ms)
 
     async def _ask_voice(self, run: _Run, script: Script, q: Question,
-                         prompt: Prompt) -> Answer | Signal:
+                         prompt: Prompt) -> _Clip | Signal:
         if run.channel.hung_up:
             raise _HungUp
         rec = await run.channel.record(prompt, q.max_seconds, OPEN_VOICE_SILENCE, "#*09")
         if rec.audio is not None and rec.duration_ms >= MIN_CLIP_MS:
             # A spoken answer is kept even if the caller hangs up right after it.
-            return await self.voice.free(script, q, rec.audio, rec.offset_ms)
+            return _Clip(rec.audio, rec.offset_ms)
         if run.channel.hung_up:
             raise _HungUp
         return {"*": Signal.REPEAT, "0": Signal.OPERATOR, "9": Signal.OPT_OUT}.get(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,36 @@ async def test_locale_without_model_keeps_the_clip(
     assert result.outcome is ScriptOutcome.COMPLETED
     # zh-CN yes/no was asked by keypad (no model), not recorded
     assert ("ask", "test-all/q.pain_yn") in channel.events
+
+
+class PatientRecognizer(ScriptedRecognizer):
+    """Finishes a free transcription only once the call has moved on (or gives up after
+    many loop turns): shows whether the interpreter waited for it before the closing."""
+
+    def __init__(self, channel_ref: list[ScriptedChannel]) -> None:
+        super().__init__({"clip-1.wav": Recognition("좋아요", 0.9, words=("좋아요",))})
+        self.channel_ref = channel_ref
+        self.saw_closing = False
+
+    async def recognize(self, audio: Path, locale: str, grammar: Sequence[str] | None = None,
+                        offset_ms: int = 0) -> Recognition:
+        for _ in range(2000):
+            if "test-all/closing" in self.channel_ref[0].keys:
+                self.saw_closing = True
+                break
+            await asyncio.sleep(0)
+        return await super().recognize(audio, locale, grammar, offset_ms)
+
+
+async def test_free_answer_is_transcribed_while_the_call_goes_on(
+        script_factory: Make, interpreter_factory: MakeInterp, sink: InMemoryAnswerSink,
+        tmp_path: Path) -> None:
+    channel = ScriptedChannel([*KO_START, Press("2"), Press("1"), Press("4"), Press("120#"),
+                               Speak("good")], tmp_path)
+    rec = PatientRecognizer([channel])
+    result = await interpreter_factory(rec).run(script_factory(locale="ko-KR"), channel,
+                                                call_context())
+    assert rec.saw_closing  # the closing played before the transcript was ready
+    comment = sink.answers[-1]  # ... and the answer was still saved before run() returned
+    assert (comment.question_id, comment.transcript) == ("comment", "좋아요")
+    assert result.answers[-1] == comment and result.outcome is ScriptOutcome.COMPLETED
