@@ -62,6 +62,8 @@ class HospitalSettings(_Section):
 class RulesSettings(_Section):
     paths: list[str] = Field(default_factory=lambda: [str(REPO_ROOT / "followup_rules" / "rules")])
     calls_per_patient_per_day: int = Field(default=1, ge=1, le=10)
+    # A follow-up first planned more than this many days after its due date is skipped.
+    late_grace_days: int = Field(default=2, ge=0, le=60)
 
 
 class ScriptsSettings(_Section):

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    func,
     null,
     or_,
     select,
@@ -72,7 +71,8 @@ def build_planner(settings: Settings) -> Planner:
     """
     from ivr.catalog import scan_versions
 
-    rules = load_rule_set(settings.rules.paths, settings.hospital.calling_hours)
+    rules = load_rule_set(settings.rules.paths, settings.hospital.calling_hours,
+                          settings.rules.late_grace_days)
     scripts = ScriptCatalog(scan_versions(Path(settings.scripts.dir)))
     return Planner(rules, scripts, settings.rules.calls_per_patient_per_day)
 
@@ -132,7 +132,7 @@ def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[in
                    _raw(e.admit_at), _raw(e.discharge_at),
                    e.diagnoses if diagnoses else null(), e.procedures if procedures else null(),
                    e.disposition, e.plan_dirty, e.content_hash)
-            .where(e.patient_id.in_(ids)).order_by(e.patient_id, e.id)):
+            .where(e.patient_id.in_(ids)).order_by(e.patient_id, e.id)).all():
         encounters.setdefault(pid, []).append(EncounterFacts(
             encounter_id=eid, his_id=his_id, patient_id=pid, type=_ENCOUNTER_TYPES[etype],
             department_code=departments.get(dept, ""), admit_at=_utc(admit),
@@ -148,7 +148,7 @@ def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[in
                    t.script_id, t.due_date, t.priority, t.status, host.plan_key,
                    t.call_scripts)
             .outerjoin(host, host.id == t.merged_into_id)
-            .where(t.patient_id.in_(ids))):
+            .where(t.patient_id.in_(ids))).all():
         tasks.setdefault(row[0], []).append(ExistingTask(
             plan_key=row[1], encounter_id=row[2], rule_id=row[3], offset_days=row[4],
             script_id=row[5], due_date=row[6], priority=row[7], status=TaskStatus(row[8]),
@@ -422,72 +422,3 @@ class PlanningService:
             work = load_work(conn, [pid], load_departments(conn))[0]
         return explain(self._planner, work.patient, work.encounters, work.tasks,
                        self._clock.now())
-
-
-# -- listing ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    status: TaskStatus | None = None
-    department: str | None = None
-    due_from: dt.date | None = None
-    due_to: dt.date | None = None
-    patient: str | None = None  # HIS id or MRN
-    limit: int = 50
-
-
-@dataclass(frozen=True, slots=True)
-class TaskLine:
-    task_id: int
-    patient_his_id: str
-    department: str
-    rule_id: str
-    due_date: dt.date
-    window: str
-    scripts: tuple[str, ...]
-    status: str
-    note: str
-
-
-def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
-    """Tasks matching `flt`, soonest first, and how many match in all."""
-    t, p, d = TASKS.c, PATIENTS.c, DEPARTMENTS.c
-    conds: list[Any] = []
-    if flt.status is not None:
-        conds.append(t.status == flt.status)
-    if flt.department:
-        conds.append(d.code == flt.department.upper())
-    if flt.due_from:
-        conds.append(t.due_date >= flt.due_from)
-    if flt.due_to:
-        conds.append(t.due_date <= flt.due_to)
-    if flt.patient:
-        conds.append(or_(p.his_id == flt.patient, p.mrn == flt.patient))
-    base = (select(t.id).select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
-                                      .join(DEPARTMENTS, d.id == t.department_id))
-            .where(and_(true(), *conds)))
-    host = aliased(FollowupTask)
-    with db.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-        rows = conn.execute(
-            select(t.id, p.his_id, d.code, t.rule_id, t.due_date, t.calling_window,
-                   t.call_scripts, t.script_version, t.status, t.cancel_reason, host.id,
-                   t.attempts, t.max_attempts)
-            .select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
-                         .join(DEPARTMENTS, d.id == t.department_id)
-                         .outerjoin(host, host.id == t.merged_into_id))
-            .where(and_(true(), *conds))
-            .order_by(t.due_date, t.priority, t.id).limit(flt.limit)).all()
-    lines = []
-    for r in rows:
-        status = TaskStatus(r[8])
-        if status is TaskStatus.CANCELLED:
-            note = f"reason: {r[9]}"
-        elif status is TaskStatus.MERGED:
-            note = f"asked in call #{r[10]}"
-        else:
-            note = f"attempts {r[11]}/{r[12]}"
-        lines.append(TaskLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()),
-                              status.value, note))
-    return lines, total

@@ -52,6 +52,7 @@ from followup_rules.tasks import (
 )
 
 MAX_DEFER_DAYS = 60
+_NO_CALLS: Counter[dt.date] = Counter()  # read-only: no calls made on any day
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,11 @@ class Planner:
             return PlanDiff(cancels=tuple(Cancellation(t.plan_key, suppress)
                                           for t in existing if t.mutable))
         live, superseded = self._desired(patient, encounters, trace)
+        if not existing and trace is None:  # the common case of a first plan: nothing to diff
+            drafts = [d for c in live.values()
+                      if (d := self._new_task(patient, c, today, _NO_CALLS, None)) is not None]
+            creates, _, _ = self._budget(patient, [], drafts, _NO_CALLS, None)
+            return PlanDiff(creates=tuple(creates))
         existing_keys = {t.plan_key for t in existing}
         # A follow-up with a call made or under way is done with, whatever its key says.
         handled = {t.ref for t in existing if t.uses_call_slot}
@@ -257,7 +263,9 @@ class Planner:
         merges: list[Merge] = []
         scripts: list[CallScripts] = []
         for day in sorted(days):
-            entries = sorted(days[day], key=lambda e: (e.sort_key, e.key))
+            entries = days[day]
+            if len(entries) > 1:
+                entries.sort(key=lambda e: (e.sort_key, e.key))
             slots = self.calls_per_day - consumed[day]
             if slots <= 0:  # only existing tasks can be here (new ones moved on): leave them
                 continue

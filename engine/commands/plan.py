@@ -9,7 +9,8 @@ import click
 from core.enums import TaskStatus
 from engine.app import App
 from engine.context import pass_app
-from engine.planning import PlanningService, TaskFilter, build_planner, list_tasks
+from engine.planning import PlanningService, build_planner
+from engine.task_listing import TaskFilter, list_tasks
 
 
 def register(cli: click.Group) -> None:

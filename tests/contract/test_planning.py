@@ -12,15 +12,8 @@ from sqlalchemy import insert, select, update
 from core.clock import FakeClock
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
-from engine.planning import (
-    PlanningService,
-    TaskFilter,
-    TaskWriter,
-    list_tasks,
-    load_departments,
-    load_work,
-    plan_work,
-)
+from engine.planning import PlanningService, TaskWriter, load_departments, load_work, plan_work
+from engine.task_listing import TaskFilter, list_tasks
 from tests.unit.rules.factories import NOW, local, planner
 
 DEPTS = {"CARD": 1, "ORTH": 2, "DERM": 3, "ONC": 4}

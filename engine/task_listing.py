@@ -1,0 +1,84 @@
+"""`followup tasks`: the planned calls as a readable list, filtered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, and_, func, or_, select, true
+from sqlalchemy.orm import aliased
+
+from core.enums import TaskStatus
+from core.store.db import Database
+from core.store.models import Department, FollowupTask, Patient
+
+TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    status: TaskStatus | None = None
+    department: str | None = None
+    due_from: dt.date | None = None
+    due_to: dt.date | None = None
+    patient: str | None = None  # HIS id or MRN
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLine:
+    task_id: int
+    patient_his_id: str
+    department: str
+    rule_id: str
+    due_date: dt.date
+    window: str
+    scripts: tuple[str, ...]
+    status: str
+    note: str
+
+
+def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
+    """Tasks matching `flt`, soonest first, and how many match in all."""
+    t, p, d = TASKS.c, PATIENTS.c, DEPARTMENTS.c
+    conds: list[Any] = []
+    if flt.status is not None:
+        conds.append(t.status == flt.status)
+    if flt.department:
+        conds.append(d.code == flt.department.upper())
+    if flt.due_from:
+        conds.append(t.due_date >= flt.due_from)
+    if flt.due_to:
+        conds.append(t.due_date <= flt.due_to)
+    if flt.patient:
+        conds.append(or_(p.his_id == flt.patient, p.mrn == flt.patient))
+    base = (select(t.id).select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
+                                      .join(DEPARTMENTS, d.id == t.department_id))
+            .where(and_(true(), *conds)))
+    host = aliased(FollowupTask)
+    with db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+        rows = conn.execute(
+            select(t.id, p.his_id, d.code, t.rule_id, t.due_date, t.calling_window,
+                   t.call_scripts, t.script_version, t.status, t.cancel_reason, host.id,
+                   t.attempts, t.max_attempts)
+            .select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
+                         .join(DEPARTMENTS, d.id == t.department_id)
+                         .outerjoin(host, host.id == t.merged_into_id))
+            .where(and_(true(), *conds))
+            .order_by(t.due_date, t.priority, t.id).limit(flt.limit)).all()
+    lines = []
+    for r in rows:
+        status = TaskStatus(r[8])
+        if status is TaskStatus.CANCELLED:
+            note = f"reason: {r[9]}"
+        elif status is TaskStatus.MERGED:
+            note = f"asked in call #{r[10]}"
+        else:
+            note = f"attempts {r[11]}/{r[12]}"
+        lines.append(TaskLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()),
+                              status.value, note))
+    return lines, total
