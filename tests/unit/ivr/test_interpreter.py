@@ -393,3 +393,15 @@ async def test_free_answer_is_transcribed_while_the_call_goes_on(
     comment = sink.answers[-1]  # ... and the answer was still saved before run() returned
     assert (comment.question_id, comment.transcript) == ("comment", "좋아요")
     assert result.answers[-1] == comment and result.outcome is ScriptOutcome.COMPLETED
+
+
+async def test_spoken_choice_maps_to_the_option_value(
+        script_factory: Make, interpreter_factory: MakeInterp, sink: InMemoryAnswerSink,
+        tmp_path: Path) -> None:
+    rec = ScriptedRecognizer({"clip-1.wav": Recognition("나쁨", 0.8, words=("나쁨",))})
+    channel = ScriptedChannel([*KO_START, Press("2"), Speak("bad"), HangUp()], tmp_path)
+    await interpreter_factory(rec).run(script_factory(locale="ko-KR"), channel,
+                                       call_context())
+    mood = sink.answers[1]
+    assert (mood.question_id, mood.value, mood.source) == ("mood", "bad", AnswerSource.VOICE)
+    assert rec.calls[0][1] is not None and set(rec.calls[0][1]) == {"좋음", "나쁨"}
