@@ -148,7 +148,8 @@ class ScriptInterpreter:
         ended: ScriptOutcome | None = None
         try:
             await self._play(run, first, "greeting", first.greeting)
-            await self._identity(run, first)
+            # One check for the whole call: the first script that asks for one sets it.
+            await self._identity(run, next((s for s in scripts if s.identity), first))
             await self._consent(run, first)
             for index, script in enumerate(scripts):
                 run.current = index

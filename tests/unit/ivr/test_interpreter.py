@@ -405,3 +405,17 @@ async def test_spoken_choice_maps_to_the_option_value(
     mood = sink.answers[1]
     assert (mood.question_id, mood.value, mood.source) == ("mood", "bad", AnswerSource.VOICE)
     assert rec.calls[0][1] is not None and set(rec.calls[0][1]) == {"좋음", "나쁨"}
+
+
+async def test_merged_call_verifies_identity_if_any_script_asks(
+        two_scripts: tuple[Script, Script], interpreter_factory: MakeInterp,
+        tmp_path: Path) -> None:
+    script, other = two_scripts
+    from dataclasses import replace
+
+    open_script = replace(script, identity=None)
+    channel = ScriptedChannel([Press("1111#"), Press("2222#")], tmp_path)
+    results = await interpreter_factory().run_many([open_script, other], channel,
+                                                   call_context())
+    assert [r.outcome for r in results] == [ScriptOutcome.IDENTITY_FAILED] * 2
+    assert channel.keys[1] == "test-other/identity.prompt"
