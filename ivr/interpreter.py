@@ -27,10 +27,9 @@ Per question:
   answer it runs in the background while the call goes on; `run_many` still waits for it
   (and its save) before returning, on every path.
 - Each answer is saved to the `AnswerSink` as soon as it is final, carrying its red flag.
-- Red flags (only on an answer that was given): `transfer` during staffed hours plays the
-  nurse message and transfers to the nurse queue (outcome `transferred`); outside staffed
-  hours, for `ticket`, or when the transfer is refused: a ticket request plus the safety
-  message, and the script goes on (final outcome `escalated` instead of `completed`).
+- Red flags (only on an answer that was given), the 0 and 9 keys: see `ivr.escalation`
+  (transfer in staffed hours, else a ticket plus the safety message; the script goes on
+  and ends `escalated` instead of `completed`).
 
 Outcomes: completed, escalated, partial (hangup; `resume_from` is the question a later call
 starts at), refused (consent declined), identity_failed (with a ticket), opted_out,
@@ -41,24 +40,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
 from ivr.answer_reading import Signal, VoiceReader, new_answer, read_keys
 from ivr.call_context import CallContext
+from ivr.call_state import CallEnded, CallIO, CallState, HungUp, condition_values
 from ivr.channel import Channel, Prompt
+from ivr.escalation import Escalation
 from ivr.prompt_maker import PromptSource
-from ivr.red_flag_action import RedFlagAction
 from ivr.results import (
     Answer,
     AnswerSink,
-    RedFlagHit,
     ScriptResult,
     TicketRequest,
 )
-from ivr.script_model import Question, RedFlag, Script, Template
+from ivr.script_model import Question, Script
 from ivr.speech import SpeechRecognizer
 
 MAX_REPEATS = 5
@@ -66,7 +64,6 @@ CLOSED_VOICE_SECONDS = 6.0
 CLOSED_VOICE_SILENCE = 1.5
 OPEN_VOICE_SILENCE = 3.0
 MIN_CLIP_MS = 200
-_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,39 +72,6 @@ class _Clip:
 
     audio: Path
     offset_ms: int
-
-
-class _HungUp(Exception):
-    """Internal: the far end went away (never leaves this module)."""
-
-
-class _CallEnded(Exception):
-    """Internal: the call ended on purpose (transfer, opt-out, refusal, identity)."""
-
-    def __init__(self, outcome: ScriptOutcome) -> None:
-        super().__init__(outcome.value)
-        self.outcome = outcome
-
-
-@dataclass
-class _Run:
-    """State of one call (one or more scripts)."""
-
-    channel: Channel
-    context: CallContext
-    results: list[ScriptResult]
-    verified: bool = False
-    current: int = 0
-    values: dict[str, dict[str, Any]] = field(default_factory=dict)  # script -> qid -> value
-    answered: dict[str, set[str]] = field(default_factory=dict)
-    escalated: set[str] = field(default_factory=set)
-    pending_flags: list[RedFlag] = field(default_factory=list)  # raised by the last answer
-    finished: set[int] = field(default_factory=set)  # scripts whose questions all ran
-    pending: list[asyncio.Task[None]] = field(default_factory=list)  # transcriptions
-
-    @property
-    def result(self) -> ScriptResult:
-        return self.results[self.current]
 
 
 class ScriptInterpreter:
@@ -119,6 +83,8 @@ class ScriptInterpreter:
         self.prompts = prompts
         self.sink = sink
         self.voice = VoiceReader(recognizer, min_confidence)
+        self.io = CallIO(prompts)
+        self.escalation = Escalation(self.io)
 
     async def run(self, script: Script, channel: Channel, context: CallContext) -> ScriptResult:
         """Run one script; returns its result (never raises on hangup)."""
@@ -129,7 +95,7 @@ class ScriptInterpreter:
         """Run merged scripts in one call: one greeting, one identity check, one closing."""
         if not scripts:
             raise ValueError("run_many needs at least one script")
-        run = _Run(channel, context,
+        run = CallState(channel, context,
                    [ScriptResult(s.id, s.version, s.locale) for s in scripts])
         for s in scripts:
             earlier = [a for a in context.earlier_answers
@@ -142,12 +108,12 @@ class ScriptInterpreter:
             if run.pending:  # free answers still being transcribed: never lost
                 await asyncio.gather(*run.pending)
 
-    async def _run(self, run: _Run, scripts: Sequence[Script]) -> list[ScriptResult]:
+    async def _run(self, run: CallState, scripts: Sequence[Script]) -> list[ScriptResult]:
         channel = run.channel
         first = scripts[0]
         ended: ScriptOutcome | None = None
         try:
-            await self._play(run, first, "greeting", first.greeting)
+            await self.io.play(run, first, "greeting", first.greeting)
             # One check for the whole call: the first script that asks for one sets it.
             await self._identity(run, next((s for s in scripts if s.identity), first))
             await self._consent(run, first)
@@ -158,17 +124,17 @@ class ScriptInterpreter:
                                       else ScriptOutcome.COMPLETED)
                 run.result.resume_from = None
                 run.finished.add(index)
-            await self._play(run, scripts[-1], "closing", scripts[-1].closing)
+            await self.io.play(run, scripts[-1], "closing", scripts[-1].closing)
             await channel.hangup()
-        except _HungUp:
+        except HungUp:
             ended = ScriptOutcome.PARTIAL
-        except _CallEnded as stop:
+        except CallEnded as stop:
             ended = stop.outcome
         if ended is not None:
             self._finish(run, scripts, ended)
         return run.results
 
-    def _finish(self, run: _Run, scripts: Sequence[Script], ended: ScriptOutcome) -> None:
+    def _finish(self, run: CallState, scripts: Sequence[Script], ended: ScriptOutcome) -> None:
         whole_call = ended in (ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT,
                                ScriptOutcome.IDENTITY_FAILED)
         for index, (script, result) in enumerate(zip(scripts, run.results, strict=True)):
@@ -185,8 +151,8 @@ class ScriptInterpreter:
             else:
                 result.resume_from = None
 
-    def _first_unanswered(self, run: _Run, script: Script) -> str | None:
-        values = self._condition_values(script, run.values[script.id])
+    def _first_unanswered(self, run: CallState, script: Script) -> str | None:
+        values = condition_values(script, run.values[script.id])
         for q in script.questions:
             if q.kind is QuestionKind.MESSAGE or q.id in run.answered[script.id]:
                 continue
@@ -194,34 +160,9 @@ class ScriptInterpreter:
                 return q.id
         return None
 
-    # -- prompts and channel wrappers -------------------------------------------------
-
-    async def _prompt(self, run: _Run, script: Script, key: str, template: Template) -> Prompt:
-        return await self.prompts.prompt(script, key, template, run.context.prompt,
-                                         run.verified)
-
-    async def _play(self, run: _Run, script: Script, key: str, template: Template) -> None:
-        if run.channel.hung_up:
-            raise _HungUp
-        result = await run.channel.play(await self._prompt(run, script, key, template))
-        if result.hung_up or run.channel.hung_up:
-            raise _HungUp
-
-    async def _message(self, run: _Run, script: Script, key: str) -> None:
-        await self._play(run, script, f"msg.{key}", script.message(key))
-
-    async def _digits(self, run: _Run, prompt: Prompt | None, max_digits: int,
-                      timeout_s: float) -> str:
-        if run.channel.hung_up:
-            raise _HungUp
-        got = await run.channel.collect_digits(prompt, max_digits, timeout_s, "#")
-        if run.channel.hung_up:
-            raise _HungUp
-        return got.digits
-
     # -- identity and consent ---------------------------------------------------------
 
-    async def _identity(self, run: _Run, script: Script) -> None:
+    async def _identity(self, run: CallState, script: Script) -> None:
         check = script.identity
         if check is None:
             run.verified = True
@@ -233,8 +174,8 @@ class ScriptInterpreter:
         template, key = check.prompt, "identity.prompt"
         repeats = 0
         while tries < check.tries:
-            prompt = await self._prompt(run, script, key, template)
-            keys = await self._digits(run, prompt, 4, script.timeout_s)
+            prompt = await self.io.prompt(run, script, key, template)
+            keys = await self.io.digits(run, prompt, 4, script.timeout_s)
             if "*" in keys and repeats < MAX_REPEATS:
                 repeats += 1
                 continue
@@ -249,11 +190,11 @@ class ScriptInterpreter:
                    else f"identity not verified after {check.tries} tries")
         run.results[0].tickets.append(TicketRequest(
             TicketReason.IDENTITY_FAILED, Severity.LOW, summary, script.id))
-        await self._play(run, script, "identity.failed", check.failed)
+        await self.io.play(run, script, "identity.failed", check.failed)
         await run.channel.hangup()
-        raise _CallEnded(ScriptOutcome.IDENTITY_FAILED)
+        raise CallEnded(ScriptOutcome.IDENTITY_FAILED)
 
-    async def _consent(self, run: _Run, script: Script) -> None:
+    async def _consent(self, run: CallState, script: Script) -> None:
         consent = script.consent
         if consent is None:
             return
@@ -265,41 +206,41 @@ class ScriptInterpreter:
         prefix: str | None = None
         while tries <= script.retries:
             if prefix:
-                await self._message(run, script, prefix)
-            prompt = await self._prompt(run, script, "consent.prompt", consent.prompt)
-            keys = await self._digits(run, prompt, 1, script.timeout_s)
+                await self.io.message(run, script, prefix)
+            prompt = await self.io.prompt(run, script, "consent.prompt", consent.prompt)
+            keys = await self.io.digits(run, prompt, 1, script.timeout_s)
             if keys == "1":
                 return
             if keys == "2":
-                await self._play(run, script, "consent.declined", consent.declined)
+                await self.io.play(run, script, "consent.declined", consent.declined)
                 await run.channel.hangup()
-                raise _CallEnded(ScriptOutcome.REFUSED)
+                raise CallEnded(ScriptOutcome.REFUSED)
             if keys == "*" and repeats < MAX_REPEATS:
                 repeats += 1
                 prefix = None
                 continue
             if keys == "0":
-                await self._operator(run, script, None)
+                await self.escalation.operator(run, script, None)
                 prefix = None
                 continue
             tries += 1
             prefix = "timeout" if keys == "" else "invalid"
         # No answer to "is now a good time?": not a refusal, try again another day.
-        await self._play(run, script, "consent.declined", consent.declined)
+        await self.io.play(run, script, "consent.declined", consent.declined)
         await run.channel.hangup()
-        raise _HungUp
+        raise HungUp
 
     # -- questions --------------------------------------------------------------------
 
-    async def _questions(self, run: _Run, script: Script) -> None:
+    async def _questions(self, run: CallState, script: Script) -> None:
         values = run.values[script.id]
         for q in script.questions:
             if q.id in run.answered[script.id]:
                 continue
-            if q.when is not None and not q.when.holds(self._condition_values(script, values)):
+            if q.when is not None and not q.when.holds(condition_values(script, values)):
                 continue
             if q.kind is QuestionKind.MESSAGE:
-                await self._play(run, script, f"q.{q.id}", q.text)
+                await self.io.play(run, script, f"q.{q.id}", q.text)
                 continue
             got = await self._ask(run, script, q)
             if isinstance(got, _Clip):
@@ -310,14 +251,14 @@ class ScriptInterpreter:
                         self._transcribe_later(run.result, script, q, got)))
                     continue
                 got = await self.voice.free(script, q, got.audio, got.offset_ms)
-            answer = await self._red_flags(run, script, q, got)
+            answer = self.escalation.mark_red_flags(run, script, q, got)
             await self.sink.save(answer)
             run.result.answers.append(answer)
             if answer.answered:
                 values[q.id] = answer.typed_value()
                 run.answered[script.id].add(q.id)
             if answer.red_flag is not None:
-                await self._act_on_red_flags(run, script, q)
+                await self.escalation.act_on_red_flags(run, script, q)
 
     @staticmethod
     def _can_defer(script: Script, q: Question) -> bool:
@@ -338,23 +279,17 @@ class ScriptInterpreter:
         await self.sink.save(answer)
         result.answers.append(answer)
 
-    @staticmethod
-    def _condition_values(script: Script, values: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {q.id: None for q in script.questions}
-        out.update(values)
-        return out
-
-    async def _ask(self, run: _Run, script: Script, q: Question) -> Answer | _Clip:
-        """Ask until a valid answer or the tries run out. Raises _HungUp / _CallEnded."""
+    async def _ask(self, run: CallState, script: Script, q: Question) -> Answer | _Clip:
+        """Ask until a valid answer or the tries run out. Raises HungUp / CallEnded."""
         speech = self.voice.accepts_speech(script, q)
         tries = 0
         repeats = 0
         prefix: str | None = None
         while True:
             if prefix:
-                await self._message(run, script, prefix)
+                await self.io.message(run, script, prefix)
                 prefix = None
-            prompt = await self._prompt(run, script, f"q.{q.id}", q.text)
+            prompt = await self.io.prompt(run, script, f"q.{q.id}", q.text)
             outcome: Answer | _Clip | Signal
             if q.kind is QuestionKind.VOICE:
                 outcome = await self._ask_voice(run, script, q, prompt)
@@ -365,7 +300,7 @@ class ScriptInterpreter:
                     prefix = "use_keypad"
                     continue
             else:
-                keys = await self._digits(run, prompt, q.max_digits, script.timeout_s)
+                keys = await self.io.digits(run, prompt, q.max_digits, script.timeout_s)
                 outcome = read_keys(script, q, keys)
             if isinstance(outcome, Answer | _Clip):
                 return outcome
@@ -375,10 +310,10 @@ class ScriptInterpreter:
                     continue
                 outcome = Signal.INVALID
             if outcome is Signal.OPERATOR:
-                await self._operator(run, script, q)
+                await self.escalation.operator(run, script, q)
                 continue
             if outcome is Signal.OPT_OUT:
-                await self._opt_out(run, script)
+                await self.escalation.opt_out(run, script)
                 continue
             tries += 1
             if tries > script.retries:
@@ -386,117 +321,32 @@ class ScriptInterpreter:
                                   note=f"no valid answer after {tries} tries")
             prefix = "timeout" if outcome is Signal.TIMEOUT else "invalid"
 
-    async def _ask_closed_by_voice(self, run: _Run, script: Script, q: Question,
+    async def _ask_closed_by_voice(self, run: CallState, script: Script, q: Question,
                                    prompt: Prompt) -> Answer | Signal:
         if run.channel.hung_up:
-            raise _HungUp
+            raise HungUp
         rec = await run.channel.record(prompt, CLOSED_VOICE_SECONDS, CLOSED_VOICE_SILENCE,
                                        "0123456789*#")
         if run.channel.hung_up:
-            raise _HungUp
+            raise HungUp
         if rec.digit and rec.digit != "#":
             return read_keys(script, q, rec.digit)
         if rec.audio is None or rec.duration_ms < MIN_CLIP_MS:
             return Signal.TIMEOUT
         return await self.voice.closed(script, q, rec.audio, rec.offset_ms)
 
-    async def _ask_voice(self, run: _Run, script: Script, q: Question,
+    async def _ask_voice(self, run: CallState, script: Script, q: Question,
                          prompt: Prompt) -> _Clip | Signal:
         if run.channel.hung_up:
-            raise _HungUp
+            raise HungUp
         rec = await run.channel.record(prompt, q.max_seconds, OPEN_VOICE_SILENCE, "#*09")
         if rec.audio is not None and rec.duration_ms >= MIN_CLIP_MS:
             # A spoken answer is kept even if the caller hangs up right after it.
             return _Clip(rec.audio, rec.offset_ms)
         if run.channel.hung_up:
-            raise _HungUp
+            raise HungUp
         return {"*": Signal.REPEAT, "0": Signal.OPERATOR, "9": Signal.OPT_OUT}.get(
             rec.digit or "", Signal.TIMEOUT)
-
-    # -- global keys ------------------------------------------------------------------
-
-    def _variables(self, run: _Run, reason: str, script: Script,
-                   q: Question | None, severity: Severity | None = None) -> dict[str, str]:
-        out = dict(run.context.channel_variables)
-        out.update({"FOLLOWUP_REASON": reason, "FOLLOWUP_SCRIPT": script.id})
-        if q is not None:
-            out["FOLLOWUP_QUESTION"] = q.id
-        if severity is not None:
-            out["FOLLOWUP_SEVERITY"] = severity.value
-        return out
-
-    async def _operator(self, run: _Run, script: Script, q: Question | None) -> None:
-        await self._message(run, script, "operator")
-        queue = run.context.agent_queue
-        if await run.channel.transfer(queue, self._variables(run, "operator", script, q)):
-            run.result.transferred_to = queue
-            raise _CallEnded(ScriptOutcome.TRANSFERRED)
-        if run.channel.hung_up:
-            raise _HungUp
-        run.result.tickets.append(TicketRequest(
-            TicketReason.ASKED_FOR_PERSON, Severity.LOW,
-            "asked for a person (key 0); no agent took the call", script.id,
-            q.id if q else None))
-        await self._message(run, script, "operator_unavailable")
-
-    async def _opt_out(self, run: _Run, script: Script) -> None:
-        prompt = await self._prompt(run, script, "msg.optout_confirm",
-                                    script.message("optout_confirm"))
-        keys = await self._digits(run, prompt, 1, script.timeout_s)
-        if keys == "1":
-            for r in run.results:
-                r.opted_out = True
-            await self._message(run, script, "optout_done")
-            await run.channel.hangup()
-            raise _CallEnded(ScriptOutcome.OPTED_OUT)
-        await self._message(run, script, "optout_cancelled")
-
-    # -- red flags --------------------------------------------------------------------
-
-    async def _red_flags(self, run: _Run, script: Script, q: Question,
-                         answer: Answer) -> Answer:
-        """Mark the answer with the highest red flag its conditions raise (before saving)."""
-        if not answer.answered or not q.red_flags:
-            return answer
-        values = self._condition_values(script, run.values[script.id])
-        values[q.id] = answer.typed_value()
-        values["value"] = answer.typed_value()
-        hits = [f for f in q.red_flags if f.condition.holds(values)]
-        if not hits:
-            return answer
-        run.pending_flags = sorted(hits, key=lambda f: -_SEVERITY_RANK[f.severity])
-        return replace(answer, red_flag=run.pending_flags[0].severity)
-
-    async def _act_on_red_flags(self, run: _Run, script: Script, q: Question) -> None:
-        flags, run.pending_flags = run.pending_flags, []
-        for flag in flags:
-            transferred = False
-            if flag.action is RedFlagAction.TRANSFER and run.context.staffed_hours:
-                await self._message(run, script, "nurse_transfer")
-                queue = run.context.nurse_queue
-                transferred = await run.channel.transfer(
-                    queue, self._variables(run, "red_flag", script, q, flag.severity))
-                if transferred:
-                    run.result.red_flags.append(RedFlagHit(
-                        q.id, flag.severity, flag.summary, flag.condition.source, True))
-                    run.result.transferred_to = queue
-                    raise _CallEnded(ScriptOutcome.TRANSFERRED)
-                if run.channel.hung_up:
-                    self._record_ticket(run, script, q, flag)
-                    raise _HungUp
-            self._record_ticket(run, script, q, flag)
-            message = flag.message or script.message("safety")
-            key = (f"q.{q.id}.red_flag.{q.red_flags.index(flag)}" if flag.message
-                   else "msg.safety")
-            await self._play(run, script, key, message)
-
-    @staticmethod
-    def _record_ticket(run: _Run, script: Script, q: Question, flag: RedFlag) -> None:
-        run.result.red_flags.append(RedFlagHit(q.id, flag.severity, flag.summary,
-                                               flag.condition.source, False))
-        run.result.tickets.append(TicketRequest(TicketReason.RED_FLAG, flag.severity,
-                                                flag.summary, script.id, q.id))
-        run.escalated.add(script.id)
 
 
 async def run_script(script: Script, channel: Channel, context: CallContext,
