@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.enums import DialOutcome, QuestionKind
-from ivr.channel import Prompt
 from ivr.script_model import Question, Script
-from ivr.testing import Action, HangUp, Press, Silence, Speak
+from ivr.sim_channel import SimReply, SimTurn, TurnKind
 
 
 class Behaviour(StrEnum):
@@ -98,48 +97,51 @@ def draw_persona(seed: int, patient_id: int, attempt: int, birth_year: int | Non
 
 
 class PersonaPatient:
-    """Answers a call's prompts as the persona would (one instance per call)."""
+    """Answers a call's prompts as the persona would (one instance per call); a
+    `ivr.sim_channel.SimPatient`."""
 
     def __init__(self, persona: Persona, scripts: dict[str, Script]) -> None:
         self.persona = persona
         self._scripts = scripts
         self._rng = random.Random(persona.seed)
         self.inputs = 0
-        self._opt_out_pending = False
 
-    def respond(self, prompt: Prompt | None, recording: bool) -> Action:
-        """The patient's next input after `prompt` (a keypad entry, speech or silence)."""
+    @property
+    def language(self) -> str:
+        return self.persona.language
+
+    def respond(self, turn: SimTurn) -> SimReply:
+        """The patient's reply to what it hears: keys, words, silence or a hangup."""
         p = self.persona
+        think = int(p.think_s * 1000)
+        if turn.kind is TurnKind.PLAY:
+            return SimReply(think_ms=0)  # listens to the prompt to the end
         self.inputs += 1
-        key = prompt.key if prompt else ""
-        script_id, _, part = key.partition("/")
+        script_id, _, part = turn.prompt_key.partition("/")
         if p.behaviour is Behaviour.SILENT:
-            return Silence()
+            return SimReply(think_ms=think)
         if p.behaviour is Behaviour.HANGS_UP and self.inputs > p.hang_up_after:
-            return HangUp()
+            return SimReply(hang_up=True)
         if part.startswith("identity."):
             year = p.birth_year or 1900
             if p.behaviour is Behaviour.WRONG_PERSON:
-                year = year + 7
-            return Press(f"{year:04d}#")
-        if part == "consent.prompt":
-            return Press("1")
-        if part == "msg.optout_confirm":
-            return Press("1")
-        if not part.startswith("q."):
-            return Silence()
-        question = self._question(script_id, part[2:])
+                year += 7
+            return SimReply(keys=f"{year:04d}#", think_ms=think)
+        if part in ("consent.prompt", "msg.optout_confirm"):
+            return SimReply(keys="1", think_ms=think)
+        question = self._question(script_id, part[2:]) if part.startswith("q.") else None
         if question is None:
-            return Silence()
+            return SimReply(think_ms=think)
         if p.behaviour is Behaviour.ASKS_FOR_PERSON:
-            return Press("0")
+            return SimReply(keys="0", think_ms=think)
         if p.behaviour is Behaviour.OPTS_OUT:
-            return Press("9")
+            return SimReply(keys="9", think_ms=think)
         if question.kind is QuestionKind.VOICE:
-            if recording:
-                return Speak(VOICE_ANSWERS.get(p.language, VOICE_ANSWERS["en-US"]))
-            return Press("#")
-        return Press(self._keys(script_id, question))
+            if turn.kind is TurnKind.RECORD:
+                return SimReply(say=VOICE_ANSWERS.get(p.language, VOICE_ANSWERS["en-US"]),
+                                think_ms=think)
+            return SimReply(keys="#", think_ms=think)
+        return SimReply(keys=self._keys(question), think_ms=think)
 
     def _question(self, script_id: str, qid: str) -> Question | None:
         script = self._scripts.get(script_id)
@@ -147,12 +149,14 @@ class PersonaPatient:
             return None
         return next((q for q in script.questions if q.id == qid), None)
 
-    def _keys(self, script_id: str, q: Question) -> str:
+    def _keys(self, q: Question) -> str:
         candidates = self._candidates(q)
-        want_flag = self.persona.behaviour is Behaviour.RED_FLAG
         flagged = [c for c in candidates if self._raises_flag(q, c)]
         calm = [c for c in candidates if c not in flagged]
-        pool = (flagged or calm) if want_flag else (calm or candidates)
+        if self.persona.behaviour is Behaviour.RED_FLAG:
+            pool = flagged or calm
+        else:
+            pool = calm or candidates
         keys, _ = self._rng.choice(pool)
         return keys
 
@@ -165,9 +169,8 @@ class PersonaPatient:
         if q.kind in (QuestionKind.SCALE, QuestionKind.NUMBER):
             lo, hi = q.min or 0, q.max if q.max is not None else 9
             step = max(1, (hi - lo) // 8)
-            values = list(range(lo, hi + 1, step))
             term = "" if q.single_key else "#"
-            return [(f"{v}{term}", v) for v in values]
+            return [(f"{v}{term}", v) for v in range(lo, hi + 1, step)]
         return [("1", True)]
 
     @staticmethod

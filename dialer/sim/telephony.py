@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy import select
 
@@ -26,6 +24,7 @@ from dialer.sim.personas import Persona, PersonaPatient, draw_persona
 from dialer.telephony import CallReport, CallRequest
 from ivr.channel import Channel
 from ivr.script_model import Script
+from ivr.sim_channel import SimChannel
 
 # Q.850 causes as Asterisk reports them for each network outcome.
 HANGUP_CAUSE = {DialOutcome.ANSWERED: 16, DialOutcome.BUSY: 17, DialOutcome.NO_ANSWER: 19,
@@ -35,18 +34,7 @@ Sleep = Callable[[float], Awaitable[None]]
 Handler = Callable[[int, Channel], Awaitable[CallIvrResult]]
 
 
-class SimCall(Protocol):
-    """A channel for one simulated call, with the recording it wrote."""
-
-    @property
-    def channel(self) -> Channel: ...
-
-    def finish(self) -> Path | None:
-        """Close the call recording and return its path (None if nothing was recorded)."""
-        ...
-
-
-ChannelFactory = Callable[[PersonaPatient, Path], SimCall]
+ChannelFactory = Callable[[PersonaPatient, str], SimChannel]
 
 
 @dataclass(frozen=True)
@@ -61,8 +49,7 @@ class SimTelephony:
     """A `dialer.telephony.Telephony` whose far ends are personas."""
 
     def __init__(self, db: Database, handler: Handler, channel_factory: ChannelFactory,
-                 scripts: dict[str, Script], clock: Clock, sleep: Sleep, seed: int,
-                 work_dir: Path) -> None:
+                 scripts: dict[str, Script], clock: Clock, sleep: Sleep, seed: int) -> None:
         self._db = db
         self._handler = handler
         self._channel_factory = channel_factory
@@ -70,7 +57,6 @@ class SimTelephony:
         self._clock = clock
         self._sleep = sleep
         self._seed = seed
-        self._work_dir = work_dir
         self.placed = 0
 
     def _facts(self, attempt_id: int) -> PatientFacts:
@@ -101,13 +87,14 @@ class SimTelephony:
                               hangup_cause=HANGUP_CAUSE.get(outcome), channel=channel_name,
                               uniqueid=f"sim-{attempt_id}", ended_at=self._clock.now())
         answered = self._clock.now()
-        recording = self._work_dir / f"call-{attempt_id}.wav"
         patient = PersonaPatient(persona, self._scripts)
-        sim = self._channel_factory(patient, recording)
+        sim = self._channel_factory(patient, f"call-{attempt_id}")
         try:
-            result = await self._handler(attempt_id, sim.channel)
+            result = await self._handler(attempt_id, sim)
         finally:
-            path = await asyncio.to_thread(sim.finish)
+            path = await sim.close()
+        # the sim channel keeps a virtual timeline: hold the channel for the call's length
+        await self._sleep(sim.now_ms / 1000.0)
         return CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.ANSWERED,
                           dialled=True, hangup_cause=16, channel=channel_name,
                           uniqueid=f"sim-{attempt_id}", answered_at=answered,
