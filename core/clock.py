@@ -68,6 +68,12 @@ class AcceleratedClock:
     def now(self) -> dt.datetime:
         return self._start + dt.timedelta(seconds=(self._monotonic() - self._t0) * self.speed)
 
+    def jump_to(self, when: dt.datetime) -> None:
+        """Skip idle simulated time (never backwards). Only when nothing is in flight."""
+        ahead = when.astimezone(UTC) - self.now()
+        if ahead > dt.timedelta(0):
+            self._start += ahead
+
     async def sleep(self, seconds: float) -> None:
         import asyncio
 

@@ -106,6 +106,7 @@ class RecognizerFactory(Protocol):
 @dataclass(frozen=True)
 class HandlerSettings:
     hospital: str
+    hospital_en: str
     emergency_number: str
     nurse_queue: str
     agent_queue: str
@@ -175,7 +176,8 @@ class IvrCallHandler:
         if enc is not None and enc.discharge_at is not None:
             visit["discharge_date"] = enc.discharge_at.date().isoformat()
         prompt = PromptContext(
-            patient_name=patient.name, patient_title=title, hospital=self._settings.hospital,
+            patient_name=patient.name, patient_title=title,
+            hospital=self._settings.hospital if zh else self._settings.hospital_en,
             department=(dept.name if zh or dept is None else dept.name_en or dept.name)
             if dept else "",
             emergency_number=self._settings.emergency_number, visit=visit)

@@ -93,9 +93,12 @@ class Campaign:
         self._in_flight: dict[int, ClaimedTask] = {}
 
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False,
-                  next_due: Callable[[], dt.datetime | None] | None = None) -> CampaignStats:
-        """The loop. `next_due` tells, when nothing is due now, when the next task will be
-        (so an idle loop sleeps until then instead of polling)."""
+                  next_due: Callable[[], dt.datetime | None] | None = None,
+                  horizon: dt.datetime | None = None,
+                  skip_idle: Callable[[dt.datetime], None] | None = None) -> CampaignStats:
+        """The loop. With `until_idle` it ends when no work is left (or none before
+        `horizon`); `next_due` says when the next task is due so an idle loop waits until
+        then, and a simulation passes `skip_idle` to jump its clock there instead."""
         last_renew = self._clock.now()
         while not stop.is_set():
             free = self._pacer.max_channels - len(self._in_flight)
@@ -113,8 +116,11 @@ class Campaign:
                 continue  # there may be more due work right away
             if until_idle and not self._calls:
                 due = await asyncio.to_thread(next_due) if next_due else None
-                if due is None:
+                if due is None or (horizon is not None and due > horizon):
                     break
+                if skip_idle is not None and due > now:
+                    skip_idle(due)
+                    continue
                 wait = max((due - now).total_seconds(), self._options.poll_interval_s)
                 await self._wait(stop, wait)
                 continue

@@ -91,7 +91,8 @@ def build_handler(app: App, attempts: AttemptLog, clock: Clock,
                                              s.tts.prompt_packs))
     handler = IvrCallHandler(
         app.db, attempts, library, prompts, recognizer,
-        HandlerSettings(hospital=s.hospital.name, emergency_number=s.hospital.emergency_number,
+        HandlerSettings(hospital=s.hospital.name, hospital_en=s.hospital.name_en,
+                        emergency_number=s.hospital.emergency_number,
                         nurse_queue=s.asterisk.nurse_queue, agent_queue=s.asterisk.agent_queue,
                         nurse_hours=s.hospital.nurse_hours,
                         hospital_tz=s.hospital.default_timezone,
