@@ -159,6 +159,8 @@ class FollowupTask(Base):
 class CallAttempt(Base):
     __tablename__ = "call_attempts"
     __table_args__ = (
+        # The console's dashboard, call search and reports read one department's time range.
+        Index("ix_attempts_dept_created", "department_id", "created_at"),
         # At most one live attempt per patient, enforced by the database itself.
         Index("uq_attempts_live_patient", "patient_id", unique=True,
               sqlite_where=text("status IN ('dialing', 'in_call')"),
@@ -346,3 +348,53 @@ class HisReject(Base):
     detail: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[dt.datetime]
     resolved_at: Mapped[dt.datetime | None]
+
+
+class SpotCheckSample(Base):
+    """A supervisor's random sample of answered calls (department, script, day, rate)."""
+
+    __tablename__ = "spot_check_samples"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    script_id: Mapped[str | None] = mapped_column(String(64))  # None: every script
+    day: Mapped[dt.date] = mapped_column(Date)
+    rate: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    population: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime]
+
+
+class SpotCheckItem(Base):
+    """One sampled call; `reviewed_at` is set when its QA review is saved."""
+
+    __tablename__ = "spot_check_items"
+    __table_args__ = (UniqueConstraint("sample_id", "attempt_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("spot_check_samples.id"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempts.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    reviewed_at: Mapped[dt.datetime | None]
+
+
+class QaReview(Base):
+    """A supervisor's QA form for one sampled call: scores, flags, comment."""
+
+    __tablename__ = "qa_reviews"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("spot_check_items.id"), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime]
+
+
+class ReportSnapshot(Base):
+    """A finished month's report figures for one department, kept so trends read no raw rows."""
+
+    __tablename__ = "report_snapshots"
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime]
