@@ -82,7 +82,8 @@ class AgiConnection:
         try:
             self._writer.write(line.encode("utf-8") + b"\n")
             self.commands_sent += 1
-            return await asyncio.wait_for(self._read_response(), self._timeout)
+            async with asyncio.timeout(self._timeout):  # no extra Task, unlike wait_for
+                return await self._read_response()
         except (ConnectionError, OSError, TimeoutError, AgiProtocolError) as exc:
             log.warning("AGI session ended on %s: %s", type(exc).__name__, exc)
             self._close()

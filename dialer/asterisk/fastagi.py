@@ -124,7 +124,8 @@ class FastAgiServer(Generic[A]):
 
     async def _session(self, conn: AgiConnection) -> None:
         try:
-            request = await asyncio.wait_for(conn.read_environment(), self._env_timeout)
+            async with asyncio.timeout(self._env_timeout):
+                request = await conn.read_environment()
         except (AgiProtocolError, TimeoutError, ConnectionError, OSError) as exc:
             self.stats.protocol_errors += 1
             log.warning("FastAGI: bad session start: %s", exc)

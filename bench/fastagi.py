@@ -1,0 +1,293 @@
+"""Benchmark: the FastAGI server under N concurrent sessions that speak as Asterisk does.
+
+    .venv/bin/python bench/fastagi.py            # N = 100, 500, 1000 (the issue's sizes)
+    .venv/bin/python bench/fastagi.py --quick    # N = 50, 100; under a minute
+
+The load generator plays Asterisk: it opens N FastAGI sessions on 127.0.0.1 (started over a
+one-second ramp), sends the recorded environment (tests/fixtures/asterisk/agi/
+followup_dtmf_record) and answers every command with the recorded response of the same verb,
+after the recorded delay (prompt playback, the patient's think time) divided by ten, so N
+sessions offer ten times the command rate of N real calls.
+
+The engine under test runs in its own process: our `FastAgiServer` with `AgiChannel`, whose
+handler issues the recorded dialogue through the Channel methods (answer, GET VARIABLE,
+STREAM FILE, GET DATA, WAIT FOR DIGIT, RECORD FILE, SET VARIABLE, HANGUP). The baseline, in
+the same run and the same way: panoramisk's stock `fast_agi.Application` serving a trivial
+route that sends the same command lines as plain strings.
+
+Figures, for each N and each server:
+- command round trip, p50 and p99: from the generator writing a response to it reading the
+  server's next command (the server's turnaround, loopback included);
+- engine CPU ms per completed call: the server process's CPU time over the phase / calls;
+then, with no waits at all, capacity: the most sessions per second the server completes
+(a fixed number of sessions at fixed concurrency). Ratios: ours / panoramisk.
+Targets at N = 1000: p99 <= 10 ms and <= 5 ms CPU per call.
+The last line printed is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import random
+import statistics
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.clock import SystemClock
+from dialer.asterisk.agi import AgiRequest
+from dialer.asterisk.agi_channel import AgiChannel
+from dialer.asterisk.fastagi import FastAgiServer
+from dialer.asterisk.testing import AgiRecording, AgiReplayer
+from ivr.channel import Prompt
+
+REPO = Path(__file__).resolve().parent.parent
+AGI = REPO / "tests" / "fixtures" / "asterisk" / "agi"
+RECORDING = AgiRecording.load(AGI / "followup_dtmf_record.dialogue.txt",
+                              AGI / "followup_dtmf_record.timing.txt")
+SOUNDS = Path("/var/lib/followup-lab/sounds")
+
+
+def _prompt(name: str) -> Prompt:
+    return Prompt(SOUNDS / f"followup-{name}.wav", name, name)
+
+
+async def recorded_dialogue(channel: AgiChannel) -> None:
+    """The recorded followup_dtmf_record dialogue, issued through the Channel seam."""
+    await channel.answer()
+    await channel.get_variable("FOLLOWUP_TASK")
+    await channel.set_variable("FOLLOWUP_STAGE", "greeting")
+    await channel.play(_prompt("hello"))
+    q1 = await channel.collect_digits(_prompt("press"), 1, 8.0)
+    await channel.play(_prompt("confirm"))
+    q2 = await channel.collect_digits(None, 1, 10.0)
+    await channel.play(_prompt("record"))
+    clip = await channel.record(None, 15.0, 0.0)
+    await channel.set_variable("FOLLOWUP_RESULT", q1.digits + q2.digits)
+    await channel.set_variable("FOLLOWUP_RECORDING", str(clip.audio or ""))
+    await channel.play(_prompt("goodbye"))
+    await channel.hangup()
+
+
+def command_lines() -> list[str]:
+    """The exact lines `recorded_dialogue` sends (for the panoramisk route)."""
+    from dialer.asterisk.testing import emulated_agi_channel
+    from ivr.testing import Press, Silence
+
+    async def run() -> list[str]:
+        channel, emu = emulated_agi_channel([Press("1"), Press("2"), Silence()], Path("/tmp"))
+        await recorded_dialogue(channel)
+        return emu.commands
+
+    return asyncio.run(run())
+
+
+# -- the servers (each in its own process) --------------------------------------------------
+
+def _serve(kind: str, conn: Connection, lines: list[str]) -> None:
+    asyncio.run(_serve_async(kind, conn, lines))
+
+
+async def _serve_async(kind: str, conn: Connection, lines: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    if kind == "ours":
+        async def resolve(attempt_id: str) -> str | None:
+            return attempt_id
+
+        async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
+            await recorded_dialogue(channel)
+
+        server: FastAgiServer[str] = FastAgiServer(resolve, handler, SystemClock(),
+                                                   Path("/tmp"), port=0)
+        await server.start()
+        port = server.port
+    else:
+        from panoramisk import fast_agi
+
+        app = fast_agi.Application()
+
+        async def route(request: Any) -> None:
+            for line in lines:
+                await request.send_command(line)
+
+        app.add_route("followup", route)
+        raw = await asyncio.start_server(app.handler, "127.0.0.1", 0, backlog=4096)
+        port = raw.sockets[0].getsockname()[1]
+    conn.send(port)
+    while True:
+        msg = await loop.run_in_executor(None, conn.recv)
+        if msg == "cpu":
+            conn.send(time.process_time())
+        elif msg == "stop":
+            conn.send("bye")
+            return
+
+
+class ServerProcess:
+    def __init__(self, kind: str, lines: list[str]) -> None:
+        self.kind = kind
+        self._conn, child = mp.Pipe()
+        self._proc = mp.get_context("fork").Process(target=_serve, args=(kind, child, lines),
+                                                    daemon=True)
+        self._proc.start()
+        self.port: int = self._conn.recv()
+
+    def cpu(self) -> float:
+        self._conn.send("cpu")
+        return float(self._conn.recv())
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._conn.recv()
+        self._proc.join(5)
+
+
+# -- the load generator (plays Asterisk) ----------------------------------------------------
+
+async def session(port: int, script: str, delay_scale: float, rtts: list[float],
+                  start_at: float) -> bool:
+    """One FastAGI session as Asterisk runs it. True when the server saw it to the end."""
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    replayer = AgiReplayer(RECORDING)
+    sent_at = time.perf_counter()
+    writer.write(RECORDING.environment_bytes(script))
+    hung_up = False
+    try:
+        while True:
+            raw = await reader.readline()
+            now = time.perf_counter()
+            if not raw.endswith(b"\n"):
+                return hung_up
+            rtts.append(now - sent_at)
+            command = raw[:-1].decode()
+            lines, delay = replayer.reply(command)
+            hung_up = hung_up or command == "HANGUP"
+            if delay_scale > 0 and delay > 0:
+                await asyncio.sleep(delay * delay_scale)
+            writer.write(("\n".join(lines) + "\n").encode())
+            sent_at = time.perf_counter()
+    except OSError:
+        return False
+    finally:
+        writer.close()
+
+
+async def drive(port: int, n: int, delay_scale: float, ramp_s: float,
+                concurrency: int | None = None, query: bool = True
+                ) -> tuple[list[float], int, float]:
+    """Run n sessions; returns (round trips, completed sessions, wall seconds).
+
+    `query`: the attempt id rides in the script's query string (ours); panoramisk routes
+    on the exact `agi_network_script`, query included, so its sessions ask for `followup`.
+    """
+
+    def script(i: int) -> str:
+        return f"followup?attempt=b{i}" if query else "followup"
+
+    rtts: list[float] = []
+    t0 = time.perf_counter()
+    if concurrency is None:
+        starts = [t0 + random.uniform(0, ramp_s) for _ in range(n)]
+        results = await asyncio.gather(*(
+            session(port, script(i), delay_scale, rtts, s)
+            for i, s in enumerate(starts)))
+        done = sum(results)
+    else:
+        counter = iter(range(n))
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            for i in counter:
+                ok = await session(port, script(i), 0.0, rtts, 0.0)
+                done += ok  # not `done += await ...`: that reads `done` before awaiting
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return rtts, done, time.perf_counter() - t0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(server: ServerProcess, n: int, delay_scale: float, ramp_s: float,
+            concurrency: int | None = None) -> dict[str, float]:
+    cpu0 = server.cpu()
+    rtts, done, wall = asyncio.run(drive(server.port, n, delay_scale, ramp_s, concurrency,
+                                         query=server.kind == "ours"))
+    cpu = server.cpu() - cpu0
+    return {"p50_ms": pct(rtts, 0.50) * 1000, "p99_ms": pct(rtts, 0.99) * 1000,
+            "cpu_ms_per_call": cpu * 1000 / max(1, done), "completed": done, "sessions": n,
+            "wall_s": wall, "sessions_per_s": done / wall if wall else 0.0,
+            "mean_ms": statistics.fmean(rtts) * 1000 if rtts else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 50, 100; under a minute")
+    args = parser.parse_args()
+    sizes = [50, 100] if args.quick else [100, 500, 1000]
+    capacity_n, capacity_c = (600, 50) if args.quick else (3000, 100)
+    scale = 0.1  # the recorded waits, compressed tenfold
+    figures: dict[str, Any] = {"scale": scale, "quick": args.quick}
+    lines = command_lines()
+    servers = {kind: ServerProcess(kind, lines) for kind in ("ours", "panoramisk")}
+    try:
+        for server in servers.values():  # warm up both (first-call costs are not per call)
+            measure(server, 20, 0.0, 0.0, concurrency=5)
+        print(f"{'N':>6} {'server':>11} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/call':>12} "
+              f"{'done':>6}")
+        for n in sizes:
+            row: dict[str, dict[str, float]] = {}
+            for kind, server in servers.items():
+                row[kind] = measure(server, n, scale, ramp_s=1.0)
+                r = row[kind]
+                print(f"{n:>6} {kind:>11} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+                      f"{r['cpu_ms_per_call']:12.2f} {int(r['completed']):>4}/{n}")
+            ours, base = row["ours"], row["panoramisk"]
+            for key in ("p50_ms", "p99_ms", "cpu_ms_per_call"):
+                figures[f"{key}_n{n}"] = round(ours[key], 3)
+                figures[f"panoramisk_{key}_n{n}"] = round(base[key], 3)
+                figures[f"{key}_ratio_n{n}"] = round(ours[key] / base[key], 3) if base[key] \
+                    else None
+            figures[f"completed_n{n}"] = int(ours["completed"])
+            figures[f"panoramisk_completed_n{n}"] = int(base["completed"])
+            print(f"{'':>6} {'ratio':>11} {figures[f'p50_ms_ratio_n{n}']:8.2f} "
+                  f"{figures[f'p99_ms_ratio_n{n}']:8.2f} "
+                  f"{figures[f'cpu_ms_per_call_ratio_n{n}']:12.2f}   (ours / panoramisk)")
+        cap: dict[str, dict[str, float]] = {}
+        for kind, server in servers.items():
+            cap[kind] = measure(server, capacity_n, 0.0, 0.0, concurrency=capacity_c)
+            print(f"capacity {kind:>11}: {cap[kind]['sessions_per_s']:8.0f} sessions/s "
+                  f"({int(cap[kind]['completed'])}/{capacity_n} at concurrency {capacity_c}, "
+                  f"{cap[kind]['cpu_ms_per_call']:.2f} ms CPU per call)")
+        figures["capacity_sessions_per_s"] = round(cap["ours"]["sessions_per_s"], 1)
+        figures["panoramisk_capacity_sessions_per_s"] = round(
+            cap["panoramisk"]["sessions_per_s"], 1)
+        figures["capacity_ratio"] = round(cap["ours"]["sessions_per_s"]
+                                          / cap["panoramisk"]["sessions_per_s"], 3)
+        top = sizes[-1]
+        figures["target_p99_ms_le_10"] = figures[f"p99_ms_n{top}"] <= 10.0
+        figures["target_cpu_ms_per_call_le_5"] = figures[f"cpu_ms_per_call_n{top}"] <= 5.0
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
