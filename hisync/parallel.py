@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from hisync.records import Outcome
-from hisync.rows import ParserConfig, RowParser, init_worker, parse_in_worker
+from hisync.rows import ParserConfig, RowParser, from_wire, init_worker, parse_in_worker
 
 
 def _watch_parent(parent: int) -> None:
@@ -51,7 +51,17 @@ class BatchParser:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init, initargs=(self._config, os.getpid()))
         if self._pool is not None:
-            return self._pool.submit(parse_in_worker, entity, rows)
+            wire = self._pool.submit(parse_in_worker, entity, rows)
+            decoded: Future[list[Outcome]] = Future()
+
+            def _decode(f: Future[list[tuple[Any, ...]]]) -> None:
+                try:
+                    decoded.set_result(from_wire(f.result()))
+                except Exception as exc:  # a worker died or raised: surface it in order
+                    decoded.set_exception(exc)
+
+            wire.add_done_callback(_decode)
+            return decoded
         done: Future[list[Outcome]] = Future()
         done.set_result(self._local[entity].parse_batch(rows))
         return done

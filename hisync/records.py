@@ -66,17 +66,25 @@ class Accepted(NamedTuple):
 
 
 class Reject(NamedTuple):
-    """A row for the quarantine: which field was wrong, why, and the raw row."""
+    """A row for the quarantine: which field was wrong, why, and the raw row.
+
+    Build with `make_reject`: it serialises the raw row once (as the store keeps it) and
+    digests it, in the parse worker rather than in the writer."""
 
     row_key: str
     field: str
     reason: RejectReason
     detail: str
     raw: RawRow
+    raw_json: str
+    raw_hash: str
 
-    @property
-    def raw_hash(self) -> str:
-        return raw_hash(self.raw)
+
+def make_reject(row_key: str, field: str, reason: RejectReason, detail: str,
+                raw: RawRow) -> Reject:
+    text = json.dumps(raw)  # exactly what SQLAlchemy's JSON type would store
+    digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+    return Reject(row_key, field, reason, detail, raw, text, digest)
 
 
 class Duplicate(NamedTuple):
@@ -94,9 +102,3 @@ def content_hash(stored: tuple[Any, ...]) -> str:
     Computed from the SQLite encoding on every backend, so a record hashes the same wherever
     it is stored."""
     return hashlib.sha1(repr(stored).encode(), usedforsecurity=False).hexdigest()
-
-
-def raw_hash(raw: RawRow) -> str:
-    """The digest of a raw row: the quarantine keeps one entry per distinct raw row."""
-    text = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()

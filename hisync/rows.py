@@ -38,6 +38,7 @@ from hisync.records import (
     RawRow,
     Reject,
     content_hash,
+    make_reject,
 )
 
 Row = Sequence[Any]
@@ -358,8 +359,8 @@ class RowParser:
                                "incrementally")
             return self._parse_one(cells)
         except RowError as err:
-            return Reject(text(row[self._key]) or "", err.field, err.reason, err.detail,
-                          self.raw(row))
+            return make_reject(text(row[self._key]) or "", err.field, err.reason, err.detail,
+                               self.raw(row))
 
     def parse_batch(self, rows: Sequence[Row]) -> list[Outcome]:
         """Parse rows in order; duplicates resolved within (watermark, key) groups."""
@@ -395,8 +396,8 @@ class RowParser:
         count = sum(isinstance(p, Accepted) for p in parsed)
         detail = (f"{count} rows share this key and watermark with different data; "
                   "fix the HIS so one remains")
-        return [Reject(p.key, "his_id", RejectReason.CONFLICTING_DUPLICATE,
-                       detail + f" (key column {key_col})", self.raw(r))
+        return [make_reject(p.key, "his_id", RejectReason.CONFLICTING_DUPLICATE,
+                            detail + f" (key column {key_col})", self.raw(r))
                 if isinstance(p, Accepted) else p
                 for p, r in zip(parsed, rows, strict=True)]
 
@@ -411,5 +412,36 @@ def init_worker(config: ParserConfig) -> None:
         _PARSERS[entity] = RowParser(config, entity)
 
 
-def parse_in_worker(entity: str, rows: list[tuple[Any, ...]]) -> list[Outcome]:
-    return _PARSERS[entity].parse_batch(rows)
+def parse_in_worker(entity: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Parse in a pool worker; the result travels back as plain tuples (`to_wire`)."""
+    return to_wire(_PARSERS[entity].parse_batch(rows))
+
+
+# NamedTuples pickle through a Python-level __reduce__ (~15 us each); plain tuples are
+# pickled in C. Outcomes cross the process boundary tagged: A(ccepted), D(uplicate), R(eject).
+def to_wire(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
+    wire: list[tuple[Any, ...]] = []
+    for o in outcomes:
+        if type(o) is Accepted:
+            wire.append(("A", *o))
+        elif type(o) is Duplicate:
+            wire.append(("D", o.key))
+        else:
+            assert isinstance(o, Reject)
+            wire.append(("R", o.row_key, o.field, o.reason.value, o.detail, o.raw, o.raw_json,
+                         o.raw_hash))
+    return wire
+
+
+def from_wire(wire: list[tuple[Any, ...]]) -> list[Outcome]:
+    new = tuple.__new__
+    out: list[Outcome] = []
+    for t in wire:
+        tag = t[0]
+        if tag == "A":
+            out.append(new(Accepted, t[1:]))
+        elif tag == "D":
+            out.append(Duplicate(t[1]))
+        else:
+            out.append(Reject(t[1], t[2], RejectReason(t[3]), t[4], t[5], t[6], t[7]))
+    return out

@@ -185,14 +185,30 @@ class SqlSource:
                 batch_size: int) -> Iterator[RawBatch]:
         cols = entity.source_columns
         stmt = self._select(entity, after)
+        wm, key = cols.index(entity.watermark), cols.index(entity.key)
         try:
             with self._get_engine().connect() as conn:
-                result = conn.execution_options(stream_results=True,
-                                                yield_per=batch_size).execute(stmt)
-                parts = ([tuple(r) for r in part] for part in result.partitions(batch_size))
-                yield from regroup(parts, cols.index(entity.watermark), cols.index(entity.key))
+                if self._dialect == "sqlite":
+                    # The DBAPI cursor hands out plain tuples: no Row objects to convert.
+                    compiled = stmt.compile(dialect=conn.dialect)
+                    params = compiled.construct_params()
+                    order = compiled.positiontup or []
+                    cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                        str(compiled), [params[name] for name in order])
+                    parts: Iterator[list[tuple[Any, ...]]] = iter(
+                        lambda: cursor.fetchmany(batch_size), [])
+                else:
+                    result = conn.execution_options(stream_results=True,
+                                                    yield_per=batch_size).execute(stmt)
+                    parts = ([tuple(r) for r in part] for part in result.partitions(batch_size))
+                yield from regroup(parts, wm, key)
         except sa_exc.SQLAlchemyError as exc:
             raise translate_db_error(exc, f"reading {self._name}") from exc
+        except sqlite3.Error as exc:
+            raise translate_db_error(sa_exc.OperationalError(None, None, exc)
+                                     if isinstance(exc, sqlite3.OperationalError)
+                                     else sa_exc.DatabaseError(None, None, exc),
+                                     f"reading {self._name}") from exc
 
     def count(self, entity: EntityMapping, after: Mark | None) -> int | None:
         stmt = select(func.count()).select_from(self._select(entity, after).order_by(None)

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from core.enums import RejectReason, SyncRunStatus
 from core.store.db import Database
 from core.store.models import Department, Encounter, HisReject, HisSyncRun, HisWatermark, Patient
 from hisync.encoding import ENCOUNTER_COLUMNS, PATIENT_COLUMNS, sqlite_datetime
 from hisync.mapping import DepartmentCode
-from hisync.records import Accepted, Duplicate, Outcome, RawRow, Reject, raw_hash
+from hisync.records import Accepted, Duplicate, Outcome, RawRow, Reject, make_reject
 from hisync.sources import Mark
 
 _IN_CHUNK = 5000
@@ -176,14 +176,17 @@ class StoreWriter:
                 assert isinstance(out, Reject)
                 rejects.append(out)
         with self.db.engine.begin() as conn:
+            if self._fast:
+                # A bulk load touches every index; SQLite's default 2 MiB page cache thrashes.
+                conn.exec_driver_sql("PRAGMA cache_size = -65536")
             links: dict[str, int] = {}
             if entity == "encounters":
                 links = self._patient_ids(conn, {a.link for a in accepted.values() if a.link})
                 for key in [k for k, a in accepted.items() if a.link not in links]:
                     a = accepted.pop(key)
-                    rejects.append(Reject(key, "patient_his_id", RejectReason.UNKNOWN_PATIENT,
-                                          f"no patient with HIS id {a.link!r}",
-                                          _raw(columns, rows[positions[key]])))
+                    rejects.append(make_reject(
+                        key, "patient_his_id", RejectReason.UNKNOWN_PATIENT,
+                        f"no patient with HIS id {a.link!r}", _raw(columns, rows[positions[key]])))
             existing = self._hashes(conn, entity, list(accepted))
             new = [a for k, a in accepted.items() if k not in existing]
             changed = [a for k, a in accepted.items()
@@ -209,7 +212,7 @@ class StoreWriter:
         for chunk in _chunks(sorted(his_ids)):
             if self._fast:
                 sql = f"SELECT his_id, id FROM patients WHERE his_id IN ({_marks(len(chunk))})"  # noqa: S608
-                out.update((k, v) for k, v in conn.exec_driver_sql(sql, tuple(chunk)))
+                out.update(_raw_fetch(conn, sql, chunk))
             else:
                 out.update((k, v) for k, v in conn.execute(
                     select(t.c.his_id, t.c.id).where(t.c.his_id.in_(chunk))))
@@ -222,7 +225,7 @@ class StoreWriter:
             if self._fast:
                 sql = (f"SELECT his_id, content_hash FROM {entity} "  # noqa: S608
                        f"WHERE his_id IN ({_marks(len(chunk))})")
-                out.update((k, v) for k, v in conn.exec_driver_sql(sql, tuple(chunk)))
+                out.update(_raw_fetch(conn, sql, chunk))
             else:
                 out.update((k, v) for k, v in conn.execute(
                     select(t.c.his_id, t.c.content_hash).where(t.c.his_id.in_(chunk))))
@@ -269,23 +272,41 @@ class StoreWriter:
     def _quarantine(self, conn: Connection, entity: str, rejects: list[Reject], run_id: int,
                     now: dt.datetime) -> None:
         dialect = conn.dialect.name
-        insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        if dialect not in ("postgresql", "sqlite"):
-            raise NotImplementedError(f"quarantine on {dialect}")
-        stmt = insert_fn(HisReject).on_conflict_do_nothing(
-            index_elements=["source", "entity", "row_key", "raw_hash"])
         seen: set[tuple[str, str]] = set()
-        params = []
+        rows = []
         for r in rejects:
-            digest = raw_hash(r.raw)
-            if (r.row_key, digest) in seen:
+            if (r.row_key, r.raw_hash) in seen:
                 continue  # the very same raw row twice in one batch
-            seen.add((r.row_key, digest))
-            params.append({"run_id": run_id, "source": self.source, "entity": entity,
-                           "row_key": r.row_key[:128], "raw": r.raw, "raw_hash": digest,
-                           "field": r.field[:64], "reason": r.reason,
-                           "detail": r.detail[:512], "created_at": now})
-        conn.execute(stmt, params)
+            seen.add((r.row_key, r.raw_hash))
+            rows.append((r, r.raw_hash))
+        if self._fast:
+            stamp = sqlite_datetime(now)
+            conn.exec_driver_sql(_INSERT_REJECT_SQLITE, [
+                (run_id, self.source, entity, r.row_key[:128], r.raw_json, digest,
+                 r.field[:64], r.reason.value, r.detail[:512], stamp) for r, digest in rows])
+            return
+        if dialect != "postgresql":
+            raise NotImplementedError(f"quarantine on {dialect}")
+        stmt = postgresql.insert(HisReject).on_conflict_do_nothing(
+            index_elements=["source", "entity", "row_key", "raw_hash"])
+        conn.execute(stmt, [{"run_id": run_id, "source": self.source, "entity": entity,
+                             "row_key": r.row_key[:128], "raw": r.raw, "raw_hash": digest,
+                             "field": r.field[:64], "reason": r.reason,
+                             "detail": r.detail[:512], "created_at": now} for r, digest in rows])
+
+
+# The same text SQLAlchemy would store (JSON via json.dumps, enum by value, naive-UTC time).
+_INSERT_REJECT_SQLITE = (
+    "INSERT INTO his_rejects (run_id, source, entity, row_key, raw, raw_hash, field, reason, "
+    "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (source, entity, row_key, raw_hash) DO NOTHING")
+
+
+def _raw_fetch(conn: Connection, sql: str, params: Sequence[str]) -> list[tuple[Any, Any]]:
+    """Two-column rows straight from the sqlite3 cursor (no Row objects on the hot path)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw.execute(sql, tuple(params)).fetchall()  # type: ignore[no-any-return]
 
 
 def _marks(n: int) -> str:

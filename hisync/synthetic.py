@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import math
 import random
@@ -164,14 +165,10 @@ def _pick_broken(rng: random.Random, n: int, kinds: int, rate: float) -> list[se
     return [set(chosen[i * k:(i + 1) * k]) for i in range(kinds)]
 
 
-def _patients(g: _Gen, n: int, rate: float) -> tuple[list[tuple[Any, ...]], list[BrokenRow],
-                                                    list[str], set[str]]:
+def _patients(g: _Gen, n: int, rate: float, broken: list[BrokenRow], clean: list[str],
+              deceased: set[str]) -> Iterator[tuple[Any, ...]]:
     rng = g.rng
     bad_date, bad_phone, no_name, dup = _pick_broken(rng, n, 4, rate)
-    rows: list[tuple[Any, ...]] = []
-    broken: list[BrokenRow] = []
-    clean: list[str] = []
-    deceased: set[str] = set()
     base = g.as_of - dt.timedelta(days=400)
     for i in range(n):
         pid = f"P{i:08d}"
@@ -209,27 +206,24 @@ def _patients(g: _Gen, n: int, rate: float) -> tuple[list[tuple[Any, ...]], list
         elif i in dup:
             twin = list(row)
             twin[5] = g.mobile()
-            rows.append(tuple(twin))
+            yield tuple(twin)
             broken.append(BrokenRow("patients", pid, RejectReason.CONFLICTING_DUPLICATE,
                                     "his_id", rows=2))
         else:
             clean.append(pid)
             if dead == "1":
                 deceased.add(pid)
-        rows.append(tuple(row))
-    return rows, broken, clean, deceased
+        yield tuple(row)
 
 
-def _encounters(g: _Gen, m: int, clean: list[str], deceased: set[str],
-                rate: float) -> tuple[list[tuple[Any, ...]], list[BrokenRow]]:
+def _encounters(g: _Gen, m: int, clean: list[str], deceased: set[str], rate: float,
+                broken: list[BrokenRow]) -> Iterator[tuple[Any, ...]]:
     rng = g.rng
     bad_date, bad_dept, no_type, dup = _pick_broken(rng, m, 4, rate)
     unknown = set(rng.sample(sorted(set(range(m)) - bad_date - bad_dept - no_type - dup),
                              max(1, m // 100))) if m > 10 else set()
     depts = list(DEPARTMENTS)
     types = ["ZY"] * 40 + ["MZ"] * 35 + ["SS"] * 15 + ["JC"] * 10
-    rows: list[tuple[Any, ...]] = []
-    broken: list[BrokenRow] = []
     base = g.as_of - dt.timedelta(days=200)
     for j in range(m):
         vid = f"V{j:09d}"
@@ -273,15 +267,14 @@ def _encounters(g: _Gen, m: int, clean: list[str], deceased: set[str],
         elif j in dup:
             twin = list(row)
             twin[4] = f"{twin[4]}医生"
-            rows.append(tuple(twin))
+            yield tuple(twin)
             broken.append(BrokenRow("encounters", vid, RejectReason.CONFLICTING_DUPLICATE,
                                     "his_id", rows=2))
         elif j in unknown:
             row[1] = f"P{90_000_000 + j:08d}"
             broken.append(BrokenRow("encounters", vid, RejectReason.UNKNOWN_PATIENT,
                                     "patient_his_id"))
-        rows.append(tuple(row))
-    return rows, broken
+        yield tuple(row)
 
 
 def generate_his(path: str | Path, patients: int = 300, encounters_per_patient: float = 1.5,
@@ -293,33 +286,40 @@ def generate_his(path: str | Path, patients: int = 300, encounters_per_patient: 
     for stale in (path, Path(f"{path}-journal")):
         stale.unlink(missing_ok=True)
     g = _Gen(seed, as_of)
-    prow, pbroken, clean, deceased = _patients(g, patients, broken_rate)
-    erows, ebroken = _encounters(g, round(patients * encounters_per_patient), clean, deceased,
-                                 broken_rate)
+    pbroken: list[BrokenRow] = []
+    ebroken: list[BrokenRow] = []
+    clean: list[str] = []
+    deceased: set[str] = set()
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         for table, cols in TABLES.items():
             conn.execute(f"CREATE TABLE {table} ({', '.join(c + ' TEXT' for c in cols)})")
-        _insert(conn, "his_patients", PATIENT_COLUMNS, prow)
-        _insert(conn, "his_encounters", ENCOUNTER_COLUMNS, erows)
+        n_pat = _insert(conn, "his_patients", PATIENT_COLUMNS,
+                        _patients(g, patients, broken_rate, pbroken, clean, deceased))
+        n_enc = _insert(conn, "his_encounters", ENCOUNTER_COLUMNS,
+                        _encounters(g, round(patients * encounters_per_patient), clean,
+                                    deceased, broken_rate, ebroken))
         # An HIS that supports incremental reads indexes its change timestamp.
         conn.execute("CREATE INDEX ix_his_patients_upd ON his_patients (updated_at, patient_id)")
         conn.execute("CREATE INDEX ix_his_enc_upd ON his_encounters (updated_at, visit_no)")
         conn.commit()
     finally:
         conn.close()
-    manifest = Manifest(len(prow), len(erows), tuple(pbroken + ebroken))
+    manifest = Manifest(n_pat, n_enc, tuple(pbroken + ebroken))
     manifest_path(path).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
 
 
 def _insert(conn: sqlite3.Connection, table: str, cols: Sequence[str],
-            rows: Sequence[tuple[Any, ...]]) -> None:
+            rows: Iterator[tuple[Any, ...]]) -> int:
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"  # noqa: S608 - fixed names
-    for start in range(0, len(rows), _CHUNK):
-        conn.executemany(sql, rows[start:start + _CHUNK])
+    count = 0
+    while chunk := list(itertools.islice(rows, _CHUNK)):
+        conn.executemany(sql, chunk)
+        count += len(chunk)
+    return count
 
 
 def export_csv(his_path: str | Path, out_dir: str | Path) -> list[Path]:
