@@ -119,6 +119,7 @@ class FollowupTask(Base):
     __table_args__ = (
         Index("ix_tasks_claim", "status", "next_attempt_at", "priority"),
         Index("ix_tasks_patient_due", "patient_id", "due_date"),
+        Index("ix_tasks_due_dept", "due_date", "department_id"),  # console dashboard, reports
         # One claimed task per patient: two dialers can never call one patient at once.
         Index("uq_tasks_claimed_patient", "patient_id", unique=True,
               sqlite_where=text("status = 'claimed'"),

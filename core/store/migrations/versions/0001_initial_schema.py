@@ -203,6 +203,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_followup_tasks_encounter_id'), ['encounter_id'], unique=False)
         batch_op.create_index('ix_tasks_claim', ['status', 'next_attempt_at', 'priority'], unique=False)
         batch_op.create_index('ix_tasks_patient_due', ['patient_id', 'due_date'], unique=False)
+        batch_op.create_index('ix_tasks_due_dept', ['due_date', 'department_id'], unique=False)
         batch_op.create_index('uq_tasks_claimed_patient', ['patient_id'], unique=True,
                               sqlite_where=sa.text("status = 'claimed'"),
                               postgresql_where=sa.text("status = 'claimed'"))
@@ -438,6 +439,7 @@ def downgrade() -> None:
     op.drop_table('user_grants')
     with op.batch_alter_table('followup_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_patient_due')
+        batch_op.drop_index('ix_tasks_due_dept')
         batch_op.drop_index('uq_tasks_claimed_patient')
         batch_op.drop_index('ix_tasks_claim')
         batch_op.drop_index(batch_op.f('ix_followup_tasks_encounter_id'))
