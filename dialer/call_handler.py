@@ -23,6 +23,7 @@ from core.errors import NotFound
 from core.store.db import Database
 from core.store.models import CallAttempt, Department, Encounter, FollowupTask, Patient
 from dialer.attempt_log import AttemptLog
+from dialer.claims import call_script_versions
 from ivr.call_context import CallContext
 from ivr.channel import Channel
 from ivr.interpreter import ScriptInterpreter
@@ -158,8 +159,7 @@ class IvrCallHandler:
                 raise NotFound(f"attempt {attempt_id} has no task or patient")
             dept = s.get(Department, task.department_id)
             enc = s.get(Encounter, task.encounter_id)
-            pairs = [(str(a), int(b)) for a, b in (task.call_scripts or
-                                                    [[task.script_id, task.script_version]])]
+            pairs = call_script_versions(s, task)
             earlier = [
                 Answer(script_id=r.script_id, script_version=r.script_version,
                        question_id=r.question_id, kind=r.kind, source=r.source, value=r.value,

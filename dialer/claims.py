@@ -90,6 +90,19 @@ class CallingRules:
         return None
 
 
+def call_script_versions(s: Session, task: FollowupTask) -> tuple[tuple[str, int], ...]:
+    """The scripts this task's call asks, in order, each with the version its own task
+    was planned with (merged tasks keep theirs)."""
+    versions = {task.script_id: task.script_version}
+    if task.call_scripts and len(task.call_scripts) > 1:
+        rows = s.execute(select(FollowupTask.script_id, FollowupTask.script_version)
+                         .where(FollowupTask.merged_into_id == task.id)).all()
+        for script_id, version in rows:
+            versions.setdefault(script_id, version)
+    order = [str(x) for x in task.call_scripts] if task.call_scripts else [task.script_id]
+    return tuple((sid, versions.get(sid, task.script_version)) for sid in order)
+
+
 class SingleDialerLock:
     """An exclusive lock file: one dialer per SQLite store (flock dies with the process)."""
 
@@ -178,8 +191,7 @@ class TaskClaimer:
                     task_id=task.id, patient_id=patient.id, encounter_id=task.encounter_id,
                     department_id=task.department_id, phone=patient.phone,
                     language=patient.language, timezone=patient.timezone,
-                    call_scripts=tuple((str(a), int(b)) for a, b in (task.call_scripts or [
-                        [task.script_id, task.script_version]])),
+                    call_scripts=call_script_versions(s, task),
                     attempts=task.attempts, max_attempts=task.max_attempts,
                     priority=task.priority, resume_from=task.resume_from))
         return claimed

@@ -8,7 +8,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from engine.app import App, build_app
 
 P = ParamSpec("P")
@@ -23,10 +23,13 @@ class LazyApp:
         self._data_dir = data_dir
         self._app: App | None = None
 
+    def settings(self) -> Settings:
+        overrides: dict[str, Any] = {"data_dir": self._data_dir} if self._data_dir else {}
+        return load_settings(self._config, overrides=overrides)
+
     def get(self) -> App:
         if self._app is None:
-            overrides: dict[str, Any] = {"data_dir": self._data_dir} if self._data_dir else {}
-            self._app = build_app(load_settings(self._config, overrides=overrides))
+            self._app = build_app(self.settings())
         return self._app
 
     def close(self) -> None:

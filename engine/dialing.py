@@ -124,3 +124,26 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
     return DialerParts(campaign, claimer, attempts, lock, recognizer)
 
 
+
+
+def sim_telephony_factory(app: App, clock: Clock, sleep: Sleep, seed: int,
+                          work_dir: Path) -> TelephonyFactory:
+    """The simulated backend: personas answer through the sim channel, whose real prompt
+    audio and espeak-ng speech make the call recording."""
+    from dialer.sim.telephony import SimTelephony
+    from ivr.sim_channel import SimChannel, SimPatient
+    from ivr.tts import EspeakTts
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    voice = EspeakTts()
+
+    def channel(patient: SimPatient, name: str) -> SimChannel:
+        return SimChannel(patient, work_dir, voice=voice, call_name=name)
+
+    def make(handler: IvrCallHandler, scripts: list[Script]) -> Telephony:
+        by_id = {sc.id: sc for sc in scripts if sc.locale == app.settings.hospital.
+                 default_language}
+        by_id.update({sc.id: sc for sc in scripts if sc.id not in by_id})
+        return SimTelephony(app.db, handler, channel, by_id, clock, sleep, seed)
+
+    return make

@@ -141,7 +141,7 @@ class PersonaPatient:
                 return SimReply(say=VOICE_ANSWERS.get(p.language, VOICE_ANSWERS["en-US"]),
                                 think_ms=think)
             return SimReply(keys="#", think_ms=think)
-        return SimReply(keys=self._keys(question), think_ms=think)
+        return SimReply(keys=self._keys(self._scripts[script_id], question), think_ms=think)
 
     def _question(self, script_id: str, qid: str) -> Question | None:
         script = self._scripts.get(script_id)
@@ -149,9 +149,9 @@ class PersonaPatient:
             return None
         return next((q for q in script.questions if q.id == qid), None)
 
-    def _keys(self, q: Question) -> str:
+    def _keys(self, script: Script, q: Question) -> str:
         candidates = self._candidates(q)
-        flagged = [c for c in candidates if self._raises_flag(q, c)]
+        flagged = [c for c in candidates if self._raises_flag(script, q, c)]
         calm = [c for c in candidates if c not in flagged]
         if self.persona.behaviour is Behaviour.RED_FLAG:
             pool = flagged or calm
@@ -174,6 +174,11 @@ class PersonaPatient:
         return [("1", True)]
 
     @staticmethod
-    def _raises_flag(q: Question, candidate: tuple[str, object]) -> bool:
+    def _raises_flag(script: Script, q: Question, candidate: tuple[str, object]) -> bool:
+        """Would this answer raise one of the question's red flags? (Earlier answers are
+        taken as unknown, as the interpreter sees unanswered questions.)"""
         _, value = candidate
-        return any(flag.condition.holds({q.id: value}) for flag in q.red_flags)
+        values: dict[str, object] = {other.id: None for other in script.questions}
+        values[q.id] = value
+        values["value"] = value
+        return any(flag.condition.holds(values) for flag in q.red_flags)

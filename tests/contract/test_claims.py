@@ -42,7 +42,7 @@ def _seed(db: Database, patients: list[dict[str, object]], tasks: list[dict[str,
         for n, t in enumerate(tasks, start=1):
             row = {"plan_key": f"k{n}", "patient_id": 1, "encounter_id": 1, "department_id": 1,
                    "rule_id": "r", "offset_days": n, "script_id": "s", "script_version": 1,
-                   "call_scripts": [["s", 1]], "due_date": NOW.date(),
+                   "call_scripts": ["s"], "due_date": NOW.date(),
                    "calling_window": "09:00-11:30,14:00-19:30", "timezone": TZ,
                    "window_start": NOW, "window_end": NOW, "priority": 50,
                    "status": TaskStatus.PENDING, "attempts": 0, "max_attempts": 3,

@@ -1,0 +1,104 @@
+"""`followup dial` and `followup run`: work the due calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from core.clock import AcceleratedClock, Clock
+from dialer.campaign import CampaignStats
+from engine.app import App
+from engine.context import pass_app
+from engine.dialing import build_dialer, sim_telephony_factory
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(dial)
+    cli.add_command(run)
+
+
+async def _dial(app: App, backend: str, seed: int, speed: float) -> CampaignStats:
+    clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
+    sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
+    if backend != "sim":
+        raise click.UsageError("only the sim backend can be driven from `followup dial` "
+                               "today; the Asterisk backend runs under `followup run`")
+    factory = sim_telephony_factory(app, clock, sleep, seed, app.data_dir / "sim-calls")
+    parts = build_dialer(app, clock, sleep, factory, backend=backend)
+    try:
+        reconciled = await asyncio.to_thread(parts.attempts.reconcile, clock.now(), set(),
+                                             all_claims_are_dead=app.db.dialect == "sqlite")
+        if reconciled:
+            click.echo(f"settled {reconciled} call(s) left open by a stopped dialer")
+        stop = asyncio.Event()
+        skip = clock.jump_to if isinstance(clock, AcceleratedClock) else None
+        return await parts.campaign.run(stop, until_idle=True, next_due=parts.claimer.next_due,
+                                        horizon=clock.now(), skip_idle=skip)
+    finally:
+        parts.close()
+
+
+@click.command()
+@click.option("--backend", type=click.Choice(["sim", "asterisk"]), default=None,
+              help="Telephony backend. Default: the dialer.backend setting.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Simulated patients' random seed (sim backend).")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="Run simulated time this many times faster (sim backend).")
+@pass_app
+def dial(app: App, backend: str | None, seed: int, speed: float) -> None:
+    """Call every patient whose follow-up is due now, then stop.
+
+    Calls are made only inside each patient's calling window and the hospital's calling
+    hours; opted-out, deceased and readmitted patients are skipped (and their tasks
+    cancelled with the reason). Busy and unanswered calls are retried later by `run`.
+    """
+    stats = asyncio.run(_dial(app, backend or app.settings.dialer.backend, seed, speed))
+    click.echo(f"claimed {stats.claimed}, dialled {stats.dialled}, answered {stats.answered}, "
+               f"completed {stats.completed}, red flags {stats.red_flags}, "
+               f"tickets {stats.tickets}")
+
+
+@click.command()
+@click.option("--backend", type=click.Choice(["sim", "asterisk"]), default=None,
+              help="Telephony backend. Default: the dialer.backend setting.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Simulated patients' random seed (sim backend).")
+@click.option("--no-jobs", is_flag=True, help="Only dial; no scheduled sync/plan/retention.")
+@pass_app
+def run(app: App, backend: str | None, seed: int, no_jobs: bool) -> None:
+    """The follow-up daemon: syncs the HIS and plans every few minutes, dials what is due,
+    retries busy and unanswered calls, purges expired recordings at night.
+
+    Stop it with SIGTERM (or Ctrl-C): it makes no new calls and waits for calls in
+    progress to finish.
+    """
+    from engine.jobs import daemon_jobs
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
+    asyncio.run(_run(app, backend or app.settings.dialer.backend, seed,
+                     None if no_jobs else daemon_jobs(app)))
+
+
+async def _run(app: App, backend: str, seed: int, jobs: object) -> None:
+    from engine.daemon import Daemon, DaemonJobs
+
+    if backend != "sim":
+        raise click.UsageError("the Asterisk backend is not wired into `run` yet")
+    clock = app.clock
+    factory = sim_telephony_factory(app, clock, asyncio.sleep, seed,
+                                    Path(app.data_dir) / "sim-calls")
+    parts = build_dialer(app, clock, asyncio.sleep, factory, backend=backend)
+    try:
+        await asyncio.to_thread(parts.attempts.reconcile, clock.now(), set(),
+                                all_claims_are_dead=app.db.dialect == "sqlite")
+        daemon = Daemon(parts.campaign, jobs if isinstance(jobs, DaemonJobs) else DaemonJobs(),
+                        app.settings.hospital.default_timezone, clock)
+        daemon.install_signal_handlers()
+        await daemon.run()
+    finally:
+        parts.close()

@@ -1,0 +1,36 @@
+"""The daemon's scheduled jobs, each one service call (run in a worker thread)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.app import App
+from engine.daemon import DaemonJobs
+
+
+def daemon_jobs(app: App) -> DaemonJobs:
+    def sync_and_plan() -> dict[str, Any]:
+        from engine import his_service
+        from engine.planning import PlanningService, build_planner
+
+        out: dict[str, Any] = {}
+        if app.settings.his.source:
+            report = his_service.run_sync(app)
+            out["his"] = {"status": report.status.value, "read": report.totals.read,
+                          "rejected": report.totals.rejected}
+        counts = PlanningService(app.db, build_planner(app.settings), app.clock).run()
+        out["plan"] = str(counts)
+        return out
+
+    def retention() -> dict[str, int]:
+        from engine.dialing import recording_store
+        from recordings.retention import purge_expired
+
+        store = recording_store(app)
+        with app.db.session() as session:
+            report = purge_expired(session, store.root, app.clock, app.audit,
+                                   app.settings.recordings.retention_days)
+        return {"purged": report.purged, "files_removed": report.files_removed,
+                "held": report.held}
+
+    return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention)
