@@ -28,15 +28,27 @@ import datetime as dt
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Engine, and_, column, create_engine, func, or_, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    and_,
+    bindparam,
+    column,
+    create_engine,
+    func,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
+from sqlalchemy.types import NullType
 
 from core.errors import SourceError, SourceUnavailable
 from hisync.mapping import EntityMapping
@@ -68,7 +80,7 @@ class Source(Protocol):
         ...
 
     def batches(self, entity: EntityMapping, after: Mark | None,
-                batch_size: int) -> Iterator[RawBatch]:
+                batch_size: int) -> Generator[RawBatch, None, None]:
         """The entity's rows after `after`, in (watermark, key) order."""
         ...
 
@@ -87,7 +99,8 @@ def _cell(value: Any) -> str | None:
     return str(value)
 
 
-def regroup(parts: Iterable[list[tuple[Any, ...]]], wm: int, key: int) -> Iterator[RawBatch]:
+def regroup(parts: Iterable[list[tuple[Any, ...]]], wm: int,
+            key: int) -> Generator[RawBatch, None, None]:
     """Re-cut fetched row lists so no (watermark, key) group spans two batches."""
     carry: list[tuple[Any, ...]] = []
     last: Mark | None = None
@@ -173,16 +186,20 @@ class SqlSource:
         wm, key = origin.c[spec.watermark], origin.c[spec.key]
         stmt = select(*[origin.c[c] for c in cols])
         if after is not None:
-            cond: ColumnElement[bool] = wm >= after.watermark
+            # Untyped parameters: the server casts the text to the column's own type
+            # (timestamp, integer, ...) instead of comparing the column as text.
+            w = bindparam("after_wm", after.watermark, type_=NullType())
+            cond: ColumnElement[bool] = wm >= w
             if after.key is not None:
-                cond = and_(cond, or_(wm > after.watermark, key > after.key))
+                k = bindparam("after_key", after.key, type_=NullType())
+                cond = and_(cond, or_(wm > w, key > k))
             stmt = stmt.where(cond)
         if self._dialect in ("postgresql", "oracle"):
             return stmt.order_by(wm.asc().nulls_first(), key.asc().nulls_first())
         return stmt.order_by(wm.asc(), key.asc())  # NULLs already sort first here
 
     def batches(self, entity: EntityMapping, after: Mark | None,
-                batch_size: int) -> Iterator[RawBatch]:
+                batch_size: int) -> Generator[RawBatch, None, None]:
         cols = entity.source_columns
         stmt = self._select(entity, after)
         wm, key = cols.index(entity.watermark), cols.index(entity.key)
@@ -195,13 +212,19 @@ class SqlSource:
                     order = compiled.positiontup or []
                     cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                         str(compiled), [params[name] for name in order])
-                    parts: Iterator[list[tuple[Any, ...]]] = iter(
-                        lambda: cursor.fetchmany(batch_size), [])
+                    try:
+                        yield from regroup(iter(lambda: cursor.fetchmany(batch_size), []),
+                                           wm, key)
+                    finally:
+                        cursor.close()
                 else:
                     result = conn.execution_options(stream_results=True,
                                                     yield_per=batch_size).execute(stmt)
-                    parts = ([tuple(r) for r in part] for part in result.partitions(batch_size))
-                yield from regroup(parts, wm, key)
+                    try:
+                        yield from regroup(([tuple(r) for r in part]
+                                            for part in result.partitions(batch_size)), wm, key)
+                    finally:
+                        result.close()
         except sa_exc.SQLAlchemyError as exc:
             raise translate_db_error(exc, f"reading {self._name}") from exc
         except sqlite3.Error as exc:
@@ -299,7 +322,7 @@ class FileSource:
             raise SourceError(f"{self._path}: expected a folder of .csv files or an .xlsx file")
 
     def batches(self, entity: EntityMapping, after: Mark | None,
-                batch_size: int) -> Iterator[RawBatch]:
+                batch_size: int) -> Generator[RawBatch, None, None]:
         return self._load().batches(entity, after, batch_size)
 
     def count(self, entity: EntityMapping, after: Mark | None) -> int | None:

@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -183,10 +184,11 @@ class HisSync:
 
         while True:
             try:
-                for batch in self.source.batches(spec, mark, opts.batch_size):
-                    pending.append((batch, parser.submit(entity, batch.rows)))
-                    if len(pending) >= in_flight:
-                        write_oldest()
+                with closing(self.source.batches(spec, mark, opts.batch_size)) as batches:
+                    for batch in batches:
+                        pending.append((batch, parser.submit(entity, batch.rows)))
+                        if len(pending) >= in_flight:
+                            write_oldest()
                 while pending:
                     write_oldest()
                 break

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
+from contextlib import closing
 from typing import Any
 
 from core.errors import SourceError, SourceUnavailable
@@ -46,7 +47,7 @@ class InMemorySource:
         return [r for r in rows if (_sort_key(r[wm]), _sort_key(r[key])) > mark]
 
     def batches(self, entity: EntityMapping, after: Mark | None,
-                batch_size: int) -> Iterator[RawBatch]:
+                batch_size: int) -> Generator[RawBatch, None, None]:
         rows = self._rows(entity, after)
         cols = entity.source_columns
         parts = (rows[i:i + batch_size] for i in range(0, len(rows), batch_size))
@@ -82,12 +83,13 @@ class FlakySource:
         return SourceUnavailable("connection reset by the HIS (simulated)")
 
     def batches(self, entity: EntityMapping, after: Mark | None,
-                batch_size: int) -> Iterator[RawBatch]:
+                batch_size: int) -> Generator[RawBatch, None, None]:
         self.opened += 1
-        for n, batch in enumerate(self.inner.batches(entity, after, batch_size)):
-            if self.failures_left > 0 and n == self.after_batches:
-                raise self._fail()
-            yield batch
+        with closing(self.inner.batches(entity, after, batch_size)) as inner:
+            for n, batch in enumerate(inner):
+                if self.failures_left > 0 and n == self.after_batches:
+                    raise self._fail()
+                yield batch
         if self.failures_left > 0 and self.after_batches == 0:
             raise self._fail()
 

@@ -38,7 +38,11 @@ def sync(db: Database, source: Source, clock: FakeClock, sleeps: list[float] | N
          **options: Any) -> SyncReport:
     options.setdefault("batch_size", 64)
     waits = sleeps if sleeps is not None else []
-    return HisSync(db, source, MAPPING, clock, SyncOptions(**options), sleep=waits.append).run()
+    try:
+        return HisSync(db, source, MAPPING, clock, SyncOptions(**options),
+                       sleep=waits.append).run()
+    finally:
+        source.close()
 
 
 def dump(db: Database, with_times: bool = False) -> dict[str, list[tuple[Any, ...]]]:
