@@ -47,7 +47,7 @@ class AgiConnection:
     """The lock-step command channel of one FastAGI session."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: AgiWriter,
-                 command_timeout_s: float = 900.0) -> None:
+                 command_timeout_s: float | None = None) -> None:
         self._reader = reader
         self._writer = writer
         self._timeout = command_timeout_s
@@ -82,6 +82,8 @@ class AgiConnection:
         try:
             self._writer.write(line.encode("utf-8") + b"\n")
             self.commands_sent += 1
+            if self._timeout is None:  # the server bounds the whole session instead
+                return await self._read_response()
             async with asyncio.timeout(self._timeout):  # no extra Task, unlike wait_for
                 return await self._read_response()
         except (ConnectionError, OSError, TimeoutError, AgiProtocolError) as exc:

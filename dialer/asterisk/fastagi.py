@@ -69,7 +69,8 @@ class FastAgiServer(Generic[A]):
     def __init__(self, resolver: Resolver[A], handler: Handler[A], clock: Clock,
                  record_dir: Path, host: str = "127.0.0.1", port: int = 4573,
                  goodbye: Prompt | None = None, script: str = "followup",
-                 command_timeout_s: float = 900.0, env_timeout_s: float = 10.0) -> None:
+                 command_timeout_s: float | None = None, env_timeout_s: float = 10.0,
+                 session_timeout_s: float = 3 * 3600.0) -> None:
         self._resolver = resolver
         self._handler = handler
         self._clock = clock
@@ -80,6 +81,7 @@ class FastAgiServer(Generic[A]):
         self._script = script
         self._command_timeout = command_timeout_s
         self._env_timeout = env_timeout_s
+        self._session_timeout = session_timeout_s
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = FastAgiStats()
@@ -147,7 +149,15 @@ class FastAgiServer(Generic[A]):
             await channel.hangup()
             return
         try:
-            await self._handler(attempt, request, channel)
+            # one deadline per session (a timer per command would cost more than the rest
+            # of the command's handling); Asterisk closes the socket when the call ends
+            async with asyncio.timeout(self._session_timeout):
+                await self._handler(attempt, request, channel)
+        except TimeoutError:
+            self.stats.handler_errors += 1
+            log.error("FastAGI: session for attempt %s exceeded %.0fs; ending it",
+                      attempt_id, self._session_timeout)
+            return
         except Exception:
             # one broken session must not take the server down; the call is logged and the
             # AGI ends, so the dialplan goes on (hangs up) instead of leaving dead air

@@ -216,3 +216,27 @@ async def test_a_crashing_handler_does_not_disturb_other_sessions(
     assert sorted(results) == ["ok-1", "ok-2", "ok-3"]
     assert server.stats.handler_errors == 2 and server.stats.completed == 3
     assert "handler failed for attempt bad" in caplog.text
+
+
+async def test_a_session_past_its_deadline_is_ended(caplog: pytest.LogCaptureFixture) -> None:
+    async def resolve(attempt_id: str) -> str | None:
+        return attempt_id
+
+    async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
+        await channel.answer()
+        await asyncio.Event().wait()  # a handler stuck forever
+
+    server: FastAgiServer[str] = FastAgiServer(
+        resolve, handler, FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), Path("/tmp"),
+        port=0, session_timeout_s=0.2)
+    await server.start()
+    try:
+        with caplog.at_level(logging.ERROR):
+            sent = await asyncio.wait_for(replay_agi_session(
+                "127.0.0.1", server.port, recording("followup_dtmf_record"),
+                script="followup?attempt=slow"), 5)
+    finally:
+        await server.close()
+    assert sent == ["ANSWER"]
+    assert server.stats.handler_errors == 1 and server.stats.active == 0
+    assert "exceeded" in caplog.text
