@@ -229,7 +229,8 @@ class PromptAudio:
 
 def build_prompt_audio(data_dir: Path, engine_by_locale: Mapping[str, str],
                        voice_by_locale: Mapping[str, str], prompt_packs: str = "") -> PromptAudio:
-    """Build from `settings.tts`: engine names are "espeak-ng" (default) or "piper".
+    """Build from `settings.tts`: engine names are "espeak-ng" (default), "piper", or
+    "tone" (a tone per prompt, for load tests and benchmarks of everything but speech).
 
     A locale set to piper while piper-tts is missing falls back to espeak-ng (logged)."""
     espeak = EspeakTts()
@@ -239,7 +240,11 @@ def build_prompt_audio(data_dir: Path, engine_by_locale: Mapping[str, str],
     piper = PiperTts(piper_voices) if piper_voices and PiperTts.available() else None
     voices: dict[str, str] = {}
     for locale, name in engine_by_locale.items():
-        if name == "piper" and piper is not None:
+        if name == "tone":  # load tests: a tone per prompt, no synthesis cost
+            from ivr.testing import FakeTts
+
+            engines[locale] = FakeTts()
+        elif name == "piper" and piper is not None:
             engines[locale] = piper
         else:
             if name == "piper":
