@@ -53,6 +53,7 @@ class CampaignOptions:
     caller_id: str = ""
     ring_timeout_s: int = 30
     poll_interval_s: float = 1.0
+    max_idle_s: float = 60.0  # the longest an idle loop waits before looking again
     lease_renew_s: float = 60.0
 
 
@@ -124,7 +125,13 @@ class Campaign:
                 wait = max((due - now).total_seconds(), self._options.poll_interval_s)
                 await self._wait(stop, wait)
                 continue
-            await self._wait(stop, self._options.poll_interval_s)
+            wait = self._options.poll_interval_s
+            if not claimed and next_due is not None:
+                due = await asyncio.to_thread(next_due)
+                until_due = (due - now).total_seconds() if due else self._options.max_idle_s
+                wait = min(max(until_due, self._options.poll_interval_s),
+                           self._options.max_idle_s)
+            await self._wait(stop, wait)
         if self._calls:
             await asyncio.gather(*self._calls, return_exceptions=True)
         return self.stats

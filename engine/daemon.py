@@ -10,6 +10,7 @@ calls in progress finish before the process exits.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
 from collections.abc import Callable
@@ -39,8 +40,9 @@ class DaemonJobs:
 
 class Daemon:
     def __init__(self, campaign: Campaign, jobs: DaemonJobs, timezone: str,
-                 clock: Clock) -> None:
+                 clock: Clock, next_due: Callable[[], dt.datetime | None] | None = None) -> None:
         self._campaign = campaign
+        self._next_due = next_due
         self._clock = clock
         self._jobs = jobs
         self._timezone = timezone
@@ -90,7 +92,7 @@ class Daemon:
         sched = self.scheduler()
         sched.start()
         try:
-            await self._campaign.run(self.stop)
+            await self._campaign.run(self.stop, next_due=self._next_due)
         finally:
             sched.shutdown(wait=False)
 

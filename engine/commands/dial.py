@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(run)
 
 
-async def _dial(app: App, backend: str, seed: int, speed: float) -> CampaignStats:
+async def _dial(app: App, backend: str, seed: int, speed: float, days: float) -> CampaignStats:
     clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
     sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
     if backend != "sim":
@@ -35,8 +36,9 @@ async def _dial(app: App, backend: str, seed: int, speed: float) -> CampaignStat
             click.echo(f"settled {reconciled} call(s) left open by a stopped dialer")
         stop = asyncio.Event()
         skip = clock.jump_to if isinstance(clock, AcceleratedClock) else None
+        horizon = clock.now() + dt.timedelta(days=days)
         return await parts.campaign.run(stop, until_idle=True, next_due=parts.claimer.next_due,
-                                        horizon=clock.now(), skip_idle=skip)
+                                        horizon=horizon, skip_idle=skip)
     finally:
         parts.close()
 
@@ -48,15 +50,18 @@ async def _dial(app: App, backend: str, seed: int, speed: float) -> CampaignStat
               help="Simulated patients' random seed (sim backend).")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Run simulated time this many times faster (sim backend).")
+@click.option("--days", type=click.FloatRange(0, 365), default=0.0, show_default=True,
+              help="Also make the retries and calls that fall due in this many days "
+                   "(simulated time skips the idle hours).")
 @pass_app
-def dial(app: App, backend: str | None, seed: int, speed: float) -> None:
+def dial(app: App, backend: str | None, seed: int, speed: float, days: float) -> None:
     """Call every patient whose follow-up is due now, then stop.
 
     Calls are made only inside each patient's calling window and the hospital's calling
     hours; opted-out, deceased and readmitted patients are skipped (and their tasks
     cancelled with the reason). Busy and unanswered calls are retried later by `run`.
     """
-    stats = asyncio.run(_dial(app, backend or app.settings.dialer.backend, seed, speed))
+    stats = asyncio.run(_dial(app, backend or app.settings.dialer.backend, seed, speed, days))
     click.echo(f"claimed {stats.claimed}, dialled {stats.dialled}, answered {stats.answered}, "
                f"completed {stats.completed}, red flags {stats.red_flags}, "
                f"tickets {stats.tickets}")
@@ -68,8 +73,10 @@ def dial(app: App, backend: str | None, seed: int, speed: float) -> None:
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Simulated patients' random seed (sim backend).")
 @click.option("--no-jobs", is_flag=True, help="Only dial; no scheduled sync/plan/retention.")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="Simulation only: run time this many times faster.")
 @pass_app
-def run(app: App, backend: str | None, seed: int, no_jobs: bool) -> None:
+def run(app: App, backend: str | None, seed: int, no_jobs: bool, speed: float) -> None:
     """The follow-up daemon: syncs the HIS and plans every few minutes, dials what is due,
     retries busy and unanswered calls, purges expired recordings at night.
 
@@ -81,23 +88,23 @@ def run(app: App, backend: str | None, seed: int, no_jobs: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
     asyncio.run(_run(app, backend or app.settings.dialer.backend, seed,
-                     None if no_jobs else daemon_jobs(app)))
+                     None if no_jobs else daemon_jobs(app), speed))
 
 
-async def _run(app: App, backend: str, seed: int, jobs: object) -> None:
+async def _run(app: App, backend: str, seed: int, jobs: object, speed: float) -> None:
     from engine.daemon import Daemon, DaemonJobs
 
     if backend != "sim":
         raise click.UsageError("the Asterisk backend is not wired into `run` yet")
-    clock = app.clock
-    factory = sim_telephony_factory(app, clock, asyncio.sleep, seed,
-                                    Path(app.data_dir) / "sim-calls")
-    parts = build_dialer(app, clock, asyncio.sleep, factory, backend=backend)
+    clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
+    sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
+    factory = sim_telephony_factory(app, clock, sleep, seed, Path(app.data_dir) / "sim-calls")
+    parts = build_dialer(app, clock, sleep, factory, backend=backend)
     try:
         await asyncio.to_thread(parts.attempts.reconcile, clock.now(), set(),
                                 all_claims_are_dead=app.db.dialect == "sqlite")
         daemon = Daemon(parts.campaign, jobs if isinstance(jobs, DaemonJobs) else DaemonJobs(),
-                        app.settings.hospital.default_timezone, clock)
+                        app.settings.hospital.default_timezone, clock, parts.claimer.next_due)
         daemon.install_signal_handlers()
         await daemon.run()
     finally:
