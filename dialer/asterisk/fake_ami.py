@@ -10,8 +10,11 @@ recorded scenario chosen by its `Channel:` (e.g. `PJSIP/1002` -> `originate_busy
 
 The fake keeps the live channels (Newchannel .. Hangup) and their variables, answers
 `CoreShowChannels` and `Status` (with `Variables:`) from them, `Ping`, `Logoff`, and `Error`
-for anything else. `drop_connections()` cuts every client: scenarios keep running, and
-what happens meanwhile is lost to the client, as with a real Asterisk.
+for anything else. Given `agi_port` and recorded FastAGI dialogues by scenario name, it
+also opens the FastAGI session where the recording shows `AGIExecStart`, as the dialplan's
+AGI() does, so the AMI and AGI halves of one call can be tested together.
+`drop_connections()` cuts every client: scenarios keep running, and what happens meanwhile
+is lost to the client, as with a real Asterisk.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.asterisk.ami_frame import AmiFrame
+from dialer.asterisk.testing import AgiRecording, replay_agi_session
 
 _MARKER = re.compile(r"^### (?P<dir><<<|>>>) (?:from|to) asterisk \+(?P<t>[\d.]+)$")
 _ID_HEADERS = {"uniqueid", "linkedid", "destuniqueid", "destlinkedid"}
@@ -90,7 +94,11 @@ class FakeAmiServer:
 
     def __init__(self, scenarios: dict[str, AmiScenario], default: AmiScenario | None = None,
                  username: str = "followup", secret: str = "secret",
-                 time_scale: float = 0.0) -> None:
+                 time_scale: float = 0.0, agi_port: int | None = None,
+                 agi_dialogues: dict[str, AgiRecording] | None = None) -> None:
+        self.agi_port = agi_port  # where to open FastAGI sessions (settable after start)
+        self._agi_dialogues = agi_dialogues or {}
+        self.agi_sessions: list[list[str]] = []  # the commands each FastAGI session got
         self._scenarios = scenarios
         self._default = default
         self._username = username
@@ -251,6 +259,7 @@ class FakeAmiServer:
                       var_value: str, origin: asyncio.StreamWriter) -> None:
         instance = next(self._instances)
         ids: dict[str, str] = {}
+        agi_done = False
 
         def new_id(old: str) -> str:
             if old not in ids:
@@ -275,6 +284,9 @@ class FakeAmiServer:
                     value = var_value
                 pairs.append((key, value))
             frame = AmiFrame(tuple(pairs))
+            if frame.event == "AGIExecStart" and not agi_done:
+                agi_done = True
+                await self._run_agi(scenario.name, var_value)
             self._track(frame)
             if frame.event is None:  # the direct response goes to its sender only
                 if origin in self._logged_in:
@@ -282,6 +294,16 @@ class FakeAmiServer:
                 continue
             for client in list(self._logged_in):
                 self._send(client, *pairs)
+
+    async def _run_agi(self, scenario: str, attempt: str) -> None:
+        """Where Asterisk ran AGI(): play the matching recorded FastAGI session against
+        the engine (when configured), and carry on with the AMI stream once it ends."""
+        dialogue = self._agi_dialogues.get(scenario)
+        if dialogue is None or self.agi_port is None:
+            return
+        sent = await replay_agi_session("127.0.0.1", self.agi_port, dialogue,
+                                        script=f"followup?attempt={attempt}")
+        self.agi_sessions.append(sent)
 
     def _track(self, frame: AmiFrame) -> None:
         uid = frame.get("Uniqueid")

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _PHONE = re.compile(r"^\+?[0-9]{2,20}$")
 _NAME_UNSAFE = re.compile(r'["<>\\\r\n\x00]')
 _ID_SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_AGENT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
 
 
 class IvrResultBoard:
@@ -68,6 +69,7 @@ class OriginatePlan:
     attempt_variable: str = ATTEMPT_VARIABLE
     ivr_grace_s: float = 5.0  # how long to wait for the IVR result after the hangup
     max_call_s: float = 3 * 3600.0  # a call still open after this is given up on
+    agent_ring_s: float = 30.0  # click-to-call: how long the agent's phone rings
 
     def dial_string(self, phone: str) -> str:
         if not _PHONE.fullmatch(phone):
@@ -171,6 +173,25 @@ class AsteriskTelephony:
             self._tracker.cancel(call.attempt_id)
             return CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.FAILED,
                               dialled=True, ended_at=self._clock.now(), outcome_certain=False)
+
+    async def click_to_call(self, agent_interface: str, phone: str, ticket_id: str,
+                            caller_id_number: str, caller_name: str = "") -> str:
+        """Ring the agent's softphone first; once the agent answers, the dialplan
+        (`[followup-callback]`) dials the patient and records the call. Returns the
+        originate's ActionID. Raises `TelephonyUnavailable` when AMI is down."""
+        if not _AGENT.fullmatch(agent_interface):
+            raise ValueError(f"not an agent interface: {agent_interface!r}")
+        if not _ID_SAFE.fullmatch(ticket_id):
+            raise ValueError(f"unsafe ticket id {ticket_id!r}")
+        self._plan.dial_string(phone)  # validates the number
+        action_id = self._client.next_action_id("callback")
+        await self._client.send_action(
+            "Originate", ("Channel", agent_interface), ("Context", "followup-callback"),
+            ("Exten", phone), ("Priority", "1"), ("Async", "true"),
+            ("CallerID", caller_id(caller_name, caller_id_number)),
+            ("Timeout", str(int(self._plan.agent_ring_s * 1000))),
+            ("Variable", f"FOLLOWUP_TICKET={ticket_id}"), action_id=action_id)
+        return action_id
 
     # -- AMI callbacks --------------------------------------------------------------------
 
