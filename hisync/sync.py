@@ -25,12 +25,14 @@ is marked failed with the error first.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
+from queue import Empty, Full, Queue
 from typing import Protocol
 
 from sqlalchemy import exc as sa_exc
@@ -100,6 +102,56 @@ class SyncReport:
         if self.finished_at is None:
             return 0.0
         return (self.finished_at - self.started_at).total_seconds()
+
+
+_DONE = object()
+
+
+def read_ahead(batches: Generator[RawBatch, None, None],
+               depth: int) -> Generator[RawBatch, None, None]:
+    """Read the source on a thread, up to `depth` batches ahead of the caller.
+
+    SQLite and most DBAPI drivers release the GIL while they fetch, so reading the HIS
+    overlaps with writing the store. Errors from the source are re-raised in the caller, in
+    order; closing this generator stops the reader and closes the source's cursor.
+    """
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_DONE)
+        except Exception as exc:  # handed to the caller, who decides (retry or fail)
+            queue.put(exc)
+        finally:
+            batches.close()
+
+    reader = threading.Thread(target=pump, name="his-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                queue.get_nowait()
+            except Empty:
+                reader.join(timeout=0.05)
 
 
 class HisSync:
@@ -184,7 +236,8 @@ class HisSync:
 
         while True:
             try:
-                with closing(self.source.batches(spec, mark, opts.batch_size)) as batches:
+                with closing(read_ahead(self.source.batches(spec, mark, opts.batch_size),
+                                        in_flight)) as batches:
                     for batch in batches:
                         pending.append((batch, parser.submit(entity, batch.rows)))
                         if len(pending) >= in_flight:
