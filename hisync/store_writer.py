@@ -8,7 +8,8 @@ Upserts are keyed by HIS id. Existing rows' content hashes are fetched per batch
 inserted when new, updated (with `plan_dirty` set) when its hash differs, and NOT WRITTEN AT
 ALL when unchanged, so a re-run changes nothing, not even `updated_at`. Rejects are inserted
 with ON CONFLICT DO NOTHING on (source, entity, row_key, raw_hash): the same bad row seen
-again is not quarantined twice.
+again is not quarantined twice. When a good row for a quarantined key arrives later (the
+HIS was fixed), the key's open rejects get `resolved_at` (see `load_open_rejects`).
 
 On SQLite the rows arrive pre-encoded (`hisync.encoding`) and go straight to the DBAPI
 `executemany`; elsewhere they go through SQLAlchemy Core statements.
@@ -75,6 +76,7 @@ class StoreWriter:
         self.source = source
         self._fast = db.dialect == "sqlite"
         self._departments: dict[str, int] = {}
+        self._open: dict[str, set[str]] = {}  # entity -> keys with unresolved rejects
         self._sql: dict[str, str] = {}
         if self._fast:
             for entity in _TABLES:
@@ -209,14 +211,37 @@ class StoreWriter:
                     self._update(conn, entity, changed, links, now)
                 counts.inserted, counts.updated = len(new), len(changed)
             counts.unchanged += len(accepted) - counts.inserted - counts.updated
+            open_keys = self._open.get(entity)
+            if open_keys:
+                self._resolve(conn, entity, [k for k in accepted if k in open_keys], now)
             if rejects:
                 self._quarantine(conn, entity, rejects, run_id, now)
+                if open_keys is not None:
+                    open_keys.update(r.row_key for r in rejects)
                 counts.rejected = len(rejects)
                 for r in rejects:
                     counts.by_reason[r.reason.value] = counts.by_reason.get(r.reason.value, 0) + 1
             if mark is not None:
                 self._save_mark(conn, entity, mark, now)
         return counts
+
+    def load_open_rejects(self, entity: str) -> None:
+        """Remember which keys have unresolved rejects: a later good row resolves them."""
+        with self.db.engine.connect() as conn:
+            self._open[entity] = set(conn.execute(
+                select(HisReject.row_key).where(HisReject.source == self.source,
+                                                HisReject.entity == entity,
+                                                HisReject.resolved_at.is_(None))).scalars())
+
+    def _resolve(self, conn: Connection, entity: str, keys: list[str], now: dt.datetime) -> None:
+        if not keys:
+            return
+        for chunk in _chunks(keys):
+            conn.execute(update(HisReject).where(
+                HisReject.source == self.source, HisReject.entity == entity,
+                HisReject.row_key.in_(chunk), HisReject.resolved_at.is_(None))
+                .values(resolved_at=now))
+        self._open[entity].difference_update(keys)
 
     def _upsert_sqlite(self, conn: Connection, entity: str, rows: list[Accepted],
                        links: dict[str, int], now: dt.datetime) -> tuple[int, int]:

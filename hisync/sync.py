@@ -211,6 +211,7 @@ class HisSync:
                      report: SyncReport) -> tuple[Counts, Mark | None]:
         spec = self.mapping.entity(entity)
         columns = spec.source_columns
+        self.writer.load_open_rejects(entity)
         counts = Counts()
         opts = self.options
         in_flight = max(2, 2 * parser.workers)

@@ -163,6 +163,10 @@ def test_a_changed_row_is_updated_and_flagged_for_planning(
         assert dirty[0][2] == clock.now()
         dirty_enc = s.execute(select(Encounter.his_id).where(Encounter.plan_dirty.is_(True)))
         assert dirty_enc.scalars().all() == [bad_dept]
+        fixed = s.execute(select(HisReject).where(HisReject.row_key == bad_dept)).scalar_one()
+        assert fixed.resolved_at == clock.now()  # the quarantine shows it fixed
+        still_open = s.execute(select(HisReject).where(HisReject.resolved_at.is_(None)))
+        assert len(still_open.scalars().all()) == sum(b.rows for b in manifest.broken) - 1
     changed = [a for a, b in zip(after["patients"], before["patients"], strict=True) if a != b]
     assert len(changed) == 1 and changed[0][0] == pid
 
