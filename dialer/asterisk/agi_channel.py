@@ -12,11 +12,15 @@ Maps each Channel method onto AGI commands, every argument quoted (`agi.quote`):
 
 Once Asterisk reports the far end gone (bare `HANGUP` line, `result=-1`, `511`), `hung_up`
 is true and every later method returns an empty result without sending another prompt.
+A `result=-1` is checked with CHANNEL STATUS first: Asterisk 22 also answers -1 on a live
+call when a prompt file is missing, and that must not end the call as a hangup (the
+failure is logged and the method returns an empty, not-hung-up result).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from pathlib import Path
 
@@ -24,6 +28,8 @@ from core.clock import Clock
 from dialer.asterisk.agi import AgiResult, check_variable_name, command
 from dialer.asterisk.agi_connection import AgiConnection
 from ivr.channel import DigitsResult, InputEnd, PlayResult, Prompt, RecordResult
+
+log = logging.getLogger(__name__)
 
 TRANSFER_VARIABLE = "FOLLOWUP_TRANSFER"
 SAMPLE_RATE = 8000  # RECORD FILE wav is 8 kHz: endpos / 8 = milliseconds
@@ -76,13 +82,27 @@ class AgiChannel:
         """May we still send channel commands? (not hung up, not handed to the dialplan)"""
         return not (self._conn.hung_up or self._conn.closed or self._released)
 
+    async def _gone(self, res: AgiResult, what: str) -> bool:
+        """Did the far end leave during the command that got `res`?"""
+        if self._conn.hung_up or self._conn.closed:
+            return True
+        if res.ok and res.result == -1:
+            if not await self._conn.confirm_alive():
+                return True
+            log.error("AGI %s failed on a live call (missing or unreadable file?)", what)
+        elif not res.ok:
+            log.error("AGI %s refused: %s %s", what, int(res.code), res.message)
+        return False
+
     async def play(self, prompt: Prompt, interrupt_digits: str = "") -> PlayResult:
         if not self.active:
             return PlayResult(digit=None, hung_up=self.hung_up)
         res = await self._conn.send(
             command("STREAM FILE", audio_stem(prompt.audio), interrupt_digits))
-        if res.channel_dead or not res.ok:
-            return PlayResult(digit=None, hung_up=self.hung_up)
+        if await self._gone(res, f"STREAM FILE {prompt.key or prompt.audio}"):
+            return PlayResult(digit=None, hung_up=True)
+        if not res.ok or res.result == -1:
+            return PlayResult(digit=None, hung_up=False)
         return PlayResult(digit=_digit(res), hung_up=False)
 
     async def collect_digits(self, prompt: Prompt | None, max_digits: int, timeout_s: float,
@@ -93,9 +113,11 @@ class AgiChannel:
         if prompt is not None and terminator == "#":
             res = await self._conn.send(
                 command("GET DATA", audio_stem(prompt.audio), timeout_ms, str(max_digits)))
-            if res.channel_dead or not res.ok:
+            if await self._gone(res, f"GET DATA {prompt.key or prompt.audio}"):
                 return DigitsResult("", InputEnd.HANGUP)
-            digits = res.raw_result.lstrip("-")
+            if not res.ok or res.result == -1:
+                return DigitsResult("", InputEnd.TIMEOUT)  # the question was not heard
+            digits = res.raw_result
             if res.data == "timeout" and len(digits) < max_digits:
                 return DigitsResult(digits, InputEnd.TIMEOUT)
             return DigitsResult(digits, InputEnd.DIGITS)
@@ -110,9 +132,9 @@ class AgiChannel:
                 digits = played.digit
         while len(digits) < max_digits:
             res = await self._conn.send(command("WAIT FOR DIGIT", timeout_ms))
-            if res.channel_dead or not res.ok:
+            if await self._gone(res, "WAIT FOR DIGIT"):
                 return DigitsResult(digits, InputEnd.HANGUP)
-            key = _digit(res)
+            key = _digit(res) if res.ok else None
             if key is None:
                 return DigitsResult(digits, InputEnd.TIMEOUT)
             if terminator and key == terminator:
@@ -135,16 +157,19 @@ class AgiChannel:
         if silence_seconds > 0:
             args.append(f"s={max(1, round(silence_seconds))}")
         res = await self._conn.send(command("RECORD FILE", *args))
-        if not res.ok:
-            return empty
         duration_ms = max(0, (res.endpos or 0) * 1000 // SAMPLE_RATE)
         # not with_suffix: "1795652831.0" has a dot; nothing recorded (silence trimmed, or a
         # stop key at once) is no clip at all
         audio: Path | None = stem.parent / f"{stem.name}.wav" if duration_ms > 0 else None
-        if res.data == "hangup" or res.result == -1:
+        if res.ok and res.data == "hangup":
+            self._conn.hung_up = True  # Asterisk says so: "200 result=-1 (hangup)"
+        if await self._gone(res, "RECORD FILE"):
             # the far end left while recording: keep what was recorded
             return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
                                 end=InputEnd.HANGUP)
+        if not res.ok or res.result == -1:
+            return RecordResult(audio=None, duration_ms=0, offset_ms=offset_ms,
+                                end=InputEnd.TIMEOUT)
         if res.data == "dtmf":
             return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
                                 end=InputEnd.INTERRUPTED, digit=_digit(res))

@@ -2,7 +2,8 @@
 
 Reads the environment block, then runs strictly one command at a time (AGI is lock-step).
 The bare `HANGUP` line Asterisk sends when the far end leaves is consumed here and turns
-`hung_up` on; the response of the command in flight still follows it and is returned.
+`hung_up` on, as does a 511; the response of the command in flight still follows the
+HANGUP line and is returned. `result=-1` is ambiguous (see `confirm_alive`).
 An end of stream, a garbled line or a read timeout also ends the session (`closed`), never
 with an exception escaping to the server.
 """
@@ -51,7 +52,7 @@ class AgiConnection:
         self._reader = reader
         self._writer = writer
         self._timeout = command_timeout_s
-        self.hung_up = False  # Asterisk told us the channel is gone (HANGUP, 511, -1)
+        self.hung_up = False  # Asterisk told us the channel is gone (HANGUP line, 511)
         self.closed = False  # the socket is unusable: nothing more can be sent
         self.commands_sent = 0
 
@@ -107,9 +108,23 @@ class AgiConnection:
                     more = await self._readline()
                     if more is None or more.startswith("520 "):
                         break
-            if result.channel_dead:
+            if result.code is AgiResultCode.DEAD_CHANNEL:
                 self.hung_up = True
             return result
+
+    async def confirm_alive(self) -> bool:
+        """After an ambiguous `result=-1`: is the channel still there? (CHANNEL STATUS)
+
+        Asterisk 22 answers -1 both when the caller hung up during the command and when
+        the command itself failed on a live call (a prompt file that does not exist:
+        `STREAM FILE` -> `200 result=-1 endpos=0`, `GET DATA` -> `200 result=-1`). On a dead
+        channel CHANNEL STATUS gets 511 (often after the bare HANGUP line)."""
+        if self.hung_up or self.closed:
+            return False
+        res = await self.send("CHANNEL STATUS")
+        if res.code is not AgiResultCode.SUCCESS or (res.result is not None and res.result < 0):
+            self.hung_up = True
+        return not self.hung_up
 
     async def _readline(self) -> str | None:
         try:

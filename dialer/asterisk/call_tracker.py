@@ -99,7 +99,9 @@ class CallTracker:
     """Follows originated calls through AMI events. Pure: no I/O, `now` is passed in."""
 
     def __init__(self, attempt_variable: str = ATTEMPT_VARIABLE,
-                 recording_variable: str = RECORDING_VARIABLE) -> None:
+                 recording_variable: str = RECORDING_VARIABLE,
+                 number_is_endpoint: bool = True) -> None:
+        self._number_is_endpoint = number_is_endpoint
         self._attempt_variable = attempt_variable
         self._recording_variable = recording_variable
         self._calls: dict[str, _Call] = {}  # attempt id -> call
@@ -288,6 +290,7 @@ class CallTracker:
             cause=leg.cause if leg else None,
             channel_created=leg is not None,
             ringing=bool(leg and leg.ringing),
+            number_is_endpoint=self._number_is_endpoint,
         )
         details = list(call.details)
         if leg is not None and leg.dial_status:

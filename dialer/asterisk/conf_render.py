@@ -37,6 +37,8 @@ class AsteriskConfValues:
 
     ami_user: str
     ami_secret: str
+    ami_bind: str
+    ami_port: int
     ami_permit: str
     agi_host: str
     agi_port: int
@@ -93,6 +95,8 @@ def validate(s: AsteriskSettings) -> AsteriskConfValues:
         ami_user=s.ami_user,
         ami_secret=_secret("ami_secret", s.ami_secret.get_secret_value(), required=True),
         ami_permit=_check("ami_permit", s.ami_permit, _PERMIT, "address/netmask"),
+        ami_bind=_check("ami_host", s.ami_host, _HOST, host),
+        ami_port=s.ami_port,
         agi_host=_check("agi_host", s.agi_host, _HOST, host),
         agi_port=s.agi_port,
         sip_bind=_check("sip_bind", s.sip_bind, _BIND, "host:port"),

@@ -10,6 +10,9 @@ Behaviour of Asterisk 22.10.1 with chan_pjsip, as recorded (tests/fixtures/aster
 | unreachable       | Failure, Reason 3      | none         | 19           | never rang |
 | unknown endpoint  | Failure, Reason 0, Uniqueid `<unknown>` | none | none  | **no**  |
 
+(Through a trunk the same "no channel" answer means the trunk itself failed: see
+`map_dial_outcome(number_is_endpoint=False)`.)
+
 No answer and unreachable differ only in whether the channel ever reached the Ringing state
 (`Newstate` ChannelState 5 / `DialState` RINGING / `Hangup` in state 5): a phone that rang
 and was not picked up versus a contact nobody answered at the SIP level (timeout without a
@@ -114,13 +117,18 @@ def outcome_for_cause(cause: HangupCause | None) -> DialOutcome | None:
 
 def map_dial_outcome(*, originate_success: bool | None, reason: OriginateReason | None,
                      dial_status: str | None, cause: HangupCause | None,
-                     channel_created: bool, ringing: bool) -> DialOutcome:
+                     channel_created: bool, ringing: bool,
+                     number_is_endpoint: bool = True) -> DialOutcome:
     """The one mapping from what Asterisk said to how the dial ended (see the module table).
 
     `originate_success`/`reason` come from `OriginateResponse` (None if it never arrived),
     `dial_status` from `DialEnd` of the patient leg, `cause` from its `Hangup`,
     `channel_created` whether a channel for the attempt ever existed, `ringing` whether it
-    reached the Ringing state.
+    reached the Ringing state. `number_is_endpoint`: the dial string names the patient as
+    a PJSIP endpoint (`PJSIP/{number}`, as in the lab recordings), so a channel that could
+    not be created means no such number; through a trunk (`PJSIP/{number}@carrier`) it
+    means our trunk failed (seen on Asterisk 22: "Could not create dialog ... Is endpoint
+    registered and reachable?"), which is `failed`, never the patient's number.
     """
     if originate_success or reason is OriginateReason.ANSWERED or dial_status == "ANSWER":
         return DialOutcome.ANSWERED
@@ -133,8 +141,9 @@ def map_dial_outcome(*, originate_success: bool | None, reason: OriginateReason 
         return by_cause
     if not channel_created:
         # Reason 0, Uniqueid <unknown>, no channel: the endpoint does not exist
-        return DialOutcome.INVALID_NUMBER if reason is OriginateReason.FAILURE else \
-            DialOutcome.FAILED
+        if reason is OriginateReason.FAILURE and number_is_endpoint:
+            return DialOutcome.INVALID_NUMBER
+        return DialOutcome.FAILED
     if (reason is OriginateReason.RINGING or dial_status == "NOANSWER"
             or cause in (HangupCause.NO_ANSWER, HangupCause.NO_USER_RESPONSE)):
         return DialOutcome.NO_ANSWER if ringing else DialOutcome.UNREACHABLE

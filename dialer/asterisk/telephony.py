@@ -71,6 +71,11 @@ class OriginatePlan:
     max_call_s: float = 3 * 3600.0  # a call still open after this is given up on
     agent_ring_s: float = 30.0  # click-to-call: how long the agent's phone rings
 
+    @property
+    def number_is_endpoint(self) -> bool:
+        """Dialling `PJSIP/{number}` (no trunk): the number names an endpoint."""
+        return "@" not in self.dial_template and "{trunk}" not in self.dial_template
+
     def dial_string(self, phone: str) -> str:
         if not _PHONE.fullmatch(phone):
             raise ValueError(f"not a dialable number: {phone!r}")
@@ -93,7 +98,8 @@ class AsteriskTelephony:
         self._clock = clock
         self._board = board
         self._plan = plan or OriginatePlan()
-        self._tracker = CallTracker(attempt_variable=self._plan.attempt_variable)
+        self._tracker = CallTracker(attempt_variable=self._plan.attempt_variable,
+                                    number_is_endpoint=self._plan.number_is_endpoint)
         self._waiters: dict[str, asyncio.Future[CallReport]] = {}
         self._buffer: list[AmiEvent] = []
         self._client = AmiClient(config, self._on_event, self._on_connected)

@@ -143,6 +143,8 @@ class AgiReplayer:
             lines_out = (*pending_hangup, DEAD_LINE)
         elif verb == "GET VARIABLE":
             lines_out = (*pending_hangup, "200 result=0")
+        elif verb == "CHANNEL STATUS":
+            lines_out = (*pending_hangup, "200 result=6")
         else:
             lines_out = (*pending_hangup, "200 result=1" if verb in _DEAD_OK_VERBS
                          else "200 result=0")
@@ -262,6 +264,8 @@ class AgiEmulator:
         if verb == "HANGUP":
             self._dead = True
             return ("200 result=1",)
+        if verb == "CHANNEL STATUS":
+            return ("200 result=6",)  # Up (a dead channel got 511 above)
         if verb == "ANSWER":
             return ("200 result=0",)
         return ("510 Invalid or unknown command",)

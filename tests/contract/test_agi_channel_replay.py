@@ -18,7 +18,7 @@ from core.clock import FakeClock
 from dialer.asterisk.agi import AgiRequest
 from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.fastagi import FastAgiServer
-from dialer.asterisk.testing import AgiRecording, replay_agi_session
+from dialer.asterisk.testing import AgiExchange, AgiRecording, replay_agi_session
 from ivr.channel import InputEnd, Prompt
 
 AGI = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk" / "agi"
@@ -139,7 +139,8 @@ async def test_hangup_mid_prompt_stops_every_later_prompt() -> None:
     assert out["clip"].end is InputEnd.HANGUP and out["clip"].audio is None
     assert out["transfer"] is False
     assert out["hung_up"] is True
-    assert sent == ["ANSWER", 'STREAM FILE "/var/lib/followup-lab/sounds/followup-hello" "0"']
+    assert sent == ["ANSWER", 'STREAM FILE "/var/lib/followup-lab/sounds/followup-hello" "0"',
+                    "CHANNEL STATUS"]  # -1 is confirmed: HANGUP line + 511
     assert server.stats.completed == 1
 
 
@@ -240,3 +241,45 @@ async def test_a_session_past_its_deadline_is_ended(caplog: pytest.LogCaptureFix
     assert sent == ["ANSWER"]
     assert server.stats.handler_errors == 1 and server.stats.active == 0
     assert "exceeded" in caplog.text
+
+
+async def test_a_missing_prompt_on_a_live_call_is_not_a_hangup(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Seen on a real Asterisk 22.10.1 (smoke run against the rendered configs): a prompt
+    file that does not exist gives `200 result=-1 endpos=0` (STREAM FILE) and
+    `200 result=-1` (GET DATA) on a live call; CHANNEL STATUS then answers `200 result=6`."""
+    env = recording("followup_dtmf_record").environment
+    live = AgiRecording("missing_prompt", env, (
+        AgiExchange('STREAM FILE "/x/missing" ""', ("200 result=-1 endpos=0",)),
+        AgiExchange("CHANNEL STATUS", ("200 result=6",)),
+        AgiExchange('GET DATA "/x/missing" "8000" "1"', ("200 result=-1",)),
+        AgiExchange("CHANNEL STATUS", ("200 result=6",)),
+        AgiExchange('GET DATA "/x/press" "8000" "1"', ("200 result=5",)),
+    ))
+    out: dict[str, Any] = {}
+
+    async def resolve(attempt_id: str) -> str | None:
+        return attempt_id
+
+    async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
+        missing = Prompt(Path("/x/missing.wav"), "missing", "q.missing")
+        out["play"] = await channel.play(missing)
+        out["q1"] = await channel.collect_digits(missing, 1, 8.0)
+        out["q2"] = await channel.collect_digits(Prompt(Path("/x/press.wav"), "p"), 1, 8.0)
+        out["hung_up"] = channel.hung_up
+
+    server: FastAgiServer[str] = FastAgiServer(
+        resolve, handler, FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), Path("/tmp"),
+        port=0)
+    await server.start()
+    try:
+        with caplog.at_level(logging.ERROR):
+            await asyncio.wait_for(replay_agi_session("127.0.0.1", server.port, live,
+                                                      script="followup?attempt=a"), 5)
+    finally:
+        await server.close()
+    assert out["play"].hung_up is False
+    assert (out["q1"].digits, out["q1"].end) == ("", InputEnd.TIMEOUT)
+    assert (out["q2"].digits, out["q2"].end) == ("5", InputEnd.DIGITS)
+    assert out["hung_up"] is False
+    assert "failed on a live call" in caplog.text

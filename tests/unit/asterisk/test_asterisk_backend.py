@@ -92,7 +92,8 @@ async def test_hangup_mid_prompt_reports_answered_with_a_partial_ivr() -> None:
     report, fake = await run_call("1006")
     assert report.outcome is DialOutcome.ANSWERED
     assert report.ivr == Result(ScriptOutcome.PARTIAL, "")
-    assert fake.agi_sessions == [['STREAM FILE "/s/hello" ""']]
+    # the recorded -1 is checked with CHANNEL STATUS (511 after the HANGUP line): gone
+    assert fake.agi_sessions == [['STREAM FILE "/s/hello" ""', "CHANNEL STATUS"]]
 
 
 async def test_a_session_for_an_attempt_not_in_flight_is_ended_politely() -> None:

@@ -196,3 +196,11 @@ def test_rebuild_settles_a_call_that_ended_unseen_and_keeps_a_live_one() -> None
 ])
 def test_mapping_beyond_the_recordings(kwargs: dict[str, object], outcome: DialOutcome) -> None:
     assert map_dial_outcome(**kwargs) is outcome  # type: ignore[arg-type]
+
+
+def test_no_channel_through_a_trunk_is_our_failure_not_an_invalid_number() -> None:
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", number_is_endpoint=False)
+    tracker.expect("task-9999", originate_action_id("originate_unknown_endpoint"))
+    reports = [r for e in recorded_events("originate_unknown_endpoint")
+               for r in tracker.feed(e, T0)]
+    assert [(r.outcome, r.dialled) for r in reports] == [(DialOutcome.FAILED, False)]
