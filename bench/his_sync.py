@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sqlite3
 import subprocess
@@ -75,19 +76,19 @@ BASELINE_SQL = [
 ]
 
 
-def baseline(his: Path, store: Path) -> float:
+def baseline(his: Path, store: Path) -> tuple[float, float]:
     fresh_store(store)
     conn = sqlite3.connect(store)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"ATTACH DATABASE 'file:{his}?mode=ro' AS his")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     with conn:
         for sql in BASELINE_SQL:
             conn.execute(sql)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     conn.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def child_sync(his: Path, store: Path, workers: int, batch_size: int) -> None:
@@ -101,6 +102,7 @@ def child_sync(his: Path, store: Path, workers: int, batch_size: int) -> None:
     db = Database(fresh_store(store))
     mapping = load_mapping(DEFAULT_MAPPING)
     source = SqlSource(f"sqlite:///{his}")
+    start = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
     report = HisSync(db, source, mapping, SystemClock(),
                      SyncOptions(batch_size=batch_size, workers=workers)).run()
@@ -113,7 +115,8 @@ def child_sync(his: Path, store: Path, workers: int, batch_size: int) -> None:
     print(json.dumps({"sync_s": elapsed, "read": totals.read, "inserted": totals.inserted,
                       "rejected": totals.rejected, "rss_self_mib": me.ru_maxrss / 1024,
                       "rss_worker_mib": kids.ru_maxrss / 1024,
-                      "cpu_main_s": me.ru_utime + me.ru_stime,
+                      "cpu_main_s": (me.ru_utime + me.ru_stime
+                                     - start.ru_utime - start.ru_stime),
                       "cpu_workers_s": kids.ru_utime + kids.ru_stime}))
 
 
@@ -133,7 +136,8 @@ def main() -> None:
     rows = 50_000 if args.quick else args.rows
     args.cache.mkdir(parents=True, exist_ok=True)
     his = ensure_his(rows, args.cache)
-    base_s = baseline(his, args.cache / "baseline_store.sqlite")
+    load_before = os.getloadavg()[0]
+    base_s, base_cpu = baseline(his, args.cache / "baseline_store.sqlite")
     out = subprocess.run(
         [sys.executable, __file__, "--child-sync", str(his), str(args.cache / "sync_store.sqlite"),
          "--workers", str(args.workers), "--batch-size", str(args.batch_size)],
@@ -150,10 +154,18 @@ def main() -> None:
     peak = child["rss_self_mib"] + child["rss_worker_mib"]
     print(f"peak RSS:                 {child['rss_self_mib']:.0f} MiB sync process + "
           f"{child['rss_worker_mib']:.0f} MiB largest worker (target < 1024)")
+    sync_cpu = child["cpu_main_s"] + child["cpu_workers_s"]
+    load = max(load_before, os.getloadavg()[0])
+    # On a shared machine wall times follow the neighbours' load; CPU seconds do not.
+    print(f"CPU seconds:              copy {base_cpu:.2f}, sync {sync_cpu:.2f} "
+          f"(main {child['cpu_main_s']:.2f} + workers {child['cpu_workers_s']:.2f}); "
+          f"load average up to {load:.1f} on {os.cpu_count()} CPUs")
     print(json.dumps({"rows": read, "rows_per_s": round(read / sync_s),
                       "baseline_copy_s": round(base_s, 3), "sync_s": round(sync_s, 3),
                       "ratio_vs_insert_select": round(base_s / sync_s, 4),
-                      "peak_rss_mib": round(peak, 1)}))
+                      "peak_rss_mib": round(peak, 1), "baseline_cpu_s": round(base_cpu, 3),
+                      "sync_cpu_s": round(sync_cpu, 3), "sync_main_cpu_s":
+                      round(child["cpu_main_s"], 3), "load_avg_1m": round(load, 2)}))
 
 
 if __name__ == "__main__":

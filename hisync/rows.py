@@ -135,7 +135,8 @@ def _iso_candidate(value: str) -> str:
 
 def parse_date(value: str, formats: Sequence[str]) -> dt.date | None:
     """ISO 8601 (also with / or 年月日 separators) first, then `formats`; None if nothing fits."""
-    for candidate in (value, _iso_candidate(value)):
+    candidate = value
+    for _ in range(2):
         try:
             return dt.date.fromisoformat(candidate)
         except ValueError:
@@ -144,6 +145,9 @@ def parse_date(value: str, formats: Sequence[str]) -> dt.date | None:
             return dt.datetime.fromisoformat(candidate).date()
         except ValueError:
             pass
+        candidate = _iso_candidate(value)
+        if candidate == value:
+            break
     for fmt in formats:
         try:
             return dt.datetime.strptime(value, fmt).date()
@@ -206,7 +210,8 @@ class RowParser:
 
     @staticmethod
     def _cells(row: Row) -> list[str | None]:
-        cells = [(v.strip() or None) if type(v) is str else text(v) for v in row]
+        cells = [None if v is None else (v.strip() or None) if type(v) is str else text(v)
+                 for v in row]
         cells.append(None)
         return cells
 
