@@ -184,7 +184,8 @@ class SimChannel:
             return pcm
         if not reply.say:
             return b""
-        clip = self.work_dir / f".say-{len(self.answer_clips)}-{abs(hash(reply.say))}.wav"
+        # unique per call: concurrent calls may say the same words
+        clip = self.work_dir / f".say-{self.call_name}-{len(self.answer_clips)}.wav"
         voice = self.voice.default_voice(self.patient.language)
         await asyncio.to_thread(self.voice.synthesize, reply.say, voice, clip)
         pcm, _ = await asyncio.to_thread(read_wav, clip)

