@@ -5,7 +5,6 @@ Commands parse their options, call one function of `engine.his_service`, and pri
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -28,6 +27,12 @@ from hisync.sync import SyncReport
 
 # A bar only for runs long enough to wonder about; short runs print just the summary.
 PROGRESS_MIN_ROWS = 20_000
+
+
+def _out() -> Console:
+    """Stdout; when it is not a terminal (a pipe, a log) tables get room instead of 80 cols."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
 
 
 def register(cli: click.Group) -> None:
@@ -99,7 +104,7 @@ def _print_report(report: SyncReport) -> None:
     for entity, c in [*report.entities.items(), ("total", report.totals)]:
         table.add_row(entity, str(c.read), str(c.inserted), str(c.updated), str(c.unchanged),
                       str(c.rejected))
-    console = Console(soft_wrap=True)
+    console = _out()
     console.print(table)
     by_reason = report.totals.by_reason
     if by_reason:
@@ -134,7 +139,7 @@ def rejects(app: App, reason: str | None, limit: int, include_resolved: bool) ->
         table.add_column(col)
     for r in rows:
         table.add_row(r.row_key or "(no id)", r.entity, r.field, r.reason.value, r.detail)
-    Console(soft_wrap=not sys.stdout.isatty()).print(table)
+    _out().print(table)
 
 
 @his.command()
@@ -151,7 +156,7 @@ def runs(app: App, limit: int) -> None:
         table.add_row(str(r.id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.status.value,
                       secs, str(r.rows_read), str(r.inserted), str(r.updated), str(r.unchanged),
                       str(r.rejected), (r.error or "")[:60])
-    Console(soft_wrap=True).print(table)
+    _out().print(table)
 
 
 @his.command()
