@@ -1,0 +1,138 @@
+"""Accounts: login with lockout (every attempt audited), users and temporary grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from console.access import NEEDS_DEPARTMENT
+from console.forms import FormError, GrantForm, UserForm
+from console.passwords import hash_password, verify_password
+from core.audit import AuditLog
+from core.clock import Clock
+from core.errors import NotFound
+from core.store.models import Department, User, UserGrant
+
+LOCKOUT = dt.timedelta(minutes=15)
+
+
+class LoginResult(StrEnum):
+    OK = "ok"
+    BAD_CREDENTIALS = "bad_credentials"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    result: LoginResult
+    user_id: int | None = None
+
+
+class AccountService:
+    """Logins, users and grants; each change is one transaction with its audit event."""
+
+    def __init__(self, clock: Clock, audit: AuditLog, max_failed_logins: int) -> None:
+        self._clock = clock
+        self._audit = audit
+        self._max_failed = max_failed_logins
+
+    def login(self, session: Session, username: str, password: str,
+              client: str) -> LoginOutcome:
+        """Check a password. Failures count towards a lockout; every attempt is audited.
+
+        Unknown users and wrong passwords look the same to the caller.
+        """
+        now = self._clock.now()
+        name = username.strip()[:64]
+        user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+        detail = {"username": name, "client": client[:64]}
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            verify_password(None, password)
+            self._audit.append(session, f"user:{name}", "login.refused_locked", "user",
+                               user.id, detail)
+            return LoginOutcome(LoginResult.LOCKED)
+        ok = verify_password(user.password_hash if user else None, password)
+        if user is None or not user.active or not ok:
+            if user is not None:
+                user.failed_logins += 1
+                if user.failed_logins >= self._max_failed:
+                    user.locked_until = now + LOCKOUT
+                    user.failed_logins = 0
+                    self._audit.append(session, "system:console", "user.locked", "user",
+                                       user.id, {**detail, "until": user.locked_until.isoformat()})
+            self._audit.append(session, f"user:{name}" if user else "anonymous",
+                               "login.failed", "user", user.id if user else "-", detail)
+            return LoginOutcome(LoginResult.BAD_CREDENTIALS)
+        user.failed_logins = 0
+        user.locked_until = None
+        self._audit.append(session, f"user:{name}", "login.success", "user", user.id, detail)
+        return LoginOutcome(LoginResult.OK, user.id)
+
+    def logout(self, session: Session, user_id: int, username: str) -> None:
+        self._audit.append(session, f"user:{username}", "logout", "user", user_id, {})
+
+    def create_user(self, session: Session, form: UserForm, actor: str) -> User:
+        """Raises FormError for a taken username, an unknown department or a missing one."""
+        if session.execute(select(User.id).where(User.username == form.username)).first():
+            raise FormError("username", "taken")
+        if form.department_id is not None and session.get(Department, form.department_id) \
+                is None:
+            raise FormError("department_id", "unknown_choice")
+        if form.role in NEEDS_DEPARTMENT and form.department_id is None:
+            raise FormError("department_id", "required")
+        user = User(username=form.username, display_name=form.display_name,
+                    password_hash=hash_password(form.password), role=form.role,
+                    department_id=form.department_id, active=True, failed_logins=0,
+                    created_at=self._clock.now())
+        session.add(user)
+        session.flush()
+        self._audit.append(session, actor, "user.create", "user", user.id,
+                           {"username": user.username, "role": user.role.value,
+                            "department_id": user.department_id})
+        return user
+
+    def grant(self, session: Session, form: GrantForm, granted_by: int, actor: str
+              ) -> UserGrant:
+        """A temporary right; raises NotFound / FormError for unknown user or department."""
+        user = session.get(User, form.user_id)
+        if user is None:
+            raise NotFound(f"user {form.user_id} not found")
+        if form.department_id is not None and session.get(Department, form.department_id) \
+                is None:
+            raise FormError("department_id", "unknown_choice")
+        if form.role in NEEDS_DEPARTMENT and form.department_id is None:
+            raise FormError("department_id", "required")
+        now = self._clock.now()
+        grant = UserGrant(user_id=user.id, role=form.role, department_id=form.department_id,
+                          granted_by=granted_by, expires_at=now + dt.timedelta(days=form.days),
+                          created_at=now)
+        session.add(grant)
+        session.flush()
+        self._audit.append(session, actor, "user.grant", "user", user.id,
+                           {"role": form.role.value, "department_id": form.department_id,
+                            "expires_at": grant.expires_at.isoformat()})
+        return grant
+
+    def set_active(self, session: Session, user_id: int, active: bool, actor: str) -> None:
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        user.active = active
+        if active:
+            user.locked_until = None
+            user.failed_logins = 0
+        self._audit.append(session, actor, "user.activate" if active else "user.deactivate",
+                           "user", user.id, {})
+
+    def users(self, session: Session) -> list[tuple[User, list[UserGrant]]]:
+        now = self._clock.now()
+        users = session.execute(select(User).order_by(User.username)).scalars().all()
+        grants: dict[int, list[UserGrant]] = {}
+        for g in session.execute(select(UserGrant).where(UserGrant.expires_at > now)
+                                 .order_by(UserGrant.expires_at)).scalars():
+            grants.setdefault(g.user_id, []).append(g)
+        return [(u, grants.get(u.id, [])) for u in users]

@@ -1,0 +1,209 @@
+"""Task and call search, the call detail and the patient page — all inside the principal's
+departments. An id outside them is `NotFound`, the same as an id that does not exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from console.access import Principal
+from console.forms import CallSearch
+from console.periods import day_range
+from core.enums import DialOutcome, RecordingKind, ScriptOutcome
+from core.errors import NotFound
+from core.store.models import (
+    Answer,
+    AuditEntry,
+    CallAttempt,
+    Department,
+    Encounter,
+    FollowupTask,
+    Patient,
+    Recording,
+    Ticket,
+)
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    attempt_id: int
+    created_at: dt.datetime
+    department: str
+    patient_id: int
+    patient_name: str
+    mrn: str
+    script_id: str
+    number: int
+    dial_outcome: str
+    script_outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    rows: tuple[CallRow, ...]
+    page: int
+    has_more: bool
+
+
+def search_calls(session: Session, who: Principal, f: CallSearch, tz: str) -> SearchResult:
+    """Newest first, one page; uses the (department, created_at) and created_at indexes."""
+    stmt = (select(CallAttempt.id, CallAttempt.created_at, Department.code, Patient.id,
+                   Patient.name, Patient.mrn, FollowupTask.script_id, CallAttempt.number,
+                   CallAttempt.dial_outcome, CallAttempt.script_outcome)
+            .join(Patient, Patient.id == CallAttempt.patient_id)
+            .join(FollowupTask, FollowupTask.id == CallAttempt.task_id)
+            .join(Department, Department.id == CallAttempt.department_id)
+            .where(who.scope(CallAttempt.department_id)))
+    if f.department_id is not None:
+        stmt = stmt.where(CallAttempt.department_id == f.department_id)
+    if f.date_from is not None:
+        stmt = stmt.where(CallAttempt.created_at >= day_range(f.date_from, tz)[0])
+    if f.date_to is not None:
+        stmt = stmt.where(CallAttempt.created_at < day_range(f.date_to, tz)[1])
+    if f.script_id:
+        stmt = stmt.where(FollowupTask.script_id == f.script_id)
+    if f.outcome:
+        if f.outcome in {o.value for o in ScriptOutcome}:
+            stmt = stmt.where(CallAttempt.script_outcome == ScriptOutcome(f.outcome))
+        elif f.outcome in {o.value for o in DialOutcome}:
+            stmt = stmt.where(CallAttempt.dial_outcome == DialOutcome(f.outcome))
+        else:
+            return SearchResult((), f.page, False)
+    if f.q:
+        q = f.q
+        if q.isdigit() and len(q) < 10:
+            stmt = stmt.where(or_(CallAttempt.id == int(q), Patient.mrn == q))
+        elif q.lstrip("+").isdigit():
+            stmt = stmt.where(or_(Patient.mrn == q, Patient.phone == q, CallAttempt.phone == q))
+        else:
+            stmt = stmt.where(or_(Patient.mrn == q, Patient.name.like(_prefix(q))))
+    rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
+                           .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+    out = tuple(CallRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+                        r[8].value if r[8] else "", r[9].value if r[9] else "")
+                for r in rows[:PAGE_SIZE])
+    return SearchResult(out, f.page, len(rows) > PAGE_SIZE)
+
+
+def _prefix(q: str) -> str:
+    return q.replace("\\", "").replace("%", "").replace("_", "") + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerView:
+    script_id: str
+    question_id: str
+    kind: str
+    source: str
+    value: str
+    transcript: str
+    confidence: float | None
+    needs_review: bool
+    red_flag: str
+    offset_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetail:
+    attempt: CallAttempt
+    task: FollowupTask
+    patient: Patient
+    department: Department
+    answers: tuple[AnswerView, ...]
+    recording: Recording | None
+    recording_flagged: str  # the integrity problem found on an earlier read, if any
+    tickets: tuple[Ticket, ...]
+
+
+def call_detail(session: Session, who: Principal, attempt_id: int) -> CallDetail:
+    """Raises NotFound if the attempt does not exist or is outside the caller's scope."""
+    attempt = session.execute(select(CallAttempt).where(
+        CallAttempt.id == attempt_id, who.scope(CallAttempt.department_id))).scalar_one_or_none()
+    if attempt is None:
+        raise NotFound(f"call {attempt_id} not found")
+    task = session.get(FollowupTask, attempt.task_id)
+    patient = session.get(Patient, attempt.patient_id)
+    dept = session.get(Department, attempt.department_id)
+    if task is None or patient is None or dept is None:
+        raise NotFound(f"call {attempt_id} not found")
+    answers = session.execute(select(Answer).where(Answer.attempt_id == attempt_id)
+                              .order_by(Answer.offset_ms.is_(None), Answer.offset_ms,
+                                        Answer.id)).scalars().all()
+    recording = session.execute(
+        select(Recording).where(Recording.attempt_id == attempt_id,
+                                Recording.kind == RecordingKind.CALL,
+                                Recording.purged_at.is_(None))
+        .order_by(Recording.id.desc()).limit(1)).scalar_one_or_none()
+    flagged = ""
+    if recording is not None:
+        entry = session.execute(
+            select(AuditEntry).where(AuditEntry.object_type == "recording",
+                                     AuditEntry.object_id == str(recording.id),
+                                     AuditEntry.action == "recording.integrity_failed")
+            .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
+        if entry is not None:
+            flagged = str(entry.detail.get("problem", "integrity check failed"))
+    tickets = session.execute(select(Ticket).where(Ticket.attempt_id == attempt_id)
+                              .order_by(Ticket.id)).scalars().all()
+    views = tuple(
+        AnswerView(a.script_id, a.question_id, a.kind.value, a.source.value, a.value or "",
+                   a.transcript or "", a.confidence, a.needs_review,
+                   a.red_flag.value if a.red_flag else "",
+                   a.offset_ms / 1000 if a.offset_ms is not None and recording is not None
+                   and (a.recording_id in (None, recording.id)) else None)
+        for a in answers)
+    return CallDetail(attempt, task, patient, dept, views, recording, flagged, tuple(tickets))
+
+
+def recording_in_scope(session: Session, who: Principal, recording_id: int) -> Recording:
+    """The recording row if the caller may hear it; NotFound otherwise."""
+    rec = session.execute(select(Recording).where(
+        Recording.id == recording_id, Recording.purged_at.is_(None),
+        who.scope(Recording.department_id))).scalar_one_or_none()
+    if rec is None:
+        raise NotFound(f"recording {recording_id} not found")
+    return rec
+
+
+@dataclass(frozen=True, slots=True)
+class PatientPage:
+    patient: Patient
+    encounters: tuple[tuple[Encounter, str], ...]
+    tasks: tuple[tuple[FollowupTask, tuple[CallAttempt, ...]], ...]
+
+
+def patient_page(session: Session, who: Principal, patient_id: int) -> PatientPage:
+    """The patient with the encounters and follow-ups of the caller's departments only.
+
+    A patient with nothing in the caller's departments is NotFound.
+    """
+    patient = session.get(Patient, patient_id)
+    visible = patient is not None and session.execute(select(
+        or_(exists().where(and_(Encounter.patient_id == patient_id,
+                                who.scope(Encounter.department_id))),
+            exists().where(and_(FollowupTask.patient_id == patient_id,
+                                who.scope(FollowupTask.department_id)))))).scalar()
+    if patient is None or not visible:
+        raise NotFound(f"patient {patient_id} not found")
+    encs = session.execute(
+        select(Encounter, Department.code).join(Department,
+                                                Department.id == Encounter.department_id)
+        .where(Encounter.patient_id == patient_id, who.scope(Encounter.department_id))
+        .order_by(Encounter.discharge_at.desc())).all()
+    tasks = session.execute(
+        select(FollowupTask).where(FollowupTask.patient_id == patient_id,
+                                   who.scope(FollowupTask.department_id))
+        .order_by(FollowupTask.due_date.desc())).scalars().all()
+    attempts: dict[int, list[CallAttempt]] = {}
+    if tasks:
+        for a in session.execute(select(CallAttempt).where(
+                CallAttempt.task_id.in_([t.id for t in tasks]))
+                .order_by(CallAttempt.number)).scalars():
+            attempts.setdefault(a.task_id, []).append(a)
+    return PatientPage(patient, tuple((e, code) for e, code in encs),
+                       tuple((t, tuple(attempts.get(t.id, []))) for t in tasks))

@@ -1,0 +1,84 @@
+"""Server-rendered inline SVG charts (no JavaScript libraries). Output is Markup-safe:
+every label goes through `html.escape`."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float | None  # None: suppressed / no data (drawn as an empty slot)
+    low: float | None = None
+    high: float | None = None
+
+
+def bar_chart(bars: Sequence[Bar], *, max_value: float, title: str, width: int = 640,
+              bar_height: int = 22, label_width: int = 200, fmt: str = "{:.2f}") -> Markup:
+    """Horizontal bars with optional CI whiskers."""
+    plot = width - label_width - 60
+    height = 30 + bar_height * max(1, len(bars)) + 10
+    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<title>{html.escape(title)}</title>',
+             f'<text x="0" y="16" class="chart-title">{html.escape(title)}</text>']
+    scale = plot / max_value if max_value > 0 else 0
+    for i, bar in enumerate(bars):
+        y = 30 + i * bar_height
+        parts.append(f'<text x="{label_width - 6}" y="{y + bar_height * 0.65:.1f}" '
+                     f'text-anchor="end" class="chart-label">{html.escape(bar.label)}</text>')
+        if bar.value is None:
+            parts.append(f'<text x="{label_width + 4}" y="{y + bar_height * 0.65:.1f}" '
+                         'class="chart-muted">–</text>')
+            continue
+        w = max(0.0, bar.value * scale)
+        parts.append(f'<rect x="{label_width}" y="{y + 3}" width="{w:.1f}" '
+                     f'height="{bar_height - 6}" class="chart-bar"/>')
+        if bar.low is not None and bar.high is not None:
+            lo = label_width + max(0.0, bar.low) * scale
+            hi = label_width + min(max_value, bar.high) * scale
+            mid = y + bar_height / 2
+            parts.append(f'<line x1="{lo:.1f}" x2="{hi:.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
+                         'class="chart-ci"/>')
+        parts.append(f'<text x="{label_width + w + 4:.1f}" y="{y + bar_height * 0.65:.1f}" '
+                     f'class="chart-value">{html.escape(fmt.format(bar.value))}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def line_chart(points: Sequence[tuple[str, float | None]], *, max_value: float, title: str,
+               width: int = 640, height: int = 200, fmt: str = "{:.2f}") -> Markup:
+    """A line over months; missing (suppressed) points break the line."""
+    left, right, top, bottom = 40, 20, 30, 30
+    pw, ph = width - left - right, height - top - bottom
+    step = pw / max(1, len(points) - 1)
+    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<title>{html.escape(title)}</title>',
+             f'<text x="0" y="16" class="chart-title">{html.escape(title)}</text>',
+             f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" '
+             'class="chart-axis"/>']
+    path: list[str] = []
+    for i, (label, value) in enumerate(points):
+        x = left + i * step
+        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" '
+                     f'class="chart-label">{html.escape(label)}</text>')
+        if value is None or max_value <= 0:
+            if len(path) > 1:
+                parts.append(f'<polyline points="{" ".join(path)}" class="chart-line"/>')
+            path = []
+            continue
+        y = top + ph - min(value, max_value) / max_value * ph
+        path.append(f"{x:.1f},{y:.1f}")
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" class="chart-dot"/>')
+        parts.append(f'<text x="{x:.1f}" y="{y - 6:.1f}" text-anchor="middle" '
+                     f'class="chart-value">{html.escape(fmt.format(value))}</text>')
+    if len(path) > 1:
+        parts.append(f'<polyline points="{" ".join(path)}" class="chart-line"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,28 @@
+"""What the console app is built from; the composition root fills it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.definitions import DefinitionSource
+from console.worklist import ClickToCall
+from core.audit import AuditLog
+from core.clock import Clock
+from core.store.db import Database
+from recordings.store import RecordingStore
+
+
+@dataclass(frozen=True)
+class ConsoleDeps:
+    db: Database
+    clock: Clock
+    audit: AuditLog
+    recordings: RecordingStore
+    secret_key: str
+    timezone: str = "Asia/Shanghai"
+    hospital_name: str = ""
+    max_failed_logins: int = 5
+    session_hours: int = 8
+    https_only: bool = False
+    definitions: DefinitionSource | None = None
+    click_to_call: ClickToCall | None = None

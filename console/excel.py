@@ -1,0 +1,72 @@
+"""The monthly report as an Excel workbook (openpyxl)."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from console.reports import MonthlyReport
+
+
+def _safe(value: str) -> str:
+    # A cell starting with = + - @ would be run as a formula by a spreadsheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def report_workbook(report: MonthlyReport) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Summary"
+    bold = Font(bold=True)
+    f = report.figures
+    rows: list[tuple[str, object]] = [
+        ("Department", _safe(f"{report.department_code} {report.department_name}")),
+        ("Month", report.month),
+        ("Eligible follow-ups", f.eligible),
+        ("Responded", f.responded),
+        ("Non-response", f.non_response),
+        ("  failed after the last attempt", f.failed),
+        ("  refused / opted out / invalid number", f.stopped),
+        ("  still open", f.still_open),
+        ("Response rate", "suppressed" if f.response_rate is None else round(f.response_rate, 4)),
+        ("Mean score (all scale answers)",
+         "suppressed" if f.mean_score is None else round(f.mean_score, 3)),
+        ("Cells with fewer answers than this are suppressed", report.min_cell),
+    ]
+    for label, value in rows:
+        ws.append([label, value])
+    for cell in ws["A"]:
+        cell.font = bold
+    ws.column_dimensions["A"].width = 48
+    ws.column_dimensions["B"].width = 28
+
+    q = wb.create_sheet("Questions")
+    q.append(["Script", "Question", "Kind", "Answers", "Mean / share yes", "CI low", "CI high"])
+    for cell in q[1]:
+        cell.font = bold
+    for s in report.questions:
+        q.append([_safe(s.script_id), _safe(s.question_id), s.kind,
+                  s.n if s.n >= report.min_cell else f"<{report.min_cell}",
+                  "suppressed" if s.mean is None else round(s.mean, 3),
+                  None if s.low is None else round(s.low, 3),
+                  None if s.high is None else round(s.high, 3)])
+
+    t = wb.create_sheet("Trend")
+    t.append(["Month", "Eligible", "Responded", "Response rate", "Mean score"])
+    for cell in t[1]:
+        cell.font = bold
+    for m in report.trend:
+        t.append([m.month, m.eligible, m.responded,
+                  None if m.response_rate is None else round(m.response_rate, 4),
+                  None if m.mean_score is None else round(m.mean_score, 3)])
+
+    w = wb.create_sheet("Worst items")
+    w.append(["Script", "Question", "Mean", "Answers"])
+    for s in report.worst:
+        w.append([_safe(s.script_id), _safe(s.question_id),
+                  None if s.mean is None else round(s.mean, 3), s.n])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -1,0 +1,39 @@
+"""Local days and months (the hospital's time zone) as UTC ranges for queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from core.clock import UTC
+
+
+def local_today(now: dt.datetime, tz: str) -> dt.date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def day_range(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the local `day`, in UTC."""
+    zone = ZoneInfo(tz)
+    start = dt.datetime.combine(day, dt.time(), zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def next_month(first: dt.date) -> dt.date:
+    return dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+
+
+def previous_month(first: dt.date) -> dt.date:
+    return dt.date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+
+
+def month_range(first: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the local month beginning on `first`, in UTC."""
+    start, _ = day_range(first, tz)
+    end, _ = day_range(next_month(first), tz)
+    return start, end
+
+
+def month_key(first: dt.date) -> str:
+    return f"{first.year:04d}-{first.month:02d}"

@@ -1,0 +1,228 @@
+"""The monthly satisfaction report of one department, computed from our own store.
+
+Response: follow-up tasks due in the month (not cancelled or merged) and how they ended.
+Scores: every keypad/voice answer to a scale question (mean, 95% CI) and yes/no questions
+(share of yes, Wilson 95% CI), from the calls made in the month. Any cell with fewer than
+`MIN_CELL` answers is suppressed. Finished months are kept in `report_snapshots`, so the
+trend reads six small rows instead of six months of answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from console.access import Principal
+from console.periods import month_key, month_range, next_month, previous_month
+from core.clock import Clock
+from core.enums import AnswerSource, QuestionKind, TaskStatus
+from core.errors import NotFound
+from core.store.models import (
+    Answer,
+    CallAttempt,
+    Department,
+    FollowupTask,
+    ReportSnapshot,
+)
+
+MIN_CELL = 5
+TREND_MONTHS = 6
+WORST_ITEMS = 3
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042,
+        40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t95(df: int) -> float:
+    """Two-sided 95% Student t quantile (table, rounded down to a listed df; 1.96 beyond)."""
+    if df < 1:
+        return math.inf
+    best = 1.96
+    for k in sorted(_T95, reverse=True):
+        if df >= k:
+            best = _T95[k] if df <= 120 else 1.96
+            break
+    return best
+
+
+def mean_ci(n: int, total: float, total_sq: float) -> tuple[float, float, float]:
+    """Mean and 95% CI from n, sum and sum of squares."""
+    mean = total / n
+    if n < 2:
+        return mean, -math.inf, math.inf
+    var = max(0.0, (total_sq - n * mean * mean) / (n - 1))
+    half = t95(n - 1) * math.sqrt(var / n)
+    return mean, mean - half, mean + half
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float, float]:
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return p, max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionStat:
+    script_id: str
+    question_id: str
+    kind: str  # "scale" (mean score) or "yes_no" (share of yes)
+    n: int
+    mean: float | None  # None when suppressed
+    low: float | None
+    high: float | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.mean is None
+
+    @property
+    def key(self) -> str:
+        return f"{self.script_id}/{self.question_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFigures:
+    month: str
+    eligible: int
+    responded: int
+    failed: int
+    stopped: int
+    still_open: int
+    answers: int
+    mean_score: float | None  # mean of every scale answer (suppressed below MIN_CELL)
+
+    @property
+    def response_rate(self) -> float | None:
+        if self.eligible < MIN_CELL:
+            return None
+        return self.responded / self.eligible
+
+    @property
+    def non_response(self) -> int:
+        return self.eligible - self.responded
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyReport:
+    department_id: int
+    department_code: str
+    department_name: str
+    department_name_en: str
+    month: str
+    figures: MonthFigures
+    questions: tuple[QuestionStat, ...]
+    trend: tuple[MonthFigures, ...]  # oldest first, ending with this month
+    worst: tuple[QuestionStat, ...]
+    min_cell: int = MIN_CELL
+
+
+def _suppress(n: int) -> bool:
+    return n < MIN_CELL
+
+
+def month_figures(session: Session, department_id: int, first: dt.date, tz: str
+                  ) -> tuple[MonthFigures, tuple[QuestionStat, ...]]:
+    """Compute one month from the raw rows (two grouped queries over index ranges)."""
+    by_status: dict[TaskStatus, int] = {status: int(n) for status, n in session.execute(
+        select(FollowupTask.status, func.count())
+        .where(FollowupTask.due_date >= first, FollowupTask.due_date < next_month(first),
+               FollowupTask.department_id == department_id,
+               FollowupTask.status.not_in([TaskStatus.CANCELLED, TaskStatus.MERGED]))
+        .group_by(FollowupTask.status)).all()}
+    eligible = sum(by_status.values())
+    start, end = month_range(first, tz)
+    score = cast(Answer.value, Float)
+    rows = session.execute(
+        select(Answer.script_id, Answer.question_id, Answer.kind, func.count(),
+               func.sum(case((Answer.kind == QuestionKind.SCALE, score), else_=None)),
+               func.sum(case((Answer.kind == QuestionKind.SCALE, score * score), else_=None)),
+               func.sum(case((Answer.value == "true", 1), else_=0)))
+        .join(CallAttempt, CallAttempt.id == Answer.attempt_id)
+        .where(CallAttempt.department_id == department_id, CallAttempt.created_at >= start,
+               CallAttempt.created_at < end,
+               Answer.kind.in_([QuestionKind.SCALE, QuestionKind.YES_NO]),
+               Answer.source != AnswerSource.NONE, Answer.value.is_not(None))
+        .group_by(Answer.script_id, Answer.question_id, Answer.kind)).all()
+    stats: list[QuestionStat] = []
+    all_n, all_sum = 0, 0.0
+    for script_id, question_id, kind, n, s1, s2, yes in rows:
+        n = int(n)
+        if kind is QuestionKind.SCALE:
+            all_n += n
+            all_sum += float(s1 or 0)
+            m, lo, hi = mean_ci(n, float(s1 or 0), float(s2 or 0))
+        else:
+            m, lo, hi = wilson(int(yes or 0), n)
+        if _suppress(n):
+            stats.append(QuestionStat(script_id, question_id, kind.value, n, None, None, None))
+        else:
+            stats.append(QuestionStat(script_id, question_id, kind.value, n, m, lo, hi))
+    stats.sort(key=lambda q: (q.script_id, q.question_id))
+    figures = MonthFigures(
+        month=month_key(first), eligible=eligible,
+        responded=by_status.get(TaskStatus.DONE, 0), failed=by_status.get(TaskStatus.FAILED, 0),
+        stopped=by_status.get(TaskStatus.STOPPED, 0),
+        still_open=by_status.get(TaskStatus.PENDING, 0) + by_status.get(TaskStatus.CLAIMED, 0),
+        answers=all_n, mean_score=None if _suppress(all_n) else all_sum / all_n)
+    return figures, tuple(stats)
+
+
+def _to_snapshot(figures: MonthFigures, stats: tuple[QuestionStat, ...]) -> dict[str, Any]:
+    return {"figures": asdict(figures), "questions": [asdict(q) for q in stats]}
+
+
+def _from_snapshot(data: dict[str, Any]) -> tuple[MonthFigures, tuple[QuestionStat, ...]]:
+    return (MonthFigures(**data["figures"]),
+            tuple(QuestionStat(**q) for q in data["questions"]))
+
+
+class ReportService:
+    def __init__(self, clock: Clock, tz: str) -> None:
+        self._clock = clock
+        self._tz = tz
+
+    def _month(self, session: Session, department_id: int, first: dt.date
+               ) -> tuple[MonthFigures, tuple[QuestionStat, ...]]:
+        """A finished month from its snapshot (made on first use); the current one live."""
+        _, end = month_range(first, self._tz)
+        finished = end <= self._clock.now() - dt.timedelta(days=1)
+        key = month_key(first)
+        if finished:
+            snap = session.get(ReportSnapshot, (department_id, key))
+            if snap is not None:
+                return _from_snapshot(snap.data)
+        figures, stats = month_figures(session, department_id, first, self._tz)
+        if finished:
+            try:
+                with session.begin_nested():
+                    session.add(ReportSnapshot(department_id=department_id, month=key,
+                                               data=_to_snapshot(figures, stats),
+                                               computed_at=self._clock.now()))
+            except IntegrityError:
+                pass  # another request stored the same month first
+        return figures, stats
+
+    def monthly(self, session: Session, who: Principal, department_id: int, first: dt.date
+                ) -> MonthlyReport:
+        """Raises NotFound for a department outside the caller's scope."""
+        dept = session.execute(select(Department).where(
+            Department.id == department_id, who.scope(Department.id))).scalar_one_or_none()
+        if dept is None:
+            raise NotFound(f"department {department_id} not found")
+        figures, stats = self._month(session, dept.id, first)
+        months = [first]
+        for _ in range(TREND_MONTHS - 1):
+            months.insert(0, previous_month(months[0]))
+        trend = [self._month(session, dept.id, m)[0] for m in months[:-1]] + [figures]
+        shown = [q for q in stats if not q.suppressed and q.kind == QuestionKind.SCALE.value]
+        worst = sorted(shown, key=lambda q: (q.mean or 0.0, q.key))[:WORST_ITEMS]
+        return MonthlyReport(dept.id, dept.code, dept.name, dept.name_en, month_key(first),
+                             figures, stats, tuple(trend), tuple(worst))

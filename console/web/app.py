@@ -1,0 +1,134 @@
+"""`create_app(deps)`: the console's Starlette application (routes, sessions, errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from console.deps import ConsoleDeps
+from console.forms import FormError
+from console.i18n import translate
+from console.web import views_admin as admin
+from console.web import views_auth as auth
+from console.web import views_pages as pages
+from console.web import views_reports as reports
+from console.web import views_spotcheck as spot
+from console.web import views_worklist as work
+from console.web.base import TEMPLATES_DIR, locale, login_redirect, render
+from console.web.errors import LoginRequired, status_for
+from core.errors import FollowupError
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_BODY = 256 * 1024
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Adds CSP and friends to every response; refuses oversized request bodies (413)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+                await PlainTextResponse("request too large", status_code=413)(
+                    scope, receive, send)
+                return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"content-security-policy", _CSP.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"same-origin"),
+                            (b"x-frame-options", b"DENY")]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _on_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, LoginRequired):
+        return login_redirect(request)
+    assert isinstance(exc, FollowupError)
+    status = status_for(exc)
+    lang = locale(request)
+    detail = ""
+    if isinstance(exc, FormError):
+        detail = f"{exc.field}: {translate(lang, 'problem.' + exc.problem)}"
+    return render(request, "error.html", {"status": status, "code": exc.code,
+                                          "detail": detail}, status=status)
+
+
+def routes() -> list[Route | Mount]:
+    return [
+        Route("/login", auth.login_page, methods=["GET"]),
+        Route("/login", auth.login_submit, methods=["POST"]),
+        Route("/logout", auth.logout, methods=["POST"]),
+        Route("/lang/{lang:str}", auth.switch_language, methods=["GET"]),
+        Route("/", pages.dashboard_page, methods=["GET"]),
+        Route("/calls", pages.calls_page, methods=["GET"]),
+        Route("/calls/{id:int}", pages.call_page, methods=["GET"]),
+        Route("/patients/{id:int}", pages.patient_view, methods=["GET"]),
+        Route("/recordings/{id:int}/audio", pages.recording_audio, methods=["GET"]),
+        Route("/recordings/{id:int}/download", pages.recording_download, methods=["GET"]),
+        Route("/worklist", work.worklist_page, methods=["GET"]),
+        Route("/worklist/{id:int}/claim", work.claim, methods=["POST"]),
+        Route("/worklist/{id:int}/close", work.close, methods=["POST"]),
+        Route("/worklist/{id:int}/note", work.note, methods=["POST"]),
+        Route("/worklist/{id:int}/call", work.click_to_call, methods=["POST"]),
+        Route("/spotcheck", spot.samples_page, methods=["GET"]),
+        Route("/spotcheck", spot.draw, methods=["POST"]),
+        Route("/spotcheck/{id:int}", spot.sample_page, methods=["GET"]),
+        Route("/spotcheck/items/{id:int}", spot.review_page, methods=["GET"]),
+        Route("/spotcheck/items/{id:int}", spot.review_submit, methods=["POST"]),
+        Route("/reports/monthly", reports.report_page, methods=["GET"]),
+        Route("/reports/monthly/print", reports.report_print, methods=["GET"]),
+        Route("/reports/monthly.xlsx", reports.report_excel, methods=["GET"]),
+        Route("/definitions", admin.definitions_page, methods=["GET"]),
+        Route("/users", admin.users_page, methods=["GET"]),
+        Route("/users", admin.add_user, methods=["POST"]),
+        Route("/users/{id:int}/grant", admin.grant, methods=["POST"]),
+        Route("/users/{id:int}/active", admin.set_active, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+def create_app(deps: ConsoleDeps) -> Starlette:
+    """The console app. `deps.secret_key` signs the session cookie (must be long and secret).
+
+    Raises ValueError for a short secret key.
+    """
+    if len(deps.secret_key) < 32:
+        raise ValueError("console secret key must have at least 32 characters")
+    app = Starlette(
+        routes=routes(),
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(SessionMiddleware, secret_key=deps.secret_key,
+                       session_cookie="followup_session",
+                       max_age=deps.session_hours * 3600, same_site="strict",
+                       https_only=deps.https_only),
+        ],
+        exception_handlers={FollowupError: _on_error},
+    )
+    app.state.deps = deps
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.templates = templates
+    return app

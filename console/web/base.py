@@ -1,0 +1,137 @@
+"""Request helpers shared by the views: the principal, CSRF, language, rendering, DB calls."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from console.access import Permission, Principal, load_principal
+from console.deps import ConsoleDeps
+from console.i18n import DEFAULT_LOCALE, LOCALES, translate
+from console.web.errors import CsrfFailed, LoginRequired
+
+T = TypeVar("T")
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def deps(request: Request) -> ConsoleDeps:
+    found: ConsoleDeps = request.app.state.deps
+    return found
+
+
+def templates(request: Request) -> Jinja2Templates:
+    found: Jinja2Templates = request.app.state.templates
+    return found
+
+
+def locale(request: Request) -> str:
+    lang = request.session.get("lang", DEFAULT_LOCALE)
+    return lang if lang in LOCALES else DEFAULT_LOCALE
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or len(token) < 20:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def form_data(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The POSTed form after the CSRF check: single values, and every value per name.
+
+    Raises CsrfFailed. Files are refused (the console takes no uploads).
+    """
+    form = await request.form(max_files=0, max_fields=64, max_part_size=64 * 1024)
+    sent = form.get("csrf", "")
+    expected = request.session.get("csrf", "")
+    if not isinstance(sent, str) or not isinstance(expected, str) or not expected or \
+            not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfFailed("missing or wrong CSRF token")
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise CsrfFailed("uploads are not accepted")
+        single.setdefault(key, value)
+        multi.setdefault(key, []).append(value)
+    return single, multi
+
+
+async def in_db(request: Request, fn: Callable[[Session], T]) -> T:
+    """Run `fn` in one transaction in a worker thread (never on the event loop)."""
+    d = deps(request)
+
+    def work() -> T:
+        with d.db.session() as session:
+            return fn(session)
+
+    return await run_in_threadpool(work)
+
+
+async def principal(request: Request, need: Permission | None = None) -> Principal:
+    """The logged-in principal (re-read each request: deactivation takes effect at once).
+
+    Raises LoginRequired and PermissionDenied.
+    """
+    uid = request.session.get("uid")
+    if not isinstance(uid, int):
+        raise LoginRequired("not logged in")
+    d = deps(request)
+    who = await in_db(request, lambda s: load_principal(s, uid, d.clock.now()))
+    if who is None:
+        request.session.clear()
+        raise LoginRequired("session ended")
+    if need is not None:
+        who.require(need)
+    return who
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
+           who: Principal | None = None) -> Response:
+    lang = locale(request)
+    flash = request.session.pop("flash", None)
+    ctx = {"who": who, "lang": lang, "csrf": csrf_token(request), "flash": flash,
+           "t": lambda key, **kw: translate(lang, key, **kw), "P": Permission,
+           "hospital": deps(request).hospital_name, **context}
+    return templates(request).TemplateResponse(request, name, ctx, status_code=status)
+
+
+def redirect(url: str, flash: str | None = None, request: Request | None = None) -> Response:
+    if flash and request is not None:
+        request.session["flash"] = flash
+    return RedirectResponse(url, status_code=303)
+
+
+def login_redirect(request: Request) -> Response:
+    nxt = request.url.path
+    if request.url.query:
+        nxt += "?" + request.url.query
+    return RedirectResponse("/login?next=" + quote(nxt, safe=""), status_code=303)
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    """An id from the path (the route's int converter); absurd values are NotFound."""
+    from core.errors import NotFound
+
+    value = request.path_params[name]
+    if not isinstance(value, int) or not 1 <= value <= 2**53:
+        raise NotFound(f"{name} {value} not found")
+    return value

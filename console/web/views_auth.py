@@ -1,0 +1,78 @@
+"""Login, logout and the language switch."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from console.accounts import AccountService, LoginResult
+from console.i18n import LOCALES
+from console.web.base import (
+    csrf_token,
+    deps,
+    form_data,
+    in_db,
+    locale,
+    redirect,
+    render,
+    safe_next,
+)
+from core.store.models import User
+
+
+def _accounts(request: Request) -> AccountService:
+    d = deps(request)
+    return AccountService(d.clock, d.audit, d.max_failed_logins)
+
+
+async def login_page(request: Request) -> Response:
+    csrf_token(request)
+    return render(request, "login.html", {"next": safe_next(request.query_params.get("next")),
+                                          "error": None})
+
+
+async def login_submit(request: Request) -> Response:
+    form, _ = await form_data(request)
+    username = form.get("username", "")[:64]
+    password = form.get("password", "")[:256]
+    client = request.client.host if request.client else "-"
+    accounts = _accounts(request)
+    outcome = await in_db(request, lambda s: accounts.login(s, username, password, client))
+    nxt = safe_next(form.get("next"))
+    if outcome.result is not LoginResult.OK or outcome.user_id is None:
+        key = "login.locked" if outcome.result is LoginResult.LOCKED else \
+            "login.bad_credentials"
+        return render(request, "login.html", {"next": nxt, "error": key}, status=401)
+    lang = locale(request)
+    request.session.clear()  # no fixation: a fresh session (and CSRF token) at login
+    request.session.update({"uid": outcome.user_id, "lang": lang,
+                            "csrf": secrets.token_urlsafe(32)})
+    return redirect(nxt)
+
+
+async def logout(request: Request) -> Response:
+    await form_data(request)
+    uid = request.session.get("uid")
+    if isinstance(uid, int):
+        accounts = _accounts(request)
+
+        def work(s: Session) -> None:
+            user = s.get(User, uid)
+            if user is not None:
+                accounts.logout(s, uid, user.username)
+
+        await in_db(request, work)
+    lang = locale(request)
+    request.session.clear()
+    request.session["lang"] = lang
+    return redirect("/login")
+
+
+async def switch_language(request: Request) -> Response:
+    lang = request.path_params["lang"]
+    if lang in LOCALES:
+        request.session["lang"] = lang
+    return redirect(safe_next(request.query_params.get("next")))

@@ -1,0 +1,95 @@
+"""Dashboard, call search, call detail, patient page, recording playback and download."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from console.access import Permission
+from console.calls import (
+    SearchResult,
+    call_detail,
+    patient_page,
+    recording_in_scope,
+    search_calls,
+)
+from console.charts import Bar, bar_chart
+from console.dashboard import dashboard
+from console.forms import CallSearch, date
+from console.i18n import translate
+from console.periods import local_today
+from console.web.base import deps, in_db, locale, path_id, principal, render
+from core.enums import DialOutcome, ScriptOutcome
+from core.store.models import Department
+from recordings.store import AccessKind
+
+
+async def dashboard_page(request: Request) -> Response:
+    who = await principal(request, Permission.DASHBOARD)
+    d = deps(request)
+    today = local_today(d.clock.now(), d.timezone)
+    day = date(dict(request.query_params), "day", default=today)
+    board = await in_db(request, lambda s: dashboard(s, who, day, d.timezone))
+    lang = locale(request)
+    keys = ("due", "dialled", "answered", "completed", "red_flags")
+    chart = bar_chart([Bar(translate(lang, f"dash.{k}"), float(board.total(k))) for k in keys],
+                      max_value=max([1.0] + [float(board.total(k)) for k in keys]),
+                      title=translate(lang, "dash.chart"), fmt="{:.0f}")
+    return render(request, "dashboard.html", {"board": board, "chart": chart}, who=who)
+
+
+async def calls_page(request: Request) -> Response:
+    who = await principal(request, Permission.CALLS)
+    d = deps(request)
+    f = CallSearch.parse(dict(request.query_params))
+
+    def work(s: Session) -> tuple[SearchResult, list[Department]]:
+        depts = s.execute(select(Department).where(who.scope(Department.id))
+                          .order_by(Department.code)).scalars().all()
+        return search_calls(s, who, f, d.timezone), list(depts)
+
+    result, depts = await in_db(request, work)
+    outcomes = [o.value for o in ScriptOutcome] + [o.value for o in DialOutcome]
+    return render(request, "calls.html", {"f": f, "result": result, "departments": depts,
+                                          "outcomes": outcomes,
+                                          "query": dict(request.query_params)}, who=who)
+
+
+async def call_page(request: Request) -> Response:
+    who = await principal(request, Permission.CALLS)
+    attempt_id = path_id(request)
+    detail = await in_db(request, lambda s: call_detail(s, who, attempt_id))
+    return render(request, "call.html", {"c": detail}, who=who)
+
+
+async def patient_view(request: Request) -> Response:
+    who = await principal(request, Permission.CALLS)
+    patient_id = path_id(request)
+    page = await in_db(request, lambda s: patient_page(s, who, patient_id))
+    return render(request, "patient.html", {"p": page}, who=who)
+
+
+async def _recording(request: Request, access: AccessKind) -> Response:
+    who = await principal(request, Permission.PLAY)
+    rec_id = path_id(request)
+    store = deps(request).recordings
+
+    def work(s: Session) -> bytes:
+        recording_in_scope(s, who, rec_id)  # NotFound outside the caller's departments
+        return store.read(s, rec_id, actor=who.actor, access=access)
+
+    data = await in_db(request, work)
+    headers = {"Cache-Control": "no-store"}
+    if access is AccessKind.DOWNLOAD:
+        headers["Content-Disposition"] = f'attachment; filename="recording-{rec_id}.wav"'
+    return Response(data, media_type="audio/wav", headers=headers)
+
+
+async def recording_audio(request: Request) -> Response:
+    return await _recording(request, AccessKind.PLAY)
+
+
+async def recording_download(request: Request) -> Response:
+    return await _recording(request, AccessKind.DOWNLOAD)

@@ -1,0 +1,82 @@
+"""The monthly report: page with charts, printable page, Excel download."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from console.access import Permission, Principal
+from console.charts import Bar, bar_chart, line_chart
+from console.excel import report_workbook
+from console.forms import integer, month
+from console.i18n import translate
+from console.periods import local_today
+from console.reports import MonthlyReport, ReportService
+from console.web.base import deps, in_db, locale, principal, render
+from core.errors import NotFound
+from core.store.models import Department
+
+
+async def _load(request: Request, who: Principal
+                ) -> tuple[MonthlyReport | None, list[Department]]:
+    d = deps(request)
+    params = dict(request.query_params)
+    first = month(params, "month", default=local_today(d.clock.now(), d.timezone))
+    dept_id = integer(params, "department", low=1, high=2**53) if params.get("department") \
+        else None
+    svc = ReportService(d.clock, d.timezone)
+
+    def work(s: Session) -> tuple[MonthlyReport | None, list[Department]]:
+        depts = list(s.execute(select(Department).where(who.scope(Department.id))
+                               .order_by(Department.code)).scalars())
+        chosen = dept_id if dept_id is not None else (depts[0].id if depts else None)
+        if chosen is None:
+            return None, depts
+        return svc.monthly(s, who, chosen, first), depts
+
+    return await in_db(request, work)
+
+
+def _charts(report: MonthlyReport, lang: str) -> tuple[Markup, Markup]:
+    scale = [q for q in report.questions if q.kind == "scale"]
+    top = max([5.0] + [q.high or 0.0 for q in scale if q.high is not None and q.high < 100])
+    bars = bar_chart([Bar(q.key, q.mean, q.low, q.high) for q in scale], max_value=top,
+                     title=translate(lang, "report.questions"))
+    trend = line_chart([(m.month, m.mean_score) for m in report.trend], max_value=top,
+                       title=translate(lang, "report.trend"))
+    return bars, trend
+
+
+async def report_page(request: Request) -> Response:
+    who = await principal(request, Permission.REPORTS)
+    report, depts = await _load(request, who)
+    charts = _charts(report, locale(request)) if report else None
+    return render(request, "report.html", {"r": report, "departments": depts, "charts": charts,
+                                           "printable": False}, who=who)
+
+
+async def report_print(request: Request) -> Response:
+    who = await principal(request, Permission.REPORTS)
+    report, depts = await _load(request, who)
+    if report is None:
+        raise NotFound("no department")
+    return render(request, "report.html", {"r": report, "departments": depts,
+                                           "charts": _charts(report, locale(request)),
+                                           "printable": True}, who=who)
+
+
+async def report_excel(request: Request) -> Response:
+    who = await principal(request, Permission.REPORTS)
+    report, _ = await _load(request, who)
+    if report is None:
+        raise NotFound("no department")
+    data = report_workbook(report)
+    name = f"followup-report-{report.department_code}-{report.month}.xlsx"
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+    return Response(data, media_type="application/vnd.openxmlformats-officedocument."
+                    "spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"',
+                             "Cache-Control": "no-store"})

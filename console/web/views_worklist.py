@@ -1,0 +1,66 @@
+"""The agents' worklist: list, claim, close with a disposition, notes, click-to-call."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from console.access import Permission
+from console.forms import ClickToCallForm, Disposition, DispositionForm, NotesForm, choice
+from console.i18n import translate
+from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
+from console.worklist import WorklistService, open_tickets
+from core.enums import TicketReason
+
+
+def _service(request: Request) -> WorklistService:
+    d = deps(request)
+    return WorklistService(d.clock, d.audit, d.click_to_call)
+
+
+async def worklist_page(request: Request) -> Response:
+    who = await principal(request, Permission.WORKLIST)
+    reason = choice(dict(request.query_params), "reason", TicketReason, required=False)
+    rows = await in_db(request, lambda s: open_tickets(s, who, reason))
+    return render(request, "worklist.html", {"rows": rows, "reason": reason,
+                                             "reasons": list(TicketReason),
+                                             "dispositions": list(Disposition)}, who=who)
+
+
+async def claim(request: Request) -> Response:
+    who = await principal(request, Permission.WORKLIST)
+    await form_data(request)
+    tid = path_id(request)
+    svc = _service(request)
+    await in_db(request, lambda s: svc.claim(s, who, tid))
+    return redirect(f"/worklist#t{tid}", translate(locale(request), "work.claimed"), request)
+
+
+async def close(request: Request) -> Response:
+    who = await principal(request, Permission.WORKLIST)
+    form, _ = await form_data(request)
+    parsed = DispositionForm.parse(form)  # before any write: bad input stores nothing
+    tid = path_id(request)
+    svc = _service(request)
+    await in_db(request, lambda s: svc.close(s, who, tid, parsed))
+    return redirect("/worklist", translate(locale(request), "work.closed"), request)
+
+
+async def note(request: Request) -> Response:
+    who = await principal(request, Permission.WORKLIST)
+    form, _ = await form_data(request)
+    parsed = NotesForm.parse(form)
+    tid = path_id(request)
+    svc = _service(request)
+    await in_db(request, lambda s: svc.add_note(s, who, tid, parsed))
+    return redirect(f"/worklist#t{tid}")
+
+
+async def click_to_call(request: Request) -> Response:
+    who = await principal(request, Permission.WORKLIST)
+    form, _ = await form_data(request)
+    parsed = ClickToCallForm.parse(form)
+    tid = path_id(request)
+    svc = _service(request)
+    message = await in_db(request, lambda s: svc.call(s, who, tid, parsed.extension))
+    return redirect(f"/worklist#t{tid}", message, request)

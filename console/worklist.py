@@ -1,0 +1,135 @@
+"""The agents' worklist: open tickets in the caller's departments, claim, close, notes,
+click-to-call. Each change is one transaction with its audit event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from console.access import Principal
+from console.forms import DispositionForm, FormError, NotesForm
+from core.audit import AuditLog
+from core.clock import Clock
+from core.enums import Severity, TicketReason, TicketStatus
+from core.errors import NotFound, PermissionDenied
+from core.store.models import Department, Patient, Ticket, User
+
+
+class ClickToCall(Protocol):
+    """Rings the agent's phone, then the patient (Asterisk), or says why it cannot."""
+
+    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+        """Returns a message for the agent. Raises TelephonyError if the call failed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    id: int
+    reason: str
+    severity: str
+    priority: int
+    status: str
+    summary: str
+    patient_id: int
+    patient_name: str
+    phone: str
+    department: str
+    assignee: str
+    created_at: dt.datetime
+    attempt_id: int | None
+
+
+_SEVERITY_ORDER = case({Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2,
+                        Severity.LOW: 3}, value=Ticket.severity, else_=4)
+
+
+def open_tickets(session: Session, who: Principal, reason: TicketReason | None = None,
+                 limit: int = 200) -> list[TicketRow]:
+    stmt = (select(Ticket, Patient.name, Patient.phone, Department.code, User.username)
+            .join(Patient, Patient.id == Ticket.patient_id)
+            .join(Department, Department.id == Ticket.department_id)
+            .outerjoin(User, User.id == Ticket.assigned_user_id)
+            .where(Ticket.status.in_([TicketStatus.OPEN, TicketStatus.CLAIMED]),
+                   who.scope(Ticket.department_id)))
+    if reason is not None:
+        stmt = stmt.where(Ticket.reason == reason)
+    rows = session.execute(stmt.order_by(_SEVERITY_ORDER, Ticket.priority.desc(),
+                                         Ticket.created_at).limit(limit)).all()
+    return [TicketRow(t.id, t.reason.value, t.severity.value if t.severity else "", t.priority,
+                      t.status.value, t.summary, t.patient_id, name, phone or "", code,
+                      user or "", t.created_at, t.attempt_id)
+            for t, name, phone, code, user in rows]
+
+
+class WorklistService:
+    def __init__(self, clock: Clock, audit: AuditLog,
+                 click_to_call: ClickToCall | None) -> None:
+        self._clock = clock
+        self._audit = audit
+        self._click = click_to_call
+
+    def ticket(self, session: Session, who: Principal, ticket_id: int) -> Ticket:
+        """Raises NotFound outside the caller's departments."""
+        t = session.execute(select(Ticket).where(Ticket.id == ticket_id,
+                                                 who.scope(Ticket.department_id))
+                            ).scalar_one_or_none()
+        if t is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return t
+
+    def claim(self, session: Session, who: Principal, ticket_id: int) -> None:
+        """Only an open ticket can be claimed; two agents racing: one wins, one is told."""
+        self.ticket(session, who, ticket_id)
+        now = self._clock.now()
+        done = session.execute(update(Ticket).where(Ticket.id == ticket_id,
+                                                    Ticket.status == TicketStatus.OPEN)
+                               .values(status=TicketStatus.CLAIMED,
+                                       assigned_user_id=who.user_id, claimed_at=now))
+        if getattr(done, "rowcount", 0) != 1:
+            raise FormError("ticket", "already_claimed")
+        self._audit.append(session, who.actor, "ticket.claim", "ticket", ticket_id, {})
+
+    def close(self, session: Session, who: Principal, ticket_id: int,
+              form: DispositionForm) -> None:
+        t = self.ticket(session, who, ticket_id)
+        if t.status is not TicketStatus.CLAIMED:
+            raise FormError("ticket", "claim_first")
+        if t.assigned_user_id != who.user_id:
+            raise PermissionDenied(f"ticket {ticket_id} is claimed by another user")
+        t.status = TicketStatus.CLOSED
+        t.disposition = form.disposition.value
+        if form.notes:
+            t.notes = _append_note(t.notes, who.username, self._clock.now(), form.notes)
+        t.closed_at = self._clock.now()
+        self._audit.append(session, who.actor, "ticket.close", "ticket", ticket_id,
+                           {"disposition": form.disposition.value})
+
+    def add_note(self, session: Session, who: Principal, ticket_id: int,
+                 form: NotesForm) -> None:
+        t = self.ticket(session, who, ticket_id)
+        if t.status is TicketStatus.CLOSED:
+            raise FormError("ticket", "closed")
+        t.notes = _append_note(t.notes, who.username, self._clock.now(), form.notes)
+        self._audit.append(session, who.actor, "ticket.note", "ticket", ticket_id, {})
+
+    def call(self, session: Session, who: Principal, ticket_id: int, extension: str) -> str:
+        t = self.ticket(session, who, ticket_id)
+        patient = session.get(Patient, t.patient_id)
+        if patient is None or not patient.phone:
+            raise FormError("ticket", "no_phone")
+        self._audit.append(session, who.actor, "ticket.click_to_call", "ticket", ticket_id,
+                           {"extension": extension})
+        if self._click is None:
+            return "click-to-call is not configured"
+        return self._click.call(agent_extension=extension, patient_phone=patient.phone,
+                                ticket_id=ticket_id)
+
+
+def _append_note(existing: str | None, user: str, now: dt.datetime, note: str) -> str:
+    line = f"[{now.strftime('%Y-%m-%d %H:%M')} {user}] {note}"
+    return f"{existing}\n{line}" if existing else line

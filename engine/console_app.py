@@ -1,0 +1,100 @@
+"""Build the web console from the settings: what the console may not build itself
+(script and rule validation, click-to-call) is made here and passed in."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from console.definitions import DefinitionFile
+from console.deps import ConsoleDeps
+from console.web import create_app
+from core.errors import FileValidationError
+from engine.app import App
+from engine.dialing import recording_store
+
+log = logging.getLogger(__name__)
+MAX_SHOWN = 200_000  # characters of one definition file shown in the viewer
+
+
+class EngineDefinitions:
+    """Every script and rule file, each validated by its real loader."""
+
+    def __init__(self, scripts_dir: Path, rule_paths: list[str], calling_hours: str) -> None:
+        self._scripts_dir = scripts_dir
+        self._rule_paths = rule_paths
+        self._calling_hours = calling_hours
+
+    def definitions(self) -> list[DefinitionFile]:
+        from followup_rules.loader import load_rule_set, rule_files
+        from ivr.catalog import script_files
+        from ivr.script_loader import load_script
+
+        out: list[DefinitionFile] = []
+        for path in script_files(self._scripts_dir):
+            problem = ""
+            try:
+                load_script(path)
+            except FileValidationError as exc:
+                problem = exc.message
+            out.append(DefinitionFile("script", str(path.relative_to(self._scripts_dir)),
+                                      _read(path), problem))
+        try:
+            files = rule_files(self._rule_paths)
+        except FileValidationError as exc:
+            return [*out, DefinitionFile("rules", ", ".join(self._rule_paths), "", exc.message)]
+        for path in files:
+            problem = ""
+            try:
+                load_rule_set([path], self._calling_hours)
+            except FileValidationError as exc:
+                problem = exc.message
+            out.append(DefinitionFile("rules", path.name, _read(path), problem))
+        return out
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[:MAX_SHOWN]
+    except OSError as exc:
+        return f"(unreadable: {exc.strerror})"
+
+
+class SimClickToCall:
+    """The sim backend places no real calls: click-to-call is logged and says so."""
+
+    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+        log.info("click-to-call (sim backend, no call placed): ticket %s, extension %s",
+                 ticket_id, agent_extension)
+        return (f"sim backend: no call placed (ticket {ticket_id}, extension "
+                f"{agent_extension}); dial the patient by hand")
+
+
+class UnavailableClickToCall:
+    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+        return "click-to-call through Asterisk is not available yet: dial the patient by hand"
+
+
+def console_secret(app: App) -> str:
+    key = app.settings.console.secret_key.get_secret_value()
+    if key:
+        return key
+    log.warning("console.secret_key is not set: sessions end when the console restarts")
+    return secrets.token_urlsafe(48)
+
+
+def build_console(app: App, *, https_only: bool = False) -> Starlette:
+    s = app.settings
+    deps = ConsoleDeps(
+        db=app.db, clock=app.clock, audit=app.audit, recordings=recording_store(app),
+        secret_key=console_secret(app), timezone=s.hospital.default_timezone,
+        hospital_name=s.hospital.name, max_failed_logins=s.console.max_failed_logins,
+        https_only=https_only,
+        definitions=EngineDefinitions(Path(s.scripts.dir), list(s.rules.paths),
+                                      s.hospital.calling_hours),
+        click_to_call=SimClickToCall() if s.dialer.backend == "sim"
+        else UnavailableClickToCall())
+    return create_app(deps)

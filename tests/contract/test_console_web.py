@@ -1,0 +1,292 @@
+"""The console over real HTTP (uvicorn on 127.0.0.1), on SQLite and PostgreSQL: logins and
+lockout in the audit log, CSRF, department scope in every URL, playback audited, integrity
+failures flagged, worklist, spot-check, report and Excel, bad input stores nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from core.enums import TicketStatus
+from core.store.models import AuditEntry, QaReview, SpotCheckItem, Ticket, User
+from tests.unit.console.fixtures import Site, site_fixture  # noqa: F401 - the fixture
+from tests.unit.console.seed import PASSWORD
+from tests.unit.console.server import Client
+
+
+def _audit(site: Site, action: str) -> list[AuditEntry]:
+    with site.db.session() as s:
+        return list(s.execute(select(AuditEntry).where(AuditEntry.action == action)
+                              .order_by(AuditEntry.id)).scalars())
+
+
+def _client(site: Site, user: str, password: str = PASSWORD) -> Client:
+    c = Client(site.base)
+    reply = c.login(user, password)
+    assert reply.status == 200, reply.text[:500]
+    return c
+
+
+@pytest.mark.parametrize("user,sees,hidden", [
+    ("sys", ["/users", "/definitions"], ["/worklist", "/calls", "/reports/monthly"]),
+    ("admin", ["/calls", "/reports/monthly", "/definitions"], ["/users", "/worklist"]),
+    ("mgr_card", ["/calls", "/reports/monthly"], ["/users", "/spotcheck", "/worklist"]),
+    ("sup_card", ["/calls", "/spotcheck", "/worklist"], ["/users", "/reports/monthly"]),
+    ("agent_card", ["/calls", "/worklist"], ["/users", "/spotcheck", "/reports/monthly"]),
+])
+def test_each_role_logs_in_sees_its_pages_and_is_refused_others(
+        site: Site, user: str, sees: list[str], hidden: list[str]) -> None:
+    c = _client(site, user)
+    home = c.get("/")
+    assert home.status == 200 and 'id="dashboard"' in home.text
+    for path in sees:
+        assert f'href="{path}"' in home.text
+        assert c.get(path).status == 200, path
+    for path in hidden:
+        assert f'href="{path}"' not in home.text
+        assert c.get(path).status == 403, path
+    logins = _audit(site, "login.success")
+    assert [e.actor for e in logins] == [f"user:{user}"]
+
+
+def test_anonymous_is_sent_to_login(site: Site) -> None:
+    reply = Client(site.base).get("/calls/1", follow=False)
+    assert reply.status == 303 and reply.headers["location"].startswith("/login?next=")
+
+
+def test_failed_logins_lock_the_account_and_every_attempt_is_audited(site: Site) -> None:
+    c = Client(site.base)
+    c.get("/login")
+    for _ in range(3):  # max_failed_logins = 3 in the fixture
+        assert c.post("/login", {"username": "agent_card", "password": "wrong"}).status == 401
+    locked = c.post("/login", {"username": "agent_card", "password": PASSWORD})
+    assert locked.status == 401 and "锁定" in locked.text
+    assert len(_audit(site, "login.failed")) == 3
+    assert len(_audit(site, "user.locked")) == 1
+    assert len(_audit(site, "login.refused_locked")) == 1
+    assert _audit(site, "login.success") == []
+    unknown = c.post("/login", {"username": "nobody", "password": "x"})
+    assert unknown.status == 401
+    assert _audit(site, "login.failed")[-1].actor == "anonymous"
+
+
+def test_post_without_the_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
+    c = _client(site, "agent_card")
+    reply = c.post(f"/worklist/{site.seeded.card_ticket}/claim", csrf=False)
+    assert reply.status == 403
+    forged = c.post(f"/worklist/{site.seeded.card_ticket}/claim",
+                    [("csrf", "forged-token-forged-token")], csrf=False)
+    assert forged.status == 403
+    with site.db.session() as s:
+        assert s.get(Ticket, site.seeded.card_ticket).status is TicketStatus.OPEN
+
+
+def test_department_manager_never_sees_another_departments_urls(site: Site) -> None:
+    c = _client(site, "mgr_card")
+    sd = site.seeded
+    assert c.get(f"/calls/{sd.card_call}").status == 200
+    assert c.get(f"/patients/{sd.card_patient}").status == 200
+    for path in (f"/calls/{sd.onc_call}", f"/patients/{sd.onc_patient}",
+                 f"/recordings/{sd.onc_recording}/audio",
+                 f"/recordings/{sd.onc_recording}/download",
+                 f"/reports/monthly?department={sd.onc_id}",
+                 f"/reports/monthly.xlsx?department={sd.onc_id}",
+                 f"/reports/monthly/print?department={sd.onc_id}",
+                 "/calls/99999999", "/calls/999999999999999999999"):
+        assert c.get(path).status in (403, 404), path
+    search = c.get("/calls")
+    assert f"/calls/{sd.card_call}" in search.text and f"/calls/{sd.onc_call}" not in search.text
+    forced = c.get(f"/calls?department_id={sd.onc_id}")
+    assert f"/calls/{sd.onc_call}" not in forced.text
+    dash = c.get("/")
+    assert 'data-dept="CARD"' in dash.text and 'data-dept="ONC"' not in dash.text
+    # nothing of ONC was read: no playback audited
+    assert _audit(site, "recording.play") == []
+
+
+def test_playback_and_download_are_audit_events(site: Site) -> None:
+    c = _client(site, "sup_card")
+    rid = site.seeded.card_recording
+    page = c.get(f"/calls/{site.seeded.card_call}")
+    assert f'data-src="/recordings/{rid}/audio"' in page.text
+    assert 'data-offset="1.5"' in page.text and "感觉好多了" in page.text
+    audio = c.get(f"/recordings/{rid}/audio")
+    assert audio.status == 200 and audio.body[:4] == b"RIFF"
+    assert audio.body == site.seeded.recording_path.read_bytes()
+    down = c.get(f"/recordings/{rid}/download")
+    assert "attachment" in down.headers["content-disposition"]
+    plays = _audit(site, "recording.play")
+    downloads = _audit(site, "recording.download")
+    assert [(e.actor, e.object_id) for e in plays] == [("user:sup_card", str(rid))]
+    assert [(e.actor, e.object_id) for e in downloads] == [("user:sup_card", str(rid))]
+
+
+def test_changed_recording_bytes_are_flagged_never_served(site: Site) -> None:
+    c = _client(site, "sup_card")
+    path = site.seeded.recording_path
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reply = c.get(f"/recordings/{site.seeded.card_recording}/audio")
+    assert reply.status == 409 and b"RIFF" not in reply.body
+    assert len(_audit(site, "recording.integrity_failed")) == 1
+    assert _audit(site, "recording.play") == []
+    page = c.get(f"/calls/{site.seeded.card_call}")
+    assert 'id="recording-flagged"' in page.text and 'id="player"' not in page.text
+
+
+def test_worklist_claim_call_and_close(site: Site) -> None:
+    c = _client(site, "agent_card")
+    tid = site.seeded.card_ticket
+    page = c.get("/worklist")
+    assert f'data-ticket="{tid}"' in page.text
+    assert f'data-ticket="{site.seeded.onc_ticket}"' not in page.text
+    assert c.post(f"/worklist/{site.seeded.onc_ticket}/claim").status == 404
+    assert c.post(f"/worklist/{tid}/claim").status == 200
+    assert c.post(f"/worklist/{tid}/claim").status == 400  # already claimed
+    rang = c.post(f"/worklist/{tid}/call", {"extension": "2001"})
+    assert "ringing 2001" in rang.text
+    assert site.click.calls == [("2001", "+8613800130001", tid)]
+    done = c.post(f"/worklist/{tid}/close", {"disposition": "reached_referred",
+                                             "notes": "转诊至心内科门诊"})
+    assert done.status == 200
+    with site.db.session() as s:
+        t = s.get(Ticket, tid)
+        assert t.status is TicketStatus.CLOSED and t.disposition == "reached_referred"
+        assert "转诊至心内科门诊" in (t.notes or "")
+        assert t.assigned_user_id == site.seeded.users["agent_card"]
+    assert [e.action for e in _audit(site, "ticket.close")] == ["ticket.close"]
+
+
+@pytest.mark.parametrize("form", [
+    {"disposition": "reached_well", "notes": "<script>alert(1)</script>"},
+    {"disposition": "reached_well", "notes": "x" * 2001},
+    {"disposition": "not-a-disposition", "notes": "ok"},
+    {"disposition": "reached_well", "notes": "<img src=x onerror=alert(1)>"},
+])
+def test_bad_close_input_is_rejected_and_nothing_is_stored(site: Site,
+                                                           form: dict[str, str]) -> None:
+    c = _client(site, "agent_card")
+    tid = site.seeded.card_ticket
+    c.get("/worklist")
+    assert c.post(f"/worklist/{tid}/claim").status == 200
+    reply = c.post(f"/worklist/{tid}/close", form)
+    assert reply.status == 400 and 'data-code="invalid_input"' in reply.text
+    assert "<script>alert" not in reply.text
+    with site.db.session() as s:
+        t = s.get(Ticket, tid)
+        assert t.status is TicketStatus.CLAIMED and t.notes is None and t.disposition is None
+    assert _audit(site, "ticket.close") == []
+
+
+def test_spot_check_sample_review_and_progress(site: Site) -> None:
+    c = _client(site, "sup_card")
+    c.get("/spotcheck")
+    drawn = c.post("/spotcheck", {"department_id": str(site.seeded.card_id), "script_id": "",
+                                  "day": "2026-03-10", "rate_percent": "100"})
+    assert drawn.status == 200 and 'data-size="1"' in drawn.text
+    assert 'data-reviewed="0"' in drawn.text
+    with site.db.session() as s:
+        item = s.execute(select(SpotCheckItem)).scalar_one()
+    assert item.attempt_id == site.seeded.card_call
+    review_page = c.get(f"/spotcheck/items/{item.id}")
+    assert 'id="qa-form"' in review_page.text and 'id="player"' in review_page.text
+    bad = c.post(f"/spotcheck/items/{item.id}",
+                 [("score_identity", "abc"), ("score_script", "5"), ("score_clarity", "5"),
+                  ("score_transcript", "5")])
+    assert bad.status == 400
+    wrong_flag = c.post(f"/spotcheck/items/{item.id}",
+                        [("score_identity", "4"), ("score_script", "5"), ("score_clarity", "3"),
+                         ("score_transcript", "2"), ("flags", "made_up")])
+    assert wrong_flag.status == 400
+    with site.db.session() as s:
+        assert s.execute(select(func.count()).select_from(QaReview)).scalar_one() == 0
+        assert s.get(SpotCheckItem, item.id).reviewed_at is None
+    ok = c.post(f"/spotcheck/items/{item.id}",
+                [("score_identity", "4"), ("score_script", "5"), ("score_clarity", "3"),
+                 ("score_transcript", "2"), ("flags", "transcript_wrong"),
+                 ("comment", "转写有误")])
+    assert ok.status == 200 and 'data-reviewed="1"' in ok.text
+    with site.db.session() as s:
+        review = s.execute(select(QaReview)).scalar_one()
+        assert review.scores == {"identity": 4, "script": 5, "clarity": 3, "transcript": 2}
+        assert review.flags == ["transcript_wrong"]
+    other = c.post("/spotcheck", {"department_id": str(site.seeded.onc_id), "script_id": "",
+                                  "day": "2026-03-10", "rate_percent": "100"})
+    assert other.status == 400  # not the supervisor's department
+
+
+def test_monthly_report_page_excel_and_print(site: Site) -> None:
+    c = _client(site, "mgr_card")
+    url = f"/reports/monthly?department={site.seeded.card_id}&month=2026-03"
+    page = c.get(url)
+    assert page.status == 200 and "<svg" in page.text
+    # 6 CARD satisfaction tasks due this month (5 done, 1 failed) + the walk-through call
+    assert 'id="response-rate">85.7%' in page.text
+    assert 'data-q="inpatient-satisfaction/food" class="suppressed"' in page.text
+    xlsx = c.get(f"/reports/monthly.xlsx?department={site.seeded.card_id}&month=2026-03")
+    assert xlsx.status == 200
+    wb = load_workbook(io.BytesIO(xlsx.body))
+    summary = {row[0]: row[1] for row in wb["Summary"].iter_rows(values_only=True)}
+    assert summary["Eligible follow-ups"] == 7 and summary["Responded"] == 6
+    questions = {(r[0], r[1]): r for r in wb["Questions"].iter_rows(min_row=2,
+                                                                    values_only=True)}
+    assert questions[("inpatient-satisfaction", "food")][4] == "suppressed"
+    overall = questions[("inpatient-satisfaction", "overall")]
+    assert overall[3] == 5 and overall[5] <= overall[4] <= overall[6]
+    assert [r[0] for r in wb["Trend"].iter_rows(min_row=2, values_only=True)] == [
+        "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
+    printable = c.get(f"/reports/monthly/print?department={site.seeded.card_id}&month=2026-03")
+    assert printable.status == 200 and 'class="printable"' in printable.text
+
+
+def test_bad_report_parameters_are_refused(site: Site) -> None:
+    c = _client(site, "admin")
+    assert c.get("/reports/monthly?month=2026-13").status == 400
+    assert c.get("/reports/monthly?department=abc").status == 400
+    assert c.get("/calls?date_from=yesterday").status == 400
+
+
+def test_sysadmin_adds_a_user_and_grants_a_temporary_right(site: Site) -> None:
+    c = _client(site, "sys")
+    c.get("/users")
+    made = c.post("/users", {"username": "nurse_li", "display_name": "李护士",
+                             "password": "long-enough-pw", "role": "agent",
+                             "department_id": str(site.seeded.onc_id)})
+    assert made.status == 200 and 'data-user="nurse_li"' in made.text
+    bad = c.post("/users", {"username": "x<script>", "display_name": "<b>bad</b>",
+                            "password": "long-enough-pw", "role": "agent"})
+    assert bad.status == 400
+    weak = c.post("/users", {"username": "weakling", "display_name": "W",
+                             "password": "short", "role": "agent"})
+    assert weak.status == 400
+    with site.db.session() as s:
+        names = set(s.execute(select(User.username)).scalars())
+        nurse = s.execute(select(User).where(User.username == "nurse_li")).scalar_one()
+    assert "weakling" not in names and "x<script>" not in names
+    granted = c.post(f"/users/{nurse.id}/grant", {"role": "agent",
+                                                   "department_id": str(site.seeded.card_id),
+                                                   "days": "3"})
+    assert granted.status == 200
+    nurse_client = _client(site, "nurse_li", "long-enough-pw")
+    wl = nurse_client.get("/worklist")
+    assert f'data-ticket="{site.seeded.onc_ticket}"' in wl.text
+    assert f'data-ticket="{site.seeded.card_ticket}"' in wl.text  # the granted department
+    assert len(_audit(site, "user.create")) == 1 and len(_audit(site, "user.grant")) == 1
+
+
+def test_language_switch(site: Site) -> None:
+    c = _client(site, "admin")
+    assert "今日总览" in c.get("/").text
+    assert "Today" in c.get("/lang/en?next=/").text
+    assert c.get("/lang/en?next=//evil.example", follow=False).headers["location"] == "/"
+
+
+def test_definitions_viewer_shows_validation(site: Site) -> None:
+    c = _client(site, "admin")
+    page = c.get("/definitions")
+    assert 'class="definition valid" data-name="demo/v1/en-US.yaml"' in page.text
+    assert 'class="definition invalid" data-name="broken.yaml"' in page.text
