@@ -29,6 +29,10 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
+def _ready() -> bool:
+    return True
+
+
 def _init(config: ParserConfig, parent: int) -> None:
     init_worker(config)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -37,11 +41,14 @@ def _init(config: ParserConfig, parent: int) -> None:
 class BatchParser:
     """Parses raw batches into outcomes, in-process or in a process pool."""
 
-    def __init__(self, config: ParserConfig, workers: int) -> None:
+    def __init__(self, config: ParserConfig, workers: int, local_until_warm: bool = True) -> None:
         self.workers = workers
+        self.local_until_warm = local_until_warm
+        self.remote_batches = 0
         self._config = config
         self._local = {e: RowParser(config, e) for e in ("patients", "encounters")}
         self._pool: ProcessPoolExecutor | None = None
+        self._warm: Future[bool] | None = None
         self._submitted = 0
 
     def submit(self, entity: str, rows: list[tuple[Any, ...]]) -> Future[list[Outcome]]:
@@ -50,7 +57,12 @@ class BatchParser:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init, initargs=(self._config, os.getpid()))
-        if self._pool is not None:
+            self._warm = self._pool.submit(_ready)
+            if not self.local_until_warm:
+                self._warm.result()
+        # Until a worker has started (imports take a second), keep parsing here.
+        if self._pool is not None and self._warm is not None and self._warm.done():
+            self.remote_batches += 1
             wire = self._pool.submit(parse_in_worker, entity, rows)
             decoded: Future[list[Outcome]] = Future()
 

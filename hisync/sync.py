@@ -68,6 +68,7 @@ class SyncOptions:
     full: bool = False
     backoff_s: float = 0.5  # first wait; doubles per consecutive failure
     backoff_max_s: float = 30.0
+    local_until_warm: bool = True  # parse in-process while the worker pool starts
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class SyncReport:
     finished_at: dt.datetime | None = None
     entities: dict[str, Counts] = field(default_factory=dict)
     retries: int = 0
+    batches_in_workers: int = 0
     error: str | None = None
 
     @property
@@ -185,7 +187,8 @@ class HisSync:
         marks_from: list[str] = []
         marks_to: list[str] = []
         try:
-            with BatchParser(self.config, self.options.workers) as parser:
+            with BatchParser(self.config, self.options.workers,
+                             self.options.local_until_warm) as parser:
                 for entity in ENTITIES:
                     start = self.writer.load_mark(entity)
                     if start is not None:
@@ -194,6 +197,7 @@ class HisSync:
                     report.entities[entity] = counts
                     if end is not None:
                         marks_to.append(end.watermark)
+                report.batches_in_workers = parser.remote_batches
             report.status = SyncRunStatus.COMPLETED
         except Exception as exc:
             report.status = SyncRunStatus.FAILED

@@ -234,8 +234,10 @@ def test_a_source_down_too_long_fails_the_run_but_keeps_what_was_committed(
 def test_parallel_workers_give_the_same_store(sqlite_db: Database, his: tuple[Path, Manifest],
                                               clock: FakeClock, tmp_path: Path) -> None:
     path, _ = his
-    report = sync(sqlite_db, SqlSource(f"sqlite:///{path}"), clock, workers=2, batch_size=50)
+    report = sync(sqlite_db, SqlSource(f"sqlite:///{path}"), clock, workers=2, batch_size=50,
+                  local_until_warm=False)
     assert report.status is SyncRunStatus.COMPLETED
+    assert report.batches_in_workers >= 15  # all but the first batch went to the pool
     reference = Database(f"sqlite:///{tmp_path / 'ref.sqlite'}")
     reference.migrate()
     try:
