@@ -55,6 +55,9 @@ def test_rendered_files_hold_the_essentials() -> None:
     assert "contact=sip:192.0.2.10:5080" in pjsip and "from_user=5550100" in pjsip
     assert "[2001-auth]" in pjsip and "password=agentpw" in pjsip
     assert "outbound_auth" not in pjsip  # no trunk user: IP authentication
+    assert "endpoint_identifier_order=username,ip" in pjsip  # agents beside the gateway
+    assert "qualify_frequency=0" in pjsip
+    assert "leavewhenempty=" in files["queues.conf"]  # (leaveempty is not a keyword)
     queues = files["queues.conf"]
     assert "[followup-nurses]" in queues and "member => PJSIP/2101,0,Nurse 2101" in queues
     assert "member => PJSIP/2002,0,Agent 2002" in queues
