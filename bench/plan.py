@@ -41,6 +41,7 @@ from core.clock import FakeClock
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
 from engine.planning import PlanningService
+from engine.planning import _tune as tune_connection
 from followup_rules.loader import load_rule_set
 from followup_rules.planner import Planner
 from followup_rules.tasks import ScriptCatalog
@@ -157,6 +158,7 @@ def baseline_executemany(db: Database, expected: int) -> float:
                 p["merged_into_id"] = None  # ids differ in the copy; the plan links them too
             t0 = time.perf_counter()
             with db.engine.begin() as conn:
+                tune_connection(conn)  # the same page cache the planner's writer gets
                 conn.execute(stmt, params)
             elapsed += time.perf_counter() - t0
             written += len(params)

@@ -62,6 +62,14 @@ PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
 DEFAULT_BATCH_PATIENTS = 2000
 POOL_MIN_PATIENTS = 20_000  # below this a worker pool costs more than it saves
+CLEAR_EVERY = 200_000  # encounter flags buffered before a sorted flush (~10 MB)
+SQLITE_CACHE_KIB = 65_536  # page cache of the planner's SQLite connections
+
+
+def tune_connection(conn: Connection) -> None:
+    """A larger page cache for the planner's SQLite connections (big batches of writes)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
 
 
 def build_planner(settings: Settings) -> Planner:
@@ -314,10 +322,19 @@ class TaskWriter:
         if result.cancels:
             conn.execute(self._cancel, [{"k": k, "reason": CancelReason(r), "now": now}
                                         for k, r in result.cancels])
-        for kind, sql in self._clear_sql.items():
-            rows = [(False, i, h) for k, i, h in result.seen if k == kind]
-            if rows:
-                conn.exec_driver_sql(sql, rows)
+        patients = [(False, i, h) for k, i, h in result.seen if k == "p"]
+        if patients:
+            conn.exec_driver_sql(self._clear_sql["p"], patients)
+
+    def clear_encounters(self, conn: Connection, seen: list[tuple[int, str]]) -> None:
+        """Clear `plan_dirty` on encounters read with these content hashes, in id order.
+
+        Encounter ids are scattered over patients, so clearing them batch by batch would
+        rewrite the same table pages again and again; sorted and buffered, each page is
+        written about once per flush.
+        """
+        seen.sort()
+        conn.exec_driver_sql(self._clear_sql["e"], [(False, i, h) for i, h in seen])
 
 
 def create_params(task: PlannedTask, department_id: int, now: dt.datetime) -> dict[str, Any]:
@@ -352,7 +369,8 @@ class PlanningService:
 
     def __init__(self, db: Database, planner: Planner, clock: Clock,
                  batch_patients: int = DEFAULT_BATCH_PATIENTS, workers: int | None = None,
-                 pool_min_patients: int = POOL_MIN_PATIENTS) -> None:
+                 pool_min_patients: int = POOL_MIN_PATIENTS,
+                 clear_every: int = CLEAR_EVERY) -> None:
         self._db = db
         self._planner = planner
         self._clock = clock
@@ -360,6 +378,7 @@ class PlanningService:
         # `workers` processes read and plan while this one writes; 0 plans in this process.
         self._workers = workers if workers is not None else max(1, (os.cpu_count() or 1) - 1)
         self._pool_min = pool_min_patients
+        self._clear_every = clear_every
         self._writer = TaskWriter(db.dialect, db.engine.dialect.paramstyle)
 
     def mark_all_dirty(self) -> None:
@@ -379,11 +398,26 @@ class PlanningService:
         batches = [ids[i:i + self._batch] for i in range(0, len(ids), self._batch)]
         results = (self._pooled(batches, now) if self._workers >= 1 and len(ids) >= self._pool_min
                    else self._inline(batches, departments, now))
+        # Encounter flags are cleared in sorted flushes (see TaskWriter.clear_encounters). A
+        # crash before a flush leaves them dirty: the next run re-plans them, harmlessly.
+        encounters_seen: list[tuple[int, str]] = []
         for result in results:
             with self._db.engine.begin() as conn:
+                tune_connection(conn)
                 self._writer.write(conn, result, now)
+            encounters_seen.extend((i, h) for k, i, h in result.seen if k == "e")
+            if len(encounters_seen) >= self._clear_every:
+                self._flush_clears(encounters_seen)
             counts.merge_from(result.counts)
+        self._flush_clears(encounters_seen)
         return counts
+
+    def _flush_clears(self, seen: list[tuple[int, str]]) -> None:
+        if seen:
+            with self._db.engine.begin() as conn:
+                tune_connection(conn)
+                self._writer.clear_encounters(conn, seen)
+            seen.clear()
 
     def _inline(self, batches: list[array[int]], departments: dict[int, str],
                 now: dt.datetime) -> Iterator[BatchResult]:

@@ -229,15 +229,19 @@ def test_only_the_changed_encounter_is_replanned(db: Database) -> None:
 def test_a_row_changed_while_planning_stays_dirty(db: Database) -> None:
     _seed(db)
     with db.engine.connect() as conn:
-        work = load_work(conn, [1], load_departments(conn))
-    with db.engine.begin() as conn:  # the HIS sync changes the encounter meanwhile
-        conn.execute(update(Encounter).where(Encounter.id == 11).values(content_hash="e2"))
+        work = load_work(conn, [2], load_departments(conn))
+    with db.engine.begin() as conn:  # the HIS sync changes one encounter meanwhile
+        conn.execute(update(Encounter).where(Encounter.id == 21).values(content_hash="e2"))
     result = plan_work(planner(), work, NOW)
+    writer = TaskWriter(db.dialect, db.engine.dialect.paramstyle)
     with db.engine.begin() as conn:
-        TaskWriter(db.dialect, db.engine.dialect.paramstyle).write(conn, result, NOW)
+        writer.write(conn, result, NOW)
+        writer.clear_encounters(conn, [(i, h) for k, i, h in result.seen if k == "e"])
     with db.engine.connect() as conn:
-        assert conn.execute(select(Encounter.plan_dirty).where(Encounter.id == 11)).scalar()
-        assert not conn.execute(select(Patient.plan_dirty).where(Patient.id == 1)).scalar()
+        dirty = dict(conn.execute(select(Encounter.id, Encounter.plan_dirty)
+                                  .where(Encounter.patient_id == 2)).all())
+        assert dirty == {21: True, 22: False}
+        assert not conn.execute(select(Patient.plan_dirty).where(Patient.id == 2)).scalar()
 
 
 def test_worker_pool_plans_the_same_as_inline(sqlite_db: Database) -> None:
