@@ -40,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.clock import FakeClock
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
-from engine.planning import PlanningService
-from engine.planning import _tune as tune_connection
+from engine.planning import PlanningService, tune_connection
 from followup_rules.loader import load_rule_set
 from followup_rules.planner import Planner
 from followup_rules.tasks import ScriptCatalog
