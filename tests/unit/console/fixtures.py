@@ -4,6 +4,7 @@ the `site` fixture."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +56,16 @@ def build_deps(db: Database, clock: FakeClock, store: RecordingStore,
         click_to_call=click)
 
 
-@pytest.fixture(name="site")
-def site_fixture(db: Database, clock: FakeClock, tmp_path: Path) -> Iterator[Site]:
+@contextmanager
+def running_site(db: Database, clock: FakeClock, tmp_path: Path) -> Iterator[Site]:
     store = RecordingStore(tmp_path / "recordings", clock, AuditLog(clock))
     seeded = seed(db, clock, store)
     click = RecordingClickToCall()
     with serving(create_app(build_deps(db, clock, store, click))) as base:
         yield Site(base, db, clock, store, seeded, click)
+
+
+@pytest.fixture(name="site")
+def site_fixture(db: Database, clock: FakeClock, tmp_path: Path) -> Iterator[Site]:
+    with running_site(db, clock, tmp_path) as running:
+        yield running
