@@ -20,12 +20,10 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.clock import UTC
 from core.enums import EncounterType, RejectReason, Sex
+from hisync.dates import LocalTime, parse_date, parse_datetime, zone
 from hisync.encoding import Encoding, encode_encounter, encode_patient
 from hisync.mapping import HisMapping
 from hisync.phones import to_e164
@@ -89,97 +87,6 @@ def text(value: Any) -> str | None:
     return s or None
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-class LocalTime:
-    """Naive HIS local time -> aware UTC, fast for zones without DST in the modern era.
-
-    `ZoneInfo` conversion costs ~2 microseconds. Most hospital zones (Asia/Shanghai since
-    1992) have one fixed offset: we probe the zone monthly from `_FIXED_FROM` to 2040 and,
-    if the offset never moves, subtract it directly for times after `_FIXED_FROM`; earlier
-    times, and zones with DST, take the exact `ZoneInfo` path.
-    """
-
-    _FIXED_FROM = dt.datetime(1992, 1, 1)
-
-    def __init__(self, zone: dt.tzinfo) -> None:
-        self.zone = zone
-        probes = {zone.utcoffset(dt.datetime(y, m, 15)) for y in range(1992, 2041)
-                  for m in range(1, 13)}
-        only = probes.pop() if len(probes) == 1 else None
-        self._offset: dt.timedelta | None = only
-
-    def to_utc(self, naive: dt.datetime) -> dt.datetime:
-        if self._offset is not None and naive >= self._FIXED_FROM:
-            return (naive - self._offset).replace(tzinfo=UTC)
-        return naive.replace(tzinfo=self.zone).astimezone(UTC)
-
-
-def _iso_candidate(value: str) -> str:
-    """Common non-ISO separators made ISO: 2026/03/01, 2026.03.01, 2026年3月1日 (padded)."""
-    if "年" in value:
-        value = value.replace("年", "-").replace("月", "-").replace("日", " ").strip()
-        head, _, tail = value.partition(" ")
-        parts = head.split("-")
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            head = f"{parts[0]}-{int(parts[1]):02d}-{int(parts[2]):02d}"
-        value = f"{head} {tail}".strip()
-    return value.replace("/", "-") if value[:4].isdigit() else value
-
-
-def parse_date(value: str, formats: Sequence[str]) -> dt.date | None:
-    """ISO 8601 (also with / or 年月日 separators) first, then `formats`; None if nothing fits."""
-    candidate = value
-    for _ in range(2):
-        try:
-            return dt.date.fromisoformat(candidate)
-        except ValueError:
-            pass
-        try:
-            return dt.datetime.fromisoformat(candidate).date()
-        except ValueError:
-            pass
-        candidate = _iso_candidate(value)
-        if candidate == value:
-            break
-    for fmt in formats:
-        try:
-            return dt.datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    return None
-
-
-def parse_datetime(value: str, formats: Sequence[str],
-                   local: LocalTime | dt.tzinfo) -> dt.datetime | None:
-    """A HIS timestamp as aware UTC. Naive values are local time (`local`)."""
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = dt.datetime.fromisoformat(_iso_candidate(value))
-        except ValueError:
-            for fmt in formats:
-                try:
-                    parsed = dt.datetime.strptime(value, fmt)
-                    break
-                except ValueError:
-                    continue
-            else:
-                return None
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    if isinstance(local, LocalTime):
-        return local.to_utc(parsed)
-    return parsed.replace(tzinfo=local).astimezone(UTC)
-
-
 class RowParser:
     """Parses one entity's rows. Build once per entity; call `parse_batch`."""
 
@@ -195,9 +102,9 @@ class RowParser:
         self._wm = index[spec.watermark]
         self._key = index[spec.key]
         self._formats = mapping.formats_for(entity)
-        zone = _zone(mapping.timezone or config.timezone)
-        assert zone is not None, "time zones are validated with the settings and mapping"
-        self._local = LocalTime(zone)
+        local = zone(mapping.timezone or config.timezone)
+        assert local is not None, "time zones are validated with the settings and mapping"
+        self._local = LocalTime(local)
         self._region = config.region
         self._default_tz = config.timezone
         self._default_lang = config.language
@@ -299,7 +206,7 @@ class RowParser:
                                f"{birth_raw!r} is not a date")
         language = self._language(c[ix["language"]])
         timezone = c[ix["timezone"]] or self._default_tz
-        if timezone != self._default_tz and _zone(timezone) is None:
+        if timezone != self._default_tz and zone(timezone) is None:
             raise RowError("timezone", RejectReason.INVALID_VALUE,
                            f"{timezone!r} is not a time zone")
         rec = PatientRecord(
@@ -405,48 +312,3 @@ class RowParser:
                             detail + f" (key column {key_col})", self.raw(r))
                 if isinstance(p, Accepted) else p
                 for p, r in zip(parsed, rows, strict=True)]
-
-
-_PARSERS: dict[str, RowParser] = {}
-
-
-def init_worker(config: ParserConfig) -> None:
-    """Process-pool initializer: build the parsers once per worker."""
-    _PARSERS.clear()
-    for entity in ("patients", "encounters"):
-        _PARSERS[entity] = RowParser(config, entity)
-
-
-def parse_in_worker(entity: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Parse in a pool worker; the result travels back as plain tuples (`to_wire`)."""
-    return to_wire(_PARSERS[entity].parse_batch(rows))
-
-
-# NamedTuples pickle through a Python-level __reduce__ (~15 us each); plain tuples are
-# pickled in C. Outcomes cross the process boundary tagged: A(ccepted), D(uplicate), R(eject).
-def to_wire(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
-    wire: list[tuple[Any, ...]] = []
-    for o in outcomes:
-        if type(o) is Accepted:
-            wire.append(("A", *o))
-        elif type(o) is Duplicate:
-            wire.append(("D", o.key))
-        else:
-            assert isinstance(o, Reject)
-            wire.append(("R", o.row_key, o.field, o.reason.value, o.detail, o.raw, o.raw_json,
-                         o.raw_hash))
-    return wire
-
-
-def from_wire(wire: list[tuple[Any, ...]]) -> list[Outcome]:
-    new = tuple.__new__
-    out: list[Outcome] = []
-    for t in wire:
-        tag = t[0]
-        if tag == "A":
-            out.append(new(Accepted, t[1:]))
-        elif tag == "D":
-            out.append(Duplicate(t[1]))
-        else:
-            out.append(Reject(t[1], t[2], RejectReason(t[3]), t[4], t[5], t[6], t[7]))
-    return out

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.enums import EncounterType, RejectReason, Sex
+from hisync.dates import LocalTime, parse_date, parse_datetime
 from hisync.encoding import ENCOUNTER_COLUMNS, PATIENT_COLUMNS
 from hisync.mapping import DEFAULT_MAPPING, load_mapping
 from hisync.records import Accepted, Duplicate, Reject
-from hisync.rows import LocalTime, ParserConfig, RowParser, parse_date, parse_datetime
+from hisync.rows import ParserConfig, RowParser
 
 MAPPING = load_mapping(DEFAULT_MAPPING)
 UTC = dt.UTC
