@@ -2,12 +2,15 @@
 
 `PlanningService.run` streams the patients that have a changed (`plan_dirty`) encounter or
 patient row, in patient-id order and in batches. For each batch it loads the patients, all
-their encounters and all their tasks, runs `followup_rules.Planner` per patient, writes the
-diff (inserts with ON CONFLICT (plan_key) DO NOTHING, merges, releases and cancellations as
-executemany updates that only ever touch pending or merged tasks), clears `plan_dirty` on
-the rows it read (only if they did not change meanwhile) and commits. A crash re-plans the
-batch harmlessly: every step is idempotent. With many dirty patients, batches are read and
-planned by a pool of worker processes while this process writes.
+their encounters and all their tasks, runs `followup_rules.Planner` per patient, and writes
+the diff in one transaction: inserts with ON CONFLICT (plan_key) DO NOTHING, then merges,
+releases and cancellations as executemany updates that only ever touch pending or merged
+tasks, then clears the patients' `plan_dirty`. Encounters' `plan_dirty` are cleared in
+sorted, buffered flushes (their ids are scattered over patients). A flag is only cleared if
+the row still has the content hash that was read, so a row the HIS sync changed meanwhile
+stays dirty. A crash re-plans what was not yet cleared, harmlessly: every step is
+idempotent. With many dirty patients, batches are read and planned by worker processes while
+this process writes.
 """
 
 from __future__ import annotations
@@ -290,8 +293,9 @@ class TaskWriter:
         self._merge = update(TASKS).where(mutable).values(
             status=TaskStatus.MERGED, merged_into_id=host_id("into"),
             call_scripts=bindparam("cs"), updated_at=bindparam("now"))
-        self._link = update(TASKS).where(TASKS.c.plan_key == bindparam("k")).values(
-            merged_into_id=host_id("into"))
+        self._link = update(TASKS).where(
+            TASKS.c.plan_key == bindparam("k"), TASKS.c.status == TaskStatus.MERGED,
+            TASKS.c.merged_into_id.is_(None)).values(merged_into_id=host_id("into"))
         self._scripts = update(TASKS).where(mutable).values(
             status=TaskStatus.PENDING, merged_into_id=None, call_scripts=bindparam("cs"),
             updated_at=bindparam("now"))
