@@ -40,6 +40,8 @@ async def _session(garbage: bytes) -> tuple[list[AmiEvent], bool]:
                                  .encode())
         except (ConnectionError, OSError):
             return
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
