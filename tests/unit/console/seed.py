@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.passwords import hash_password
+from console.periods import previous_month
 from core.clock import Clock
 from core.enums import (
     AnswerSource,
@@ -200,10 +201,9 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
         out.onc_ticket = tk2.id
         # --- CARD satisfaction over this month and the two before (report, trend)
         for months_back, base in ((0, 4), (1, 3), (2, 3)):
-            first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1) \
-                if months_back == 1 else today.replace(day=1)
-            if months_back == 2:
-                first = (first - dt.timedelta(days=1)).replace(day=1)
+            first = today.replace(day=1)
+            for _ in range(months_back):
+                first = previous_month(first)
             day = first + dt.timedelta(days=2) if months_back else today
             for i in range(monthly_patients):
                 p = patient(f"患者{months_back}{i}")

@@ -1,0 +1,77 @@
+"""`followup users add|list|grant` and `followup report monthly --excel` (SQLite)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from core.audit import AuditLog
+from core.clock import FakeClock
+from core.store.db import Database
+from core.store.models import AuditEntry, User, UserGrant
+from engine.cli import cli
+from recordings.store import RecordingStore
+from tests.unit.console.seed import seed
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    monkeypatch.setenv("FOLLOWUP_DATABASE__URL", url)
+    monkeypatch.delenv("FOLLOWUP_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    db = Database(url)
+    db.migrate()
+    # The CLI runs on the wall clock: seed 'today' as the real today.
+    clock = FakeClock(dt.datetime.now(dt.UTC).replace(hour=3, minute=0))
+    seed(db, clock, RecordingStore(tmp_path / "rec", clock, AuditLog(clock)))
+    return db
+
+
+def test_users_add_list_grant(store: Database, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path)]
+    out = runner.invoke(cli, [*args, "users", "add", "zhang.wei", "--role", "supervisor",
+                              "--name", "张伟", "--department", "ONC",
+                              "--password", "a-long-password"])
+    assert out.exit_code == 0, out.output
+    bad = runner.invoke(cli, [*args, "users", "add", "Bad Name", "--role", "agent",
+                              "--name", "x", "--password", "a-long-password"])
+    assert bad.exit_code != 0 and "username" in bad.output
+    nodept = runner.invoke(cli, [*args, "users", "add", "mgr2", "--role", "dept_manager",
+                                 "--name", "x", "--password", "a-long-password"])
+    assert nodept.exit_code != 0 and "department_id" in nodept.output
+    refused = runner.invoke(cli, [*args, "users", "grant", "zhang.wei", "--role", "agent",
+                                  "--department", "CARD", "--by", "admin"])
+    assert refused.exit_code != 0 and "not a system administrator" in refused.output
+    granted = runner.invoke(cli, [*args, "users", "grant", "zhang.wei", "--role", "agent",
+                                  "--department", "CARD", "--days", "3", "--by", "sys"])
+    assert granted.exit_code == 0, granted.output
+    listing = runner.invoke(cli, [*args, "users", "list"])
+    line = next(ln for ln in listing.output.splitlines() if ln.startswith("zhang.wei"))
+    assert "supervisor" in line and "ONC" in line and "agent@CARD" in line
+    with store.session() as s:
+        user = s.execute(select(User).where(User.username == "zhang.wei")).scalar_one()
+        assert user.password_hash.startswith("$argon2")
+        assert s.execute(select(UserGrant).where(UserGrant.user_id == user.id)).scalar_one()
+        actions = {e.action for e in s.execute(select(AuditEntry)).scalars()}
+    assert {"user.create", "user.grant"} <= actions
+
+
+def test_report_monthly_prints_and_writes_excel(store: Database, tmp_path: Path) -> None:
+    xlsx = tmp_path / "card.xlsx"
+    out = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "monthly",
+                                   "--department", "CARD", "--excel", str(xlsx)])
+    assert out.exit_code == 0, out.output
+    assert "eligible 7, responded 6" in out.output
+    assert "inpatient-satisfaction/food" in out.output and "suppressed" in out.output
+    wb = load_workbook(xlsx)
+    assert wb["Summary"]["B3"].value == 7
+    bad = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "monthly",
+                                   "--department", "NOPE"])
+    assert bad.exit_code != 0 and "NOPE" in bad.output

@@ -1,0 +1,42 @@
+"""Charts escape what they draw; both languages know every word and every problem."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from console.charts import Bar, bar_chart, line_chart
+from console.i18n import CATALOGUE, translate
+
+CONSOLE = Path(__file__).resolve().parents[3] / "console"
+
+
+def test_bar_chart_escapes_labels_and_marks_suppressed_bars() -> None:
+    svg = str(bar_chart([Bar("<script>x</script>", 4.2, 3.9, 4.5), Bar("food", None)],
+                        max_value=5, title="Q&A"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "Q&amp;A" in svg
+    assert svg.count("<rect") == 1 and svg.count('class="chart-ci"') == 1 and "–" in svg
+
+
+def test_line_chart_breaks_at_missing_points() -> None:
+    svg = str(line_chart([("2026-01", 3.0), ("2026-02", None), ("2026-03", 4.0),
+                          ("2026-04", 4.5)], max_value=5, title="t"))
+    assert svg.count("<circle") == 3 and svg.count("<polyline") == 1
+
+
+def test_both_locales_have_the_same_keys() -> None:
+    assert set(CATALOGUE["zh"]) == set(CATALOGUE["en"])
+    assert translate("en", "report.note", n=5).startswith("Cells with fewer than 5")
+    assert translate("fr", "nav.calls") == CATALOGUE["zh"]["nav.calls"]
+
+
+def test_every_problem_and_template_key_is_translated() -> None:
+    source = "\n".join(p.read_text() for p in CONSOLE.rglob("*.py"))
+    problems = set(re.findall(r'FormError\(\s*"[a-z_]+",\s*"([a-z_]+)"', source))
+    problems |= set(re.findall(r'raise FormError\(field, "([a-z_]+)"\)', source))
+    assert problems, "the scan found no problems: the regex is stale"
+    for problem in problems:
+        assert f"problem.{problem}" in CATALOGUE["en"], problem
+    templates = "\n".join(p.read_text() for p in (CONSOLE / "templates").glob("*.html"))
+    for key in set(re.findall(r"t\('([a-z_]+\.[a-z_]+)'", templates)):
+        assert key in CATALOGUE["en"], key
