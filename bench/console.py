@@ -132,15 +132,18 @@ def _fill(db: Database, attempts: int) -> dict[str, int]:
             conn.execute(text(sql), params)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
-        counts = {name: int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())
-                  for name in ("patients", "followup_tasks", "call_attempts", "answers",
-                               "tickets")}
+        counts = {name: int(conn.execute(text(sql)).scalar_one()) for name, sql in (
+            ("patients", "SELECT count(*) FROM patients"),
+            ("followup_tasks", "SELECT count(*) FROM followup_tasks"),
+            ("call_attempts", "SELECT count(*) FROM call_attempts"),
+            ("answers", "SELECT count(*) FROM answers"),
+            ("tickets", "SELECT count(*) FROM tickets"))}
     return counts
 
 
 def _p95(samples: list[float]) -> float:
     ordered = sorted(samples)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
 def _time(fn: Callable[[], Any], repeat: int) -> list[float]:
