@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from pathlib import Path
@@ -12,7 +13,8 @@ from starlette.applications import Starlette
 from console.definitions import DefinitionFile
 from console.deps import ConsoleDeps
 from console.web import create_app
-from core.errors import FileValidationError
+from core.errors import FileValidationError, TelephonyError
+from dialer.asterisk.ami import AmiClient, AmiConfig
 from engine.app import App
 from engine.dialing import recording_store
 
@@ -73,9 +75,43 @@ class SimClickToCall:
                 f"{agent_extension}); dial the patient by hand")
 
 
-class UnavailableClickToCall:
+class AsteriskClickToCall:
+    """Rings the agent's softphone first (AMI Originate into `[followup-callback]`, see
+    asterisk-conf/extensions.conf.j2); Asterisk dials the patient once the agent answers.
+
+    Only the configured agent and nurse extensions may be rung. Raises TelephonyError
+    (unknown extension, AMI refused) and TelephonyUnavailable (AMI unreachable).
+    """
+
+    def __init__(self, ami: AmiConfig, extensions: frozenset[str], caller_id: str = "",
+                 ring_timeout_s: int = 30, context: str = "followup-callback") -> None:
+        self._ami = ami
+        self._extensions = extensions
+        self._caller_id = caller_id
+        self._ring_timeout_s = ring_timeout_s
+        self._context = context
+
     def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
-        return "click-to-call through Asterisk is not available yet: dial the patient by hand"
+        if agent_extension not in self._extensions:
+            raise TelephonyError(f"extension {agent_extension} is not a configured agent phone")
+        # The console calls this from a worker thread: a short-lived loop of its own.
+        asyncio.run(self._originate(agent_extension, patient_phone, ticket_id))
+        return (f"your phone {agent_extension} is ringing; the patient is dialled when you "
+                "answer")
+
+    async def _originate(self, extension: str, phone: str, ticket_id: int) -> None:
+        client = AmiClient(self._ami, on_event=lambda _event: None)
+        await client.start()
+        try:
+            headers = [("Channel", f"PJSIP/{extension}"), ("Context", self._context),
+                       ("Exten", phone), ("Priority", "1"), ("Async", "true"),
+                       ("Timeout", str(self._ring_timeout_s * 1000)),
+                       ("Variable", f"FOLLOWUP_TICKET={ticket_id}")]
+            if self._caller_id:
+                headers.append(("CallerID", self._caller_id))
+            await client.send_action("Originate", *headers)
+        finally:
+            await client.close()
 
 
 def console_secret(app: App) -> str:
@@ -96,5 +132,9 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
         definitions=EngineDefinitions(Path(s.scripts.dir), list(s.rules.paths),
                                       s.hospital.calling_hours),
         click_to_call=SimClickToCall() if s.dialer.backend == "sim"
-        else UnavailableClickToCall())
+        else AsteriskClickToCall(
+            AmiConfig(s.asterisk.ami_host, s.asterisk.ami_port, s.asterisk.ami_user,
+                      s.asterisk.ami_secret.get_secret_value()),
+            frozenset(s.asterisk.agents) | frozenset(s.asterisk.nurses),
+            s.asterisk.caller_id, s.asterisk.originate_timeout_s))
     return create_app(deps)
