@@ -13,6 +13,10 @@ rejected, and how long it took. Per entity:
    committed mark; give up after `retries` consecutive failures without progress.
    `SourceError` (permanent) ends the run at once.
 
+Incremental reading trusts the HIS to move a row's watermark forward when the row changes:
+a row changed without a newer watermark (or fixed in place after it was quarantined) is only
+seen again by a `full=True` run.
+
 A run that dies (SIGKILL, power cut) leaves its run row `running`; the next run marks it
 failed and resumes from the last committed mark, ending with the same store an uninterrupted
 run would have made. `full=True` forgets the marks and re-reads everything: still changes
