@@ -76,6 +76,10 @@ class Department(Base):
 
 class Patient(Base):
     __tablename__ = "patients"
+    __table_args__ = (
+        # The console's name-prefix search (LIKE 'x%'): pattern ops so PostgreSQL uses it.
+        Index("ix_patients_name", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     his_id: Mapped[str] = mapped_column(String(64), unique=True)
     mrn: Mapped[str] = mapped_column(String(64), index=True)

@@ -99,6 +99,7 @@ def upgrade() -> None:
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_patients_mrn'), ['mrn'], unique=False)
         batch_op.create_index(batch_op.f('ix_patients_phone'), ['phone'], unique=False)
+        batch_op.create_index('ix_patients_name', ['name'], unique=False, postgresql_ops={'name': 'varchar_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_patients_plan_dirty'), ['plan_dirty'], unique=False)
 
     op.create_table('encounters',
@@ -459,6 +460,7 @@ def downgrade() -> None:
     op.drop_table('encounters')
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patients_plan_dirty'))
+        batch_op.drop_index('ix_patients_name')
         batch_op.drop_index(batch_op.f('ix_patients_phone'))
         batch_op.drop_index(batch_op.f('ix_patients_mrn'))
 
