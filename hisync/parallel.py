@@ -6,8 +6,9 @@ process (no pickling, easiest to debug). With more, a pool of spawned processes 
 the caller keeps reading the source and writing the store; the caller bounds the batches in
 flight (see `HisSync`), so memory stays flat however large the source.
 
-Results come back as plain tagged tuples (`to_wire` / `from_wire`): NamedTuples pickle
-through Python code, ~15 microseconds each, which would cost more than the parsing saves.
+Each batch is summarised where it is parsed (`summarize`: one row per key, counts, rejects)
+and comes back as plain tuples (`to_wire` / `from_wire`): NamedTuples pickle through Python
+code, ~15 microseconds each, which would cost more than the parsing saves.
 Workers watch their parent: if it is killed (SIGKILL), they exit instead of lingering.
 """
 
@@ -21,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from core.enums import RejectReason
-from hisync.records import Accepted, Duplicate, Outcome, Reject
+from hisync.records import ParsedBatch, Reject, summarize
 from hisync.rows import ParserConfig, RowParser
 
 
@@ -42,39 +43,22 @@ def init_worker(config: ParserConfig) -> None:
         _PARSERS[entity] = RowParser(config, entity)
 
 
-def parse_in_worker(entity: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def parse_in_worker(entity: str, rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     """Parse in a pool worker; the result travels back as plain tuples (`to_wire`)."""
-    return to_wire(_PARSERS[entity].parse_batch(rows))
+    return to_wire(summarize(_PARSERS[entity].parse_batch(rows)))
 
 
-# NamedTuples pickle through a Python-level __reduce__ (~15 us each); plain tuples are
-# pickled in C. Outcomes cross the process boundary tagged: A(ccepted), D(uplicate), R(eject).
-def to_wire(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
-    wire: list[tuple[Any, ...]] = []
-    for o in outcomes:
-        if type(o) is Accepted:
-            wire.append(("A", *o))
-        elif type(o) is Duplicate:
-            wire.append(("D", o.key))
-        else:
-            assert isinstance(o, Reject)
-            wire.append(("R", o.row_key, o.field, o.reason.value, o.detail, o.raw, o.raw_json,
-                         o.raw_hash))
-    return wire
+def to_wire(batch: ParsedBatch) -> tuple[Any, ...]:
+    rejects = [(r.row_key, r.field, r.reason.value, r.detail, r.raw, r.raw_json, r.raw_hash)
+               for r in batch.rejects]
+    return batch.accepted, batch.unchanged, rejects
 
 
-def from_wire(wire: list[tuple[Any, ...]]) -> list[Outcome]:
-    new = tuple.__new__
-    out: list[Outcome] = []
-    for t in wire:
-        tag = t[0]
-        if tag == "A":
-            out.append(new(Accepted, t[1:]))
-        elif tag == "D":
-            out.append(Duplicate(t[1]))
-        else:
-            out.append(Reject(t[1], t[2], RejectReason(t[3]), t[4], t[5], t[6], t[7]))
-    return out
+def from_wire(wire: tuple[Any, ...]) -> ParsedBatch:
+    accepted, unchanged, rejects = wire
+    return ParsedBatch(accepted, unchanged,
+                       [Reject(k, f, RejectReason(r), d, raw, j, h)
+                        for k, f, r, d, raw, j, h in rejects])
 
 
 def _ready() -> bool:
@@ -99,7 +83,7 @@ class BatchParser:
         self._warm: Future[bool] | None = None
         self._submitted = 0
 
-    def submit(self, entity: str, rows: list[tuple[Any, ...]]) -> Future[list[Outcome]]:
+    def submit(self, entity: str, rows: list[tuple[Any, ...]]) -> Future[ParsedBatch]:
         self._submitted += 1
         if self._pool is None and self.workers > 1 and self._submitted > 1:
             self._pool = ProcessPoolExecutor(
@@ -112,9 +96,9 @@ class BatchParser:
         if self._pool is not None and self._warm is not None and self._warm.done():
             self.remote_batches += 1
             wire = self._pool.submit(parse_in_worker, entity, rows)
-            decoded: Future[list[Outcome]] = Future()
+            decoded: Future[ParsedBatch] = Future()
 
-            def _decode(f: Future[list[tuple[Any, ...]]]) -> None:
+            def _decode(f: Future[tuple[Any, ...]]) -> None:
                 try:
                     decoded.set_result(from_wire(f.result()))
                 except Exception as exc:  # a worker died or raised: surface it in order
@@ -122,8 +106,8 @@ class BatchParser:
 
             wire.add_done_callback(_decode)
             return decoded
-        done: Future[list[Outcome]] = Future()
-        done.set_result(self._local[entity].parse_batch(rows))
+        done: Future[ParsedBatch] = Future()
+        done.set_result(summarize(self._local[entity].parse_batch(rows)))
         return done
 
     def close(self) -> None:

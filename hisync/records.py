@@ -102,3 +102,39 @@ def content_hash(stored: tuple[Any, ...]) -> str:
     Computed from the SQLite encoding on every backend, so a record hashes the same wherever
     it is stored."""
     return hashlib.sha1(repr(stored).encode(), usedforsecurity=False).hexdigest()
+
+
+# An accepted row as the writer takes it: (key, content_hash, values, link, department, index
+# of the raw row in its batch). A plain tuple: it crosses the process boundary by the million.
+AcceptedRow = tuple[str, str, tuple[Any, ...], str | None, str | None, int]
+
+
+class ParsedBatch(NamedTuple):
+    """One batch, parsed and summarised where it was parsed (in the worker).
+
+    `accepted` holds one row per key (the last one wins when a key repeats at a later
+    watermark in the batch); `unchanged` counts the rows that needed no write of their own
+    (identical duplicates, superseded rows); `rejects` go to quarantine."""
+
+    accepted: list[AcceptedRow]
+    unchanged: int
+    rejects: list[Reject]
+
+
+def summarize(outcomes: list[Outcome]) -> ParsedBatch:
+    accepted: dict[str, AcceptedRow] = {}
+    unchanged = 0
+    rejects: list[Reject] = []
+    for i, o in enumerate(outcomes):
+        kind = type(o)
+        if kind is Accepted:
+            key = o[0]
+            if key in accepted:
+                unchanged += 1
+            accepted[key] = (*o, i)
+        elif kind is Duplicate:
+            unchanged += 1
+        else:
+            rejects.append(o)  # type: ignore[arg-type]
+    return ParsedBatch(list(accepted.values()), unchanged, rejects)
+

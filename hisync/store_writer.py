@@ -30,7 +30,7 @@ from core.store.db import Database
 from core.store.models import Department, Encounter, HisReject, HisSyncRun, HisWatermark, Patient
 from hisync.encoding import ENCOUNTER_COLUMNS, PATIENT_COLUMNS, sqlite_datetime
 from hisync.mapping import DepartmentCode
-from hisync.records import Accepted, Duplicate, Outcome, RawRow, Reject, make_reject
+from hisync.records import AcceptedRow, ParsedBatch, RawRow, Reject, make_reject
 from hisync.sources import Mark
 
 _IN_CHUNK = 5000
@@ -86,10 +86,6 @@ class StoreWriter:
                 self._sql[f"insert_{entity}"] = (
                     f"INSERT INTO {entity} ({', '.join(cols)}) VALUES ({marks})")  # noqa: S608
                 sets = [*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity][1:], "content_hash"]
-                assignments = ", ".join(f"{c} = ?" for c in sets)
-                self._sql[f"update_{entity}"] = (
-                    f"UPDATE {entity} SET {assignments}, plan_dirty = 1, "  # noqa: S608
-                    "updated_at = ? WHERE his_id = ?")
                 refresh = ", ".join(f"{c} = excluded.{c}" for c in sets)
                 self._sql[f"upsert_{entity}"] = (
                     self._sql[f"insert_{entity}"]
@@ -165,24 +161,12 @@ class StoreWriter:
     # -- batches ---------------------------------------------------------------------------
 
     def write_batch(self, entity: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                    outcomes: Sequence[Outcome], mark: Mark | None, run_id: int,
+                    parsed: ParsedBatch, mark: Mark | None, run_id: int,
                     now: dt.datetime) -> Counts:
         """Apply one parsed batch and advance the watermark, in one transaction."""
-        counts = Counts(read=len(rows))
-        accepted: dict[str, Accepted] = {}
-        positions: dict[str, int] = {}
-        rejects: list[Reject] = []
-        for i, out in enumerate(outcomes):
-            if type(out) is Accepted:
-                if out.key in accepted:
-                    counts.unchanged += 1  # superseded by a later row of the same batch
-                accepted[out.key] = out
-                positions[out.key] = i
-            elif type(out) is Duplicate:
-                counts.unchanged += 1
-            else:
-                assert isinstance(out, Reject)
-                rejects.append(out)
+        counts = Counts(read=len(rows), unchanged=parsed.unchanged)
+        accepted = parsed.accepted
+        rejects = list(parsed.rejects)
         with self.db.engine.begin() as conn:
             if self._fast:
                 # A bulk load touches every index: SQLite's default 2 MiB page cache thrashes,
@@ -191,20 +175,22 @@ class StoreWriter:
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 16384")
             links: dict[str, int] = {}
             if entity == "encounters":
-                links = self._patient_ids(conn, {a.link for a in accepted.values() if a.link})
-                for key in [k for k, a in accepted.items() if a.link not in links]:
-                    a = accepted.pop(key)
-                    rejects.append(make_reject(
-                        key, "patient_his_id", RejectReason.UNKNOWN_PATIENT,
-                        f"no patient with HIS id {a.link!r}", _raw(columns, rows[positions[key]])))
+                links = self._patient_ids(conn, {a[3] for a in accepted if a[3]})
+                if len(links) < len({a[3] for a in accepted}):
+                    for a in accepted:
+                        if a[3] not in links:
+                            rejects.append(make_reject(
+                                a[0], "patient_his_id", RejectReason.UNKNOWN_PATIENT,
+                                f"no patient with HIS id {a[3]!r}", _raw(columns, rows[a[5]])))
+                    accepted = [a for a in accepted if a[3] in links]
             if self._fast:
                 counts.inserted, counts.updated = self._upsert_sqlite(
-                    conn, entity, list(accepted.values()), links, now)
+                    conn, entity, accepted, links, now)
             else:
-                existing = self._hashes(conn, entity, list(accepted))
-                new = [a for k, a in accepted.items() if k not in existing]
-                changed = [a for k, a in accepted.items()
-                           if k in existing and existing[k] != a.content_hash]
+                existing = self._hashes(conn, entity, [a[0] for a in accepted])
+                new = [a for a in accepted if a[0] not in existing]
+                changed = [a for a in accepted
+                           if a[0] in existing and existing[a[0]] != a[1]]
                 if new:
                     self._insert(conn, entity, new, links, now)
                 if changed:
@@ -213,7 +199,7 @@ class StoreWriter:
             counts.unchanged += len(accepted) - counts.inserted - counts.updated
             open_keys = self._open.get(entity)
             if open_keys:
-                self._resolve(conn, entity, [k for k in accepted if k in open_keys], now)
+                self._resolve(conn, entity, [a[0] for a in accepted if a[0] in open_keys], now)
             if rejects:
                 self._quarantine(conn, entity, rejects, run_id, now)
                 if open_keys is not None:
@@ -243,7 +229,7 @@ class StoreWriter:
                 .values(resolved_at=now))
         self._open[entity].difference_update(keys)
 
-    def _upsert_sqlite(self, conn: Connection, entity: str, rows: list[Accepted],
+    def _upsert_sqlite(self, conn: Connection, entity: str, rows: list[AcceptedRow],
                        links: dict[str, int], now: dt.datetime) -> tuple[int, int]:
         """One INSERT .. ON CONFLICT DO UPDATE .. WHERE the hash differs; (inserted, updated).
 
@@ -256,11 +242,11 @@ class StoreWriter:
         assert raw is not None
         stamp = sqlite_datetime(now)
         if entity == "patients":
-            params = [(*a.values, a.content_hash, 1, stamp) for a in rows]
+            params = [(*a[2], a[1], 1, stamp) for a in rows]
         else:
             deps = self._departments
-            params = [(links[a.link], deps[a.department], *a.values,  # type: ignore[index]
-                       a.content_hash, 1, stamp) for a in rows]
+            params = [(links[a[3]], deps[a[4]], *a[2], a[1], 1, stamp)  # type: ignore[index]
+                      for a in rows]
         top = f"SELECT coalesce(max(id), 0) FROM {entity}"  # noqa: S608 - fixed names
         before_id = raw.execute(top).fetchone()[0]
         before = raw.total_changes
@@ -294,43 +280,32 @@ class StoreWriter:
                     select(t.c.his_id, t.c.content_hash).where(t.c.his_id.in_(chunk))))
         return out
 
-    def _link_values(self, entity: str, a: Accepted, links: dict[str, int]) -> tuple[Any, ...]:
+    def _link_values(self, entity: str, a: AcceptedRow,
+                     links: dict[str, int]) -> tuple[Any, ...]:
         if entity == "patients":
             return ()
-        assert a.link is not None and a.department is not None
-        return (links[a.link], self._departments[a.department])
+        assert a[3] is not None and a[4] is not None
+        return (links[a[3]], self._departments[a[4]])
 
-    def _insert(self, conn: Connection, entity: str, rows: list[Accepted],
+    def _insert(self, conn: Connection, entity: str, rows: list[AcceptedRow],
                 links: dict[str, int], now: dt.datetime) -> None:
-        if self._fast:
-            stamp = sqlite_datetime(now)
-            params = [(*self._link_values(entity, a, links), *a.values, a.content_hash, 1, stamp)
-                      for a in rows]
-            conn.exec_driver_sql(self._sql[f"insert_{entity}"], params)
-            return
         names = (*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity])
         conn.execute(insert(_TABLES[entity]), [
-            {**dict(zip(names, (*self._link_values(entity, a, links), *a.values), strict=True)),
-             "content_hash": a.content_hash, "plan_dirty": True, "updated_at": now}
+            {**dict(zip(names, (*self._link_values(entity, a, links), *a[2]), strict=True)),
+             "content_hash": a[1], "plan_dirty": True, "updated_at": now}
             for a in rows])
 
-    def _update(self, conn: Connection, entity: str, rows: list[Accepted],
+    def _update(self, conn: Connection, entity: str, rows: list[AcceptedRow],
                 links: dict[str, int], now: dt.datetime) -> None:
-        if self._fast:
-            stamp = sqlite_datetime(now)
-            params = [(*self._link_values(entity, a, links), *a.values[1:], a.content_hash,
-                       stamp, a.key) for a in rows]
-            conn.exec_driver_sql(self._sql[f"update_{entity}"], params)
-            return
         t = _TABLES[entity]
         names = (*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity][1:])
         stmt = update(t).where(t.c.his_id == bindparam("b_key")).values(
             {n: bindparam(f"b_{n}") for n in (*names, "content_hash", "plan_dirty", "updated_at")})
         conn.execute(stmt, [
             {**{f"b_{n}": v for n, v in zip(
-                names, (*self._link_values(entity, a, links), *a.values[1:]), strict=True)},
-             "b_content_hash": a.content_hash, "b_plan_dirty": True, "b_updated_at": now,
-             "b_key": a.key} for a in rows])
+                names, (*self._link_values(entity, a, links), *a[2][1:]), strict=True)},
+             "b_content_hash": a[1], "b_plan_dirty": True, "b_updated_at": now,
+             "b_key": a[0]} for a in rows])
 
     def _quarantine(self, conn: Connection, entity: str, rejects: list[Reject], run_id: int,
                     now: dt.datetime) -> None:

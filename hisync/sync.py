@@ -48,7 +48,7 @@ from core.store.db import Database
 from hisync.encoding import encoding_for
 from hisync.mapping import ENTITIES, HisMapping
 from hisync.parallel import BatchParser
-from hisync.records import Outcome
+from hisync.records import ParsedBatch
 from hisync.rows import ParserConfig
 from hisync.sources import Mark, RawBatch, Source
 from hisync.store_writer import Counts, StoreWriter
@@ -226,7 +226,7 @@ class HisSync:
         if self.progress is not None:
             self.progress.start(entity, self.source.count(spec, mark))
         failures = 0
-        pending: deque[tuple[RawBatch, Future[list[Outcome]]]] = deque()
+        pending: deque[tuple[RawBatch, Future[ParsedBatch]]] = deque()
 
         def write_oldest() -> None:
             nonlocal mark, failures

@@ -11,7 +11,7 @@ from core.store.db import Database
 from core.store.models import Department, Encounter, Patient
 from hisync.encoding import ENCOUNTER_COLUMNS, PATIENT_COLUMNS
 from hisync.mapping import DEFAULT_MAPPING, load_mapping
-from hisync.records import Accepted
+from hisync.records import Accepted, summarize
 from hisync.rows import ParserConfig, RowParser
 from hisync.store_writer import StoreWriter
 from tests.unit.hisync.test_rows import encounter_row, patient_row
@@ -50,10 +50,11 @@ def test_fast_encoding_is_byte_identical_to_sqlalchemy(sqlite_db: Database,
     cols = MAPPING.patients.source_columns
     prow = patient_row(patient_id="FAST", phone2="010-62345678")
     writer.write_batch("patients", cols, [prow],
-                       RowParser(fast, "patients").parse_batch([prow]), None, run, now)
+                       summarize(RowParser(fast, "patients").parse_batch([prow])), None, run, now)
     erow = encounter_row(visit_no="FAST", patient_id="CORE")
     writer.write_batch("encounters", MAPPING.encounters.source_columns, [erow],
-                       RowParser(fast, "encounters").parse_batch([erow]), None, run, now)
+                       summarize(RowParser(fast, "encounters").parse_batch([erow])), None, run,
+                       now)
     assert _raw_rows(sqlite_db, "patients", "CORE") == _raw_rows(sqlite_db, "patients", "FAST")
     assert _raw_rows(sqlite_db, "encounters", "CORE") == _raw_rows(sqlite_db, "encounters",
                                                                    "FAST")

@@ -168,3 +168,15 @@ def test_local_time_fast_path_matches_zoneinfo(zone: str, when: str) -> None:
 def test_explicit_offsets_are_respected() -> None:
     got = parse_datetime("2026-01-01T08:00:00+09:00", (), LocalTime(ZoneInfo("Asia/Shanghai")))
     assert got == dt.datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
+
+
+def test_summarize_keeps_the_last_row_per_key_and_counts_the_rest() -> None:
+    from hisync.records import summarize
+
+    rows = [patient_row(), patient_row(),  # identical duplicate
+            patient_row(phone="13900139000", updated_at="2026-02-01 00:00:00"),  # later wins
+            patient_row(patient_id="P2", birth_date="bad")]
+    batch = summarize(_parser("patients").parse_batch(rows))
+    assert [(a[0], a[5]) for a in batch.accepted] == [("P1", 2)]
+    assert batch.unchanged == 2 and len(batch.rejects) == 1
+    assert batch.rejects[0].row_key == "P2"
