@@ -7,7 +7,6 @@ the IVR, and nothing about how the call was placed.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -88,14 +87,16 @@ class ScriptLibrary:
 class StoreAnswerSink:
     """Writes each answer to the store the moment the interpreter has it."""
 
-    def __init__(self, attempts: AttemptLog, attempt_id: int, clock: Clock) -> None:
+    def __init__(self, db: Database, attempts: AttemptLog, attempt_id: int,
+                 clock: Clock) -> None:
+        self._db = db
         self._attempts = attempts
         self._attempt_id = attempt_id
         self._clock = clock
         self.saved = 0
 
     async def save(self, answer: Answer) -> None:
-        await asyncio.to_thread(self._attempts.save_answer, self._attempt_id, answer,
+        await self._db.call(self._attempts.save_answer, self._attempt_id, answer,
                                 self._clock.now())
         self.saved += 1
 
@@ -140,9 +141,9 @@ class IvrCallHandler:
 
     async def __call__(self, attempt_id: int, channel: Channel) -> CallIvrResult:
         now = self._clock.now()
-        await asyncio.to_thread(self._attempts.mark_answered, attempt_id, now)
-        loaded = await asyncio.to_thread(self._load, attempt_id, now)
-        sink = StoreAnswerSink(self._attempts, attempt_id, self._clock)
+        await self._db.call(self._attempts.mark_answered, attempt_id, now)
+        loaded = await self._db.call(self._load, attempt_id, now)
+        sink = StoreAnswerSink(self._db, self._attempts, attempt_id, self._clock)
         interpreter = ScriptInterpreter(self._prompts, sink, self._recognizer,
                                         self._settings.min_confidence)
         results = await interpreter.run_many(loaded.scripts, channel, loaded.context)

@@ -92,6 +92,7 @@ class Campaign:
         self.stats = CampaignStats()
         self._calls: set[asyncio.Task[None]] = set()
         self._in_flight: dict[int, ClaimedTask] = {}
+        self._waiting_for_slot = 0
 
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False,
                   next_due: Callable[[], dt.datetime | None] | None = None,
@@ -102,21 +103,22 @@ class Campaign:
         then, and a simulation passes `skip_idle` to jump its clock there instead."""
         last_renew = self._clock.now()
         while not stop.is_set():
-            free = self._pacer.max_channels - len(self._in_flight)
+            # channels free now, less the claimed calls already queued for one
+            free = self._pacer.free - self._waiting_for_slot
             claimed: list[ClaimedTask] = []
             if free > 0:
-                claimed = await asyncio.to_thread(self._claimer.claim, self._clock.now(), free)
+                claimed = await self._db.call(self._claimer.claim, self._clock.now(), free)
             for task in claimed:
                 self.stats.claimed += 1
                 self._start(task)
             now = self._clock.now()
             if (now - last_renew).total_seconds() >= self._options.lease_renew_s:
                 last_renew = now
-                await asyncio.to_thread(self._claimer.renew, list(self._in_flight), now)
+                await self._db.call(self._claimer.renew, list(self._in_flight), now)
             if claimed and free > len(claimed):
                 continue  # there may be more due work right away
             if until_idle and not self._calls:
-                due = await asyncio.to_thread(next_due) if next_due else None
+                due = await self._db.call(next_due) if next_due else None
                 if due is None or (horizon is not None and due > horizon):
                     break
                 if skip_idle is not None and due > now:
@@ -127,7 +129,7 @@ class Campaign:
                 continue
             wait = self._options.poll_interval_s
             if not claimed and next_due is not None:
-                due = await asyncio.to_thread(next_due)
+                due = await self._db.call(next_due)
                 until_due = (due - now).total_seconds() if due else self._options.max_idle_s
                 wait = min(max(until_due, self._options.poll_interval_s),
                            self._options.max_idle_s)
@@ -151,43 +153,51 @@ class Campaign:
 
     def _start(self, task: ClaimedTask) -> None:
         self._in_flight[task.task_id] = task
+        self._waiting_for_slot += 1
         call = asyncio.create_task(self._call(task), name=f"call-task-{task.task_id}")
         self._calls.add(call)
         call.add_done_callback(self._calls.discard)
 
     async def _call(self, task: ClaimedTask) -> None:
+        """Write the attempt, hold a channel only while the call is up, then record how it
+        went (the trunk channel is free again as soon as the call has ended)."""
+        queued = True
         try:
+            attempt_id = await self._db.call(self._attempts.begin, task, self._clock.now())
+            request = CallRequest(attempt_id=str(attempt_id), task_id=str(task.task_id),
+                                  phone=task.phone, caller_id=self._options.caller_id,
+                                  timeout_s=self._options.ring_timeout_s, locale=task.language)
             async with self._pacer.slot():
+                self._waiting_for_slot -= 1
+                queued = False
                 self.stats.in_flight += 1
                 started = self._clock.now()
                 try:
-                    await self._place(task)
+                    summary = await self._place(request)
                 finally:
                     self.stats.in_flight -= 1
                     self.stats.busy_channel_seconds += (
                         self._clock.now() - started).total_seconds()
+            status = await self._db.call(self._attempts.finish, attempt_id, summary,
+                                             self._clock.now())
+            self._tally(summary, status)
         finally:
+            if queued:
+                self._waiting_for_slot -= 1
             self._in_flight.pop(task.task_id, None)
 
-    async def _place(self, task: ClaimedTask) -> None:
-        attempt_id = await asyncio.to_thread(self._attempts.begin, task, self._clock.now())
-        request = CallRequest(attempt_id=str(attempt_id), task_id=str(task.task_id),
-                              phone=task.phone, caller_id=self._options.caller_id,
-                              timeout_s=self._options.ring_timeout_s, locale=task.language)
+    async def _place(self, request: CallRequest) -> CallSummary:
         try:
             report = await self._telephony.place(request)
         except TemporaryError as exc:
-            log.warning("telephony unavailable for attempt %s: %s", attempt_id, exc.message)
-            summary = CallSummary(DialOutcome.FAILED, error=exc.message)
+            log.warning("telephony unavailable for attempt %s: %s", request.attempt_id,
+                        exc.message)
+            return CallSummary(DialOutcome.FAILED, error=exc.message)
         except Exception as exc:  # one broken call must not stop the campaign
-            log.exception("call for attempt %s failed", attempt_id)
+            log.exception("call for attempt %s failed", request.attempt_id)
             self.stats.failed_calls += 1
-            summary = CallSummary(DialOutcome.FAILED, error=f"{type(exc).__name__}: {exc}")
-        else:
-            summary = self._summarise(report)
-        status = await asyncio.to_thread(self._attempts.finish, attempt_id, summary,
-                                         self._clock.now())
-        self._tally(summary, status)
+            return CallSummary(DialOutcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return self._summarise(report)
 
     def _tally(self, summary: CallSummary, status: TaskStatus) -> None:
         s = self.stats

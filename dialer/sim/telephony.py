@@ -9,7 +9,6 @@ audio and the patient's speech into the call recording).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from core.enums import DialOutcome
 from core.store.db import Database
 from core.store.models import CallAttempt, Patient
 from dialer.call_handler import CallIvrResult
-from dialer.sim.personas import Persona, PersonaPatient, draw_persona
+from dialer.sim.personas import Behaviour, Persona, PersonaPatient, draw_persona
 from dialer.telephony import CallReport, CallRequest
 from ivr.channel import Channel
 from ivr.script_model import Script
@@ -49,7 +48,8 @@ class SimTelephony:
     """A `dialer.telephony.Telephony` whose far ends are personas."""
 
     def __init__(self, db: Database, handler: Handler, channel_factory: ChannelFactory,
-                 scripts: dict[str, Script], clock: Clock, sleep: Sleep, seed: int) -> None:
+                 scripts: dict[str, Script], clock: Clock, sleep: Sleep, seed: int,
+                 rates: dict[Behaviour, float] | None = None) -> None:
         self._db = db
         self._handler = handler
         self._channel_factory = channel_factory
@@ -57,6 +57,7 @@ class SimTelephony:
         self._clock = clock
         self._sleep = sleep
         self._seed = seed
+        self._rates = rates
         self.placed = 0
 
     def _facts(self, attempt_id: int) -> PatientFacts:
@@ -71,12 +72,12 @@ class SimTelephony:
     def persona_for(self, attempt_id: int) -> Persona:
         f = self._facts(attempt_id)
         return draw_persona(self._seed, f.patient_id, f.attempt_number, f.birth_year,
-                            f.language)
+                            f.language, self._rates)
 
     async def place(self, call: CallRequest) -> CallReport:
         attempt_id = int(call.attempt_id)
         self.placed += 1
-        persona = await asyncio.to_thread(self.persona_for, attempt_id)
+        persona = await self._db.call(self.persona_for, attempt_id)
         outcome = persona.dial_outcome
         ring = min(persona.ring_s, float(call.timeout_s))
         await self._sleep(ring)

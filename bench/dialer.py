@@ -1,0 +1,280 @@
+"""Benchmark: the dialer keeps its channels busy.
+
+    .venv/bin/python bench/dialer.py            # 200 channels, 20,000 tasks (the issue's size)
+    .venv/bin/python bench/dialer.py --quick    # 50 channels, 500 tasks, about a minute
+
+Simulated time runs 15x (quick: 20x) faster than the wall clock: fast enough to finish, slow
+enough that the engine's real per-call latency (a few milliseconds of store writes) stays
+small beside a call, as it is in production where time is not accelerated. At 80x the same
+latencies cost several percent of utilisation.
+
+Sim backend (`dialer.sim.SimTelephony`, personas that all answer) in accelerated time; each
+answered call holds its channel for an exponentially drawn duration with a 60 s mean, on the
+simulation's clock. The IVR itself is not run here (its cost is benchmarked in bench/asr.py
+and bench/prompts.py, and per session in bench/fastagi.py): this measures the dialer's own
+machinery - claims with leases, pacing under the channel and CPS caps, the attempt log's
+writes before, during and after each call, and the retry policy.
+
+Figures:
+- channel_utilisation = busy channel-seconds / available channel-seconds while work remains
+  (every task is due at the start, so: from the start until the last call begins; after
+  that channels drain with no task waiting); target >= 0.95. utilisation_whole_makespan
+  counts the drain too;
+- engine_cpu_ms_per_call (process CPU / calls) beside the baseline: the same per-call
+  store writes (begin + finish an attempt) done in a plain loop, with no event loop, pacing
+  or telephony; cpu_vs_baseline = engine / baseline;
+- the same campaign on PostgreSQL split over two dialer processes (100 + 100 channels),
+  when FOLLOWUP_TEST_PG_URL (or --pg URL) names a server: pg_two_process_utilisation.
+The last line printed is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from core.audit import AuditLog
+from core.clock import UTC
+from core.enums import DialOutcome, ScriptOutcome
+from core.store.db import Database
+from dialer.attempt_log import AttemptLog, CallSummary
+from dialer.call_handler import CallIvrResult
+from dialer.campaign import Campaign, CampaignOptions
+from dialer.claims import CallingRules, TaskClaimer
+from dialer.pacing import Pacer
+from dialer.retry_policy import RetryPolicy
+from dialer.sim.personas import Behaviour
+from dialer.sim.telephony import SimTelephony
+from dialer.telephony import CallReport, CallRequest
+from ivr.channel import Channel
+from recordings.store import RecordingStore
+from tests.integration.dialer_seed import seed_due_tasks
+
+SIM_START = dt.datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
+MEAN_CALL_S = 60.0
+
+
+class SharedClock:
+    """Simulated time shared by several processes: SIM_START + (wall - wall0) * speed."""
+
+    def __init__(self, wall0: float, speed: float) -> None:
+        self.wall0 = wall0
+        self.speed = speed
+
+    def now(self) -> dt.datetime:
+        return SIM_START + dt.timedelta(seconds=(time.time() - self.wall0) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0) / self.speed)
+
+
+@dataclass
+class HoldHandler:
+    """Answers the call and holds it for a drawn duration (no IVR: see the module doc)."""
+
+    clock: SharedClock
+    seed: int
+
+    async def __call__(self, attempt_id: int, channel: Channel) -> CallIvrResult:
+        rng = random.Random(self.seed * 1_000_003 + attempt_id)
+        await self.clock.sleep(rng.expovariate(1.0 / MEAN_CALL_S))
+        return CallIvrResult(outcome=ScriptOutcome.COMPLETED)
+
+
+class _NoChannel:
+    def __init__(self) -> None:
+        self.now_ms = 0
+
+    async def close(self) -> None:
+        return None
+
+
+def run_campaign(url: str, channels: int, speed: float, wall0: float, seed: int,
+                 work: Path) -> dict[str, float]:
+    """One dialer over the store at `url` until no task is left; returns its figures."""
+    db = Database(url)
+    clock = SharedClock(wall0, speed)
+    audit = AuditLog(clock)
+    rules = CallingRules.from_settings("00:00-24:00", [])
+    claimer = TaskClaimer(db, f"bench-{os.getpid()}", dt.timedelta(minutes=10), rules,
+                          "Asia/Shanghai")
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(work, clock, audit), "sim")
+    handler = HoldHandler(clock, seed)
+    sim = SimTelephony(db, handler, lambda patient, name: _NoChannel(),  # type: ignore[arg-type,return-value]
+                       {}, clock, clock.sleep, seed, rates={Behaviour.COOPERATIVE: 1.0})
+    telephony = IntervalRecorder(sim, clock)
+    pacer = Pacer(channels, 200.0, clock, clock.sleep)
+    campaign = Campaign(db, claimer, log, telephony, pacer, clock, clock.sleep,
+                        CampaignOptions(poll_interval_s=1.0))
+    cpu0 = time.process_time()
+    start = clock.now()
+    stats = asyncio.run(campaign.run(asyncio.Event(), until_idle=True,
+                                     next_due=claimer.next_due))
+    end = clock.now()
+    cpu = time.process_time() - cpu0
+    db.dispose()
+    calls = max(stats.dialled, 1)
+    return {"calls": float(stats.dialled), "busy_channel_s": stats.busy_channel_seconds,
+            "start": start.timestamp(), "end": end.timestamp(), "cpu_s": cpu,
+            "cpu_ms_per_call": 1000 * cpu / calls,
+            "intervals": [(a.timestamp(), b.timestamp()) for a, b in telephony.intervals]}
+
+
+class IntervalRecorder:
+    """Wraps a Telephony and notes when each call held its channel (simulated time)."""
+
+    def __init__(self, inner: SimTelephony, clock: SharedClock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.intervals: list[tuple[dt.datetime, dt.datetime]] = []
+
+    async def place(self, call: CallRequest) -> CallReport:
+        started = self.clock.now()
+        try:
+            return await self.inner.place(call)
+        finally:
+            self.intervals.append((started, self.clock.now()))
+
+
+def utilisation(intervals: list[tuple[float, float]], channels: int, start: float) -> float:
+    """Busy channel-seconds / available channel-seconds while work remained: from the
+    start until the last call began (after that no task was waiting for a channel)."""
+    last_start = max(s for s, _ in intervals)
+    if last_start <= start:
+        return 1.0
+    busy = sum(max(0.0, min(e, last_start) - max(s, start)) for s, e in intervals)
+    return busy / (channels * (last_start - start))
+
+
+def baseline_cpu_ms(url: str, n: int, work: Path) -> float:
+    """The floor: begin + finish an attempt per call in a plain loop."""
+    db = Database(url)
+    clock = SharedClock(time.time(), 1.0)
+    rules = CallingRules.from_settings("00:00-24:00", [])
+    claimer = TaskClaimer(db, "baseline", dt.timedelta(minutes=10), rules, "Asia/Shanghai")
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(work, clock, AuditLog(clock)), "sim")
+    tasks = claimer.claim(clock.now(), n)
+    cpu0 = time.process_time()
+    for task in tasks:
+        attempt = log.begin(task, clock.now())
+        log.finish(attempt, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.COMPLETED),
+                   clock.now())
+    cpu = time.process_time() - cpu0
+    db.dispose()
+    return 1000 * cpu / max(len(tasks), 1)
+
+
+def _fresh_sqlite(tmp: Path, tasks: int) -> str:
+    url = f"sqlite:///{tmp / f'dialer-{uuid.uuid4().hex[:6]}.sqlite'}"
+    db = Database(url)
+    db.migrate()
+    seed_due_tasks(db, tasks, SIM_START)
+    db.dispose()
+    return url
+
+
+def _fresh_pg(admin_url: str, tasks: int) -> tuple[str, str]:
+    admin = Database(admin_url)
+    name = f"bench_dialer_{uuid.uuid4().hex[:6]}"
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    db.migrate()
+    seed_due_tasks(db, tasks, SIM_START)
+    db.dispose()
+    return url, name
+
+
+def _drop_pg(admin_url: str, name: str) -> None:
+    admin = Database(admin_url)
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tasks", type=int)
+    ap.add_argument("--channels", type=int)
+    ap.add_argument("--speed", type=float)
+    ap.add_argument("--pg", default=os.environ.get("FOLLOWUP_TEST_PG_URL", ""))
+    ap.add_argument("--worker", nargs=5, metavar=("URL", "CHANNELS", "SPEED", "WALL0", "SEED"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        url, channels, speed, wall0, seed = args.worker
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run_campaign(url, int(channels), float(speed), float(wall0), int(seed),
+                               Path(tmp))
+        print(json.dumps(out))
+        return
+    tasks = args.tasks or (500 if args.quick else 20000)
+    channels = args.channels or (50 if args.quick else 200)
+    # simulated seconds per real second; the engine must keep up (see cpu figures)
+    speed = args.speed or (20.0 if args.quick else 15.0)
+    figures: dict[str, Any] = {"tasks": tasks, "channels": channels, "speed": speed,
+                               "mean_call_s": MEAN_CALL_S}
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        url = _fresh_sqlite(tmp, tasks)
+        r = run_campaign(url, channels, speed, time.time(), 1, tmp / "rec")
+        makespan = r["end"] - r["start"]
+        figures.update(
+            sqlite_calls=int(r["calls"]), sqlite_makespan_sim_s=round(makespan, 1),
+            channel_utilisation=round(utilisation(r["intervals"], channels, r["start"]), 4),
+            utilisation_whole_makespan=round(r["busy_channel_s"] / (channels * makespan), 4),
+            ideal_makespan_sim_s=round(r["busy_channel_s"] / channels, 1),
+            engine_cpu_ms_per_call=round(r["cpu_ms_per_call"], 3))
+        print(f"sqlite: {int(r['calls'])} calls, utilisation "
+              f"{figures['channel_utilisation']:.1%}, {r['cpu_ms_per_call']:.2f} ms CPU/call")
+        base_url = _fresh_sqlite(tmp, min(tasks, 2000))
+        base = baseline_cpu_ms(base_url, min(tasks, 2000), tmp / "rec-base")
+        figures.update(baseline_cpu_ms_per_call=round(base, 3),
+                       cpu_vs_baseline=round(r["cpu_ms_per_call"] / base, 2))
+        print(f"baseline (bare begin+finish per call): {base:.2f} ms CPU/call")
+    if args.pg:
+        pg_url, name = _fresh_pg(args.pg, tasks)
+        try:
+            wall0 = time.time() + 1.0
+            procs = [subprocess.Popen(
+                [sys.executable, __file__, "--worker", pg_url, str(channels // 2), str(speed),
+                 str(wall0), str(n)], stdout=subprocess.PIPE, text=True) for n in (1, 2)]
+            outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        finally:
+            _drop_pg(args.pg, name)
+        start = min(o["start"] for o in outs)
+        spans = [tuple(i) for o in outs for i in o["intervals"]]
+        figures.update(
+            pg_calls=int(sum(o["calls"] for o in outs)),
+            pg_two_process_utilisation=round(utilisation(spans, channels, start), 4),
+            pg_engine_cpu_ms_per_call=round(sum(o["cpu_s"] for o in outs) * 1000 /
+                                            max(sum(o["calls"] for o in outs), 1), 3))
+        print(f"postgresql, two processes: {figures['pg_calls']} calls, utilisation "
+              f"{figures['pg_two_process_utilisation']:.1%}")
+    else:
+        print("postgresql part skipped: set FOLLOWUP_TEST_PG_URL or --pg")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
