@@ -27,6 +27,7 @@ from core.store.models import (
 )
 
 PAGE_SIZE = 50
+MAX_MATCHED_PATIENTS = 500  # a name prefix matching more is too vague to list
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +76,17 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str) -> Se
         else:
             return SearchResult((), f.page, False)
     if f.q:
+        # Patients first (each condition has its index), then their attempts: an OR across
+        # the join would defeat every index.
         q = f.q
-        if q.isdigit() and len(q) < 10:
-            stmt = stmt.where(or_(CallAttempt.id == int(q), Patient.mrn == q))
-        elif q.lstrip("+").isdigit():
-            stmt = stmt.where(or_(Patient.mrn == q, Patient.phone == q, CallAttempt.phone == q))
-        else:
-            stmt = stmt.where(or_(Patient.mrn == q, Patient.name.like(_prefix(q))))
+        match = [Patient.mrn == q, Patient.name.like(_prefix(q))]
+        if q.lstrip("+").isdigit():
+            match.append(Patient.phone == q)
+        ids = list(session.execute(select(Patient.id).where(or_(*match))
+                                   .limit(MAX_MATCHED_PATIENTS)).scalars())
+        by_patient = CallAttempt.patient_id.in_(ids)
+        stmt = stmt.where(or_(CallAttempt.id == int(q), by_patient)
+                          if q.isdigit() and len(q) < 16 else by_patient)
     rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
                            .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     out = tuple(CallRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
