@@ -47,6 +47,9 @@ _FALSE = frozenset({"0", "n", "no", "false", "f", "否", "无"})
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-[A-Z]{2})?")
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
 _LIST_SPLIT = re.compile(r"[;,，；|\s]+")
+# Patient yes/no fields and their value when the HIS has no column for them.
+_FLAGS = (("deceased", False), ("opt_out_phone", False), ("opt_out_sms", False),
+          ("consent_phone", True), ("consent_sms", False))
 
 
 class RowError(Exception):
@@ -99,6 +102,7 @@ class RowParser:
         # Unmapped fields read slot -1: `_cells` appends a None there.
         self._ix: dict[str, int] = defaultdict(lambda: -1)
         self._ix.update({field: index[col] for col, field in spec.fields.items()})
+        self._mapped = frozenset(spec.fields.values())
         self._wm = index[spec.watermark]
         self._key = index[spec.key]
         self._formats = mapping.formats_for(entity)
@@ -211,9 +215,7 @@ class RowParser:
                            f"{timezone!r} is not a time zone")
         rec = PatientRecord(
             his_id, mrn, name, sex, birth, phone, phone_alt, language, timezone,
-            self._bool(c, "deceased", False), self._bool(c, "opt_out_phone", False),
-            self._bool(c, "opt_out_sms", False), self._bool(c, "consent_phone", True),
-            self._bool(c, "consent_sms", False),
+            *[self._bool(c, f, d) if f in self._mapped else d for f, d in _FLAGS],
         )
         stored = encode_patient(rec, "sqlite")
         values = stored if self._encoding == "sqlite" else encode_patient(rec, self._encoding)
