@@ -18,6 +18,7 @@ On SQLite the rows arrive pre-encoded (`hisync.encoding`) and go straight to the
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,8 +206,8 @@ class StoreWriter:
                 if open_keys is not None:
                     open_keys.update(r.row_key for r in rejects)
                 counts.rejected = len(rejects)
-                for r in rejects:
-                    counts.by_reason[r.reason.value] = counts.by_reason.get(r.reason.value, 0) + 1
+                for reason, n in Counter(r.reason for r in rejects).items():
+                    counts.by_reason[reason.value] = counts.by_reason.get(reason.value, 0) + n
             if mark is not None:
                 self._save_mark(conn, entity, mark, now)
         return counts
@@ -321,7 +322,8 @@ class StoreWriter:
             stamp = sqlite_datetime(now)
             conn.exec_driver_sql(_INSERT_REJECT_SQLITE, [
                 (run_id, self.source, entity, r.row_key[:128], r.raw_json, digest,
-                 r.field[:64], r.reason.value, r.detail[:512], stamp) for r, digest in rows])
+                 r.field[:64], r.reason, r.detail[:512], stamp)  # a StrEnum binds as its value
+                for r, digest in rows])
             return
         if dialect != "postgresql":
             raise NotImplementedError(f"quarantine on {dialect}")
