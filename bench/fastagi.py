@@ -19,6 +19,8 @@ Figures, for each N and each server:
 - command round trip, p50 and p99: from the generator writing a response to it reading the
   server's next command (the server's turnaround, loopback included);
 - engine CPU ms per completed call: the server process's CPU time over the phase / calls;
+- the generator's own event-loop lag (p99 of 5 ms ticks): on a shared machine this is the
+  floor under the round trips it can measure, printed beside them with the load average;
 then, with no waits at all, capacity: the most sessions per second the server completes
 (a fixed number of sessions at fixed concurrency). Ratios: ours / panoramisk.
 Targets at N = 1000: p99 <= 10 ms and <= 5 ms CPU per call.
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
 import statistics
 import sys
@@ -224,16 +227,38 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def drive_with_lag(port: int, n: int, delay_scale: float, ramp_s: float,
+                         concurrency: int | None, query: bool
+                         ) -> tuple[list[float], int, float, list[float]]:
+    """`drive`, plus how late the generator's own event loop ran (5 ms ticks): the floor
+    under every round trip it measures on a shared machine."""
+    lags: list[float] = []
+    running = True
+
+    async def ticker() -> None:
+        while running:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - t - 0.005)
+
+    tick = asyncio.create_task(ticker())
+    rtts, done, wall = await drive(port, n, delay_scale, ramp_s, concurrency, query)
+    running = False
+    await tick
+    return rtts, done, wall, lags
+
+
 def measure(server: ServerProcess, n: int, delay_scale: float, ramp_s: float,
             concurrency: int | None = None) -> dict[str, float]:
     cpu0 = server.cpu()
-    rtts, done, wall = asyncio.run(drive(server.port, n, delay_scale, ramp_s, concurrency,
-                                         query=server.kind == "ours"))
+    rtts, done, wall, lags = asyncio.run(drive_with_lag(
+        server.port, n, delay_scale, ramp_s, concurrency, query=server.kind == "ours"))
     cpu = server.cpu() - cpu0
     return {"p50_ms": pct(rtts, 0.50) * 1000, "p99_ms": pct(rtts, 0.99) * 1000,
             "cpu_ms_per_call": cpu * 1000 / max(1, done), "completed": done, "sessions": n,
             "wall_s": wall, "sessions_per_s": done / wall if wall else 0.0,
-            "mean_ms": statistics.fmean(rtts) * 1000 if rtts else float("nan")}
+            "mean_ms": statistics.fmean(rtts) * 1000 if rtts else float("nan"),
+            "generator_lag_p99_ms": pct(lags, 0.99) * 1000}
 
 
 def main() -> None:
@@ -249,15 +274,19 @@ def main() -> None:
     try:
         for server in servers.values():  # warm up both (first-call costs are not per call)
             measure(server, 20, 0.0, 0.0, concurrency=5)
+        figures["loadavg_1min_at_start"] = round(os.getloadavg()[0], 2)
         print(f"{'N':>6} {'server':>11} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/call':>12} "
-              f"{'done':>6}")
+              f"{'done':>9} {'gen lag p99':>12}")
         for n in sizes:
             row: dict[str, dict[str, float]] = {}
             for kind, server in servers.items():
                 row[kind] = measure(server, n, scale, ramp_s=1.0)
                 r = row[kind]
                 print(f"{n:>6} {kind:>11} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-                      f"{r['cpu_ms_per_call']:12.2f} {int(r['completed']):>4}/{n}")
+                      f"{r['cpu_ms_per_call']:12.2f} {int(r['completed']):>4}/{n:<4} "
+                      f"{r['generator_lag_p99_ms']:12.2f}")
+                figures[f"{'' if kind == 'ours' else 'panoramisk_'}generator_lag_p99_ms_n{n}"] \
+                    = round(r["generator_lag_p99_ms"], 3)
             ours, base = row["ours"], row["panoramisk"]
             for key in ("p50_ms", "p99_ms", "cpu_ms_per_call"):
                 figures[f"{key}_n{n}"] = round(ours[key], 3)
