@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from core.clock import UTC
+
+T = TypeVar("T")
+# Ids per IN (...) list: far below SQLite's bound-parameter limit.
+ID_CHUNK = 5000
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def local_today(now: dt.datetime, tz: str) -> dt.date:

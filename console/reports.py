@@ -19,9 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from console.access import Principal
-from console.periods import month_key, month_range, next_month, previous_month
+from console.periods import (
+    ID_CHUNK,
+    chunked,
+    month_key,
+    month_range,
+    next_month,
+    previous_month,
+)
 from core.clock import Clock
-from core.enums import AnswerSource, QuestionKind, TaskStatus
+from core.enums import AnswerSource, DialOutcome, QuestionKind, TaskStatus
 from core.errors import NotFound
 from core.store.models import (
     Answer,
@@ -139,22 +146,36 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
         .group_by(FollowupTask.status)).all()}
     eligible = sum(by_status.values())
     start, end = month_range(first, tz)
+    # The month's answered attempts by the (department, created_at) index, then their answers
+    # by attempt id, in chunks; sums add up across chunks.
+    attempt_ids = list(session.execute(
+        select(CallAttempt.id).where(CallAttempt.department_id == department_id,
+                                     CallAttempt.created_at >= start,
+                                     CallAttempt.created_at < end,
+                                     CallAttempt.dial_outcome == DialOutcome.ANSWERED)
+    ).scalars())
     score = cast(Answer.value, Float)
-    rows = session.execute(
-        select(Answer.script_id, Answer.question_id, Answer.kind, func.count(),
-               func.sum(case((Answer.kind == QuestionKind.SCALE, score), else_=None)),
-               func.sum(case((Answer.kind == QuestionKind.SCALE, score * score), else_=None)),
-               func.sum(case((Answer.value == "true", 1), else_=0)))
-        .join(CallAttempt, CallAttempt.id == Answer.attempt_id)
-        .where(CallAttempt.department_id == department_id, CallAttempt.created_at >= start,
-               CallAttempt.created_at < end,
-               Answer.kind.in_([QuestionKind.SCALE, QuestionKind.YES_NO]),
-               Answer.source != AnswerSource.NONE, Answer.value.is_not(None))
-        .group_by(Answer.script_id, Answer.question_id, Answer.kind)).all()
+    sums: dict[tuple[str, str, QuestionKind], list[float]] = {}
+    for chunk in chunked(attempt_ids, ID_CHUNK):
+        for script_id, question_id, kind, n, s1, s2, yes in session.execute(
+                select(Answer.script_id, Answer.question_id, Answer.kind, func.count(),
+                       func.sum(case((Answer.kind == QuestionKind.SCALE, score), else_=None)),
+                       func.sum(case((Answer.kind == QuestionKind.SCALE, score * score),
+                                     else_=None)),
+                       func.sum(case((Answer.value == "true", 1), else_=0)))
+                .where(Answer.attempt_id.in_(chunk),
+                       Answer.kind.in_([QuestionKind.SCALE, QuestionKind.YES_NO]),
+                       Answer.source != AnswerSource.NONE, Answer.value.is_not(None))
+                .group_by(Answer.script_id, Answer.question_id, Answer.kind)):
+            acc = sums.setdefault((script_id, question_id, kind), [0, 0.0, 0.0, 0])
+            acc[0] += int(n)
+            acc[1] += float(s1 or 0)
+            acc[2] += float(s2 or 0)
+            acc[3] += int(yes or 0)
     stats: list[QuestionStat] = []
     all_n, all_sum = 0, 0.0
-    for script_id, question_id, kind, n, s1, s2, yes in rows:
-        n = int(n)
+    for (script_id, question_id, kind), (n_, s1, s2, yes) in sums.items():
+        n = int(n_)
         if kind is QuestionKind.SCALE:
             all_n += n
             all_sum += float(s1 or 0)
