@@ -37,10 +37,10 @@ ENC_PER_PATIENT = 1.5
 
 
 def ensure_his(rows: int, cache: Path) -> Path:
-    from hisync.synthetic import generate_his, manifest_path
+    from hisync.synthetic import GENERATOR_VERSION, generate_his, manifest_path
 
     patients = round(rows / (1 + ENC_PER_PATIENT))
-    path = cache / f"his_{patients}.sqlite"
+    path = cache / f"his_{patients}_v{GENERATOR_VERSION}.sqlite"
     if not (path.exists() and manifest_path(path).exists()):
         t = time.perf_counter()
         generate_his(path, patients=patients, encounters_per_patient=ENC_PER_PATIENT)

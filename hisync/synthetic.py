@@ -55,6 +55,8 @@ ENCOUNTER_COLUMNS = ("visit_no", "patient_id", "visit_type", "dept_code", "docto
                      "admit_time", "discharge_time", "diag_codes", "proc_codes",
                      "discharge_way", "updated_at")
 TABLES = {"his_patients": PATIENT_COLUMNS, "his_encounters": ENCOUNTER_COLUMNS}
+# Bumped whenever the same arguments would generate different rows (caches key on it).
+GENERATOR_VERSION = 1
 _CHUNK = 50_000
 
 
