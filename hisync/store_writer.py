@@ -8,8 +8,10 @@ Upserts are keyed by HIS id. Existing rows' content hashes are fetched per batch
 inserted when new, updated (with `plan_dirty` set) when its hash differs, and NOT WRITTEN AT
 ALL when unchanged, so a re-run changes nothing, not even `updated_at`. Rejects are inserted
 with ON CONFLICT DO NOTHING on (source, entity, row_key, raw_hash): the same bad row seen
-again is not quarantined twice. When a good row for a quarantined key arrives later (the
-HIS was fixed), the key's open rejects get `resolved_at` (see `load_open_rejects`).
+again is not quarantined twice. A rejected row never touches the stored version of its key:
+the last good version stays until the HIS sends a good one again. When a good row for a
+quarantined key arrives later (the HIS was fixed), the key's open rejects get `resolved_at`
+(see `load_open_rejects`).
 
 On SQLite the rows arrive pre-encoded (`hisync.encoding`) and go straight to the DBAPI
 `executemany`; elsewhere they go through SQLAlchemy Core statements.
