@@ -129,11 +129,19 @@ def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[in
     """
     ids = list(patient_ids)
     p, e, t = PATIENTS.c, ENCOUNTERS.c, TASKS.c
+    # A dense batch (a full plan) is read as an id range and filtered here: a range is far
+    # cheaper to compile and run than an IN list of thousands of parameters.
+    wanted = set(ids)
+    low, high = (min(ids), max(ids)) if ids else (0, -1)
+    dense = high - low < 2 * len(ids)
+
+    def of(column: Any) -> Any:
+        return column.between(low, high) if dense else column.in_(ids)
     patients = conn.execute(
         select(p.id, p.his_id, _raw(p.birth_date), _raw(p.sex), p.timezone, p.language,
                p.deceased, p.opt_out_phone, p.consent_phone, p.phone, p.plan_dirty,
                p.content_hash)
-        .where(p.id.in_(ids))).all()
+        .where(of(p.id))).all()
     encounters: dict[int, list[EncounterFacts]] = {}
     seen: dict[int, list[tuple[str, int, str]]] = {}
     dept_of: dict[int, int] = {}
@@ -143,7 +151,9 @@ def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[in
                    _raw(e.admit_at), _raw(e.discharge_at),
                    e.diagnoses if diagnoses else null(), e.procedures if procedures else null(),
                    e.disposition, e.plan_dirty, e.content_hash)
-            .where(e.patient_id.in_(ids)).order_by(e.patient_id, e.id)).all():
+            .where(of(e.patient_id)).order_by(e.patient_id, e.id)).all():
+        if pid not in wanted:
+            continue
         encounters.setdefault(pid, []).append(EncounterFacts(
             encounter_id=eid, his_id=his_id, patient_id=pid, type=_ENCOUNTER_TYPES[etype],
             department_code=departments.get(dept, ""), admit_at=_utc(admit),
@@ -159,7 +169,9 @@ def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[in
                    t.script_id, t.due_date, t.priority, t.status, host.plan_key,
                    t.call_scripts)
             .outerjoin(host, host.id == t.merged_into_id)
-            .where(t.patient_id.in_(ids))).all():
+            .where(of(t.patient_id))).all():
+        if row[0] not in wanted:
+            continue
         tasks.setdefault(row[0], []).append(ExistingTask(
             plan_key=row[1], encounter_id=row[2], rule_id=row[3], offset_days=row[4],
             script_id=row[5], due_date=row[6], priority=row[7], status=TaskStatus(row[8]),
@@ -167,6 +179,8 @@ def load_work(conn: Connection, patient_ids: Sequence[int], departments: dict[in
     out: list[PatientWork] = []
     for (pid, his_id, birth, sex, tz, language, deceased, opt_out, consent, phone, dirty,
          chash) in patients:
+        if pid not in wanted:
+            continue
         facts = PatientFacts(
             patient_id=pid, his_id=his_id, birth_date=_date(birth), sex=_SEXES[sex],
             timezone=tz, language=language, deceased=bool(deceased),

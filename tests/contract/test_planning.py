@@ -229,7 +229,13 @@ def test_only_the_changed_encounter_is_replanned(db: Database) -> None:
 def test_a_row_changed_while_planning_stays_dirty(db: Database) -> None:
     _seed(db)
     with db.engine.connect() as conn:
-        work = load_work(conn, [2], load_departments(conn))
+        sparse = load_work(conn, [7, 2], load_departments(conn))  # read with an IN list
+        dense = load_work(conn, [2, 3, 4], load_departments(conn))  # read as a range
+        work = [w for w in sparse if w.patient.patient_id == 2]
+    assert [w.patient.his_id for w in sparse] == ["P2", "P7"]
+    assert [len(w.encounters) for w in sparse] == [2, 1]
+    assert [w.patient.his_id for w in dense] == ["P2", "P3", "P4"]
+    assert dense[0].encounters == work[0].encounters
     with db.engine.begin() as conn:  # the HIS sync changes one encounter meanwhile
         conn.execute(update(Encounter).where(Encounter.id == 21).values(content_hash="e2"))
     result = plan_work(planner(), work, NOW)
