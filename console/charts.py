@@ -54,7 +54,7 @@ def bar_chart(bars: Sequence[Bar], *, max_value: float, title: str, width: int =
 def line_chart(points: Sequence[tuple[str, float | None]], *, max_value: float, title: str,
                width: int = 640, height: int = 200, fmt: str = "{:.2f}") -> Markup:
     """A line over months; missing (suppressed) points break the line."""
-    left, right, top, bottom = 40, 20, 30, 30
+    left, right, top, bottom = 40, 40, 30, 30
     pw, ph = width - left - right, height - top - bottom
     step = pw / max(1, len(points) - 1)
     parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '

@@ -62,7 +62,9 @@ async def form_data(request: Request) -> tuple[dict[str, str], dict[str, list[st
     multi: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
-            raise CsrfFailed("uploads are not accepted")
+            from console.forms import FormError
+
+            raise FormError(key[:64], "wrong_type")  # the console takes no uploads
         single.setdefault(key, value)
         multi.setdefault(key, []).append(value)
     return single, multi

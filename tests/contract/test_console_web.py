@@ -290,3 +290,25 @@ def test_definitions_viewer_shows_validation(site: Site) -> None:
     page = c.get("/definitions")
     assert 'class="definition valid" data-name="demo/v1/en-US.yaml"' in page.text
     assert 'class="definition invalid" data-name="broken.yaml"' in page.text
+
+
+def test_oversized_bodies_and_uploads_are_refused_and_pages_carry_security_headers(
+        site: Site) -> None:
+    c = _client(site, "agent_card")
+    page = c.get("/worklist")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    tid = site.seeded.card_ticket
+    huge = c.request("POST", f"/worklist/{tid}/note", raw=b"notes=" + b"x" * (300 * 1024),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert huge.status == 413
+    boundary = "----b"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n"
+            f"{c.csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"notes\"; "
+            f"filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+            f"--{boundary}--\r\n").encode()
+    upload = c.request("POST", f"/worklist/{tid}/note", raw=body,
+                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert upload.status == 400
+    with site.db.session() as s:
+        assert s.get(Ticket, tid).notes is None

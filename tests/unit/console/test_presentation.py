@@ -40,3 +40,13 @@ def test_every_problem_and_template_key_is_translated() -> None:
     templates = "\n".join(p.read_text() for p in (CONSOLE / "templates").glob("*.html"))
     for key in set(re.findall(r"t\('([a-z_]+\.[a-z_]+)'", templates)):
         assert key in CATALOGUE["en"], key
+
+
+def test_every_ticket_reason_and_disposition_has_words() -> None:
+    from console.forms import Disposition
+    from core.enums import TicketReason
+
+    for reason in TicketReason:
+        assert f"reason.{reason.value}" in CATALOGUE["en"]
+    for disposition in Disposition:
+        assert f"disp.{disposition.value}" in CATALOGUE["zh"]
