@@ -81,7 +81,7 @@ async def recorded_dialogue(channel: AgiChannel) -> None:
 
 def command_lines() -> list[str]:
     """The exact lines `recorded_dialogue` sends (for the panoramisk route)."""
-    from dialer.asterisk.testing import emulated_agi_channel
+    from dialer.asterisk.agi_emulator import emulated_agi_channel
     from ivr.testing import Press, Silence
 
     async def run() -> list[str]:

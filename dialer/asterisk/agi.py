@@ -41,10 +41,10 @@ class AgiResultCode(enum.IntEnum):
 HANGUP_LINE = "HANGUP"
 
 _RESULT_RE = re.compile(
-    r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$"
+    r"^(?P<code>[0-9]{3})(?P<sep>[ -])(?P<rest>.*)$"
 )
 _RESULT_BODY_RE = re.compile(
-    r"^result=(?P<result>-?\d*)(?:\s+\((?P<data>[^)]*)\))?(?:\s+endpos=(?P<endpos>-?\d+))?\s*$"
+    r"^result=(?P<result>-?[0-9]*)(?:\s+\((?P<data>[^)]*)\))?(?:\s+endpos=(?P<endpos>-?[0-9]+))?\s*$"
 )
 _VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 

@@ -185,8 +185,9 @@ class AgiChannel:
             command("GET FULL VARIABLE", f"${{QUEUE_MEMBER({target},ready)}}"))
         if self.hung_up:
             return False
-        if ready.ok and ready.result == 1 and ready.data.strip().isdigit() \
-                and int(ready.data) == 0:
+        count = ready.data.strip()
+        if ready.ok and ready.result == 1 and count.isascii() and count.isdigit() \
+                and int(count) == 0:
             return False
         for name, value in variables.items():
             res = await self.set_variable(name, value)

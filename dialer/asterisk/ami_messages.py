@@ -30,7 +30,7 @@ def _int(raw: str | None) -> int | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.lstrip("-").isdigit():
+    if raw.isascii() and raw.lstrip("-").isdigit():  # "¹".isdigit() is True
         return int(raw)
     return None
 

@@ -58,7 +58,7 @@ class HangupCause(enum.IntEnum):
     @classmethod
     def parse(cls, raw: str | None) -> HangupCause | None:
         """The cause named by a header value, or None when absent or not one we know."""
-        if raw is None or not raw.strip().lstrip("-").isdigit():
+        if raw is None or not raw.isascii() or not raw.strip().lstrip("-").isdigit():
             return None
         try:
             return cls(int(raw))
@@ -78,7 +78,7 @@ class OriginateReason(enum.IntEnum):
 
     @classmethod
     def parse(cls, raw: str | None) -> OriginateReason | None:
-        if raw is None or not raw.strip().isdigit():
+        if raw is None or not raw.isascii() or not raw.strip().isdigit():
             return None
         try:
             return cls(int(raw))

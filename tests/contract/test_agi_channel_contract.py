@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dialer.asterisk.agi_channel import AgiChannel
-from dialer.asterisk.testing import emulated_agi_channel
+from dialer.asterisk.agi_emulator import emulated_agi_channel
 from ivr.channel import Channel
 from ivr.testing import Action
 from tests.contract.test_channel_contract import *  # noqa: F403  (the suite's tests)

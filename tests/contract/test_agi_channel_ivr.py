@@ -17,9 +17,10 @@ from core.clock import FakeClock
 from core.enums import ScriptOutcome
 from dialer.asterisk.agi import AgiRequest
 from dialer.asterisk.agi_channel import AgiChannel
+from dialer.asterisk.agi_emulator import emulated_agi_channel
 from dialer.asterisk.fastagi import FastAgiServer
 from dialer.asterisk.telephony import IvrResultBoard
-from dialer.asterisk.testing import AgiRecording, emulated_agi_channel, replay_agi_session
+from dialer.asterisk.testing import AgiRecording, replay_agi_session
 from ivr.interpreter import ScriptInterpreter, run_script
 from ivr.prompt_maker import PromptMaker
 from ivr.results import InMemoryAnswerSink, ScriptResult
