@@ -74,6 +74,7 @@ class _Draft:
     candidate: _Candidate
     due: dt.date
     version: int
+    window: str
     window_start: dt.datetime
     window_end: dt.datetime
 
@@ -85,7 +86,7 @@ class _Draft:
             plan_key=c.key, patient_id=patient_id, encounter_id=c.encounter.encounter_id,
             rule_id=c.rule.rule_id, offset_days=c.spec.offset_days, script_id=c.spec.script_id,
             script_version=self.version, call_scripts=call_scripts, due_date=self.due,
-            calling_window=c.rule.calling_window.format(), timezone=timezone,
+            calling_window=self.window, timezone=timezone,
             window_start=self.window_start, window_end=self.window_end,
             priority=c.spec.priority, max_attempts=c.spec.max_attempts, status=status,
             merged_into_key=merged_into_key)
@@ -113,7 +114,7 @@ class Trace:
 
 
 class Planner:
-    """Turns facts into a `PlanDiff`. Holds only immutable inputs; safe to share."""
+    """Turns facts into a `PlanDiff`. Holds immutable inputs (and a cache of window bounds)."""
 
     def __init__(self, rules: RuleSet, scripts: ScriptCatalog, calls_per_day: int = 1) -> None:
         if calls_per_day < 1:
@@ -122,6 +123,9 @@ class Planner:
         self.scripts = scripts
         self.calls_per_day = calls_per_day
         self._rule_order = {r.rule_id: r.order for r in rules.rules}
+        self._window_text = {r.rule_id: r.calling_window.format() for r in rules.rules}
+        # (rule, day, zone) -> UTC window bounds; bounded by rules x days x zones in use
+        self._bounds: dict[tuple[str, dt.date, str], tuple[dt.datetime, dt.datetime]] = {}
         # Rules worth checking per encounter type (the first criterion), in rule order.
         self._by_type = {t: tuple(r for r in rules.rules if not r.criteria.encounter_types
                                   or t in r.criteria.encounter_types) for t in EncounterType}
@@ -243,8 +247,11 @@ class Planner:
                 trace.outcomes[c.ref] = (f"not planned: no version of script "
                                          f"{c.spec.script_id} is valid on {due}")
             return None
-        start, end = c.rule.calling_window.bounds(due, patient.timezone)
-        return _Draft(c, due, version.version, start, end)
+        key = (c.rule.rule_id, due, patient.timezone)
+        bounds = self._bounds.get(key)
+        if bounds is None:
+            bounds = self._bounds[key] = c.rule.calling_window.bounds(due, patient.timezone)
+        return _Draft(c, due, version.version, self._window_text[c.rule.rule_id], *bounds)
 
     def _budget(self, patient: PatientFacts, survivors: list[ExistingTask],
                 new_tasks: list[_Draft], consumed: Counter[dt.date], trace: Trace | None,
