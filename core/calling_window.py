@@ -20,13 +20,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.errors import FollowupError
+
 UTC = dt.UTC
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _MINUTES_PER_DAY = 24 * 60
 
 
-class CallingWindowError(ValueError):
+class CallingWindowError(FollowupError, ValueError):
     """A calling window string or time zone is malformed; the message says what is wrong."""
+
+    code = "calling_window_invalid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from typing import Any
 
 from core.calling_window import CallingWindow, CallingWindowError, parse_calling_window
 from core.enums import EncounterType
-from core.errors import FileValidationError
+from core.errors import ConfigError, FileValidationError
 from core.yamlfile import LineMap, load_yaml_with_lines
 from followup_rules.model import (
     DEFAULT_LATE_GRACE_DAYS,
@@ -92,6 +92,10 @@ def load_rule_set(paths: Iterable[str | Path], default_calling_window: str,
     (the composition root passes `settings.hospital.calling_hours`).
     Raises FileValidationError (file, line, field) on the first problem.
     """
+    try:
+        parse_calling_window(default_calling_window)
+    except CallingWindowError as exc:
+        raise ConfigError("hospital.calling_hours", exc.message) from None
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     for path in rule_files(paths):

@@ -113,3 +113,10 @@ def test_duplicate_rule_ids_across_files(tmp_path: Path) -> None:
 def test_missing_path_is_reported(tmp_path: Path) -> None:
     with pytest.raises(FileValidationError, match="no such rule file"):
         load_rule_set([tmp_path / "nope.yaml"], "09:00-20:00")
+
+
+def test_bad_default_calling_hours_names_the_setting() -> None:
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"hospital\.calling_hours"):
+        load_rule_set([DEFAULT_RULES], "9am-5pm")
