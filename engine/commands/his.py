@@ -127,7 +127,9 @@ def rejects(app: App, reason: str | None, limit: int, include_resolved: bool) ->
     """List HIS rows that were NOT copied, and why, so they can be fixed in the HIS.
 
     Each line names the HIS row (its id), the field that is wrong, the reason and what was
-    found. After fixing the row in the HIS, the next `followup his sync` picks it up.
+    found. After fixing the row in the HIS, the next `followup his sync` picks it up (if the
+    HIS did not update the row's change time, run `followup his sync --full`); fixed rows
+    then leave this list.
     """
     rows, total = his_service.list_rejects(app, RejectReason(reason) if reason else None,
                                            limit, include_resolved)
