@@ -156,9 +156,7 @@ def test_plan_creates_exactly_the_expected_tasks_and_is_idempotent(db: Database)
 
     again = _service(db, clock).run()
     assert (again.patients, again.created) == (0, 0)
-    with db.engine.begin() as conn:  # even a forced re-plan of everyone changes nothing
-        conn.execute(update(Patient).values(plan_dirty=True))
-    forced = _service(db, clock).run()
+    forced = _service(db, clock).run(everyone=True)  # `followup plan --all` changes nothing
     assert (forced.patients, forced.created, sum(forced.cancelled.values()),
             forced.merged) == (7, 0, 0, 0)
     assert _rows(db) == FIRST_PLAN
