@@ -36,8 +36,8 @@ from hisync.synthetic import generate_his
 
 @dataclass(frozen=True)
 class DemoOptions:
-    patients: int = 300
-    days: int = 2
+    patients: int = 1000
+    days: int = 14
     speed: float = 300.0
     channels: int = 12
     seed: int = 7

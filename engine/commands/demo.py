@@ -16,9 +16,9 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@click.option("--patients", type=click.IntRange(10, 100_000), default=300, show_default=True,
+@click.option("--patients", type=click.IntRange(10, 100_000), default=1000, show_default=True,
               help="Patients in the synthetic HIS.")
-@click.option("--days", type=click.IntRange(1, 60), default=2, show_default=True,
+@click.option("--days", type=click.IntRange(1, 60), default=14, show_default=True,
               help="Simulated days of calling.")
 @click.option("--speed", type=float, default=300.0, show_default=True,
               help="How much faster than real time the simulated calls run.")
