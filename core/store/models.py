@@ -403,3 +403,17 @@ class ReportSnapshot(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     computed_at: Mapped[dt.datetime]
+
+
+class ConsoleSession(Base):
+    """A console login. The cookie carries only a random token; its sha256 is kept here, so
+    a logout, a deactivation or a lockout ends the session at once."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
