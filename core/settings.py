@@ -126,6 +126,7 @@ class DialerSettings(_Section):
     calls_per_second: float = Field(default=1.0, gt=0)
     lease_seconds: int = Field(default=300, ge=10)
     holidays: list[str] = Field(default_factory=list)  # ISO dates
+    max_calls_per_patient_per_day: int = Field(default=3, ge=1, le=20)  # dialled attempts
 
 
 class RecordingsSettings(_Section):

@@ -28,7 +28,7 @@ from core.calling_window import CallingWindow, parse_calling_window, zone
 from core.enums import CancelReason, EncounterType, TaskStatus
 from core.errors import FollowupError
 from core.store.db import Database
-from core.store.models import Encounter, FollowupTask, Patient
+from core.store.models import CallAttempt, Encounter, FollowupTask, Patient
 
 
 class DialerAlreadyRunning(FollowupError):
@@ -59,11 +59,14 @@ class CallingRules:
 
     hospital_hours: CallingWindow
     holidays: frozenset[dt.date]
+    max_calls_per_patient_per_day: int = 3
 
     @classmethod
-    def from_settings(cls, hours: str, holidays: list[str]) -> CallingRules:
+    def from_settings(cls, hours: str, holidays: list[str],
+                      max_calls_per_patient_per_day: int = 3) -> CallingRules:
         return cls(parse_calling_window(hours),
-                   frozenset(dt.date.fromisoformat(d) for d in holidays))
+                   frozenset(dt.date.fromisoformat(d) for d in holidays),
+                   max_calls_per_patient_per_day)
 
     def allowed(self, window: CallingWindow, timezone: str, now: dt.datetime,
                 hospital_tz: str) -> bool:
@@ -101,6 +104,14 @@ def call_script_versions(s: Session, task: FollowupTask) -> tuple[tuple[str, int
             versions.setdefault(script_id, version)
     order = [str(x) for x in task.call_scripts] if task.call_scripts else [task.script_id]
     return tuple((sid, versions.get(sid, task.script_version)) for sid in order)
+
+
+def _next_local_midnight(now: dt.datetime, timezone: str) -> dt.datetime:
+    """The next local midnight after `now` in `timezone`, as UTC (DST-safe enough: a day
+    that starts in a gap starts when the clock jumps)."""
+    tz = zone(timezone)
+    day = now.astimezone(tz).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(0, 0), tz).astimezone(dt.UTC)
 
 
 class SingleDialerLock:
@@ -177,6 +188,13 @@ class TaskClaimer:
                     task.next_attempt_at = nxt or now + dt.timedelta(days=1)
                     task.updated_at = now
                     continue
+                if self._calls_today(s, patient, now) >= self._rules.max_calls_per_patient_per_day:
+                    tomorrow = _next_local_midnight(now, patient.timezone)
+                    nxt = self._rules.next_allowed(window, task.timezone, tomorrow,
+                                                   self._hospital_tz)
+                    task.next_attempt_at = nxt or tomorrow
+                    task.updated_at = now
+                    continue
                 try:
                     with s.begin_nested():
                         s.execute(update(FollowupTask)
@@ -195,6 +213,14 @@ class TaskClaimer:
                     attempts=task.attempts, max_attempts=task.max_attempts,
                     priority=task.priority, resume_from=task.resume_from))
         return claimed
+
+    @staticmethod
+    def _calls_today(s: Session, patient: Patient, now: dt.datetime) -> int:
+        """Calls that really rang this patient's phone today (the patient's local day)."""
+        midnight = _next_local_midnight(now, patient.timezone) - dt.timedelta(days=1)
+        return int(s.execute(select(func.count()).select_from(CallAttempt).where(
+            CallAttempt.patient_id == patient.id, CallAttempt.dialled.is_(True),
+            CallAttempt.created_at >= midnight)).scalar_one())
 
     @staticmethod
     def _suppression(s: Session, patient: Patient) -> CancelReason | None:

@@ -43,7 +43,6 @@ class RetryPolicy:
     """Delays per outcome (keys: DialOutcome / ScriptOutcome values, or 'unknown')."""
 
     delays: dict[str, dt.timedelta] = field(default_factory=lambda: dict(_DEFAULT_DELAYS))
-    max_dialled_per_patient_per_day: int = 3
 
     def decide(self, *, dial: DialOutcome | None, script: ScriptOutcome | None,
                attempts_after: int, max_attempts: int, now: dt.datetime) -> RetryDecision:

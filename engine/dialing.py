@@ -110,7 +110,8 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
         lock = SingleDialerLock(Path(str(app.db.engine.url.database) + ".dialer.lock"))
         lock.acquire()
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
-    rules = CallingRules.from_settings(s.hospital.calling_hours, s.dialer.holidays)
+    rules = CallingRules.from_settings(s.hospital.calling_hours, s.dialer.holidays,
+                                       s.dialer.max_calls_per_patient_per_day)
     claimer = TaskClaimer(app.db, owner, dt.timedelta(seconds=s.dialer.lease_seconds), rules,
                           s.hospital.default_timezone)
     attempts = AttemptLog(app.db, RetryPolicy(), recording_store(app, clock), backend)

@@ -159,3 +159,24 @@ def test_single_dialer_lock(tmp_path: Path) -> None:
     a.release()
     b.acquire()
     b.release()
+
+
+def test_daily_cap_per_patient_defers_to_tomorrow(db: Database) -> None:
+    from core.enums import AttemptStatus
+    from core.store.models import CallAttempt
+
+    _seed(db, [{}], [{"patient_id": 1}, {"patient_id": 1, "offset_days": 9,
+                                          "status": TaskStatus.FAILED}])
+    with db.session() as s:  # three calls already rang this patient today (local day)
+        s.execute(insert(CallAttempt), [
+            {"task_id": 2, "patient_id": 1, "department_id": 1, "number": n,
+             "status": AttemptStatus.ENDED, "backend": "sim", "phone": "+8613800138001",
+             "dialled": True, "created_at": NOW - dt.timedelta(hours=n)} for n in (1, 2, 3)])
+    rules = CallingRules.from_settings("08:00-20:00", [], max_calls_per_patient_per_day=3)
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=5), rules, TZ)
+    assert claimer.claim(NOW, limit=5) == []
+    # tomorrow 09:00 Shanghai (the task's first window) = 01:00 UTC on the 11th
+    assert _tasks(db)["k1"].next_attempt_at == dt.datetime(2026, 3, 11, 1, 0, tzinfo=dt.UTC)
+    relaxed = CallingRules.from_settings("08:00-20:00", [], max_calls_per_patient_per_day=4)
+    later = dt.datetime(2026, 3, 11, 1, 30, tzinfo=dt.UTC)
+    assert len(TaskClaimer(db, "d1", dt.timedelta(minutes=5), relaxed, TZ).claim(later, 5)) == 1
