@@ -201,8 +201,12 @@ class AmiClient:
                     self._first_login.set_exception(exc)
                     return
                 log.error("AMI login refused on reconnect; retrying in %.1fs", backoff)
-            except (OSError, ConnectionError, TimeoutError, TelephonyUnavailable) as exc:
+            except (OSError, ConnectionError, TimeoutError, TelephonyError) as exc:
                 log.warning("AMI connection lost (%s); reconnecting in %.1fs", exc, backoff)
+            except Exception:
+                # a bug in a callback must not end the connection loop for good
+                log.exception("AMI connection failed unexpectedly; reconnecting in %.1fs",
+                              backoff)
             finally:
                 self._drop_connection()
             if self._closing:

@@ -110,6 +110,7 @@ class FakeAmiServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._instances = itertools.count(1)
         self.channels: dict[str, _Channel] = {}
+        self.denied_actions: set[str] = set()  # lower-case names answered "Permission denied"
         self.originates: list[AmiFrame] = []
         self.actions: list[str] = []
 
@@ -193,7 +194,10 @@ class FakeAmiServer:
             self._send(writer, ("Response", "Error"), ("ActionID", aid),
                        ("Message", "Permission denied"))
             return True
-        if action == "ping":
+        if action in self.denied_actions:
+            self._send(writer, ("Response", "Error"), ("ActionID", aid),
+                       ("Message", "Permission denied"))
+        elif action == "ping":
             self._send(writer, ("Response", "Success"), ("ActionID", aid), ("Ping", "Pong"))
         elif action == "originate":
             self.originates.append(frame)

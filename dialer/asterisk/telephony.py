@@ -209,7 +209,14 @@ class AsteriskTelephony:
 
     async def _on_connected(self, client: AmiClient) -> None:
         if self._tracker.in_flight:
-            channels, statuses = await client.live_channels(self._plan.attempt_variable)
+            try:
+                channels, statuses = await client.live_channels(self._plan.attempt_variable)
+            except AmiActionError as exc:
+                # e.g. the AMI user lacks `reporting`/`call` write: follow the live events
+                # only; calls that ended while we were away stay open until max_call_s
+                log.error("cannot rebuild calls after the AMI reconnect: %s", exc)
+                self._flush_buffer()
+                return
             attempts = {s.uniqueid: s.variable(self._plan.attempt_variable) for s in statuses}
             live = [LiveChannel(c.uniqueid, c.linkedid, c.channel, c.state,
                                 attempts.get(c.uniqueid) or None)
@@ -218,6 +225,9 @@ class AsteriskTelephony:
             log.info("AMI reconnected: %d live channels, %d calls settled unseen",
                      len(live), len(settled))
             self._deliver(settled)
+        self._flush_buffer()
+
+    def _flush_buffer(self) -> None:
         buffered, self._buffer = self._buffer, []
         for event in buffered:
             self._deliver(self._tracker.feed(event, self._clock.now()))

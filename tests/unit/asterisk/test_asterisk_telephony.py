@@ -182,3 +182,21 @@ def test_caller_id_cannot_inject_headers_or_quotes() -> None:
         caller_id("x", "555\r\n")
     with pytest.raises(ValueError):
         OriginatePlan().dial_string("1002&PJSIP/2001")
+
+
+async def test_a_refused_rebuild_keeps_following_live_events(
+        fake: FakeAmiServer, caplog: pytest.LogCaptureFixture) -> None:
+    fake.time_scale = 0.06  # the no-answer call rings 0.48 s
+    fake.denied_actions = {"coreshowchannels"}  # an AMI user without `reporting`
+    tel = await telephony(fake)
+    try:
+        with caplog.at_level(logging.ERROR):
+            task = asyncio.create_task(tel.place(request("1003", "r1")))
+            await asyncio.sleep(0.1)
+            fake.drop_connections()
+            report = await asyncio.wait_for(task, 10)
+    finally:
+        await tel.close()
+    assert report.outcome is DialOutcome.NO_ANSWER
+    assert tel.client.connections == 2
+    assert "cannot rebuild calls after the AMI reconnect" in caplog.text
