@@ -14,6 +14,7 @@ Workers watch their parent: if it is killed (SIGKILL), they exit instead of ling
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -67,6 +68,10 @@ def _ready() -> bool:
 
 def _init(config: ParserConfig, parent: int) -> None:
     init_worker(config)
+    # Parsing allocates millions of short-lived tuples and makes no reference cycles: the
+    # cyclic collector would walk them every 700 allocations for nothing (~15% of the time).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
