@@ -138,7 +138,7 @@ class AsteriskTelephony:
             ("Timeout", str(int(call.timeout_s * 1000))), ("Async", "true"),
             ("Variable", f"{self._plan.attempt_variable}={call.attempt_id}"),
             ("Variable", f"FOLLOWUP_TASK={call.task_id}"),
-            ("Variable", f"CHANNEL(language)={call.locale.split('-')[0] or 'en'}"),
+            ("Variable", f"FOLLOWUP_LOCALE={call.locale}"),
         ]
         headers += [("Variable", f"{k}={v}") for k, v in call.variables]
         AmiFrame.build(*headers).to_bytes()  # refuses line breaks before anything happens
