@@ -134,13 +134,14 @@ class AsteriskTelephony:
         headers = [
             ("Channel", self._plan.dial_string(call.phone)),
             ("Context", self._plan.context), ("Exten", self._plan.exten), ("Priority", "1"),
-            ("CallerID", caller_id(call.caller_name, call.caller_id)),
             ("Timeout", str(int(call.timeout_s * 1000))), ("Async", "true"),
             ("Variable", f"{self._plan.attempt_variable}={call.attempt_id}"),
             ("Variable", f"FOLLOWUP_TASK={call.task_id}"),
             ("Variable", f"FOLLOWUP_LOCALE={call.locale}"),
         ]
         headers += [("Variable", f"{k}={v}") for k, v in call.variables]
+        if call.caller_id:  # none configured: the trunk's own number is shown
+            headers.append(("CallerID", caller_id(call.caller_name, call.caller_id)))
         AmiFrame.build(*headers).to_bytes()  # refuses line breaks before anything happens
         action_id = self._client.next_action_id("originate")
         future: asyncio.Future[CallReport] = asyncio.get_running_loop().create_future()

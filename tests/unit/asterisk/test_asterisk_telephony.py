@@ -200,3 +200,16 @@ async def test_a_refused_rebuild_keeps_following_live_events(
     assert report.outcome is DialOutcome.NO_ANSWER
     assert tel.client.connections == 2
     assert "cannot rebuild calls after the AMI reconnect" in caplog.text
+
+
+async def test_without_a_configured_caller_id_the_header_is_left_out(
+        fake: FakeAmiServer) -> None:
+    tel = await telephony(fake)
+    try:
+        call = CallRequest(attempt_id="n1", task_id="t", phone="1002", caller_id="",
+                           timeout_s=30, locale="zh-CN")
+        report = await asyncio.wait_for(tel.place(call), 5)
+    finally:
+        await tel.close()
+    assert report.outcome is DialOutcome.BUSY
+    assert fake.originates[0].get("CallerID") is None
