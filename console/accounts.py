@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from console.access import NEEDS_DEPARTMENT
 from console.forms import FormError, GrantForm, UserForm
 from console.passwords import hash_password, verify_password
+from console.sessions import revoke_user
 from core.audit import AuditLog
 from core.clock import Clock
 from core.errors import NotFound
@@ -62,6 +63,7 @@ class AccountService:
                 if user.failed_logins >= self._max_failed:
                     user.locked_until = now + LOCKOUT
                     user.failed_logins = 0
+                    revoke_user(session, user.id, now)
                     self._audit.append(session, "system:console", "user.locked", "user",
                                        user.id, {**detail, "until": user.locked_until.isoformat()})
             self._audit.append(session, f"user:{name}" if user else "anonymous",
@@ -125,6 +127,8 @@ class AccountService:
         if active:
             user.locked_until = None
             user.failed_logins = 0
+        else:
+            revoke_user(session, user.id, self._clock.now())
         self._audit.append(session, actor, "user.activate" if active else "user.deactivate",
                            "user", user.id, {})
 

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from console.access import Permission, Principal, load_principal
 from console.deps import ConsoleDeps
 from console.i18n import DEFAULT_LOCALE, LOCALES, translate
+from console.sessions import session_user
 from console.web.errors import CsrfFailed, LoginRequired
 
 T = TypeVar("T")
@@ -86,11 +87,17 @@ async def principal(request: Request, need: Permission | None = None) -> Princip
 
     Raises LoginRequired and PermissionDenied.
     """
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         raise LoginRequired("not logged in")
     d = deps(request)
-    who = await in_db(request, lambda s: load_principal(s, uid, d.clock.now()))
+
+    def work(s: Session) -> Principal | None:
+        now = d.clock.now()
+        uid = session_user(s, token, now)
+        return None if uid is None else load_principal(s, uid, now)
+
+    who = await in_db(request, work)
     if who is None:
         request.session.clear()
         raise LoginRequired("session ended")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from console.accounts import AccountService, LoginResult
+from console.accounts import AccountService, LoginOutcome, LoginResult
 from console.i18n import LOCALES
+from console.sessions import open_session, revoke, session_user
 from console.web.base import (
     csrf_token,
     deps,
@@ -40,29 +42,40 @@ async def login_submit(request: Request) -> Response:
     password = form.get("password", "")[:256]
     client = request.client.host if request.client else "-"
     accounts = _accounts(request)
-    outcome = await in_db(request, lambda s: accounts.login(s, username, password, client))
+    d = deps(request)
+
+    def work(s: Session) -> tuple[LoginOutcome, str]:
+        outcome = accounts.login(s, username, password, client)
+        if outcome.result is not LoginResult.OK or outcome.user_id is None:
+            return outcome, ""
+        return outcome, open_session(s, outcome.user_id, client, d.clock.now(),
+                                     dt.timedelta(hours=d.session_hours))
+
+    outcome, token = await in_db(request, work)
     nxt = safe_next(form.get("next"))
-    if outcome.result is not LoginResult.OK or outcome.user_id is None:
+    if not token:
         key = "login.locked" if outcome.result is LoginResult.LOCKED else \
             "login.bad_credentials"
         return render(request, "login.html", {"next": nxt, "error": key}, status=401)
     lang = locale(request)
     request.session.clear()  # no fixation: a fresh session (and CSRF token) at login
-    request.session.update({"uid": outcome.user_id, "lang": lang,
-                            "csrf": secrets.token_urlsafe(32)})
+    request.session.update({"sid": token, "lang": lang, "csrf": secrets.token_urlsafe(32)})
     return redirect(nxt)
 
 
 async def logout(request: Request) -> Response:
     await form_data(request)
-    uid = request.session.get("uid")
-    if isinstance(uid, int):
+    token = request.session.get("sid")
+    if isinstance(token, str):
         accounts = _accounts(request)
+        now = deps(request).clock.now()
 
         def work(s: Session) -> None:
-            user = s.get(User, uid)
+            uid = session_user(s, token, now)
+            user = s.get(User, uid) if uid is not None else None
+            revoke(s, token, now)
             if user is not None:
-                accounts.logout(s, uid, user.username)
+                accounts.logout(s, user.id, user.username)
 
         await in_db(request, work)
     lang = locale(request)

@@ -312,3 +312,25 @@ def test_oversized_bodies_and_uploads_are_refused_and_pages_carry_security_heade
     assert upload.status == 400
     with site.db.session() as s:
         assert s.get(Ticket, tid).notes is None
+
+
+def test_logout_and_deactivation_end_sessions_at_once(site: Site) -> None:
+    c = _client(site, "agent_card")
+    stolen = Client(site.base)
+    for cookie in c.jar:
+        stolen.jar.set_cookie(cookie)
+    assert stolen.get("/worklist").status == 200
+    c.get("/")
+    assert c.post("/logout").status == 200
+    # the copied cookie is signed and unexpired, but its session was revoked
+    replay = stolen.get("/worklist", follow=False)
+    assert replay.status == 303 and replay.headers["location"].startswith("/login")
+    assert [e.actor for e in _audit(site, "logout")] == ["user:agent_card"]
+
+    agent = _client(site, "agent_card")
+    assert agent.get("/worklist").status == 200
+    admin = _client(site, "sys")
+    admin.get("/users")
+    uid = site.seeded.users["agent_card"]
+    assert admin.post(f"/users/{uid}/active", {"active": "0"}).status == 200
+    assert agent.get("/worklist", follow=False).status == 303
