@@ -139,7 +139,11 @@ class FastAgiServer(Generic[A]):
         channel = AgiChannel(conn, self._clock, self._record_dir,
                              clip_prefix=f"clip-{_safe(request.uniqueid)}")
         attempt_id = await find_attempt_id(request, channel)
-        attempt = await self._resolver(attempt_id) if attempt_id else None
+        try:
+            attempt = await self._resolver(attempt_id) if attempt_id else None
+        except Exception:
+            log.exception("FastAGI: looking up attempt %r failed", attempt_id)
+            attempt = None
         if attempt is None:
             self.stats.unknown_attempt += 1
             log.warning("FastAGI: unknown attempt %r on channel %s; ending politely",

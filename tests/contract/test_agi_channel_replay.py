@@ -283,3 +283,24 @@ async def test_a_missing_prompt_on_a_live_call_is_not_a_hangup(
     assert (out["q2"].digits, out["q2"].end) == ("5", InputEnd.DIGITS)
     assert out["hung_up"] is False
     assert "failed on a live call" in caplog.text
+
+
+async def test_a_failing_lookup_ends_that_session_politely() -> None:
+    async def resolve(attempt_id: str) -> str | None:
+        raise RuntimeError("database away")
+
+    async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
+        raise AssertionError("not reached")
+
+    server: FastAgiServer[str] = FastAgiServer(
+        resolve, handler, FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), Path("/tmp"),
+        port=0, goodbye=prompt("goodbye"))
+    await server.start()
+    try:
+        sent = await asyncio.wait_for(replay_agi_session(
+            "127.0.0.1", server.port, recording("followup_dtmf_record"),
+            script="followup?attempt=x"), 5)
+    finally:
+        await server.close()
+    assert sent == ['STREAM FILE "/var/lib/followup-lab/sounds/followup-goodbye" ""', "HANGUP"]
+    assert server.stats.unknown_attempt == 1
