@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from console.access import Principal
 from console.forms import CallSearch
 from console.periods import day_range
-from core.enums import DialOutcome, RecordingKind, ScriptOutcome
+from core.enums import DialOutcome, RecordingKind, ScriptOutcome, TaskStatus
 from core.errors import NotFound
 from core.store.models import (
     Answer,
@@ -79,12 +79,7 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str) -> Se
         # Patients first (each condition has its index), then their attempts: an OR across
         # the join would defeat every index.
         q = f.q
-        match = [Patient.mrn == q, Patient.name.like(_prefix(q))]
-        if q.lstrip("+").isdigit():
-            match.append(Patient.phone == q)
-        ids = list(session.execute(select(Patient.id).where(or_(*match))
-                                   .limit(MAX_MATCHED_PATIENTS)).scalars())
-        by_patient = CallAttempt.patient_id.in_(ids)
+        by_patient = CallAttempt.patient_id.in_(_matching_patients(session, q))
         stmt = stmt.where(or_(CallAttempt.id == int(q), by_patient)
                           if q.isdigit() and len(q) < 16 else by_patient)
     rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
@@ -97,6 +92,65 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str) -> Se
 
 def _prefix(q: str) -> str:
     return q.replace("\\", "").replace("%", "").replace("_", "") + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    task_id: int
+    due_date: dt.date
+    department: str
+    patient_id: int
+    patient_name: str
+    mrn: str
+    script_id: str
+    status: str
+    attempts: int
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    rows: tuple[TaskRow, ...]
+    page: int
+    has_more: bool
+
+
+def search_tasks(session: Session, who: Principal, f: CallSearch) -> TaskResult:
+    """Follow-up tasks by due date (newest first), with or without calls yet."""
+    stmt = (select(FollowupTask.id, FollowupTask.due_date, Department.code, Patient.id,
+                   Patient.name, Patient.mrn, FollowupTask.script_id, FollowupTask.status,
+                   FollowupTask.attempts, FollowupTask.max_attempts)
+            .join(Patient, Patient.id == FollowupTask.patient_id)
+            .join(Department, Department.id == FollowupTask.department_id)
+            .where(who.scope(FollowupTask.department_id)))
+    if f.department_id is not None:
+        stmt = stmt.where(FollowupTask.department_id == f.department_id)
+    if f.date_from is not None:
+        stmt = stmt.where(FollowupTask.due_date >= f.date_from)
+    if f.date_to is not None:
+        stmt = stmt.where(FollowupTask.due_date <= f.date_to)
+    if f.script_id:
+        stmt = stmt.where(FollowupTask.script_id == f.script_id)
+    if f.outcome:
+        if f.outcome not in {s.value for s in TaskStatus}:
+            return TaskResult((), f.page, False)
+        stmt = stmt.where(FollowupTask.status == TaskStatus(f.outcome))
+    if f.q:
+        stmt = stmt.where(FollowupTask.patient_id.in_(_matching_patients(session, f.q)))
+    rows = session.execute(stmt.order_by(FollowupTask.due_date.desc(), FollowupTask.id.desc())
+                           .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+    out = tuple(TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].value, r[8], r[9])
+                for r in rows[:PAGE_SIZE])
+    return TaskResult(out, f.page, len(rows) > PAGE_SIZE)
+
+
+def _matching_patients(session: Session, q: str) -> list[int]:
+    """Patients by MRN, phone or name prefix (each on its own index)."""
+    match = [Patient.mrn == q, Patient.name.like(_prefix(q))]
+    if q.lstrip("+").isdigit():
+        match.append(Patient.phone == q)
+    return list(session.execute(select(Patient.id).where(or_(*match))
+                                .limit(MAX_MATCHED_PATIENTS)).scalars())
 
 
 @dataclass(frozen=True, slots=True)

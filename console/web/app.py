@@ -85,6 +85,7 @@ def routes() -> list[Route | Mount]:
         Route("/", pages.dashboard_page, methods=["GET"]),
         Route("/calls", pages.calls_page, methods=["GET"]),
         Route("/calls/{id:int}", pages.call_page, methods=["GET"]),
+        Route("/tasks", pages.tasks_page, methods=["GET"]),
         Route("/patients/{id:int}", pages.patient_view, methods=["GET"]),
         Route("/recordings/{id:int}/audio", pages.recording_audio, methods=["GET"]),
         Route("/recordings/{id:int}/download", pages.recording_download, methods=["GET"]),

@@ -10,10 +10,12 @@ from starlette.responses import Response
 from console.access import Permission
 from console.calls import (
     SearchResult,
+    TaskResult,
     call_detail,
     patient_page,
     recording_in_scope,
     search_calls,
+    search_tasks,
 )
 from console.charts import Bar, bar_chart
 from console.dashboard import dashboard
@@ -21,7 +23,7 @@ from console.forms import CallSearch, date
 from console.i18n import translate
 from console.periods import local_today
 from console.web.base import deps, in_db, locale, path_id, principal, render
-from core.enums import DialOutcome, ScriptOutcome
+from core.enums import DialOutcome, ScriptOutcome, TaskStatus
 from core.store.models import Department
 from recordings.store import AccessKind
 
@@ -54,6 +56,21 @@ async def calls_page(request: Request) -> Response:
     outcomes = [o.value for o in ScriptOutcome] + [o.value for o in DialOutcome]
     return render(request, "calls.html", {"f": f, "result": result, "departments": depts,
                                           "outcomes": outcomes,
+                                          "query": dict(request.query_params)}, who=who)
+
+
+async def tasks_page(request: Request) -> Response:
+    who = await principal(request, Permission.CALLS)
+    f = CallSearch.parse(dict(request.query_params))
+
+    def work(s: Session) -> tuple[TaskResult, list[Department]]:
+        depts = s.execute(select(Department).where(who.scope(Department.id))
+                          .order_by(Department.code)).scalars().all()
+        return search_tasks(s, who, f), list(depts)
+
+    result, depts = await in_db(request, work)
+    return render(request, "tasks.html", {"f": f, "result": result, "departments": depts,
+                                          "statuses": [t.value for t in TaskStatus],
                                           "query": dict(request.query_params)}, who=who)
 
 

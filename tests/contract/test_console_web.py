@@ -5,6 +5,7 @@ failures flagged, worklist, spot-check, report and Excel, bad input stores nothi
 from __future__ import annotations
 
 import io
+from urllib.parse import quote
 
 import pytest
 from openpyxl import load_workbook
@@ -334,3 +335,19 @@ def test_logout_and_deactivation_end_sessions_at_once(site: Site) -> None:
     uid = site.seeded.users["agent_card"]
     assert admin.post(f"/users/{uid}/active", {"active": "0"}).status == 200
     assert agent.get("/worklist", follow=False).status == 303
+
+
+def test_task_search_lists_tasks_in_scope_with_filters(site: Site) -> None:
+    c = _client(site, "mgr_card")
+    page = c.get("/tasks")
+    assert page.status == 200 and 'id="tasks"' in page.text
+    assert page.text.count("data-task=") == 19  # CARD: the walk-through + 3 x 6 survey tasks
+    failed = c.get("/tasks?outcome=failed")
+    assert failed.text.count("data-task=") == 3
+    by_name = c.get("/tasks?q=" + quote("王芳"))
+    assert by_name.text.count("data-task=") == 1
+    other = c.get("/tasks?q=" + quote("李雷"))  # the ONC patient: not in the manager's scope
+    assert 'id="tasks"' not in other.text
+    assert c.get("/tasks?outcome=bogus").text.count("data-task=") == 0
+    dated = c.get("/tasks?date_from=2026-03-01&date_to=2026-03-31")
+    assert dated.text.count("data-task=") == 7
