@@ -27,12 +27,14 @@ class Permission(StrEnum):
     REPORTS = "reports"
     DEFINITIONS = "definitions"  # scripts and rules viewer
     USERS = "users"  # accounts and temporary grants
+    LEGAL_HOLD = "legal_hold"  # place / release a legal hold on a recording
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSADMIN: frozenset({P.DASHBOARD, P.USERS, P.DEFINITIONS}),
-    Role.ADMIN: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.DEFINITIONS}),
+    Role.ADMIN: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.DEFINITIONS,
+                           P.LEGAL_HOLD}),
     Role.DEPT_MANAGER: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS}),
     Role.SUPERVISOR: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.SPOTCHECK, P.WORKLIST}),
     Role.AGENT: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.WORKLIST}),

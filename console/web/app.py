@@ -89,6 +89,7 @@ def routes() -> list[Route | Mount]:
         Route("/patients/{id:int}", pages.patient_view, methods=["GET"]),
         Route("/recordings/{id:int}/audio", pages.recording_audio, methods=["GET"]),
         Route("/recordings/{id:int}/download", pages.recording_download, methods=["GET"]),
+        Route("/recordings/{id:int}/hold", pages.legal_hold, methods=["POST"]),
         Route("/worklist", work.worklist_page, methods=["GET"]),
         Route("/worklist/{id:int}/claim", work.claim, methods=["POST"]),
         Route("/worklist/{id:int}/close", work.close, methods=["POST"]),

@@ -21,10 +21,20 @@ from console.charts import Bar, bar_chart
 from console.dashboard import dashboard
 from console.forms import CallSearch, date
 from console.i18n import translate
+from console.legal_hold import HoldForm, set_legal_hold
 from console.periods import local_today
-from console.web.base import deps, in_db, locale, path_id, principal, render
+from console.web.base import (
+    deps,
+    form_data,
+    in_db,
+    locale,
+    path_id,
+    principal,
+    redirect,
+    render,
+)
 from core.enums import DialOutcome, ScriptOutcome, TaskStatus
-from core.store.models import Department
+from core.store.models import Department, Recording
 from recordings.store import AccessKind
 
 
@@ -110,3 +120,19 @@ async def recording_audio(request: Request) -> Response:
 
 async def recording_download(request: Request) -> Response:
     return await _recording(request, AccessKind.DOWNLOAD)
+
+
+async def legal_hold(request: Request) -> Response:
+    who = await principal(request, Permission.LEGAL_HOLD)
+    form, _ = await form_data(request)
+    parsed = HoldForm.parse(form)
+    rec_id = path_id(request)
+    audit = deps(request).audit
+
+    def work(s: Session) -> int | None:
+        set_legal_hold(s, who, audit, rec_id, parsed)
+        rec = s.get(Recording, rec_id)
+        return rec.attempt_id if rec is not None else None
+
+    attempt_id = await in_db(request, work)
+    return redirect(f"/calls/{attempt_id}" if attempt_id else "/calls")

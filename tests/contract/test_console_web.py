@@ -351,3 +351,39 @@ def test_task_search_lists_tasks_in_scope_with_filters(site: Site) -> None:
     assert c.get("/tasks?outcome=bogus").text.count("data-task=") == 0
     dated = c.get("/tasks?date_from=2026-03-01&date_to=2026-03-31")
     assert dated.text.count("data-task=") == 7
+
+
+def test_admin_places_a_legal_hold_that_retention_respects(site: Site) -> None:
+    import datetime as dt
+
+    from core.audit import AuditLog
+    from core.store.models import Recording
+    from recordings.retention import purge_expired
+
+    rid = site.seeded.card_recording
+    mgr = _client(site, "mgr_card")
+    page = mgr.get(f"/calls/{site.seeded.card_call}")
+    assert 'id="hold-form"' not in page.text
+    assert mgr.post(f"/recordings/{rid}/hold", {"hold": "1", "reason": "x"}).status == 403
+    c = _client(site, "admin")
+    c.get(f"/calls/{site.seeded.card_call}")
+    assert c.post(f"/recordings/{rid}/hold", {"hold": "1", "reason": ""}).status == 400
+    assert c.post(f"/recordings/{rid}/hold", {"hold": "1",
+                                              "reason": "<script>x</script>"}).status == 400
+    held = c.post(f"/recordings/{rid}/hold", {"hold": "1", "reason": "投诉调查 2026-017"})
+    assert held.status == 200 and 'data-held="1"' in held.text
+    [event] = _audit(site, "recording.legal_hold")
+    assert event.detail["reason"] == "投诉调查 2026-017" and event.actor == "user:admin"
+    site.clock.advance(dt.timedelta(days=200))
+    with site.db.session() as s:
+        report = purge_expired(s, site.store.root, site.clock, AuditLog(site.clock), 180)
+    assert report.held == 1 and report.purged == 1  # the ONC recording goes, CARD's is held
+    with site.db.session() as s:
+        assert s.get(Recording, rid).purged_at is None
+    assert site.seeded.recording_path.exists()
+    assert c.get("/", follow=False).status == 303  # 200 days later the session has expired
+    c = _client(site, "admin")
+    c.get(f"/calls/{site.seeded.card_call}")
+    released = c.post(f"/recordings/{rid}/hold", {"hold": "0"})
+    assert 'data-held="0"' in released.text
+    assert len(_audit(site, "recording.legal_hold_released")) == 1
