@@ -231,6 +231,21 @@ class ReportService:
                 pass  # another request stored the same month first
         return figures, stats
 
+    def store_finished_months(self, session: Session, department_id: int,
+                              months: int = TREND_MONTHS) -> int:
+        """Make sure the last `months` finished months have snapshots (a nightly job, so no
+        page pays for them). Returns how many months are now kept."""
+        today = self._clock.now().date().replace(day=1)
+        first = previous_month(today)
+        kept = 0
+        for _ in range(months):
+            _, end = month_range(first, self._tz)
+            if end <= self._clock.now() - dt.timedelta(days=1):
+                self._month(session, department_id, first)
+                kept += 1
+            first = previous_month(first)
+        return kept
+
     def monthly(self, session: Session, who: Principal, department_id: int, first: dt.date
                 ) -> MonthlyReport:
         """Raises NotFound for a department outside the caller's scope."""

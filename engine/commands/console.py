@@ -152,6 +152,22 @@ def _system_principal() -> Principal:
                      ROLE_PERMISSIONS[Role.ADMIN], None)
 
 
+@report.command("snapshots")
+@click.option("--months", type=click.IntRange(1, 36), default=6, show_default=True)
+@pass_app
+def report_snapshots(app: App, months: int) -> None:
+    """Keep the figures of finished months for every department (run nightly, so the first
+    report of a month does not compute six months of answers)."""
+    svc = ReportService(app.clock, app.settings.hospital.default_timezone)
+    with app.db.session() as s:
+        ids = list(s.execute(select(Department.id).order_by(Department.id)).scalars())
+    for dept_id in ids:
+        with app.db.session() as s:
+            svc.store_finished_months(s, dept_id, months)
+    click.echo(f"report snapshots kept for {len(ids)} departments, last {months} finished "
+               "months")
+
+
 @report.command("monthly")
 @click.option("--department", metavar="CODE", required=True)
 @click.option("--month", "month_text", metavar="YYYY-MM",

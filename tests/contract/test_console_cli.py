@@ -75,3 +75,19 @@ def test_report_monthly_prints_and_writes_excel(store: Database, tmp_path: Path)
     bad = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "monthly",
                                    "--department", "NOPE"])
     assert bad.exit_code != 0 and "NOPE" in bad.output
+
+
+def test_report_snapshots_keep_finished_months(store: Database, tmp_path: Path) -> None:
+    from core.store.models import ReportSnapshot
+
+    out = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "snapshots",
+                                   "--months", "3"])
+    assert out.exit_code == 0, out.output
+    with store.session() as s:
+        rows = s.execute(select(ReportSnapshot)).scalars().all()
+    # two departments x the three months before this one (the newest of them is not yet
+    # "finished" during the first day of a month)
+    assert len(rows) in (4, 6) and len({r.month for r in rows}) == len(rows) // 2
+    this_month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    assert all(r.month < this_month for r in rows)
+    assert {r.data["figures"]["eligible"] for r in rows if r.department_id == 1} >= {6}
