@@ -23,6 +23,7 @@ timestamps or zero-padded numbers.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import shutil
@@ -299,12 +300,11 @@ class FileSource:
     def _tables(self) -> Iterator[tuple[str, list[str], Iterator[tuple[Any, ...]]]]:
         if self._path.is_dir():
             for f in sorted(self._path.glob("*.csv")):
-                fh = f.open(encoding="utf-8-sig", newline="")
-                reader = csv.reader(fh)
-                header = next(reader, [])
-                width = len(header)
-                yield f.stem, header, (_csv_row(r, width) for r in reader)
-                fh.close()
+                with f.open(encoding=csv_encoding(f), newline="") as fh:
+                    reader = csv.reader(fh)
+                    header = next(reader, [])
+                    width = len(header)
+                    yield f.stem, header, (_csv_row(r, width) for r in reader)
         elif self._path.suffix.lower() in (".xlsx", ".xlsm"):
             from openpyxl import load_workbook
 
@@ -335,6 +335,18 @@ class FileSource:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+def csv_encoding(path: Path, probe: int = 1 << 20) -> str:
+    """UTF-8 (with or without BOM) when the first MiB decodes as such, else GB18030: Chinese
+    HIS exports are often GBK, which GB18030 contains."""
+    with path.open("rb") as fh:
+        head = fh.read(probe)
+    try:
+        codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=len(head) < probe)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
 
 
 def _quote(name: str) -> str:

@@ -127,3 +127,17 @@ def test_in_memory_source_keeps_the_same_contract() -> None:
     assert got[0][wm] is None  # empty watermarks first, as in SQL
     assert _all(src, "patients", Mark("2026-01-02", "P1"), 3) == [
         r for r in got if r[wm] is not None and (r[wm], r[key]) > ("2026-01-02", "P1")]
+
+
+def test_gbk_csv_exports_are_read(his: Path, tmp_path: Path) -> None:
+    export_csv(his, tmp_path / "utf8")
+    (tmp_path / "gbk").mkdir()
+    for f in (tmp_path / "utf8").glob("*.csv"):
+        text = f.read_text(encoding="utf-8")
+        (tmp_path / "gbk" / f.name).write_bytes(text.encode("gb18030"))  # GBK + Hangul
+    utf8, gbk = FileSource(tmp_path / "utf8"), FileSource(tmp_path / "gbk")
+    rows = _all(gbk, "patients", None, 500)
+    assert rows == _all(utf8, "patients", None, 500)
+    assert any("王" in str(r) for r in rows)
+    utf8.close()
+    gbk.close()
