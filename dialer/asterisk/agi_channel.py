@@ -82,6 +82,10 @@ class AgiChannel:
         """May we still send channel commands? (not hung up, not handed to the dialplan)"""
         return not (self._conn.hung_up or self._conn.closed or self._released)
 
+    def _suspect(self, res: AgiResult) -> bool:
+        """Anything but a plain success is worth a closer look (cheap, no await)."""
+        return not res.ok or res.result == -1 or self._conn.hung_up or self._conn.closed
+
     async def _gone(self, res: AgiResult, what: str) -> bool:
         """Did the far end leave during the command that got `res`?"""
         if self._conn.hung_up or self._conn.closed:
@@ -99,7 +103,8 @@ class AgiChannel:
             return PlayResult(digit=None, hung_up=self.hung_up)
         res = await self._conn.send(
             command("STREAM FILE", audio_stem(prompt.audio), interrupt_digits))
-        if await self._gone(res, f"STREAM FILE {prompt.key or prompt.audio}"):
+        if self._suspect(res) and await self._gone(
+                res, f"STREAM FILE {prompt.key or prompt.audio}"):
             return PlayResult(digit=None, hung_up=True)
         if not res.ok or res.result == -1:
             return PlayResult(digit=None, hung_up=False)
@@ -113,7 +118,8 @@ class AgiChannel:
         if prompt is not None and terminator == "#":
             res = await self._conn.send(
                 command("GET DATA", audio_stem(prompt.audio), timeout_ms, str(max_digits)))
-            if await self._gone(res, f"GET DATA {prompt.key or prompt.audio}"):
+            if self._suspect(res) and await self._gone(
+                    res, f"GET DATA {prompt.key or prompt.audio}"):
                 return DigitsResult("", InputEnd.HANGUP)
             if not res.ok or res.result == -1:
                 return DigitsResult("", InputEnd.TIMEOUT)  # the question was not heard
@@ -132,7 +138,7 @@ class AgiChannel:
                 digits = played.digit
         while len(digits) < max_digits:
             res = await self._conn.send(command("WAIT FOR DIGIT", timeout_ms))
-            if await self._gone(res, "WAIT FOR DIGIT"):
+            if self._suspect(res) and await self._gone(res, "WAIT FOR DIGIT"):
                 return DigitsResult(digits, InputEnd.HANGUP)
             key = _digit(res) if res.ok else None
             if key is None:
@@ -163,7 +169,7 @@ class AgiChannel:
         audio: Path | None = stem.parent / f"{stem.name}.wav" if duration_ms > 0 else None
         if res.ok and res.data == "hangup":
             self._conn.hung_up = True  # Asterisk says so: "200 result=-1 (hangup)"
-        if await self._gone(res, "RECORD FILE"):
+        if self._suspect(res) and await self._gone(res, "RECORD FILE"):
             # the far end left while recording: keep what was recorded
             return RecordResult(audio=audio, duration_ms=duration_ms, offset_ms=offset_ms,
                                 end=InputEnd.HANGUP)

@@ -27,7 +27,6 @@ from dialer.asterisk.agi import (
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 8192
 MAX_USAGE_LINES = 100
 _DEAD = AgiResult(code=AgiResultCode.DEAD_CHANNEL, message="connection closed")
 
@@ -58,17 +57,15 @@ class AgiConnection:
 
     async def read_environment(self) -> AgiRequest:
         """Read and parse the environment block. Raises `AgiProtocolError`."""
-        lines: list[str] = []
-        while True:
-            raw = await self._readline()
-            if raw is None:
-                raise AgiProtocolError("connection closed inside the AGI environment")
-            if raw == "":
-                break
-            lines.append(raw)
-            if len(lines) > 200:
-                raise AgiProtocolError("AGI environment too long")
-        return parse_environment(lines)
+        try:
+            # one read for the whole block (it ends with an empty line), not one per line
+            block = await self._reader.readuntil(b"\n\n")
+        except asyncio.IncompleteReadError as exc:
+            raise AgiProtocolError("connection closed inside the AGI environment") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise AgiProtocolError("AGI environment too long") from exc
+        text = block[:-2].decode("utf-8", "replace")
+        return parse_environment([line.rstrip("\r") for line in text.split("\n")])
 
     async def send(self, line: str) -> AgiResult:
         """Send one command line and return its response.
@@ -94,9 +91,13 @@ class AgiConnection:
 
     async def _read_response(self) -> AgiResult:
         while True:
-            raw = await self._readline()
-            if raw is None:
+            try:
+                data = await self._reader.readline()
+            except (asyncio.LimitOverrunError, ValueError) as exc:
+                raise AgiProtocolError("AGI line too long") from exc
+            if not data.endswith(b"\n"):
                 raise AgiProtocolError("connection closed before the response")
+            raw = data[:-1].decode("utf-8", "replace").rstrip("\r")
             if raw == HANGUP_LINE:
                 self.hung_up = True
                 continue
@@ -127,14 +128,13 @@ class AgiConnection:
         return not self.hung_up
 
     async def _readline(self) -> str | None:
+        """One line, None at the end of the stream (possibly mid-line)."""
         try:
             data = await self._reader.readline()
         except (asyncio.LimitOverrunError, ValueError) as exc:
             raise AgiProtocolError("AGI line too long") from exc
         if not data.endswith(b"\n"):
-            return None  # EOF (possibly mid-line): the session is over
-        if len(data) > MAX_LINE:
-            raise AgiProtocolError("AGI line too long")
+            return None
         return data[:-1].decode("utf-8", "replace").rstrip("\r")
 
     def _close(self) -> None:
