@@ -190,6 +190,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "error.csrf": ("表单已过期，请刷新后重试", "The form expired: reload the page and try again"),
     "error.store_unavailable": ("数据库暂时不可用", "The database is unavailable"),
     "error.telephony_error": ("拨号失败", "The call could not be placed"),
+    "error.telephony_unavailable": ("电话系统暂时不可用", "The telephone system is unavailable"),
+    "error.other": ("系统错误", "Something went wrong"),
     "problem.required": ("必填", "is required"),
     "problem.too_long": ("太长", "is too long"),
     "problem.markup": ("不能包含 HTML 或脚本", "may not contain HTML or script"),

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.deps import ConsoleDeps
 from console.forms import FormError
-from console.i18n import translate
+from console.i18n import CATALOGUE, translate
 from console.web import views_admin as admin
 from console.web import views_auth as auth
 from console.web import views_pages as pages
@@ -25,7 +25,7 @@ from console.web import views_spotcheck as spot
 from console.web import views_worklist as work
 from console.web.base import TEMPLATES_DIR, locale, login_redirect, render
 from console.web.errors import LoginRequired, status_for
-from core.errors import FollowupError
+from core.errors import FollowupError, TelephonyError
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 256 * 1024
@@ -72,7 +72,11 @@ async def _on_error(request: Request, exc: Exception) -> Response:
     detail = ""
     if isinstance(exc, FormError):
         detail = f"{exc.field}: {translate(lang, 'problem.' + exc.problem)}"
+    key = f"error.{exc.code}"
+    if key not in CATALOGUE[lang]:
+        key = "error.telephony_error" if isinstance(exc, TelephonyError) else "error.other"
     return render(request, "error.html", {"status": status, "code": exc.code,
+                                          "message": translate(lang, key),
                                           "detail": detail}, status=status)
 
 

@@ -17,9 +17,11 @@ from starlette.templating import Jinja2Templates
 
 from console.access import Permission, Principal, load_principal
 from console.deps import ConsoleDeps
+from console.forms import FormError
 from console.i18n import DEFAULT_LOCALE, LOCALES, translate
 from console.sessions import session_user
 from console.web.errors import CsrfFailed, LoginRequired
+from core.errors import NotFound
 
 T = TypeVar("T")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -63,8 +65,6 @@ async def form_data(request: Request) -> tuple[dict[str, str], dict[str, list[st
     multi: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
-            from console.forms import FormError
-
             raise FormError(key[:64], "wrong_type")  # the console takes no uploads
         single.setdefault(key, value)
         multi.setdefault(key, []).append(value)
@@ -138,8 +138,6 @@ def safe_next(value: str | None) -> str:
 
 def path_id(request: Request, name: str = "id") -> int:
     """An id from the path (the route's int converter); absurd values are NotFound."""
-    from core.errors import NotFound
-
     value = request.path_params[name]
     if not isinstance(value, int) or not 1 <= value <= 2**53:
         raise NotFound(f"{name} {value} not found")

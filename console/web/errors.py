@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from console.forms import FormError
 from core.errors import (
     FollowupError,
     NotFound,
@@ -9,6 +10,7 @@ from core.errors import (
     StoreUnavailable,
     TelephonyError,
 )
+from recordings.store import RecordingIntegrityError
 
 
 class CsrfFailed(FollowupError):
@@ -23,25 +25,13 @@ class LoginRequired(FollowupError):
     code = "login_required"
 
 
-def _integrity_error() -> type[FollowupError]:
-    from recordings.store import RecordingIntegrityError
-
-    return RecordingIntegrityError
-
-
-def _form_error() -> type[FollowupError]:
-    from console.forms import FormError
-
-    return FormError
-
-
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[FollowupError], int], ...] = (
     (NotFound, 404),
     (PermissionDenied, 403),
     (CsrfFailed, 403),
-    (_form_error(), 400),
-    (_integrity_error(), 409),
+    (FormError, 400),
+    (RecordingIntegrityError, 409),
     (StoreUnavailable, 503),
     (TelephonyError, 502),
 )

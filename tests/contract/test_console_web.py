@@ -148,6 +148,9 @@ def test_worklist_claim_call_and_close(site: Site) -> None:
     assert c.post(f"/worklist/{site.seeded.onc_ticket}/claim").status == 404
     assert c.post(f"/worklist/{tid}/claim").status == 200
     assert c.post(f"/worklist/{tid}/claim").status == 400  # already claimed
+    refused = c.post(f"/worklist/{tid}/call", {"extension": "0000"})
+    assert refused.status == 502 and "拨号失败" in refused.text
+    assert c.post(f"/worklist/{tid}/call", {"extension": "20 01"}).status == 400
     rang = c.post(f"/worklist/{tid}/call", {"extension": "2001"})
     assert "ringing 2001" in rang.text
     assert site.click.calls == [("2001", "+8613800130001", tid)]

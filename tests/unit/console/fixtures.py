@@ -15,6 +15,7 @@ from console.deps import ConsoleDeps
 from console.web import create_app
 from core.audit import AuditLog
 from core.clock import FakeClock
+from core.errors import TelephonyError
 from core.store.db import Database
 from recordings.store import RecordingStore
 from tests.unit.console.seed import Seeded, seed
@@ -30,6 +31,8 @@ class RecordingClickToCall:
         self.calls: list[tuple[str, str, int]] = []
 
     def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+        if agent_extension == "0000":  # an extension the PBX refuses
+            raise TelephonyError("AMI Originate refused: extension 0000")
         self.calls.append((agent_extension, patient_phone, ticket_id))
         return f"ringing {agent_extension}"
 

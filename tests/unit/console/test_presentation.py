@@ -50,3 +50,10 @@ def test_every_ticket_reason_and_disposition_has_words() -> None:
         assert f"reason.{reason.value}" in CATALOGUE["en"]
     for disposition in Disposition:
         assert f"disp.{disposition.value}" in CATALOGUE["zh"]
+
+
+def test_every_error_status_in_the_table_has_words() -> None:
+    from console.web.errors import STATUS_BY_ERROR
+
+    for cls, _status in STATUS_BY_ERROR:
+        assert f"error.{cls.code}" in CATALOGUE["en"], cls
