@@ -46,6 +46,7 @@ _RESULT_RE = re.compile(
 _RESULT_BODY_RE = re.compile(
     r"^result=(?P<result>-?[0-9]*)(?:\s+\((?P<data>[^)]*)\))?(?:\s+endpos=(?P<endpos>-?[0-9]+))?\s*$"
 )
+_NEEDS_ESCAPE = re.compile(r'[\r\n\x00\\"]')
 _VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -192,6 +193,8 @@ def quote(value: str) -> str:
     a CR or LF would end the command early and let the rest run as a new one. So: drop
     CR/LF/NUL, escape backslash and quote, wrap in double quotes.
     """
+    if _NEEDS_ESCAPE.search(value) is None:
+        return f'"{value}"'
     cleaned = value.replace("\r", "").replace("\n", "").replace("\x00", "")
     cleaned = cleaned.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{cleaned}"'

@@ -39,7 +39,8 @@ _QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 def audio_stem(path: Path) -> str:
     """Asterisk wants a sound file name without its extension."""
-    return str(path.with_suffix("")) if path.suffix.lower() == ".wav" else str(path)
+    text = str(path)
+    return text[:-4] if text[-4:].lower() == ".wav" else text
 
 
 def _digit(result: AgiResult) -> str | None:
