@@ -42,6 +42,7 @@ class TicketRow:
     assignee: str
     created_at: dt.datetime
     attempt_id: int | None
+    notes: str
 
 
 _SEVERITY_ORDER = case({Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2,
@@ -62,7 +63,7 @@ def open_tickets(session: Session, who: Principal, reason: TicketReason | None =
                                          Ticket.created_at).limit(limit)).all()
     return [TicketRow(t.id, t.reason.value, t.severity.value if t.severity else "", t.priority,
                       t.status.value, t.summary, t.patient_id, name, phone or "", code,
-                      user or "", t.created_at, t.attempt_id)
+                      user or "", t.created_at, t.attempt_id, t.notes or "")
             for t, name, phone, code, user in rows]
 
 

@@ -154,13 +154,16 @@ def test_worklist_claim_call_and_close(site: Site) -> None:
     rang = c.post(f"/worklist/{tid}/call", {"extension": "2001"})
     assert "ringing 2001" in rang.text
     assert site.click.calls == [("2001", "+8613800130001", tid)]
+    noted = c.post(f"/worklist/{tid}/note", {"notes": "患者说下午再打"})
+    assert noted.status == 200 and "患者说下午再打" in noted.text
+    assert c.post(f"/worklist/{tid}/note", {"notes": ""}).status == 400
     done = c.post(f"/worklist/{tid}/close", {"disposition": "reached_referred",
                                              "notes": "转诊至心内科门诊"})
     assert done.status == 200
     with site.db.session() as s:
         t = s.get(Ticket, tid)
         assert t.status is TicketStatus.CLOSED and t.disposition == "reached_referred"
-        assert "转诊至心内科门诊" in (t.notes or "")
+        assert "转诊至心内科门诊" in (t.notes or "") and "患者说下午再打" in (t.notes or "")
         assert t.assigned_user_id == site.seeded.users["agent_card"]
     assert [e.action for e in _audit(site, "ticket.close")] == ["ticket.close"]
 
