@@ -44,14 +44,21 @@ class IvrResultBoard:
         self._results: dict[str, IvrResult] = {}
         self._waiters: dict[str, asyncio.Event] = {}
 
+    MAX_UNCLAIMED = 10_000  # results posted after their call was reported are dropped
+
     def post(self, attempt_id: str, result: IvrResult) -> None:
         self._results[attempt_id] = result
         self._waiters.setdefault(attempt_id, asyncio.Event()).set()
+        while len(self._results) > self.MAX_UNCLAIMED:
+            oldest = next(iter(self._results))
+            log.warning("IVR result for attempt %s was never collected", oldest)
+            del self._results[oldest]
+            self._waiters.pop(oldest, None)
 
     async def take(self, attempt_id: str, timeout_s: float) -> IvrResult | None:
         """The posted result, waiting up to `timeout_s` for it; None if none came."""
         event = self._waiters.setdefault(attempt_id, asyncio.Event())
-        if attempt_id not in self._results:
+        if attempt_id not in self._results and timeout_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout_s)
         self._waiters.pop(attempt_id, None)
@@ -153,8 +160,12 @@ class AsteriskTelephony:
             self._waiters.pop(call.attempt_id, None)
             if not future.done():  # cancelled by our caller: stop following the call
                 self._tracker.cancel(call.attempt_id)
-        if report.answered_at is not None:
-            ivr = await self._board.take(call.attempt_id, self._plan.ivr_grace_s)
+        # an answered call waits a moment for its IVR result; any other takes what is
+        # there (an IVR may have run on a call whose answer we did not see), so the board
+        # never keeps results nobody will collect
+        grace = self._plan.ivr_grace_s if report.answered_at is not None else 0.0
+        ivr = await self._board.take(call.attempt_id, grace)
+        if ivr is not None:
             report = dataclasses.replace(report, ivr=ivr)
         return report
 
