@@ -74,6 +74,13 @@ async def report_excel(request: Request) -> Response:
     if report is None:
         raise NotFound("no department")
     data = report_workbook(report)
+    audit = deps(request).audit
+
+    def log_export(s: Session) -> None:
+        audit.append(s, who.actor, "report.export", "department", report.department_id,
+                     {"month": report.month, "format": "xlsx"})
+
+    await in_db(request, log_export)
     name = f"followup-report-{report.department_code}-{report.month}.xlsx"
     safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
     return Response(data, media_type="application/vnd.openxmlformats-officedocument."

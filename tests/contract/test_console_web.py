@@ -237,6 +237,9 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
     xlsx = c.get(f"/reports/monthly.xlsx?department={site.seeded.card_id}&month=2026-03")
     assert xlsx.status == 200
     wb = load_workbook(io.BytesIO(xlsx.body))
+    [export] = _audit(site, "report.export")
+    assert export.actor == "user:mgr_card" and export.detail == {"month": "2026-03",
+                                                                 "format": "xlsx"}
     summary = {row[0]: row[1] for row in wb["Summary"].iter_rows(values_only=True)}
     assert summary["Eligible follow-ups"] == 7 and summary["Responded"] == 6
     questions = {(r[0], r[1]): r for r in wb["Questions"].iter_rows(min_row=2,
