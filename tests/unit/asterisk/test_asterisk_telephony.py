@@ -213,3 +213,19 @@ async def test_without_a_configured_caller_id_the_header_is_left_out(
         await tel.close()
     assert report.outcome is DialOutcome.BUSY
     assert fake.originates[0].get("CallerID") is None
+
+
+async def test_result_board_hands_over_once_and_stays_bounded() -> None:
+    board = IvrResultBoard()
+    board.MAX_UNCLAIMED = 2  # type: ignore[misc]
+    for name in ("a", "b", "c"):
+        board.post(name, _Ivr(ScriptOutcome.COMPLETED))
+    assert await board.take("a", 0.0) is None  # the oldest was dropped
+    got = await board.take("c", 0.0)
+    assert got is not None and got.outcome is ScriptOutcome.COMPLETED
+    assert await board.take("c", 0.0) is None  # handed over once
+    late = asyncio.get_running_loop().call_later(0.05, board.post, "d",
+                                                 _Ivr(ScriptOutcome.PARTIAL))
+    waited = await board.take("d", 1.0)
+    assert waited is not None and waited.outcome is ScriptOutcome.PARTIAL
+    late.cancel()
