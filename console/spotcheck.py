@@ -153,9 +153,12 @@ class SpotCheckService:
                             "flags": [f.value for f in form.flags]})
 
 
-def scripts_in_scope(session: Session, who: Principal) -> list[str]:
-    """Script ids seen in the caller's departments (for the sample form)."""
+def scripts_in_scope(session: Session, who: Principal, today: dt.date,
+                     days: int = 90) -> list[str]:
+    """Script ids of the caller's departments' tasks due in the last `days` (for the sample
+    form; bounded by the due-date index, never a scan of every task)."""
     return list(session.execute(
         select(FollowupTask.script_id).distinct()
-        .where(who.scope(FollowupTask.department_id))
+        .where(FollowupTask.due_date > today - dt.timedelta(days=days),
+               FollowupTask.due_date <= today, who.scope(FollowupTask.department_id))
         .order_by(FollowupTask.script_id).limit(200)).scalars())

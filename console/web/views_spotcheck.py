@@ -27,15 +27,17 @@ async def samples_page(request: Request) -> Response:
     svc = _service(request)
     d = deps(request)
 
+    today = local_today(d.clock.now(), d.timezone)
+
     def work(s: Session) -> tuple[list[SampleSummary], list[Department], list[str]]:
         depts = s.execute(select(Department).where(who.scope(Department.id))
                           .order_by(Department.code)).scalars().all()
-        return svc.samples(s, who), list(depts), scripts_in_scope(s, who)
+        return svc.samples(s, who), list(depts), scripts_in_scope(s, who, today)
 
     samples, depts, scripts = await in_db(request, work)
     return render(request, "spotcheck.html", {
-        "samples": samples, "departments": depts, "scripts": scripts,
-        "today": local_today(d.clock.now(), d.timezone)}, who=who)
+        "samples": samples, "departments": depts, "scripts": scripts, "today": today},
+        who=who)
 
 
 async def draw(request: Request) -> Response:
