@@ -12,18 +12,19 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.clock import Clock
 from core.errors import ConfigError
 from dialer.attempt_log import AttemptLog
-from dialer.call_handler import HandlerSettings, IvrCallHandler, ScriptLibrary
+from dialer.call_handler import CallIvrResult, HandlerSettings, IvrCallHandler, ScriptLibrary
 from dialer.campaign import Campaign, CampaignOptions, Sleep
 from dialer.claims import CallingRules, SingleDialerLock, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.telephony import Telephony
 from engine.app import App
+from ivr.channel import Channel
 from ivr.prompt_maker import PromptMaker
 from ivr.script_loader import load_scripts
 from ivr.script_model import Script
@@ -31,6 +32,9 @@ from ivr.speech import SpeechRecognizer, VoskRecognizer, resolve_model_dir
 from ivr.tts import build_prompt_audio
 from recordings.cipher import RecordingCipher
 from recordings.store import RecordingStore
+
+if TYPE_CHECKING:
+    from dialer.asterisk.backend import AsteriskBackend
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +152,14 @@ def sim_telephony_factory(app: App, clock: Clock, sleep: Sleep, seed: int,
         return SimTelephony(app.db, handler, channel, by_id, clock, sleep, seed)
 
     return make
+
+
+def asterisk_backend(app: App, clock: Clock, handler: IvrCallHandler) -> AsteriskBackend:
+    """The Asterisk backend: AMI originates, FastAGI runs `handler` on answered calls.
+    The caller starts it (`await backend.start()`) and closes it."""
+    from dialer.asterisk.backend import AsteriskBackend
+
+    async def ivr(attempt_id: str, channel: Channel) -> CallIvrResult:
+        return await handler(int(attempt_id), channel)
+
+    return AsteriskBackend.from_settings(app.settings.asterisk, clock, ivr)

@@ -67,6 +67,9 @@ class AsteriskBackend:
     async def place(self, call: CallRequest) -> CallReport:
         return await self.telephony.place(call)
 
+    async def live_attempts(self) -> set[str]:
+        return await self.telephony.live_attempts()
+
     async def _resolve(self, attempt_id: str) -> str | None:
         return attempt_id if attempt_id in self.telephony.in_flight else None
 

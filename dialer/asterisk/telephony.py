@@ -239,6 +239,13 @@ class AsteriskTelephony:
             self._deliver(settled)
         self._flush_buffer()
 
+    async def live_attempts(self) -> set[str]:
+        """Attempt ids of the calls Asterisk has up right now (for settling what a dialer
+        that died left behind: those calls are still going, the others are not)."""
+        channels, statuses = await self._client.live_channels(self._plan.attempt_variable)
+        del channels
+        return {a for s in statuses if (a := s.variable(self._plan.attempt_variable))}
+
     def _flush_buffer(self) -> None:
         buffered, self._buffer = self._buffer, []
         for event in buffered:

@@ -10,10 +10,14 @@ from pathlib import Path
 import click
 
 from core.clock import AcceleratedClock, Clock
+from dialer.asterisk.backend import AsteriskBackend
+from dialer.call_handler import IvrCallHandler
 from dialer.campaign import CampaignStats
+from dialer.telephony import Telephony
 from engine.app import App
 from engine.context import pass_app
-from engine.dialing import build_dialer, sim_telephony_factory
+from engine.dialing import asterisk_backend, build_dialer, sim_telephony_factory
+from ivr.script_model import Script
 
 
 def register(cli: click.Group) -> None:
@@ -94,18 +98,33 @@ def run(app: App, backend: str | None, seed: int, no_jobs: bool, speed: float) -
 async def _run(app: App, backend: str, seed: int, jobs: object, speed: float) -> None:
     from engine.daemon import Daemon, DaemonJobs
 
-    if backend != "sim":
-        raise click.UsageError("the Asterisk backend is not wired into `run` yet")
     clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
     sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
-    factory = sim_telephony_factory(app, clock, sleep, seed, Path(app.data_dir) / "sim-calls")
+    live: set[int] = set()
+    started: list[AsteriskBackend] = []
+    if backend == "asterisk":
+        if speed != 1.0:
+            raise click.UsageError("--speed is for the sim backend; Asterisk runs in real time")
+
+        def factory(handler: IvrCallHandler, scripts: list[Script]) -> Telephony:
+            ast = asterisk_backend(app, clock, handler)
+            started.append(ast)
+            return ast
+    else:
+        factory = sim_telephony_factory(app, clock, sleep, seed,
+                                        Path(app.data_dir) / "sim-calls")
     parts = build_dialer(app, clock, sleep, factory, backend=backend)
     try:
-        await asyncio.to_thread(parts.attempts.reconcile, clock.now(), set(),
+        for ast in started:
+            await ast.start()
+            live |= {int(a) for a in await ast.live_attempts() if a.isascii() and a.isdigit()}
+        await asyncio.to_thread(parts.attempts.reconcile, clock.now(), live,
                                 all_claims_are_dead=app.db.dialect == "sqlite")
         daemon = Daemon(parts.campaign, jobs if isinstance(jobs, DaemonJobs) else DaemonJobs(),
                         app.settings.hospital.default_timezone, clock, parts.claimer.next_due)
         daemon.install_signal_handlers()
         await daemon.run()
     finally:
+        for ast in started:
+            await ast.close()
         parts.close()
