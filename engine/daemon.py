@@ -74,9 +74,9 @@ class Daemon:
         if j.retention is not None:
             sched.add_job(self._wrap("retention", j.retention), "cron", hour=3, minute=17,
                           id="retention", **defaults)
-        if j.monthly_report is not None:
-            sched.add_job(self._wrap("monthly_report", j.monthly_report), "cron", day=1,
-                          hour=6, id="monthly_report", **defaults)
+        if j.monthly_report is not None:  # nightly: keeps finished months' report figures
+            sched.add_job(self._wrap("monthly_report", j.monthly_report), "cron", hour=2,
+                          minute=43, id="monthly_report", **defaults)
         return sched
 
     def install_signal_handlers(self) -> None:

@@ -24,8 +24,17 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from core.clock import AcceleratedClock, Clock
+from core.enums import Role
 from core.settings import Settings
-from core.store.models import Answer, CallAttempt, FollowupTask, Recording, Ticket
+from core.store.models import (
+    Answer,
+    CallAttempt,
+    Department,
+    FollowupTask,
+    Recording,
+    Ticket,
+    User,
+)
 from dialer.campaign import CampaignStats
 from engine import his_service
 from engine.app import App, build_app
@@ -41,7 +50,19 @@ class DemoOptions:
     speed: float = 300.0
     channels: int = 12
     seed: int = 7
-    today: dt.date | None = None  # the simulated first day (default: today)
+    today: dt.date | None = None  # the simulation ends on this day (default: today)
+    console: bool = True  # serve the console afterwards (until Ctrl-C)
+    console_port: int | None = None
+
+
+DEMO_PASSWORD = "followup-demo"  # printed by the demo; demo stores only
+DEMO_USERS = (  # username, role, department code, display name
+    ("sysadmin", Role.SYSADMIN, None, "系统管理员 System admin"),
+    ("admin", Role.ADMIN, None, "随访办 Follow-up office"),
+    ("card-head", Role.DEPT_MANAGER, "CARD", "心内科主任 Cardiology head"),
+    ("supervisor", Role.SUPERVISOR, None, "质控 QA supervisor"),
+    ("agent", Role.AGENT, None, "坐席 Call-centre agent"),
+)
 
 
 @dataclass
@@ -76,7 +97,8 @@ def _progress_table(stats: CampaignStats, clock: Clock, tz: str) -> Table:
 def run_demo(settings: Settings, options: DemoOptions, console: Console,
              on_app: Callable[[App], None] | None = None) -> DemoResult:
     tz = ZoneInfo(settings.hospital.default_timezone)
-    day = options.today or dt.datetime.now(tz).date()
+    # the simulated days end today, so the console shows recent weeks, not the future
+    day = (options.today or dt.datetime.now(tz).date()) - dt.timedelta(days=options.days)
     start = dt.datetime.combine(day, dt.time(9, 0), tz)
     clock = AcceleratedClock(start, options.speed)
     data_dir = Path(settings.data_dir).resolve()
@@ -116,7 +138,49 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
                   f"tasks by status: {t['tasks']}")
     console.print(f"   store: {app.settings.database_url}")
     app.close()
+    if options.console:
+        serve_console(settings, options, console)
     return result
+
+
+def demo_users(app: App) -> list[tuple[str, str]]:
+    """Create the demo logins (skipping existing ones); returns (username, role)."""
+    from console.accounts import AccountService
+    from console.forms import UserForm
+
+    accounts = AccountService(app.clock, app.audit, app.settings.console.max_failed_logins)
+    made = []
+    with app.db.session() as s:
+        for username, role, dept_code, name in DEMO_USERS:
+            if s.execute(select(User.id).where(User.username == username)).first():
+                made.append((username, role.value))
+                continue
+            dept = (s.execute(select(Department.id).where(Department.code == dept_code))
+                    .scalar() if dept_code else None)
+            accounts.create_user(s, UserForm(username, name, DEMO_PASSWORD, role, dept),
+                                 actor="demo")
+            made.append((username, role.value))
+    return made
+
+
+def serve_console(settings: Settings, options: DemoOptions, console: Console) -> None:
+    """Serve the console over the demo store on the wall clock (until Ctrl-C)."""
+    import uvicorn
+
+    from engine.console_app import build_console
+
+    app = build_app(settings)
+    logins = demo_users(app)
+    host = settings.console.host
+    port = options.console_port or settings.console.port
+    console.print(f"[bold]6.[/] console: http://{host}:{port}/  (Ctrl-C to stop)")
+    for username, role in logins:
+        console.print(f"   login {username:<11} password {DEMO_PASSWORD}   ({role})")
+    try:
+        uvicorn.run(build_console(app), host=host, port=port, log_level="warning",
+                    server_header=False)
+    finally:
+        app.close()
 
 
 async def _campaign(app: App, clock: AcceleratedClock, options: DemoOptions,

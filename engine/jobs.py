@@ -33,4 +33,20 @@ def daemon_jobs(app: App) -> DaemonJobs:
         return {"purged": report.purged, "files_removed": report.files_removed,
                 "held": report.held}
 
-    return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention)
+    def report_snapshots() -> dict[str, int]:
+        """Keep finished months' report figures, so the first report of a month is quick."""
+        from sqlalchemy import select
+
+        from console.reports import ReportService
+        from core.store.models import Department
+
+        svc = ReportService(app.clock, app.settings.hospital.default_timezone)
+        with app.db.session() as session:
+            ids = list(session.execute(select(Department.id)).scalars())
+        for dept_id in ids:
+            with app.db.session() as session:
+                svc.store_finished_months(session, dept_id, 6)
+        return {"departments": len(ids)}
+
+    return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention,
+                      monthly_report=report_snapshots)

@@ -26,14 +26,19 @@ def register(cli: click.Group) -> None:
               help="Simulated trunk channels.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same demo.")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="The simulated first day (default: today).")
+              help="The day the simulation ends (default: today).")
+@click.option("--no-console", is_flag=True, help="Do not serve the console afterwards.")
+@click.option("--port", type=int, default=None, help="Console port (default: console.port).")
 @click.pass_obj
 def demo(lazy: LazyApp, patients: int, days: int, speed: float, channels: int, seed: int,
-         today: dt.datetime | None) -> None:
+         today: dt.datetime | None, no_console: bool, port: int | None) -> None:
     """Run the whole engine end to end on a fresh store in the data folder (default
     var/): synthetic HIS -> sync -> plan -> simulated calls with real prompts, keypad and
-    voice answers, recordings, red flags and tickets. Replaces an earlier demo's data."""
+    voice answers, recordings, red flags and tickets over the last DAYS days; then serve
+    the web console and print its address and the demo logins. Replaces an earlier demo's
+    data."""
     settings = lazy.settings()
     run_demo(settings, DemoOptions(patients=patients, days=days, speed=speed,
                                    channels=channels, seed=seed,
-                                   today=today.date() if today else None), Console())
+                                   today=today.date() if today else None,
+                                   console=not no_console, console_port=port), Console())

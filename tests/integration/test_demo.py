@@ -29,7 +29,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", "from engine.cli import main; main()", "--data-dir",
          str(data_dir), "demo", "--patients", "300", "--days", "14", "--speed", "600",
-         "--today", "2026-11-26"],
+         "--today", "2026-11-26", "--no-console"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for step in ("synthetic HIS", "HIS sync", "planned", "calling", "done"):
