@@ -94,7 +94,8 @@ async def test_free_answer_stored_with_transcript_and_confidence(
     direct = await vosk_ko.recognize(clip, "ko-KR", None)
     assert comment.source is AnswerSource.VOICE and comment.audio == clip
     assert comment.transcript == direct.text and comment.transcript
-    assert comment.confidence == pytest.approx(direct.confidence)
+    # the same clip decoded twice agrees up to float noise in the decoder
+    assert comment.confidence == pytest.approx(direct.confidence, abs=1e-3)
     assert comment.needs_review == (direct.confidence < 0.6)
 
 
