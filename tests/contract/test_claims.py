@@ -180,3 +180,17 @@ def test_daily_cap_per_patient_defers_to_tomorrow(db: Database) -> None:
     relaxed = CallingRules.from_settings("08:00-20:00", [], max_calls_per_patient_per_day=4)
     later = dt.datetime(2026, 3, 11, 1, 30, tzinfo=dt.UTC)
     assert len(TaskClaimer(db, "d1", dt.timedelta(minutes=5), relaxed, TZ).claim(later, 5)) == 1
+
+
+def test_patient_local_window_across_a_dst_change(db: Database) -> None:
+    ny = "America/New_York"  # clocks go forward on 2026-03-08 at 02:00
+    anytime = CallingRules.from_settings("00:00-24:00", [])
+    before = dt.datetime(2026, 3, 7, 13, 30, tzinfo=dt.UTC)  # 08:30 EST: too early
+    _seed(db, [{"timezone": ny}], [{"patient_id": 1, "timezone": ny,
+                                    "calling_window": "09:00-11:30",
+                                    "next_attempt_at": before}])
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=5), anytime, TZ)
+    assert claimer.claim(before, 5) == []
+    assert _tasks(db)["k1"].next_attempt_at == dt.datetime(2026, 3, 7, 14, 0, tzinfo=dt.UTC)
+    after = dt.datetime(2026, 3, 8, 13, 30, tzinfo=dt.UTC)  # same UTC time: 09:30 EDT
+    assert [c.task_id for c in claimer.claim(after, 5)] == [1]
