@@ -276,6 +276,9 @@ def _flatten(diff: PlanDiff, departments: dict[int, int], now: dt.datetime,
     out.cancels.extend((c.plan_key, c.reason.value) for c in diff.cancels)
 
 
+# State of a worker process of the planning pool, set by its initializer. (This module-level
+# dict lives only in the pool's worker processes: it is how ProcessPoolExecutor hands a
+# database and a planner to each of them once, not per task.)
 _worker_state: dict[str, Any] = {}
 
 
@@ -289,6 +292,7 @@ def _worker_init(url: str, planner: Planner) -> None:
 def _worker_plan(patient_ids: array[int], now: dt.datetime) -> BatchResult:
     db: Database = _worker_state["db"]
     with db.engine.connect() as conn:
+        tune_connection(conn)
         planner: Planner = _worker_state["planner"]
         work = load_work(conn, patient_ids, _worker_state["departments"],
                          planner.uses_diagnoses, planner.uses_procedures)
