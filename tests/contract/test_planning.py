@@ -248,13 +248,13 @@ def test_a_row_changed_while_planning_stays_dirty(db: Database) -> None:
         assert not conn.execute(select(Patient.plan_dirty).where(Patient.id == 2)).scalar()
 
 
-def test_worker_pool_plans_the_same_as_inline(sqlite_db: Database) -> None:
-    _seed(sqlite_db)
-    service = PlanningService(sqlite_db, planner(), FakeClock(NOW), batch_patients=2,
+def test_worker_pool_plans_the_same_as_inline(db: Database) -> None:
+    _seed(db)
+    service = PlanningService(db, planner(), FakeClock(NOW), batch_patients=2,
                               workers=1, pool_min_patients=1)
     counts = service.run()
     assert counts.patients == 7
-    assert _rows(sqlite_db) == FIRST_PLAN
+    assert _rows(db) == FIRST_PLAN
 
 
 def test_explain_and_list_tasks(db: Database) -> None:
