@@ -49,7 +49,7 @@ from core.settings import Settings
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
 from followup_rules.explain import Explanation, explain
-from followup_rules.loader import load_rule_set
+from followup_rules.loader import check_scripts_exist, load_rule_set
 from followup_rules.planner import Planner
 from followup_rules.tasks import (
     ExistingTask,
@@ -88,13 +88,15 @@ def untune_connection(conn: Connection) -> None:
 def build_planner(settings: Settings) -> Planner:
     """The planner from the settings: rule files, script versions on disk, contact budget.
 
-    Raises FileValidationError for a bad rule or script file.
+    Raises FileValidationError for a bad rule or script file, or a rule naming a script
+    that does not exist.
     """
     from ivr.catalog import scan_versions
 
     rules = load_rule_set(settings.rules.paths, settings.hospital.calling_hours,
                           settings.rules.late_grace_days)
     scripts = ScriptCatalog(scan_versions(Path(settings.scripts.dir)))
+    check_scripts_exist(rules, scripts.script_ids(), settings.scripts.dir)
     return Planner(rules, scripts, settings.rules.calls_per_patient_per_day)
 
 

@@ -29,7 +29,7 @@ field (e.g. `rules.0.followups.1.offset`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +223,22 @@ def _followup(item: Any, loc: Loc, lines: LineMap, priority: int, attempts: int)
         priority=_int(raw.get("priority", priority), (*loc, "priority"), lines, 1, 100),
         max_attempts=_int(raw.get("max_attempts", attempts), (*loc, "max_attempts"), lines, 1,
                           10),
+        source=f"{lines.path}:{lines.line_of((*loc, 'script')) or 0}",
     )
+
+
+def check_scripts_exist(rules: RuleSet, known: Collection[str], scripts_dir: str) -> None:
+    """Every script a rule names must exist (in some version) under the scripts folder.
+
+    Raises FileValidationError at the rule file's `script:` line for the first unknown one.
+    """
+    for rule in rules.rules:
+        for spec in rule.followups:
+            if spec.script_id not in known:
+                path, _, line = spec.source.rpartition(":")
+                raise FileValidationError(path, int(line) if line.isdigit() else None,
+                                          f"{rule.rule_id}.script",
+                                          f"no script {spec.script_id!r} in {scripts_dir}")
 
 
 def _mapping(item: Any, loc: Loc, lines: LineMap, allowed: set[str]) -> Mapping[str, Any]:

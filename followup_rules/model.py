@@ -64,6 +64,7 @@ class FollowupSpec:
     script_id: str
     priority: int
     max_attempts: int
+    source: str = ""  # "file:line" of its `script:` key, for errors
 
 
 @dataclass(frozen=True, slots=True)

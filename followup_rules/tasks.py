@@ -171,5 +171,8 @@ class ScriptCatalog:
             self._cache[key] = found
         return self._cache[key]
 
+    def script_ids(self) -> set[str]:
+        return set(self._by_id)
+
     def versions(self) -> list[ScriptVersion]:
         return [v for vs in self._by_id.values() for v in vs]

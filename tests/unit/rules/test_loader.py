@@ -120,3 +120,13 @@ def test_bad_default_calling_hours_names_the_setting() -> None:
 
     with pytest.raises(ConfigError, match=r"hospital\.calling_hours"):
         load_rule_set([DEFAULT_RULES], "9am-5pm")
+
+
+def test_a_rule_naming_a_missing_script_is_reported_at_its_line() -> None:
+    from followup_rules.loader import check_scripts_exist
+
+    rules = parse_rules_text(GOOD, "rules/x.yaml", "09:00-20:00")
+    check_scripts_exist(rules, {"cardiology-post-discharge"}, "scripts/")
+    with pytest.raises(FileValidationError, match="no script 'cardiology-post-discharge'") as info:
+        check_scripts_exist(rules, {"post-operative"}, "scripts/")
+    assert (info.value.path, info.value.line) == ("rules/x.yaml", 11)
