@@ -66,7 +66,7 @@ DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
 DEFAULT_BATCH_PATIENTS = 2000
 POOL_MIN_PATIENTS = 20_000  # below this a worker pool costs more than it saves
 CLEAR_EVERY = 200_000  # encounter flags buffered before a sorted flush (~30 MB)
-COMMIT_ROWS = 20_000  # rows written (tasks + flags) per transaction, several batches
+COMMIT_ROWS = 60_000  # rows written (tasks + flags) per transaction, several batches
 SQLITE_CACHE_KIB = 65_536  # page cache of the planner's SQLite connections
 
 
