@@ -1,0 +1,251 @@
+"""A throwaway Asterisk for a test module: configs from `followup asterisk render`, every
+writable directory under a pytest tmp dir, 127.0.0.1 only, free (non-default) ports.
+
+The binary is found through FOLLOWUP_ASTERISK__BINARY, the `asterisk.binary` setting, or
+PATH; without one (or without `sipp`) the tier is skipped with the reason. The process runs
+in its own process group and is killed with it on teardown, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[3]
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+AMI_SECRET = "it-ami-secret"
+AGENT_SECRET = "it-agent-secret"
+AGENT = "2001"
+ORIGINATE_TIMEOUT_S = 6
+
+# Modules that would open ports of their own (or need config this tier does not write).
+NOLOAD = ("chan_iax2.so", "chan_unistim.so", "chan_websocket.so", "chan_audiosocket.so",
+          "res_audiosocket.so", "res_ari.so", "res_phoneprov.so",
+          "res_pjsip_phoneprov_provider.so", "res_pjsip_transport_websocket.so",
+          "res_http_websocket.so", "res_websocket_client.so", "res_prometheus.so",
+          "cdr_sqlite3_custom.so", "cel_sqlite3_custom.so", "cdr_pgsql.so", "cel_pgsql.so",
+          "res_config_pgsql.so", "res_hep.so", "res_hep_pjsip.so", "res_hep_rtcp.so",
+          "res_statsd.so", "pbx_dundi.so", "res_stun_monitor.so", "res_rtp_multicast.so",
+          "res_calendar.so", "res_smdi.so", "app_voicemail.so", "app_minivm.so")
+
+
+def find_binary(name: str, setting: str = "") -> str | None:
+    if setting:
+        return setting if os.access(setting, os.X_OK) else None
+    return shutil.which(name)
+
+
+def asterisk_binary() -> str | None:
+    env = os.environ.get("FOLLOWUP_ASTERISK__BINARY", "")
+    if env:
+        return env if os.access(env, os.X_OK) else None
+    try:
+        configured = load_settings().asterisk.binary
+    except ConfigError:
+        configured = ""
+    return find_binary("asterisk", configured)
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    ami: int
+    agi: int
+    sip: int
+    trunk: int  # where the "carrier" (a SIPp patient) listens
+    agent: int  # the agent's SIPp phone
+    rtp_start: int
+
+
+@dataclass
+class AsteriskServer:
+    binary: str
+    sipp: str
+    root: Path
+    conf: Path
+    ports: Ports
+    toml: Path
+    proc: subprocess.Popen[bytes]
+
+    def cli(self, command: str, timeout_s: float = 15) -> str:
+        out = subprocess.run([self.binary, "-C", str(self.conf / "asterisk.conf"), "-rx",
+                              command], capture_output=True, timeout=timeout_s, check=False)
+        return out.stdout.decode(errors="replace")
+
+    def log_tail(self, chars: int = 6000) -> str:
+        path = self.root / "log" / "messages.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+    def settings(self, data_dir: Path, db_url: str) -> Settings:
+        """The engine's settings for this Asterisk (the same file the configs came from)."""
+        return load_settings(self.toml, environ={}, overrides={
+            "data_dir": str(data_dir), "database": {"url": db_url},
+            "recordings": {"dir": str(data_dir / "recordings")}})
+
+
+def _toml(root: Path, ports: Ports) -> str:
+    return f"""\
+data_dir = "{root / 'engine'}"
+
+[hospital]
+name = "Demo Hospital"
+name_en = "Demo Hospital"
+default_language = "en-US"
+default_timezone = "UTC"
+calling_hours = "00:00-24:00"
+nurse_hours = "00:00-24:00"
+
+[scripts]
+dir = "{SCRIPTS}"
+
+[tts]
+engine = {{"en-US" = "espeak-ng"}}
+
+[speech]
+models = {{}}
+
+[dialer]
+backend = "asterisk"
+max_channels = 2
+calls_per_second = 5
+
+[asterisk]
+ami_host = "127.0.0.1"
+ami_port = {ports.ami}
+ami_secret = "{AMI_SECRET}"
+agi_host = "127.0.0.1"
+agi_port = {ports.agi}
+sip_bind = "127.0.0.1:{ports.sip}"
+trunk = "carrier"
+trunk_host = "127.0.0.1"
+trunk_port = {ports.trunk}
+caller_id = "5550100"
+originate_timeout_s = {ORIGINATE_TIMEOUT_S}
+agents = ["{AGENT}", "2002"]
+nurses = ["2101"]
+agent_secret = "{AGENT_SECRET}"
+recording_dir = "{root / 'spool' / 'monitor'}"
+clip_dir = "{root / 'spool' / 'clips'}"
+queue_timeout_s = 60
+"""
+
+
+def _asterisk_conf(root: Path, binary: str) -> str:
+    prefix = Path(binary).resolve().parent.parent
+    moddir = prefix / "lib" / "asterisk" / "modules"
+    datadir = prefix / "var" / "lib" / "asterisk"  # read only: documentation, nothing more
+    d = {name: root / name for name in ("etc", "lib", "spool", "run", "log", "agi-bin",
+                                        "keys")}
+    return (
+        "[directories]\n"
+        f"astetcdir => {d['etc']}\nastmoddir => {moddir}\nastvarlibdir => {d['lib']}\n"
+        f"astdbdir => {d['lib']}\nastkeydir => {d['keys']}\nastdatadir => {datadir}\n"
+        f"astagidir => {d['agi-bin']}\nastspooldir => {d['spool']}\n"
+        f"astrundir => {d['run']}\nastlogdir => {d['log']}\n"
+        f"astsbindir => {Path(binary).resolve().parent}\n"
+        "[options]\nverbose = 3\ndebug = 0\ntransmit_silence = no\n"
+        "cache_media_frames = yes\nhideconnect = yes\n")
+
+
+def _extra_confs(etc: Path, ports: Ports) -> None:
+    (etc / "modules.conf").write_text(
+        "[modules]\nautoload = yes\n" + "".join(f"noload => {m}\n" for m in NOLOAD))
+    (etc / "logger.conf").write_text(
+        "[general]\ndateformat = %F %T.%3q\n[logfiles]\n"
+        "messages.log => notice,warning,error,verbose\n")
+    (etc / "rtp.conf").write_text(
+        f"[general]\nrtpstart = {ports.rtp_start}\nrtpend = {ports.rtp_start + 400}\n")
+
+
+@pytest.fixture(scope="module")
+def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskServer]:
+    binary = asterisk_binary()
+    if binary is None:
+        pytest.skip("no Asterisk binary: set FOLLOWUP_ASTERISK__BINARY or put asterisk on "
+                    "PATH")
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.skip("no sipp on PATH (Debian package sip-tester): the tier's patients and "
+                    "agents are SIPp scenarios")
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox are needed to synthesise the IVR's prompts")
+    root = tmp_path_factory.mktemp("asterisk")
+    for sub in ("etc", "lib", "spool/monitor", "spool/clips", "run", "log", "agi-bin", "keys",
+                "engine", "sipp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    ports = Ports(ami=free_port(socket.SOCK_STREAM), agi=free_port(socket.SOCK_STREAM),
+                  sip=free_port(socket.SOCK_DGRAM), trunk=free_port(socket.SOCK_DGRAM),
+                  agent=free_port(socket.SOCK_DGRAM), rtp_start=31000 + os.getpid() % 20 * 400)
+    toml = root / "followup.toml"
+    toml.write_text(_toml(root, ports))
+    etc = root / "etc"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
+    rendered = subprocess.run(
+        [sys.executable, "-c", "from engine.cli import main; main()", "--config", str(toml),
+         "asterisk", "render", "--out", str(etc)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    (etc / "asterisk.conf").write_text(_asterisk_conf(root, binary))
+    _extra_confs(etc, ports)
+    console = (root / "console.out").open("wb")
+    proc = subprocess.Popen([binary, "-f", "-C", str(etc / "asterisk.conf")], cwd=root,
+                            stdout=console, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    server = AsteriskServer(binary, sipp, root, etc, ports, toml, proc)
+    try:
+        _wait_booted(server)
+        yield server
+    finally:
+        _stop(server)
+        console.close()
+
+
+def _wait_booted(server: AsteriskServer) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise AssertionError("asterisk exited at start:\n" + (
+                server.root / "console.out").read_text(errors="replace")[-4000:])
+        if (server.root / "run" / "asterisk.ctl").exists():
+            out = subprocess.run([server.binary, "-C", str(server.conf / "asterisk.conf"),
+                                  "-rx", "core waitfullybooted"], capture_output=True,
+                                 timeout=60, check=False)
+            if out.returncode == 0 and b"fully booted" in out.stdout.lower():
+                return
+        time.sleep(0.2)
+    raise AssertionError("asterisk did not boot in 60 s:\n" + server.log_tail())
+
+
+def _stop(server: AsteriskServer) -> None:
+    if server.proc.poll() is None:
+        try:
+            server.cli("core stop now", timeout_s=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(server.proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.proc.wait(timeout=10)

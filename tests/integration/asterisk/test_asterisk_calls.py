@@ -1,0 +1,224 @@
+"""The engine against a real Asterisk: every dial outcome, keypad answers, hangups, the agent.
+
+Each test seeds one due follow-up in a fresh SQLite store, starts the SIPp peers, runs the
+engine's real dialer (AMI originate, FastAGI IVR, campaign, attempt log, recording store)
+until nothing is due, and checks what the store says happened. The patient presses keys as
+RFC 4733 events (`RtpPatient`); SIPp carries the SIP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.enums import AttemptStatus, DialOutcome, RecordingKind, ScriptOutcome, TaskStatus
+from core.store.models import Answer, CallAttempt, FollowupTask, Recording
+from engine.app import App
+from engine.dialing import recording_store
+from tests.integration.asterisk import sipp
+from tests.integration.asterisk.engine_run import (
+    BIRTH_YEAR,
+    SCRIPT,
+    make_app,
+    run_due_calls,
+    seed_call,
+)
+from tests.integration.asterisk.rtp_patient import RtpPatient
+from tests.integration.asterisk.server import AGENT, AGENT_SECRET, AsteriskServer
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+
+@dataclass
+class Outcome:
+    attempt: CallAttempt
+    task: FollowupTask
+    answers: dict[str, str | None]
+    recordings: list[Recording]
+
+
+@pytest.fixture
+def app(asterisk: AsteriskServer, tmp_path: Path) -> Iterator[App]:
+    application = make_app(asterisk, tmp_path)
+    seed_call(application.db, application.clock.now())
+    yield application
+    application.close()
+
+
+def _outcome(app: App) -> Outcome:
+    with app.db.session() as s:
+        attempts = s.execute(select(CallAttempt)).scalars().all()
+        assert len(attempts) == 1, f"expected one attempt, got {len(attempts)}"
+        task = s.execute(select(FollowupTask)).scalar_one()
+        answers = {a.question_id: a.value for a in s.execute(
+            select(Answer).order_by(Answer.id)).scalars()}
+        recordings = list(s.execute(select(Recording)).scalars())
+        s.expunge_all()
+    return Outcome(attempts[0], task, answers, recordings)
+
+
+def _call(app: App, server: AsteriskServer, peers: list[sipp.Sipp],
+          patient: RtpPatient | None = None) -> Outcome:
+    """Run the due call with these peers up; on failure say what Asterisk and SIPp saw."""
+    if patient is not None:
+        patient.start()
+    try:
+        asyncio.run(run_due_calls(app))
+        codes = sipp.wait_for_exit(peers, 30)
+    finally:
+        for peer in peers:
+            peer.kill()
+        if patient is not None:
+            patient.stop()
+    outcome = _outcome(app)
+    context = (f"sipp exit codes {codes}; attempt {vars(outcome.attempt)}\n"
+               + (f"patient heard {patient.heard}, keys left {patient.keys_left}\n"
+                  if patient else "")
+               + "\n".join(p.describe() for p in peers) + "\n--- asterisk\n"
+               + server.log_tail())
+    outcome.attempt.error = (outcome.attempt.error or "") + ""  # keep the row loaded
+    _CONTEXT[id(app)] = context
+    return outcome
+
+
+_CONTEXT: dict[int, str] = {}
+
+
+def why(app: App) -> str:
+    return _CONTEXT.get(id(app), "")
+
+
+def _patient_peer(server: AsteriskServer, work: Path, scenario: str) -> sipp.Sipp:
+    return sipp.Sipp(server.sipp, work, "patient", scenario, server.ports.trunk)
+
+
+def _call_recording(app: App, outcome: Outcome) -> Recording:
+    calls = [r for r in outcome.recordings if r.kind is RecordingKind.CALL]
+    assert len(calls) == 1, why(app)
+    rec = calls[0]
+    assert rec.attempt_id == outcome.attempt.id
+    assert rec.sha256 and len(rec.sha256) == 64
+    store = recording_store(app)
+    with app.db.session() as s:
+        assert store.verify(s, rec.id) is None
+    data = (store.root / rec.path).read_bytes()
+    assert data[:4] == b"RIFF" and len(data) > 8000, "the call recording holds no audio"
+    return rec
+
+
+def test_answered_call_stores_keypad_answers_and_files_the_recording(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    patient = RtpPatient([str(BIRTH_YEAR), "1", "2", "4", "1"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    out = _call(app, asterisk, [peer], patient)
+
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
+    assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, why(app)
+    assert out.attempt.status is AttemptStatus.ENDED
+    assert out.attempt.answered_at is not None and out.attempt.dialled
+    assert out.answers == {"breathless": "no", "overall": "4", "meds": "yes"}, why(app)
+    assert out.task.status is TaskStatus.DONE
+    _call_recording(app, out)
+    assert patient.keys_left == []
+
+
+def test_busy_line(asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    out = _call(app, asterisk, [_patient_peer(asterisk, tmp_path, sipp.busy())])
+
+    assert out.attempt.dial_outcome is DialOutcome.BUSY, why(app)
+    assert out.attempt.hangup_cause == 17
+    assert out.attempt.dialled and out.attempt.answered_at is None
+    assert out.attempt.script_outcome is None
+    assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
+    assert out.task.next_attempt_at > out.attempt.ended_at.replace(tzinfo=None) \
+        if out.task.next_attempt_at.tzinfo is None else out.task.next_attempt_at > \
+        out.attempt.ended_at
+    assert out.answers == {} and out.recordings == []
+
+
+def test_no_answer_rings_until_the_originate_timeout(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    peer = _patient_peer(asterisk, tmp_path, sipp.ring_until_cancelled())
+    out = _call(app, asterisk, [peer])
+
+    assert out.attempt.dial_outcome is DialOutcome.NO_ANSWER, why(app)
+    assert out.attempt.dialled and out.attempt.answered_at is None
+    assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
+    assert peer.proc.returncode == 0, why(app)  # SIPp saw the CANCEL
+    assert out.answers == {} and out.recordings == []
+
+
+def test_unreachable_when_nobody_listens_at_the_contact(
+        asterisk: AsteriskServer, app: App) -> None:
+    out = _call(app, asterisk, [])
+
+    assert out.attempt.dial_outcome is DialOutcome.UNREACHABLE, why(app)
+    assert out.attempt.answered_at is None
+    assert out.task.status is TaskStatus.PENDING
+    assert out.answers == {} and out.recordings == []
+
+
+def test_hangup_during_the_first_prompt_is_partial(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    patient = RtpPatient([])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 2500))
+    out = _call(app, asterisk, [peer], patient)
+
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
+    assert out.attempt.script_outcome is ScriptOutcome.PARTIAL, why(app)
+    assert peer.proc.returncode == 0, why(app)  # our BYE was accepted (200)
+    assert patient.heard.packets > 0, "the greeting was not playing when the patient left"
+    assert out.answers == {}
+    assert out.task.status is TaskStatus.PENDING
+    assert out.task.resume_from == f"{SCRIPT}/breathless"
+    _call_recording(app, out)
+
+
+def test_hangup_mid_script_keeps_the_answers_given(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    # answers the first question, then stays silent: the second is asked again and again
+    # (three times, 6 s each) and the patient hangs up somewhere in there
+    patient = RtpPatient([str(BIRTH_YEAR), "1", "1"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 30000))
+    out = _call(app, asterisk, [peer], patient)
+
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
+    assert out.attempt.script_outcome is ScriptOutcome.PARTIAL, why(app)
+    assert patient.keys_left == [], why(app)
+    assert out.answers == {"breathless": "yes"}, why(app)
+    assert out.task.status is TaskStatus.PENDING
+    assert out.task.resume_from == f"{SCRIPT}/overall"
+    _call_recording(app, out)
+
+
+def test_zero_key_transfers_to_an_agent_who_answers(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    port = asterisk.ports.agent
+    reg = sipp.Sipp(asterisk.sipp, tmp_path, "register",
+                    sipp.register(AGENT, AGENT_SECRET, asterisk.ports.sip, port), port,
+                    remote=f"127.0.0.1:{asterisk.ports.sip}")
+    assert reg.wait(20) == 0, reg.describe() + asterisk.log_tail()
+    agent_media = RtpPatient([])
+    agent = sipp.Sipp(asterisk.sipp, tmp_path, "agent",
+                      sipp.agent_answers(agent_media.port, talk_ms=3000), port)
+    patient = RtpPatient([str(BIRTH_YEAR), "1", "0"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    agent_media.start()
+    try:
+        out = _call(app, asterisk, [peer, agent], patient)
+    finally:
+        agent_media.stop()
+
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
+    assert out.attempt.script_outcome is ScriptOutcome.TRANSFERRED, why(app)
+    assert agent.proc.returncode == 0, why(app)  # rang, answered, talked, hung up
+    assert out.attempt.agent == f"Agent {AGENT}", why(app)
+    assert out.attempt.talk_time_s is not None and out.attempt.talk_time_s >= 2, why(app)
+    assert agent_media.heard.packets > 0, "the agent heard nothing of the bridged call"
+    assert out.task.status is TaskStatus.DONE, why(app)
+    _call_recording(app, out)
