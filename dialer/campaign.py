@@ -14,14 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.clock import Clock
-from core.enums import DialOutcome, ScriptOutcome, TaskStatus
+from core.enums import DialOutcome, ScriptOutcome, TaskStatus, TicketReason
 from core.errors import TemporaryError
 from core.store.db import Database
 from dialer.attempt_log import AttemptLog, CallSummary
+from dialer.call_handler import CallIvrResult
 from dialer.claims import ClaimedTask, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.telephony import CallReport, CallRequest, Telephony
-from ivr.results import TicketRequest
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,14 @@ def summarise_report(report: CallReport) -> CallSummary:
     """Turn the telephony report (and its IVR result) into what the store records."""
     ivr = report.ivr
     script: ScriptOutcome | None = ivr.outcome if ivr is not None else None
-    tickets: tuple[TicketRequest, ...] = tuple(getattr(ivr, "tickets", ()) or ())
+    full = ivr if isinstance(ivr, CallIvrResult) else None
     if report.outcome is DialOutcome.ANSWERED and script is None:
         script = ScriptOutcome.PARTIAL  # answered but the IVR never ran: call back
     return CallSummary(
         dial=report.outcome, script=script, hangup_cause=report.hangup_cause,
-        resume_from=getattr(ivr, "resume_from", None), tickets=tickets,
-        opted_out=bool(getattr(ivr, "opted_out", False)), recording=report.recording,
+        resume_from=full.resume_from if full else None,
+        tickets=full.tickets if full else (),
+        opted_out=full.opted_out if full else False, recording=report.recording,
         agent=report.agent.member_name if report.agent else None,
         talk_time_s=report.agent.talk_time_s if report.agent else None,
         error=None if report.outcome_certain else "outcome uncertain: " + ", ".join(
@@ -209,4 +210,4 @@ class Campaign:
         if summary.script is ScriptOutcome.COMPLETED or status is TaskStatus.DONE:
             s.completed += 1
         s.tickets += len(summary.tickets) + (1 if status is TaskStatus.FAILED else 0)
-        s.red_flags += sum(1 for t in summary.tickets if t.reason.value == "red_flag")
+        s.red_flags += sum(1 for t in summary.tickets if t.reason is TicketReason.RED_FLAG)
