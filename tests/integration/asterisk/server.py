@@ -8,6 +8,7 @@ in its own process group and is killed with it on teardown, whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -236,16 +237,10 @@ def _wait_booted(server: AsteriskServer) -> None:
 
 def _stop(server: AsteriskServer) -> None:
     if server.proc.poll() is None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.cli("core stop now", timeout_s=10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(server.proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     server.proc.wait(timeout=10)

@@ -8,6 +8,7 @@ cancelled. A BYE from the peer goes to the INVITE's Contact and swaps From/To as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -204,10 +205,8 @@ class Sipp:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=10)
 
     def describe(self) -> str:

@@ -9,6 +9,12 @@ RFC 4733 events (`RtpPatient`); SIPp carries the SIP.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +35,20 @@ from tests.integration.asterisk.engine_run import (
     seed_call,
 )
 from tests.integration.asterisk.rtp_patient import RtpPatient
-from tests.integration.asterisk.server import AGENT, AGENT_SECRET, AsteriskServer
+from tests.integration.asterisk.server import AGENT, AGENT_SECRET, REPO, AsteriskServer
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
 
 @dataclass
 class Outcome:
+    """What the store holds after the call, and what the peers saw (`why`, for messages)."""
+
     attempt: CallAttempt
     task: FollowupTask
     answers: dict[str, str | None]
     recordings: list[Recording]
+    why: str = ""
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ def _outcome(app: App) -> Outcome:
 
 def _call(app: App, server: AsteriskServer, peers: list[sipp.Sipp],
           patient: RtpPatient | None = None) -> Outcome:
-    """Run the due call with these peers up; on failure say what Asterisk and SIPp saw."""
+    """Run the due call with these peers up; `why` says what Asterisk and SIPp saw."""
     if patient is not None:
         patient.start()
     try:
@@ -75,22 +84,20 @@ def _call(app: App, server: AsteriskServer, peers: list[sipp.Sipp],
             peer.kill()
         if patient is not None:
             patient.stop()
-    outcome = _outcome(app)
-    context = (f"sipp exit codes {codes}; attempt {vars(outcome.attempt)}\n"
+    out = _outcome(app)
+    a = out.attempt
+    out.why = (f"sipp exit codes {codes}; attempt: dial {a.dial_outcome}, script "
+               f"{a.script_outcome}, cause {a.hangup_cause}, error {a.error}\n"
                + (f"patient heard {patient.heard}, keys left {patient.keys_left}\n"
                   if patient else "")
                + "\n".join(p.describe() for p in peers) + "\n--- asterisk\n"
                + server.log_tail())
-    outcome.attempt.error = (outcome.attempt.error or "") + ""  # keep the row loaded
-    _CONTEXT[id(app)] = context
-    return outcome
+    return out
 
 
-_CONTEXT: dict[int, str] = {}
-
-
-def why(app: App) -> str:
-    return _CONTEXT.get(id(app), "")
+def _utc(value: dt.datetime | None) -> dt.datetime:
+    assert value is not None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _patient_peer(server: AsteriskServer, work: Path, scenario: str) -> sipp.Sipp:
@@ -99,7 +106,7 @@ def _patient_peer(server: AsteriskServer, work: Path, scenario: str) -> sipp.Sip
 
 def _call_recording(app: App, outcome: Outcome) -> Recording:
     calls = [r for r in outcome.recordings if r.kind is RecordingKind.CALL]
-    assert len(calls) == 1, why(app)
+    assert len(calls) == 1, outcome.why
     rec = calls[0]
     assert rec.attempt_id == outcome.attempt.id
     assert rec.sha256 and len(rec.sha256) == 64
@@ -117,11 +124,11 @@ def test_answered_call_stores_keypad_answers_and_files_the_recording(
     peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
     out = _call(app, asterisk, [peer], patient)
 
-    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
-    assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, why(app)
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
+    assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, out.why
     assert out.attempt.status is AttemptStatus.ENDED
     assert out.attempt.answered_at is not None and out.attempt.dialled
-    assert out.answers == {"breathless": "no", "overall": "4", "meds": "yes"}, why(app)
+    assert out.answers == {"breathless": "no", "overall": "4", "meds": "yes"}, out.why
     assert out.task.status is TaskStatus.DONE
     _call_recording(app, out)
     assert patient.keys_left == []
@@ -130,14 +137,12 @@ def test_answered_call_stores_keypad_answers_and_files_the_recording(
 def test_busy_line(asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
     out = _call(app, asterisk, [_patient_peer(asterisk, tmp_path, sipp.busy())])
 
-    assert out.attempt.dial_outcome is DialOutcome.BUSY, why(app)
+    assert out.attempt.dial_outcome is DialOutcome.BUSY, out.why
     assert out.attempt.hangup_cause == 17
     assert out.attempt.dialled and out.attempt.answered_at is None
     assert out.attempt.script_outcome is None
     assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
-    assert out.task.next_attempt_at > out.attempt.ended_at.replace(tzinfo=None) \
-        if out.task.next_attempt_at.tzinfo is None else out.task.next_attempt_at > \
-        out.attempt.ended_at
+    assert _utc(out.task.next_attempt_at) > _utc(out.attempt.ended_at)  # retried later
     assert out.answers == {} and out.recordings == []
 
 
@@ -146,10 +151,10 @@ def test_no_answer_rings_until_the_originate_timeout(
     peer = _patient_peer(asterisk, tmp_path, sipp.ring_until_cancelled())
     out = _call(app, asterisk, [peer])
 
-    assert out.attempt.dial_outcome is DialOutcome.NO_ANSWER, why(app)
+    assert out.attempt.dial_outcome is DialOutcome.NO_ANSWER, out.why
     assert out.attempt.dialled and out.attempt.answered_at is None
     assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
-    assert peer.proc.returncode == 0, why(app)  # SIPp saw the CANCEL
+    assert peer.proc.returncode == 0, out.why  # SIPp saw the CANCEL
     assert out.answers == {} and out.recordings == []
 
 
@@ -157,7 +162,7 @@ def test_unreachable_when_nobody_listens_at_the_contact(
         asterisk: AsteriskServer, app: App) -> None:
     out = _call(app, asterisk, [])
 
-    assert out.attempt.dial_outcome is DialOutcome.UNREACHABLE, why(app)
+    assert out.attempt.dial_outcome is DialOutcome.UNREACHABLE, out.why
     assert out.attempt.answered_at is None
     assert out.task.status is TaskStatus.PENDING
     assert out.answers == {} and out.recordings == []
@@ -169,9 +174,9 @@ def test_hangup_during_the_first_prompt_is_partial(
     peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 2500))
     out = _call(app, asterisk, [peer], patient)
 
-    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
-    assert out.attempt.script_outcome is ScriptOutcome.PARTIAL, why(app)
-    assert peer.proc.returncode == 0, why(app)  # our BYE was accepted (200)
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
+    assert out.attempt.script_outcome is ScriptOutcome.PARTIAL, out.why
+    assert peer.proc.returncode == 0, out.why  # our BYE was accepted (200)
     assert patient.heard.packets > 0, "the greeting was not playing when the patient left"
     assert out.answers == {}
     assert out.task.status is TaskStatus.PENDING
@@ -187,10 +192,10 @@ def test_hangup_mid_script_keeps_the_answers_given(
     peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 30000))
     out = _call(app, asterisk, [peer], patient)
 
-    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
-    assert out.attempt.script_outcome is ScriptOutcome.PARTIAL, why(app)
-    assert patient.keys_left == [], why(app)
-    assert out.answers == {"breathless": "yes"}, why(app)
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
+    assert out.attempt.script_outcome is ScriptOutcome.PARTIAL, out.why
+    assert patient.keys_left == [], out.why
+    assert out.answers == {"breathless": "yes"}, out.why
     assert out.task.status is TaskStatus.PENDING
     assert out.task.resume_from == f"{SCRIPT}/overall"
     _call_recording(app, out)
@@ -214,11 +219,58 @@ def test_zero_key_transfers_to_an_agent_who_answers(
     finally:
         agent_media.stop()
 
-    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, why(app)
-    assert out.attempt.script_outcome is ScriptOutcome.TRANSFERRED, why(app)
-    assert agent.proc.returncode == 0, why(app)  # rang, answered, talked, hung up
-    assert out.attempt.agent == f"Agent {AGENT}", why(app)
-    assert out.attempt.talk_time_s is not None and out.attempt.talk_time_s >= 2, why(app)
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
+    assert out.attempt.script_outcome is ScriptOutcome.TRANSFERRED, out.why
+    assert agent.proc.returncode == 0, out.why  # rang, answered, talked, hung up
+    assert out.attempt.agent == f"Agent {AGENT}", out.why
+    assert out.attempt.talk_time_s is not None and out.attempt.talk_time_s >= 2, out.why
     assert agent_media.heard.packets > 0, "the agent heard nothing of the bridged call"
-    assert out.task.status is TaskStatus.DONE, why(app)
+    assert out.task.status is TaskStatus.DONE, out.why
     _call_recording(app, out)
+
+
+def test_followup_run_daemon_places_the_due_call(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    """The same call through `followup run --backend asterisk` (the daemon, SIGTERM to end)."""
+    patient = RtpPatient([str(BIRTH_YEAR), "1", "1", "5", "2"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    patient.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("wb") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-c", "from engine.cli import main; main()", "--config",
+             str(asterisk.toml), "--data-dir", str(app.data_dir), "run", "--backend",
+             "asterisk", "--no-jobs"], cwd=REPO, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        ended = _wait_for_attempt_end(app, daemon, timeout_s=90)
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait(timeout=10)
+        peer.kill()
+        patient.stop()
+    daemon_log = log_path.read_text(errors="replace")[-4000:]
+    assert ended, "the daemon never finished the call:\n" + daemon_log + asterisk.log_tail()
+    assert code == 0, daemon_log
+    out = _outcome(app)
+    assert out.attempt.backend == "asterisk"
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, daemon_log
+    assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, daemon_log
+    assert out.answers == {"breathless": "yes", "overall": "5", "meds": "no"}, daemon_log
+    assert out.task.status is TaskStatus.DONE
+    _call_recording(app, out)
+
+
+def _wait_for_attempt_end(app: App, daemon: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and daemon.poll() is None:
+        with app.db.session() as s:
+            status = s.execute(select(CallAttempt.status)).scalar_one_or_none()
+        if status is AttemptStatus.ENDED:
+            return True
+        time.sleep(0.5)
+    return False
