@@ -7,12 +7,14 @@ The store is built once and cached under var/bench/ (patients and encounters ins
 directly with executemany; no HIS sync code). Each run copies it, then:
 
 1. times the full plan (`PlanningService.run`, which streams patients in batches);
-2. times the baseline: the same number of task rows (the rows the plan wrote, read back)
-   bulk-inserted with `executemany` through the same Core insert into an empty copy of
-   `followup_tasks` (same columns, indexes and foreign keys) - the floor every planner pays;
+2. times the baseline (best of two runs): the same number of task rows (the rows the
+   plan wrote, read back) bulk-inserted with `executemany` through the same Core insert,
+   on a connection tuned like the planner's, into an empty copy of `followup_tasks` (same
+   columns, indexes and foreign keys) - the floor every planner pays;
 3. marks 1% of the encounters changed (half of them with a discharge one day later) and
    times the re-plan.
 
+The baseline is run twice and the faster run is used (conservative on a shared machine).
 Figures are ratios against the baseline measured in the same run:
 ratio_vs_executemany = baseline_s / plan_s (target >= 0.5), replan_fraction =
 replan_s / plan_s (target <= 0.05). Peak RSS covers this process and its workers.
@@ -210,8 +212,12 @@ def main(argv: list[str] | None = None) -> None:
           f"{tasks:,} tasks ({counts.merged:,} merged, cancelled {dict(counts.cancelled)}) "
           f"in {plan_s:.2f}s", flush=True)
 
-    baseline_s = baseline_executemany(db, tasks)
-    print(f"baseline executemany of {tasks:,} task rows: {baseline_s:.2f}s", flush=True)
+    # Best of two: on a shared machine a load spike during the baseline would flatter the
+    # ratio; the faster baseline makes it conservative.
+    runs = [baseline_executemany(db, tasks) for _ in range(2)]
+    baseline_s = min(runs)
+    print(f"baseline executemany of {tasks:,} task rows: {baseline_s:.2f}s "
+          f"(best of {', '.join(f'{r:.2f}s' for r in runs)})", flush=True)
 
     changed = mark_changed(db, 0.01)
     t0 = time.perf_counter()

@@ -31,7 +31,7 @@ def _service(app: App, workers: int | None = None) -> PlanningService:
               help="Re-plan every patient, not only those whose records changed. Use it after "
                    "editing the rule files or adding a script version.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
-              help="For large runs (20,000 patients or more): helper processes that read and "
+              help="For large runs (100,000 patients or more): helper processes that read and "
                    "plan while this one writes. 0 = none. Default: CPUs - 1.")
 @pass_app
 def plan(app: App, explain_patient: str | None, everyone: bool, workers: int | None) -> None:
