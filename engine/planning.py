@@ -7,11 +7,10 @@ the diff: inserts with ON CONFLICT (plan_key) DO NOTHING, then merges, releases 
 cancellations as executemany updates that only ever touch pending or merged tasks, then
 clears the patients' `plan_dirty`. A transaction holds several batches (COMMIT_ROWS rows).
 Encounters' `plan_dirty` are cleared in sorted, buffered flushes (their ids are scattered
-over patients). A flag is only cleared if
-the row still has the content hash that was read, so a row the HIS sync changed meanwhile
-stays dirty. A crash re-plans what was not yet cleared, harmlessly: every step is
-idempotent. With many dirty patients, batches are read and planned by worker processes while
-this process writes.
+over patients). A flag is only cleared if the row still has the content hash that was read,
+so a row the HIS sync changed meanwhile stays dirty. A crash re-plans what was not yet
+cleared, harmlessly: every step is idempotent. With many dirty patients, batches are read
+and planned by worker processes while this process writes.
 """
 
 from __future__ import annotations
