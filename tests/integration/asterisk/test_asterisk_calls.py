@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,7 @@ from core.store.models import Answer, CallAttempt, FollowupTask, Recording
 from engine.app import App
 from engine.dialing import recording_store
 from tests.integration.asterisk import sipp
+from tests.integration.asterisk.baresip import Baresip, hang_up_after_answer
 from tests.integration.asterisk.engine_run import (
     BIRTH_YEAR,
     SCRIPT,
@@ -35,7 +38,13 @@ from tests.integration.asterisk.engine_run import (
     seed_call,
 )
 from tests.integration.asterisk.rtp_patient import RtpPatient
-from tests.integration.asterisk.server import AGENT, AGENT_SECRET, REPO, AsteriskServer
+from tests.integration.asterisk.server import (
+    AGENT,
+    AGENT_SECRET,
+    REPO,
+    AsteriskServer,
+    free_port,
+)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
@@ -186,10 +195,11 @@ def test_hangup_during_the_first_prompt_is_partial(
 
 def test_hangup_mid_script_keeps_the_answers_given(
         asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
-    # answers the first question, then stays silent: the second is asked again and again
-    # (three times, 6 s each) and the patient hangs up somewhere in there
+    # answers the first question (about 25 s in), then stays silent: the second is asked
+    # three times over about 30 s before it would be stored unanswered, and the patient
+    # hangs up in the middle of that (38 s in), which leaves room for slow prompts
     patient = RtpPatient([str(BIRTH_YEAR), "1", "1"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 30000))
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 38000))
     out = _call(app, asterisk, [peer], patient)
 
     assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
@@ -274,3 +284,35 @@ def _wait_for_attempt_end(app: App, daemon: subprocess.Popen[bytes], timeout_s: 
             return True
         time.sleep(0.5)
     return False
+
+
+def test_zero_key_transfers_to_a_baresip_agent(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    """The agent is a real softphone (baresip, auto-answer) that talks, then hangs up."""
+    binary = shutil.which("baresip")
+    if binary is None:
+        pytest.skip("no baresip on PATH: the softphone agent case needs it")
+    say = tmp_path / "agent-says.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(say), "synth", "60",
+                    "sine", "440"], check=True, timeout=30)
+    phone = Baresip(binary, tmp_path, "2002", AGENT_SECRET, asterisk.ports.sip,
+                    free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM), say)
+    try:
+        assert phone.wait_for("200 OK", 20), "baresip did not register:\n" + phone.output()
+        hang_up = hang_up_after_answer(phone, talk_s=3.0, timeout_s=80)
+        patient = RtpPatient([str(BIRTH_YEAR), "1", "0"])
+        peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+        out = _call(app, asterisk, [peer], patient)
+        hang_up.join(timeout=10)
+    finally:
+        phone.stop()
+    why = out.why + "\n--- baresip\n" + phone.output()
+    assert out.attempt.script_outcome is ScriptOutcome.TRANSFERRED, why
+    assert phone.saw("answering call"), why
+    assert out.attempt.agent == "Agent 2002", why
+    assert out.attempt.talk_time_s is not None and out.attempt.talk_time_s >= 2, why
+    assert patient.heard.packets > 0
+    assert phone.saw("Call established"), why
+    assert phone.saw("Call with sip:5550100@127.0.0.1 terminated"), why  # it hung up
+    assert out.task.status is TaskStatus.DONE, why
+    _call_recording(app, out)
