@@ -30,11 +30,9 @@ SCRIPT = "asterisk-check"
 BIRTH_YEAR = 1951
 
 
-def make_app(server: AsteriskServer, work: Path) -> App:
-    data_dir = work / "engine"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    settings = server.settings(data_dir, f"sqlite:///{data_dir / 'followup.sqlite'}")
-    app = build_app(settings, SystemClock())
+def make_app(server: AsteriskServer, store_dir: Path) -> App:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    app = build_app(server.settings(store_dir), SystemClock())
     app.db.migrate()
     return app
 

@@ -3,8 +3,9 @@
 SIPp carries the patient's SIP; its SDP answer names this socket as the patient's audio, so
 Asterisk sends the prompts here and takes the keys from here. The patient is reactive, like
 a person: it presses its next keys once a prompt has been heard and the line has then been
-quiet for `quiet_s` (Asterisk sends no RTP while GET DATA waits for digits), so the test
-does not depend on how long the synthesised prompts are.
+quiet for `quiet_s` (Asterisk sends no RTP while GET DATA waits for digits; the IVR's own
+pause between two prompts, a prompt's synthesis, is far shorter), so the test does not
+depend on how long the synthesised prompts are.
 
 While no key is pressed it sends PCMU silence every 20 ms, as a phone does (Asterisk's
 strict RTP learns the source from a steady stream before it trusts events from it).
@@ -37,7 +38,7 @@ class Heard:
 class RtpPatient:
     """`start()`, give `port` to the SIP peer's SDP, `stop()` at the end."""
 
-    def __init__(self, keys: list[str], quiet_s: float = 1.2, tone_ms: int = 120,
+    def __init__(self, keys: list[str], quiet_s: float = 2.0, tone_ms: int = 120,
                  gap_ms: int = 120) -> None:
         self._keys = list(keys)
         self._quiet_s = quiet_s

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,11 +96,20 @@ class AsteriskServer:
         path = self.root / "log" / "messages.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
-    def settings(self, data_dir: Path, db_url: str) -> Settings:
-        """The engine's settings for this Asterisk (the same file the configs came from)."""
-        return load_settings(self.toml, environ={}, overrides={
-            "data_dir": str(data_dir), "database": {"url": db_url},
-            "recordings": {"dir": str(data_dir / "recordings")}})
+    def settings(self, store_dir: Path) -> Settings:
+        """The engine's settings for this Asterisk (the same file the configs came from),
+        with the store and recordings in `store_dir`; the data dir (prompt cache) is the
+        module's, so prompts are synthesised once."""
+        return load_settings(self.toml, environ={}, overrides=self.store_overrides(store_dir))
+
+    @staticmethod
+    def store_overrides(store_dir: Path) -> dict[str, Any]:
+        return {"database": {"url": f"sqlite:///{store_dir / 'followup.sqlite'}"},
+                "recordings": {"dir": str(store_dir / "recordings")}}
+
+    def hang_up_everything(self) -> None:
+        """No call of a failed test may linger into the next one."""
+        self.cli("channel request hangup all")
 
 
 def _toml(root: Path, ports: Ports) -> str:

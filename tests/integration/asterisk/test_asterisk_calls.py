@@ -62,10 +62,11 @@ class Outcome:
 
 @pytest.fixture
 def app(asterisk: AsteriskServer, tmp_path: Path) -> Iterator[App]:
-    application = make_app(asterisk, tmp_path)
+    application = make_app(asterisk, tmp_path / "store")
     seed_call(application.db, application.clock.now())
     yield application
     application.close()
+    asterisk.hang_up_everything()
 
 
 def _outcome(app: App) -> Outcome:
@@ -246,6 +247,9 @@ def test_followup_run_daemon_places_the_due_call(
     peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
     patient.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
+    store = tmp_path / "store"
+    env |= {"FOLLOWUP_DATABASE__URL": f"sqlite:///{store / 'followup.sqlite'}",
+            "FOLLOWUP_RECORDINGS__DIR": str(store / "recordings")}
     log_path = tmp_path / "daemon.log"
     with log_path.open("wb") as log:
         daemon = subprocess.Popen(
