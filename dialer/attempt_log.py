@@ -190,11 +190,12 @@ class AttemptLog:
             task.next_attempt_at = next_at
         if status is not TaskStatus.PENDING:
             task.closed_at = now
-        # merged tasks share the call: they end with it
-        s.execute(update(FollowupTask).where(FollowupTask.merged_into_id == task.id,
-                                             FollowupTask.status == TaskStatus.MERGED)
-                  .values(outcome=outcome, updated_at=now,
-                          closed_at=now if status is not TaskStatus.PENDING else None))
+        # merged tasks (riders) share the call: when it ends for good they end with it, in
+        # the same state; while it will be retried they stay merged
+        if status is not TaskStatus.PENDING:
+            s.execute(update(FollowupTask).where(FollowupTask.merged_into_id == task.id,
+                                                 FollowupTask.status == TaskStatus.MERGED)
+                      .values(status=status, outcome=outcome, updated_at=now, closed_at=now))
 
     @staticmethod
     def _ticket(s: Session, task: FollowupTask, attempt_id: int | None, req: TicketRequest,

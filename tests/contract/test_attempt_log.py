@@ -149,3 +149,26 @@ def test_reconcile_releases_claims_without_attempts(db: Database, log: AttemptLo
     with db.session() as s:
         t = s.get(FollowupTask, task.task_id)
         assert t is not None and t.status is TaskStatus.PENDING and t.lease_owner is None
+
+
+def test_merged_riders_end_with_their_call(db: Database, log: AttemptLog) -> None:
+    _seed(db, [{}], [{"patient_id": 1, "call_scripts": ["s", "s2"]},
+                     {"patient_id": 1, "offset_days": 2, "script_id": "s2",
+                      "status": TaskStatus.MERGED}])
+    with db.session() as s:
+        host, rider = sorted(s.execute(select(FollowupTask)).scalars(), key=lambda t: t.id)
+        rider.merged_into_id = host.id
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=5), RULES, TZ)
+    task = claimer.claim(NOW, 5)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW)
+    log.finish(a, CallSummary(DialOutcome.BUSY), NOW)  # retried later: the rider waits
+    with db.session() as s:
+        assert s.get(FollowupTask, rider.id).status is TaskStatus.MERGED  # type: ignore[union-attr]
+    task = claimer.claim(NOW + dt.timedelta(minutes=20), 5)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW)
+    log.finish(a, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.COMPLETED), NOW)
+    with db.session() as s:
+        r = s.get(FollowupTask, rider.id)
+        assert r is not None and r.status is TaskStatus.DONE and r.outcome == "completed"
