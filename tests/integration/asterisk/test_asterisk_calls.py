@@ -125,6 +125,10 @@ def _call_recording(app: App, outcome: Outcome) -> Recording:
         assert store.verify(s, rec.id) is None
     data = (store.root / rec.path).read_bytes()
     assert data[:4] == b"RIFF" and len(data) > 8000, "the call recording holds no audio"
+    # MixMonitor ran from the answer to the hangup (through the queue bridge, if any)
+    talked_s = (_utc(outcome.attempt.ended_at) - _utc(outcome.attempt.answered_at)
+                ).total_seconds()
+    assert talked_s - 4 <= rec.duration_ms / 1000 <= talked_s + 1, outcome.why
     return rec
 
 
