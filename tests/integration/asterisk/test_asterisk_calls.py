@@ -24,8 +24,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.enums import AttemptStatus, DialOutcome, RecordingKind, ScriptOutcome, TaskStatus
-from core.store.models import Answer, CallAttempt, FollowupTask, Recording
+from core.enums import (
+    AttemptStatus,
+    DialOutcome,
+    RecordingKind,
+    ScriptOutcome,
+    TaskStatus,
+    TicketReason,
+)
+from core.store.models import Answer, CallAttempt, FollowupTask, Recording, Ticket
 from engine.app import App
 from engine.dialing import recording_store
 from tests.integration.asterisk import sipp
@@ -216,6 +223,24 @@ def test_hangup_mid_script_keeps_the_answers_given(
     _call_recording(app, out)
 
 
+def test_zero_key_with_no_agent_ready_leaves_a_ticket_and_goes_on(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    """QUEUE_MEMBER(followup-agents,ready) is 0: no transfer; a ticket, the script goes on."""
+    members = asterisk.cli("queue show followup-agents")
+    assert "Not in use" not in members, "an agent is still registered:\n" + members
+    patient = RtpPatient([str(BIRTH_YEAR), "1", "0", "2", "3", "1"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    out = _call(app, asterisk, [peer], patient)
+
+    assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, out.why
+    assert out.answers == {"breathless": "no", "overall": "3", "meds": "yes"}, out.why
+    with app.db.session() as s:
+        tickets = [(t.reason, t.attempt_id) for t in s.execute(select(Ticket)).scalars()]
+    assert tickets == [(TicketReason.ASKED_FOR_PERSON, out.attempt.id)], out.why
+    assert out.task.status is TaskStatus.DONE
+    _call_recording(app, out)
+
+
 def test_zero_key_transfers_to_an_agent_who_answers(
         asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
     port = asterisk.ports.agent
@@ -233,6 +258,11 @@ def test_zero_key_transfers_to_an_agent_who_answers(
         out = _call(app, asterisk, [peer, agent], patient)
     finally:
         agent_media.stop()
+        unreg = sipp.Sipp(asterisk.sipp, tmp_path, "unregister",
+                          sipp.register(AGENT, AGENT_SECRET, asterisk.ports.sip, port,
+                                        expires=0), port,
+                          remote=f"127.0.0.1:{asterisk.ports.sip}")
+        unregistered = unreg.wait(20)
 
     assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
     assert out.attempt.script_outcome is ScriptOutcome.TRANSFERRED, out.why
@@ -242,6 +272,8 @@ def test_zero_key_transfers_to_an_agent_who_answers(
     assert agent_media.heard.packets > 0, "the agent heard nothing of the bridged call"
     assert out.task.status is TaskStatus.DONE, out.why
     _call_recording(app, out)
+    assert unregistered == 0, unreg.describe()
+    assert "Not in use" not in asterisk.cli("queue show followup-agents")
 
 
 def test_followup_run_daemon_places_the_due_call(
