@@ -34,6 +34,29 @@ def _dial(data_dir: Path, env: dict[str, str], seed: int) -> subprocess.Popen[by
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _attempts(db: Database) -> int:
+    with db.session() as s:
+        return len(s.execute(select(CallAttempt.id)).all())
+
+
+def _kill_after_progress(proc: subprocess.Popen[bytes], db: Database, calls: int,
+                         extra_s: float) -> bool:
+    """SIGKILL once `calls` more attempts exist (plus a random moment): mid-campaign, at a
+    random point of some call. False if the dialer ended first."""
+    start = _attempts(db)
+    deadline = time.monotonic() + 120
+    while _attempts(db) < start + calls and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    time.sleep(extra_s)
+    if proc.poll() is not None:
+        return False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    return True
+
+
 def _answers(db: Database) -> dict[int, tuple[str, str | None]]:
     with db.session() as s:
         return {a.id: (a.question_id, a.value) for a in s.execute(select(Answer)).scalars()}
@@ -44,18 +67,14 @@ def test_sigkill_never_doubles_a_call_nor_loses_an_answer(tmp_path: Path) -> Non
     data_dir.mkdir()
     db = Database(f"sqlite:///{data_dir / 'followup.sqlite'}")
     db.migrate()
-    seed_due_tasks(db, 40, SystemClock().now())
+    seed_due_tasks(db, 120, SystemClock().now())
     env = {**os.environ, **FAST_ENV}
     rng = random.Random(20261126)
     kept: dict[int, tuple[str, str | None]] = {}
     kills = 0
     for round_no in range(5):
         proc = _dial(data_dir, env, seed=round_no)
-        time.sleep(rng.uniform(2.0, 6.0))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            kills += 1
+        kills += _kill_after_progress(proc, db, rng.randint(3, 12), rng.uniform(0.0, 0.5))
         snapshot = _answers(db)
         assert all(snapshot.get(k) == v for k, v in kept.items()), "an answer was lost"
         kept = snapshot
@@ -89,3 +108,4 @@ def test_sigkill_never_doubles_a_call_nor_loses_an_answer(tmp_path: Path) -> Non
     for a in unknown:
         assert tasks[a.task_id].status is not TaskStatus.CLAIMED
     assert len(by_task) == len(tasks)  # every task was called at least once
+    db.dispose()

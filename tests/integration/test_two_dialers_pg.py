@@ -52,9 +52,16 @@ def _open(db: Database) -> int:
             FollowupTask.status.in_([TaskStatus.PENDING, TaskStatus.CLAIMED]))).scalar_one())
 
 
-def test_two_dialer_processes_share_a_campaign(pg_url: str, tmp_path: Path) -> None:
-    db = Database(pg_url)
-    db.migrate()
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Database]:
+    database = Database(pg_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def test_two_dialer_processes_share_a_campaign(db: Database, pg_url: str,
+                                              tmp_path: Path) -> None:
     seed_due_tasks(db, TASKS, SystemClock().now())
     env = {**os.environ, **FAST_ENV, "FOLLOWUP_DATABASE__URL": pg_url,
            "FOLLOWUP_DIALER__MAX_CHANNELS": "40"}
