@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -132,6 +133,8 @@ def _call_recording(app: App, outcome: Outcome) -> Recording:
         assert store.verify(s, rec.id) is None
     data = (store.root / rec.path).read_bytes()
     assert data[:4] == b"RIFF" and len(data) > 8000, "the call recording holds no audio"
+    # filed after MixMonitor closed it: the header's sizes are final (44-byte PCM header)
+    assert data[36:40] == b"data" and struct.unpack("<I", data[40:44])[0] == len(data) - 44
     # MixMonitor ran from the answer to the hangup (through the queue bridge, if any)
     talked_s = (_utc(outcome.attempt.ended_at) - _utc(outcome.attempt.answered_at)
                 ).total_seconds()
