@@ -95,7 +95,11 @@ def _call(app: App, server: AsteriskServer, peers: list[sipp.Sipp],
     if patient is not None:
         patient.start()
     try:
-        asyncio.run(run_due_calls(app))
+        try:
+            asyncio.run(run_due_calls(app))
+        except TimeoutError:
+            pytest.fail("the call was still going after 90 s:\n" + "\n".join(
+                p.describe() for p in peers) + "\n--- asterisk\n" + server.log_tail())
         codes = sipp.wait_for_exit(peers, 30)
     finally:
         for peer in peers:
@@ -176,6 +180,7 @@ def test_no_answer_rings_until_the_originate_timeout(
     out = _call(app, asterisk, [peer])
 
     assert out.attempt.dial_outcome is DialOutcome.NO_ANSWER, out.why
+    assert out.attempt.hangup_cause == 19  # no answer
     assert out.attempt.dialled and out.attempt.answered_at is None
     assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
     assert peer.proc.returncode == 0, out.why  # SIPp saw the CANCEL
@@ -187,6 +192,7 @@ def test_unreachable_when_nobody_listens_at_the_contact(
     out = _call(app, asterisk, [])
 
     assert out.attempt.dial_outcome is DialOutcome.UNREACHABLE, out.why
+    assert out.attempt.hangup_cause == 19
     assert out.attempt.answered_at is None
     assert out.task.status is TaskStatus.PENDING
     assert out.answers == {} and out.recordings == []
