@@ -57,6 +57,10 @@ class CallSummary:
     agent: str | None = None
     talk_time_s: int | None = None
     error: str | None = None
+    channel: str | None = None
+    uniqueid: str | None = None
+    linkedid: str | None = None
+    answered_at: dt.datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -97,9 +101,17 @@ class AttemptLog:
                       .values(attempts=FollowupTask.attempts + 1, updated_at=now))
 
     def mark_answered(self, attempt_id: int, now: dt.datetime) -> None:
+        """The patient picked up (so the call was dialled: it counts from now)."""
         with self._db.session() as s:
-            s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
-                      .values(status=AttemptStatus.IN_CALL, answered_at=now))
+            attempt = s.get(CallAttempt, attempt_id)
+            if attempt is None:
+                return
+            attempt.status = AttemptStatus.IN_CALL
+            attempt.answered_at = attempt.answered_at or now
+            if not attempt.dialled:
+                attempt.dialled = True
+                s.execute(update(FollowupTask).where(FollowupTask.id == attempt.task_id)
+                          .values(attempts=FollowupTask.attempts + 1, updated_at=now))
 
     def save_answer(self, attempt_id: int, answer: Answer, now: dt.datetime) -> None:
         """Store one answer now (a later hangup never loses it). Idempotent per question."""
@@ -149,6 +161,10 @@ class AttemptLog:
                 attempt.dialled = True
                 task.attempts += 1
             attempt.status = AttemptStatus.ENDED
+            attempt.channel = summary.channel or attempt.channel
+            attempt.uniqueid = summary.uniqueid or attempt.uniqueid
+            attempt.linkedid = summary.linkedid or attempt.linkedid
+            attempt.answered_at = attempt.answered_at or summary.answered_at
             attempt.dial_outcome = summary.dial
             attempt.script_outcome = summary.script
             attempt.hangup_cause = summary.hangup_cause
@@ -236,8 +252,10 @@ class AttemptLog:
                 attempt.status = AttemptStatus.UNKNOWN
                 attempt.ended_at = now
                 attempt.error = "dialer stopped during the call"
-                if attempt.dialled or attempt.answered_at is not None:
+                if not attempt.dialled:
+                    # its fate is unknown: the phone may well have rung, so it counts
                     attempt.dialled = True
+                    task.attempts += 1
                 answered = attempt.answered_at is not None
                 decision = self._policy.decide(
                     dial=DialOutcome.ANSWERED if answered else None,

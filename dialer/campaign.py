@@ -72,7 +72,9 @@ def summarise_report(report: CallReport) -> CallSummary:
         agent=report.agent.member_name if report.agent else None,
         talk_time_s=report.agent.talk_time_s if report.agent else None,
         error=None if report.outcome_certain else "outcome uncertain: " + ", ".join(
-            report.details))
+            report.details),
+        channel=report.channel or None, uniqueid=report.uniqueid, linkedid=report.linkedid,
+        answered_at=report.answered_at)
 
 
 class Campaign:

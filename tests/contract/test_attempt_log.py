@@ -140,7 +140,24 @@ def test_reconcile_leaves_live_calls_and_foreign_leases(db: Database, log: Attem
     assert log.reconcile(expired, live_attempts=set(), all_claims_are_dead=False) == 1
     with db.session() as s:
         t = s.get(FollowupTask, task.task_id)
-        assert t is not None and t.status is TaskStatus.PENDING and t.attempts == 0
+        # an attempt whose fate is unknown may have rung the phone: it counts
+        assert t is not None and t.status is TaskStatus.PENDING and t.attempts == 1
+
+
+def test_answered_counts_once_and_ids_are_kept(db: Database, log: AttemptLog) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_answered(a, NOW)  # answered implies dialled
+    log.finish(a, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.COMPLETED,
+                              channel="PJSIP/carrier-00000001", uniqueid="1764.1",
+                              linkedid="1764.1", answered_at=NOW), NOW)
+    with db.session() as s:
+        t = s.get(FollowupTask, task.task_id)
+        attempt = s.get(CallAttempt, a)
+        assert t is not None and t.attempts == 1
+        assert attempt is not None and attempt.dialled and attempt.answered_at == NOW
+        assert (attempt.channel, attempt.uniqueid, attempt.linkedid) == (
+            "PJSIP/carrier-00000001", "1764.1", "1764.1")
 
 
 def test_reconcile_releases_claims_without_attempts(db: Database, log: AttemptLog) -> None:
