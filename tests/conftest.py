@@ -87,3 +87,18 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     database.migrate()
     yield database
     database.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """Say plainly which real-service tiers ran (printed even with -q)."""
+    stats = terminalreporter.stats
+
+    def count(kind: str, keyword: str) -> int:
+        return sum(1 for r in stats.get(kind, []) if keyword in getattr(r, "keywords", {}))
+
+    for keyword, name in (("postgres", "PostgreSQL"), ("asterisk", "real Asterisk"),
+                          ("browser", "headless Chromium")):
+        ran, skipped = count("passed", keyword) + count("failed", keyword), count(
+            "skipped", keyword)
+        terminalreporter.write_line(f"{name} tier: {ran} tests ran, {skipped} skipped")
