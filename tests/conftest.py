@@ -89,16 +89,29 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
+_TIERS = (("postgres", "PostgreSQL"), ("asterisk", "real Asterisk"),
+          ("browser", "headless Chromium"))
+_TIER_IDS: dict[str, set[str]] = {marker: set() for marker, _ in _TIERS}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, _ in _TIERS:
+            if item.get_closest_marker(marker) is not None:
+                _TIER_IDS[marker].add(item.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
                             config: pytest.Config) -> None:
     """Say plainly which real-service tiers ran (printed even with -q)."""
     stats = terminalreporter.stats
 
-    def count(kind: str, keyword: str) -> int:
-        return sum(1 for r in stats.get(kind, []) if keyword in getattr(r, "keywords", {}))
+    def count(kinds: tuple[str, ...], marker: str) -> int:
+        return sum(1 for kind in kinds for r in stats.get(kind, [])
+                   if getattr(r, "nodeid", None) in _TIER_IDS[marker]
+                   and getattr(r, "when", "call") in ("call", "setup"))
 
-    for keyword, name in (("postgres", "PostgreSQL"), ("asterisk", "real Asterisk"),
-                          ("browser", "headless Chromium")):
-        ran, skipped = count("passed", keyword) + count("failed", keyword), count(
-            "skipped", keyword)
+    for marker, name in _TIERS:
+        ran = count(("passed", "failed"), marker)
+        skipped = count(("skipped",), marker)
         terminalreporter.write_line(f"{name} tier: {ran} tests ran, {skipped} skipped")
