@@ -80,11 +80,16 @@ def text(form: Form, field: str, *, max_len: int, required: bool = False,
     return value
 
 
-def integer(form: Form, field: str, *, low: int, high: int, default: int | None = None) -> int:
+def _stripped(form: Form, field: str) -> str:
+    """The field as stripped text; an upload or other non-text value is refused."""
     raw = form.get(field, "")
     if not isinstance(raw, str):
         raise FormError(field, "wrong_type")
-    raw = raw.strip()
+    return raw.strip()
+
+
+def integer(form: Form, field: str, *, low: int, high: int, default: int | None = None) -> int:
+    raw = _stripped(form, field)
     if not raw and default is not None:
         return default
     if not re.fullmatch(r"-?[0-9]{1,12}", raw):
@@ -103,10 +108,7 @@ def optional_int(form: Form, field: str) -> int | None:
 
 
 def date(form: Form, field: str, *, default: dt.date | None = None) -> dt.date:
-    raw = form.get(field, "")
-    if not isinstance(raw, str):
-        raise FormError(field, "wrong_type")
-    raw = raw.strip()
+    raw = _stripped(form, field)
     if not raw and default is not None:
         return default
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
