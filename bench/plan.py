@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.clock import FakeClock
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
-from engine.planning import PlanningService, tune_connection
 from followup_rules.loader import load_rule_set
 from followup_rules.planner import Planner
+from followup_rules.store import PlanningService, tune_connection
 from followup_rules.tasks import ScriptCatalog
 from ivr.catalog import scan_versions
 

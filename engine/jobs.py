@@ -11,14 +11,14 @@ from engine.daemon import DaemonJobs
 def daemon_jobs(app: App) -> DaemonJobs:
     def sync_and_plan() -> dict[str, Any]:
         from engine import his_service
-        from engine.planning import PlanningService, build_planner
+        from engine.planning import planning_service
 
         out: dict[str, Any] = {}
         if app.settings.his.source:
             report = his_service.run_sync(app)
             out["his"] = {"status": report.status.value, "read": report.totals.read,
                           "rejected": report.totals.rejected}
-        counts = PlanningService(app.db, build_planner(app.settings), app.clock).run()
+        counts = planning_service(app).run()
         out["plan"] = str(counts)
         return out
 

@@ -1,7 +1,19 @@
-"""Follow-up rules: rule files, the pure planner (facts in, planned tasks out), explain.
+"""Follow-up rules: rule files, the pure planner (facts in, planned tasks out), explain,
+and the planner's persistence beside it.
 
-No SQL and no telephony here (an import-linter contract enforces it): `engine.planning`
-loads the facts from the store and writes what the planner returns.
+    model.py, loader.py   the rule files' schema and their loader (YAML, with line numbers)
+    matching.py           does a rule apply to an encounter, and from which anchor date
+    tasks.py              existing and planned tasks, the plan diff and its counts, scripts
+    planner.py            `Planner`: facts in, plan diff out (suppression, contact budget)
+    explain.py            `followup plan --explain`
+    --- the store side (SQL; the only modules here that may import core.store or sqlalchemy)
+    work_loader.py        dirty patients and their facts and tasks, read from the store
+    task_writer.py        plan diffs flattened into rows, written in bulk
+    store.py              `PlanningService`: read, plan (in worker processes when large), write
+    task_listing.py       `followup tasks`: the planned calls, filtered
+
+The pure modules take no SQL and no telephony (an import-linter contract lists them); this
+package namespace exports only them, so importing it does not pull in the store.
 """
 
 from __future__ import annotations

@@ -9,18 +9,14 @@ import click
 from core.enums import TaskStatus
 from engine.app import App
 from engine.context import pass_app
-from engine.planning import PlanningService, build_planner
-from engine.task_listing import TaskFilter, list_tasks
+from engine.planning import planning_service
+from followup_rules.task_listing import TaskFilter, list_tasks
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the `followup` group."""
     cli.add_command(plan)
     cli.add_command(tasks)
-
-
-def _service(app: App, workers: int | None = None) -> PlanningService:
-    return PlanningService(app.db, build_planner(app.settings), app.clock, workers=workers)
 
 
 @click.command()
@@ -55,7 +51,7 @@ def plan(app: App, explain_patient: str | None, everyone: bool, workers: int | N
       followup plan --all                re-plan everyone after changing the rules
       followup plan --explain 100234     why patient 100234 has (or has no) calls
     """
-    service = _service(app, workers)
+    service = planning_service(app, workers)
     if explain_patient:
         for line in service.explain(explain_patient).lines():
             click.echo(line)

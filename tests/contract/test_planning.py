@@ -12,8 +12,10 @@ from sqlalchemy import insert, select, update
 from core.clock import FakeClock
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
-from engine.planning import PlanningService, TaskWriter, load_departments, load_work, plan_work
-from engine.task_listing import TaskFilter, list_tasks
+from followup_rules.store import PlanningService
+from followup_rules.task_listing import TaskFilter, list_tasks
+from followup_rules.task_writer import TaskWriter, plan_work
+from followup_rules.work_loader import load_departments, load_work
 from tests.unit.rules.factories import NOW, local, planner
 
 DEPTS = {"CARD": 1, "ORTH": 2, "DERM": 3, "ONC": 4}

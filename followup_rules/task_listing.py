@@ -1,4 +1,4 @@
-"""`followup tasks`: the planned calls as a readable list, filtered."""
+"""`followup tasks`: the planned calls as a readable list, filtered (a store query)."""
 
 from __future__ import annotations
 
