@@ -9,6 +9,7 @@ into the store; quarantine every row that cannot be trusted, with the reason.
     parallel.py    parsing on a process pool, results in order
     store_writer.py  upserts + quarantine + watermark, one transaction per batch
     sync.py        `HisSync`: one run (retries, resume, run log, progress)
+    reports.py     the quarantine and the run log, read back for the administrator
     synthetic.py   a synthetic HIS with deliberately broken rows and their manifest
 
 Imports only `core` (checked by import-linter).

@@ -1,6 +1,7 @@
 """`followup his ...`: copy patients and visits from the hospital system (HIS).
 
-Commands parse their options, call one function of `engine.his_service`, and print.
+Commands parse their options, call one function (`engine.his_service` to sync,
+`hisync.reports` to read the quarantine and the run log), and print.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from core.enums import RejectReason
 from engine import his_service
 from engine.app import App
 from engine.context import pass_app
+from hisync.reports import list_rejects, list_runs
 from hisync.sync import SyncReport
 
 # A bar only for runs long enough to wonder about; short runs print just the summary.
@@ -131,8 +133,8 @@ def rejects(app: App, reason: str | None, limit: int, include_resolved: bool) ->
     HIS did not update the row's change time, run `followup his sync --full`); fixed rows
     then leave this list.
     """
-    rows, total = his_service.list_rejects(app, RejectReason(reason) if reason else None,
-                                           limit, include_resolved)
+    rows, total = list_rejects(app.db, RejectReason(reason) if reason else None, limit,
+                               include_resolved)
     if not rows:
         click.echo("no rejected rows")
         return
@@ -153,7 +155,7 @@ def runs(app: App, limit: int) -> None:
     for col in ("run", "started (UTC)", "status", "seconds", "read", "new", "changed",
                 "unchanged", "rejected", "error"):
         table.add_column(col)
-    for r in his_service.list_runs(app, limit):
+    for r in list_runs(app.db, limit):
         secs = f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else ""
         table.add_row(str(r.id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.status.value,
                       secs, str(r.rows_read), str(r.inserted), str(r.updated), str(r.unchanged),
