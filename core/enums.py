@@ -18,13 +18,6 @@ class EncounterType(StrEnum):
     SURGERY = "surgery"
 
 
-class ContactChannel(StrEnum):
-    """Ways we may contact a patient; opt-out and consent are kept per channel."""
-
-    PHONE = "phone"
-    SMS = "sms"
-
-
 class TaskStatus(StrEnum):
     PENDING = "pending"  # waiting for its window or its next attempt
     CLAIMED = "claimed"  # leased by one dialer process

@@ -96,9 +96,3 @@ class TelephonyUnavailable(TelephonyError, TemporaryError):
     """The telephony backend is disconnected or overloaded; may be retried."""
 
     code = "telephony_unavailable"
-
-
-class LeaseLost(FollowupError):
-    """Another process owns the lease on this task now."""
-
-    code = "lease_lost"
