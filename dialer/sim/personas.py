@@ -9,10 +9,17 @@ check (a wrong person types another year), answers yes/no, scales and numbers, s
 voice answers, and — depending on its behaviour — hangs up midway, presses 0 for a person,
 presses 9 to opt out, or gives the answer that raises a red flag. It finds the question
 from the prompt's key (`<script>/q.<question>`) in the script library.
+
+Its pace is a person's too: each answer comes after its own think time, drawn around the
+persona's `think_s`. A persona that hangs up does so after `hang_up_after` answers, at a
+moment of its own: during a question or a message (part of the prompt heard), or after
+the prompt while it would be answering. All of it is drawn from the persona's seed, so a
+call replays.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -59,6 +66,16 @@ NETWORK_OUTCOME: dict[Behaviour, DialOutcome] = {
     Behaviour.INVALID_NUMBER: DialOutcome.INVALID_NUMBER,
 }
 
+# Think times: log-normal around the persona's think_s (1-4 s), within these bounds.
+THINK_SPREAD = 0.35
+MIN_THINK_S = 0.4
+MAX_THINK_S = 10.0
+# HANGS_UP: the share of hang-ups at an input that come during the question (the rest
+# after it, while the patient would answer), and the chance that a message or greeting
+# played once the patience has run out is where it hangs up.
+MID_PROMPT_HANG_UPS = 0.5
+PLAY_HANG_UPS = 0.35
+
 VOICE_ANSWERS = {
     "zh-CN": "护士态度很好，就是停车不太方便",
     "en-US": "the nurses were kind but parking was hard",
@@ -72,7 +89,7 @@ class Persona:
     birth_year: int | None
     language: str
     ring_s: float  # how long the phone rings before the outcome
-    think_s: float  # pause before each answer
+    think_s: float  # typical pause before an answer (each answer draws its own around it)
     hang_up_after: int  # HANGS_UP: inputs answered before hanging up
     seed: int
 
@@ -103,8 +120,37 @@ class PersonaPatient:
     def __init__(self, persona: Persona, scripts: dict[str, Script]) -> None:
         self.persona = persona
         self._scripts = scripts
-        self._rng = random.Random(persona.seed)
+        self._rng = random.Random(persona.seed)  # what it answers
+        # When it answers and hangs up: a stream of its own, so the answers drawn for a
+        # seed do not depend on how many pauses were drawn before them.
+        self._pace = random.Random(f"{persona.seed}:pace")
         self.inputs = 0
+        self.think_times_ms: list[int] = []
+        self.hung_up_during: str | None = None  # the prompt key it hung up on
+
+    def think_ms(self) -> int:
+        """A pause before one answer: log-normal around the persona's `think_s`."""
+        seconds = self._pace.lognormvariate(math.log(self.persona.think_s), THINK_SPREAD)
+        ms = int(min(max(seconds, MIN_THINK_S), MAX_THINK_S) * 1000)
+        self.think_times_ms.append(ms)
+        return ms
+
+    def _hang_up(self, turn: SimTurn) -> SimReply:
+        """Hang up on this turn: mid-prompt or, at an input, after a pause."""
+        self.hung_up_during = turn.prompt_key
+        if self._pace.random() < MID_PROMPT_HANG_UPS or turn.kind is TurnKind.PLAY:
+            return SimReply(hang_up=True, think_ms=0,
+                            prompt_heard=self._pace.uniform(0.05, 0.95))
+        return SimReply(hang_up=True, think_ms=self.think_ms(), prompt_heard=1.0)
+
+    def _hangs_up_now(self, turn: SimTurn) -> bool:
+        p = self.persona
+        if p.behaviour is not Behaviour.HANGS_UP or self.hung_up_during is not None:
+            return False
+        if turn.kind is TurnKind.PLAY:
+            # a message or the closing may be where patience runs out
+            return self.inputs >= p.hang_up_after and self._pace.random() < PLAY_HANG_UPS
+        return self.inputs > p.hang_up_after
 
     @property
     def language(self) -> str:
@@ -113,15 +159,17 @@ class PersonaPatient:
     def respond(self, turn: SimTurn) -> SimReply:
         """The patient's reply to what it hears: keys, words, silence or a hangup."""
         p = self.persona
-        think = int(p.think_s * 1000)
         if turn.kind is TurnKind.PLAY:
+            if self._hangs_up_now(turn):
+                return self._hang_up(turn)
             return SimReply(think_ms=0)  # listens to the prompt to the end
         self.inputs += 1
+        if self._hangs_up_now(turn):
+            return self._hang_up(turn)
+        think = self.think_ms()
         script_id, _, part = turn.prompt_key.partition("/")
         if p.behaviour is Behaviour.SILENT:
             return SimReply(think_ms=think)
-        if p.behaviour is Behaviour.HANGS_UP and self.inputs > p.hang_up_after:
-            return SimReply(hang_up=True)
         if part.startswith("identity."):
             year = p.birth_year or 1900
             if p.behaviour is Behaviour.WRONG_PERSON:
