@@ -27,10 +27,6 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"  # suppressed before any call; `cancel_reason` says why
     MERGED = "merged"  # folded into another task's call (contact budget)
 
-    @property
-    def is_open(self) -> bool:
-        return self in (TaskStatus.PENDING, TaskStatus.CLAIMED)
-
 
 class CancelReason(StrEnum):
     DECEASED = "deceased"

@@ -86,12 +86,6 @@ class EntityMapping(_Model):
             raise ValueError(f"the key column {self.key!r} must be mapped to his_id in fields")
         return self
 
-    def column_of(self, target: str) -> str | None:
-        for column, field in self.fields.items():
-            if field == target:
-                return column
-        return None
-
     @property
     def source_columns(self) -> tuple[str, ...]:
         """The HIS columns to read: every mapped column, then the watermark if unmapped."""

@@ -47,9 +47,6 @@ class EncounterRecord(NamedTuple):
     disposition: str | None
 
 
-Record = PatientRecord | EncounterRecord
-
-
 class Accepted(NamedTuple):
     """A valid row, ready for the store.
 

@@ -54,8 +54,3 @@ DEPARTMENTS: dict[str, tuple[str, str, str, tuple[str, ...], tuple[str, ...]]] =
     "0601": ("ENDO", "内分泌科", "Endocrinology", ("E11.9", "E10.9", "E05.0", "E66.9"), ()),
     "0701": ("NEURO", "神经内科", "Neurology", ("I63.9", "G40.9", "G20", "I61.9"), ("99.10",)),
 }
-# Encounter type codes as Chinese HIS use them: 住院, 门诊, 手术, 检查.
-ENCOUNTER_TYPES = {"ZY": "inpatient", "MZ": "outpatient", "SS": "surgery", "JC": "exam"}
-# 离院方式 (discharge disposition) codes of the inpatient front sheet (病案首页).
-DISPOSITIONS = {"1": "home", "2": "transfer", "3": "community", "4": "against_advice",
-                "5": "died", "9": "other"}

@@ -139,10 +139,12 @@ def rejects(app: App, reason: str | None, limit: int, include_resolved: bool) ->
         click.echo("no rejected rows")
         return
     table = Table(title=f"{len(rows)} of {total} rejected HIS rows", title_justify="left")
-    for col in ("HIS row", "kind", "field", "reason", "what is wrong"):
+    columns = ["HIS row", "kind", "field", "reason", "what is wrong"]
+    for col in columns + (["fixed"] if include_resolved else []):
         table.add_column(col)
     for r in rows:
-        table.add_row(r.row_key or "(no id)", r.entity, r.field, r.reason.value, r.detail)
+        cells = [r.row_key or "(no id)", r.entity, r.field, r.reason.value, r.detail]
+        table.add_row(*cells, *(["yes" if r.resolved else ""] if include_resolved else []))
     _out().print(table)
 
 

@@ -48,6 +48,9 @@ def test_synth_sync_rejects_runs(runner: CliRunner, tmp_path: Path) -> None:
     bad_depts = [b.row_key for b in manifest.broken if b.reason.value == "unknown_department"]
     assert all(key in listed.output for key in bad_depts)
     assert f"{len(bad_depts)} of {len(bad_depts)}" in listed.output
+    assert "fixed" not in listed.output
+    with_fixed = runner.invoke(cli, ["--data-dir", data, "his", "rejects", "--all"])
+    assert with_fixed.exit_code == 0 and "fixed" in with_fixed.output  # nothing fixed yet
 
     runs = runner.invoke(cli, ["--data-dir", data, "his", "runs"])
     assert runs.exit_code == 0 and runs.output.count("completed") == 2
