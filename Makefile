@@ -26,5 +26,7 @@ lint: setup
 test: setup lint
 	$(BIN)/pytest -q
 
+# The benchmarks also need the `bench` extra (panoramisk, the FastAGI baseline).
 bench-quick: setup
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done

@@ -13,7 +13,8 @@ The engine under test runs in its own process: our `FastAgiServer` with `AgiChan
 handler issues the recorded dialogue through the Channel methods (answer, GET VARIABLE,
 STREAM FILE, GET DATA, WAIT FOR DIGIT, RECORD FILE, SET VARIABLE, HANGUP). The baseline, in
 the same run and the same way: panoramisk's stock `fast_agi.Application` serving a trivial
-route that sends the same command lines as plain strings.
+route that sends the same command lines as plain strings (panoramisk is in the `bench` extra:
+`pip install -e '.[bench]'`; `make bench-quick` installs it).
 
 Figures, for each N and each server:
 - command round trip, p50 and p99: from the generator writing a response to it reading the
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -265,6 +267,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 50, 100; under a minute")
     args = parser.parse_args()
+    if importlib.util.find_spec("panoramisk") is None:
+        parser.exit(2, "bench/fastagi.py: the baseline needs panoramisk: "
+                       "pip install -e '.[bench]'\n")
     sizes = [50, 100] if args.quick else [100, 500, 1000]
     capacity_n, capacity_c = (600, 50) if args.quick else (3000, 100)
     scale = 0.1  # the recorded waits, compressed tenfold
