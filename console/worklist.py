@@ -45,8 +45,9 @@ class TicketRow:
     notes: str
 
 
-_SEVERITY_ORDER = case({Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2,
-                        Severity.LOW: 3}, value=Ticket.severity, else_=4)
+# Most severe first (`Severity.rank`), then the lower priority number (`core.tickets`: a
+# red flag before "asked for a person"), then the oldest.
+_SEVERITY_ORDER = case({sev: -sev.rank for sev in Severity}, value=Ticket.severity, else_=1)
 
 
 def open_tickets(session: Session, who: Principal, reason: TicketReason | None = None,
@@ -59,7 +60,7 @@ def open_tickets(session: Session, who: Principal, reason: TicketReason | None =
                    who.scope(Ticket.department_id)))
     if reason is not None:
         stmt = stmt.where(Ticket.reason == reason)
-    rows = session.execute(stmt.order_by(_SEVERITY_ORDER, Ticket.priority.desc(),
+    rows = session.execute(stmt.order_by(_SEVERITY_ORDER, Ticket.priority.asc(),
                                          Ticket.created_at).limit(limit)).all()
     return [TicketRow(t.id, t.reason.value, t.severity.value if t.severity else "", t.priority,
                       t.status.value, t.summary, t.patient_id, name, phone or "", code,

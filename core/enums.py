@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Sex(StrEnum):
@@ -53,12 +53,58 @@ class DialOutcome(StrEnum):
     UNREACHABLE = "unreachable"
     CONGESTION = "congestion"
     INVALID_NUMBER = "invalid_number"
-    FAILED = "failed"
+    FAILED = "failed"  # the backend could not take the call now (not dialled, retried soon)
+    ERROR = "error"  # the engine or the backend failed on this call (a bug, a refusal)
 
     @property
     def was_dialled(self) -> bool:
-        """Did the network really try the number? Only then does an attempt count."""
-        return self is not DialOutcome.FAILED
+        """Did the network really try the number?"""
+        return self not in (DialOutcome.FAILED, DialOutcome.ERROR)
+
+    @property
+    def counts_without_dialling(self) -> bool:
+        """An error counts as an attempt although nothing rang: a call that fails the same
+        way every time must run out of attempts (and reach a person), never loop."""
+        return self is DialOutcome.ERROR
+
+
+class HangupCause(IntEnum):
+    """Q.850 causes as Asterisk reports them in `Hangup` `Cause:`."""
+
+    NOT_DEFINED = 0  # Asterisk's "Unknown": an answered call ended inside AGI
+    UNALLOCATED = 1
+    NO_ROUTE_TRANSIT_NET = 2
+    NO_ROUTE_DESTINATION = 3
+    CHANNEL_UNACCEPTABLE = 6
+    NORMAL_CLEARING = 16
+    USER_BUSY = 17
+    NO_USER_RESPONSE = 18
+    NO_ANSWER = 19
+    SUBSCRIBER_ABSENT = 20
+    CALL_REJECTED = 21
+    NUMBER_CHANGED = 22
+    ANSWERED_ELSEWHERE = 26
+    DESTINATION_OUT_OF_ORDER = 27
+    INVALID_NUMBER_FORMAT = 28
+    FACILITY_REJECTED = 29
+    NORMAL_UNSPECIFIED = 31
+    NORMAL_CIRCUIT_CONGESTION = 34
+    NETWORK_OUT_OF_ORDER = 38
+    NORMAL_TEMPORARY_FAILURE = 41
+    SWITCH_CONGESTION = 42
+    REQUESTED_CHAN_UNAVAIL = 44
+    BEARERCAPABILITY_NOTAVAIL = 58
+    INTERWORKING = 127
+
+    @classmethod
+    def parse(cls, raw: str | None) -> HangupCause | None:
+        """The cause named by a header value, or None when absent or not one we know."""
+        if raw is None or not raw.isascii() or not raw.strip().lstrip("-").isdigit():
+            return None
+        try:
+            return cls(int(raw))
+        except ValueError:
+            return None
 
 
 class ScriptOutcome(StrEnum):
@@ -69,8 +115,11 @@ class ScriptOutcome(StrEnum):
     REFUSED = "refused"
     IDENTITY_FAILED = "identity_failed"
     OPTED_OUT = "opted_out"
-    TRANSFERRED = "transferred"  # handed to a person (red flag or the 0 key)
+    TRANSFERRED = "transferred"  # a queue connected the call to a person (red flag, 0 key)
     ESCALATED = "escalated"  # red flag outside staffed hours: ticket + safety message
+    # the IVR handed the call to a queue but nobody took it (rang out, left, abandoned):
+    # the red flag's or the person request's ticket is raised instead
+    HANDOFF_UNANSWERED = "handoff_unanswered"
 
 
 class QuestionKind(StrEnum):
@@ -108,6 +157,26 @@ class Severity(StrEnum):
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """How severe: LOW 0 < MEDIUM 1 < HIGH 2 < CRITICAL 3 (higher is more severe)."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class CallProgress(StrEnum):
+    """A call's progress as the telephony backend sees it, in the order it can happen
+    (a call may skip steps: a busy line never rings; most calls never queue)."""
+
+    DIALLED = "dialled"  # the network really dialled the number: the attempt counts
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    IN_QUEUE = "in_queue"  # handed to the nurse or agent queue
+    CONNECTED = "connected"  # a person in that queue took the call
+    ENDED = "ended"
 
 
 class Role(StrEnum):

@@ -8,10 +8,11 @@ problem names its key. Secrets are `SecretStr` and never printed (see `redacted(
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -119,14 +120,29 @@ class AsteriskSettings(_Section):
     clip_dir: str = "/var/spool/asterisk/followup-clips"  # RECORD FILE answer clips
     queue_timeout_s: int = Field(default=300, ge=10, le=3600)
 
+    @field_validator("caller_id")
+    @classmethod
+    def _dialable_caller_id(cls, value: str) -> str:
+        """The number shown to patients: empty (the trunk's own) or digits, + allowed."""
+        if value and not re.fullmatch(r"\+?[0-9]{2,20}", value):
+            raise ValueError("must be a phone number: digits, an optional leading +")
+        return value
+
+
+BackendName = Literal["sim", "asterisk"]  # the telephony backends the dialer can use
+
 
 class DialerSettings(_Section):
-    backend: str = "sim"  # "sim" | "asterisk"
+    backend: BackendName = "sim"
     max_channels: int = Field(default=10, ge=1)
     calls_per_second: float = Field(default=1.0, gt=0)
     lease_seconds: int = Field(default=300, ge=10)
     holidays: list[str] = Field(default_factory=list)  # ISO dates
     max_calls_per_patient_per_day: int = Field(default=3, ge=1, le=20)  # dialled attempts
+    # a recordings folder with less free space than this pauses calling (an alarm)
+    min_free_recording_mb: int = Field(default=64, ge=1)
+    # this many calls in a row failing on our side pause calling for a while (an alarm)
+    max_consecutive_failures: int = Field(default=5, ge=1)
 
 
 class RecordingsSettings(_Section):

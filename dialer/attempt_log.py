@@ -1,20 +1,29 @@
-"""Writes what happens to a call as it happens, so a crash loses nothing.
+"""Writes what happens to a call as it happens, so a crash or a fault loses nothing.
 
 The order is the crash-safety argument:
 1. `begin` writes the attempt (status dialing, not yet dialled) BEFORE the call is placed;
-2. `mark_dialled` when the network really dialled (the attempt counts from here);
-3. answers are saved one by one as the patient gives them (`save_answer`);
+2. `mark_dialled` when the network really dialled (the attempt counts from here) and
+   `mark_answered` when the patient picked up, both from the backend's progress events;
+3. answers are saved one by one as the patient gives them (`save_answer`): the answer row
+   first, its voice clip filed after, so a recordings folder that fails keeps the answer
+   and leaves the clip in the spool for `sweep_spool`;
 4. `finish` writes the outcome, the task's next state, tickets, opt-out and the recording in
-   one transaction and releases the claim.
-On start, `reconcile` finds attempts left dialing/in_call by a dead process: those with no
-live channel are marked unknown and the task goes back to the retry policy, resuming after
-the answers already stored.
+   one transaction and releases the claim; a recording that cannot be filed stays spooled,
+   it never fails the call.
+Counting an attempt is one conditional UPDATE (`dialled` false -> true), so the progress
+event, `finish` and a reclaim can never count one call twice.
+
+`reconcile` settles what a dead dialer left behind: at start (SQLite: every claim is dead)
+and periodically in every live dialer (expired leases only). It only touches attempts still
+live and tasks still claimed with an expired lease, under row locks on PostgreSQL, so an
+attempt another dialer has just finished is never rewritten.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -26,21 +35,21 @@ from core.enums import (
     RecordingKind,
     ScriptOutcome,
     TaskStatus,
-    TicketReason,
     TicketStatus,
 )
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
 from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
+from core.tickets import response_due, ticket_priority
+from dialer.call_plan import AttemptId
 from dialer.claims import ClaimedTask
-from dialer.retry_policy import RetryPolicy
+from dialer.retry_policy import RetryKey, RetryPolicy
 from ivr.results import Answer, TicketRequest
-from recordings.store import RecordingStore
+from recordings.store import RecordingStore, StoredRecording
 
-# Tickets raised by red flags jump the agents' queue.
-TICKET_PRIORITY = {TicketReason.RED_FLAG: 1, TicketReason.ASKED_FOR_PERSON: 10,
-                   TicketReason.IDENTITY_FAILED: 30, TicketReason.LOW_CONFIDENCE: 40,
-                   TicketReason.INVALID_NUMBER: 40, TicketReason.ATTEMPTS_EXHAUSTED: 50}
+log = logging.getLogger(__name__)
+
+LIVE = (AttemptStatus.DIALING, AttemptStatus.IN_CALL)
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,6 @@ class CallSummary:
     dial: DialOutcome
     script: ScriptOutcome | None = None
     hangup_cause: int | None = None
-    resume_from: str | None = None
     tickets: tuple[TicketRequest, ...] = ()
     opted_out: bool = False
     recording: Path | None = None
@@ -61,7 +69,25 @@ class CallSummary:
     uniqueid: str | None = None
     linkedid: str | None = None
     answered_at: dt.datetime | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinishResult:
+    """What `finish` decided. `spooled` says why the call recording stayed in the spool
+    (the recordings folder failed), None when it was filed or there was none."""
+
+    status: TaskStatus
+    tickets: int = 0
+    spooled: str | None = None
+
+
+@dataclass
+class SpoolSweep:
+    """What a spool sweep did: files filed, files still waiting, the first problem."""
+
+    filed: int = 0
+    waiting: int = 0
+    problem: str | None = None
 
 
 class AttemptLog:
@@ -74,47 +100,72 @@ class AttemptLog:
         self._recordings = recordings
         self.backend = backend
 
-    def begin(self, task: ClaimedTask, now: dt.datetime) -> int:
+    def begin(self, task: ClaimedTask, now: dt.datetime) -> AttemptId:
         with self._db.session() as s:
             number = s.execute(select(func.count()).select_from(CallAttempt)
                                .where(CallAttempt.task_id == task.task_id)).scalar_one() + 1
             attempt = CallAttempt(task_id=task.task_id, patient_id=task.patient_id,
                                   department_id=task.department_id, number=number,
                                   status=AttemptStatus.DIALING, backend=self.backend,
-                                  phone=task.phone, dialled=False, created_at=now,
-                                  resume_from=task.resume_from)
+                                  phone=task.phone, dialled=False, created_at=now)
             s.add(attempt)
             s.flush()
-            return attempt.id
+            return AttemptId(attempt.id)
 
-    def mark_dialled(self, attempt_id: int, now: dt.datetime, channel: str | None = None,
+    @staticmethod
+    def _count(s: Session, attempt_id: int, task_id: int, now: dt.datetime) -> bool:
+        """Count the attempt against the task once, whoever gets here first."""
+        flipped = s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
+                                                      CallAttempt.dialled.is_(False))
+                            .values(dialled=True))
+        if not flipped.rowcount:  # type: ignore[attr-defined]
+            return False
+        s.execute(update(FollowupTask).where(FollowupTask.id == task_id)
+                  .values(attempts=FollowupTask.attempts + 1, updated_at=now))
+        return True
+
+    def mark_dialled(self, attempt_id: AttemptId, now: dt.datetime, channel: str | None = None,
                      uniqueid: str | None = None, linkedid: str | None = None) -> None:
+        """The network dialled: the attempt counts from now (once)."""
         with self._db.session() as s:
-            attempt = s.get(CallAttempt, attempt_id)
-            if attempt is None or attempt.dialled:
+            task_id = s.execute(select(CallAttempt.task_id)
+                                .where(CallAttempt.id == attempt_id)).scalar_one_or_none()
+            if task_id is None:
                 return
-            attempt.dialled = True
-            attempt.channel = channel or attempt.channel
-            attempt.uniqueid = uniqueid or attempt.uniqueid
-            attempt.linkedid = linkedid or attempt.linkedid
-            s.execute(update(FollowupTask).where(FollowupTask.id == attempt.task_id)
-                      .values(attempts=FollowupTask.attempts + 1, updated_at=now))
+            self._count(s, attempt_id, task_id, now)
+            values: dict[str, object] = {}
+            if channel:
+                values["channel"] = channel
+            if uniqueid:
+                values["uniqueid"] = uniqueid
+            if linkedid:
+                values["linkedid"] = linkedid
+            if values:
+                s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
+                          .values(**values))
 
-    def mark_answered(self, attempt_id: int, now: dt.datetime) -> None:
-        """The patient picked up (so the call was dialled: it counts from now)."""
+    def mark_answered(self, attempt_id: AttemptId, now: dt.datetime) -> None:
+        """The patient picked up (so the call was dialled: it counts from now). An attempt
+        already settled is left as it is."""
         with self._db.session() as s:
-            attempt = s.get(CallAttempt, attempt_id)
-            if attempt is None:
+            task_id = s.execute(select(CallAttempt.task_id)
+                                .where(CallAttempt.id == attempt_id)).scalar_one_or_none()
+            if task_id is None:
                 return
-            attempt.status = AttemptStatus.IN_CALL
-            attempt.answered_at = attempt.answered_at or now
-            if not attempt.dialled:
-                attempt.dialled = True
-                s.execute(update(FollowupTask).where(FollowupTask.id == attempt.task_id)
-                          .values(attempts=FollowupTask.attempts + 1, updated_at=now))
+            self._count(s, attempt_id, task_id, now)
+            s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
+                                                CallAttempt.status.in_(LIVE))
+                      .values(status=AttemptStatus.IN_CALL))
+            s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
+                                                CallAttempt.answered_at.is_(None))
+                      .values(answered_at=now))
 
-    def save_answer(self, attempt_id: int, answer: Answer, now: dt.datetime) -> None:
-        """Store one answer now (a later hangup never loses it). Idempotent per question."""
+    def save_answer(self, attempt_id: AttemptId, answer: Answer, now: dt.datetime) -> None:
+        """Store one answer now (a later hangup never loses it). Idempotent per question.
+
+        The answer row commits first; its voice clip is filed after. When the recordings
+        folder fails (full, read-only) the clip stays where it is and the row keeps its
+        path in `clip_spool` for `sweep_spool`: the answer is never lost to a disk."""
         with self._db.session() as s:
             attempt = s.get(CallAttempt, attempt_id)
             if attempt is None:
@@ -124,42 +175,74 @@ class AttemptLog:
                 AnswerRow.question_id == answer.question_id)).first()
             if exists is not None:
                 return
-            recording_id = None
-            if answer.audio is not None and answer.audio.exists():
-                recording_id = self._recordings.file_path(
-                    s, answer.audio, kind=RecordingKind.ANSWER_CLIP, attempt_id=attempt_id,
-                    department_id=attempt.department_id).id
-            s.add(AnswerRow(attempt_id=attempt_id, task_id=attempt.task_id,
-                         script_id=answer.script_id, script_version=answer.script_version,
-                         question_id=answer.question_id, kind=answer.kind,
-                         source=answer.source, value=answer.value,
-                         transcript=answer.transcript, confidence=answer.confidence,
-                         needs_review=answer.needs_review, note=answer.note,
-                         red_flag=answer.red_flag, recording_id=recording_id,
-                         offset_ms=answer.offset_ms, created_at=now))
+            clip = answer.audio if answer.audio is not None and answer.audio.exists() else None
+            row = AnswerRow(attempt_id=attempt_id, task_id=attempt.task_id,
+                            script_id=answer.script_id, script_version=answer.script_version,
+                            question_id=answer.question_id, kind=answer.kind,
+                            source=answer.source, value=answer.value,
+                            transcript=answer.transcript, confidence=answer.confidence,
+                            needs_review=answer.needs_review, note=answer.note,
+                            red_flag=answer.red_flag, offset_ms=answer.offset_ms,
+                            clip_spool=str(clip) if clip else None, created_at=now)
+            s.add(row)
+            s.flush()
+            answer_id, department_id = row.id, attempt.department_id
+        if clip is not None:
+            self._file_clip(answer_id, attempt_id, department_id, clip)
+
+    def _file_clip(self, answer_id: int, attempt_id: int, department_id: int,
+                   clip: Path) -> bool:
+        try:
+            with self._db.session() as s:
+                stored = self._recordings.file_path(
+                    s, clip, kind=RecordingKind.ANSWER_CLIP, attempt_id=attempt_id,
+                    department_id=department_id)
+                s.execute(update(AnswerRow).where(AnswerRow.id == answer_id)
+                          .values(recording_id=stored.id, clip_spool=None))
+        except OSError as exc:
+            log.error("answer %s: clip kept in the spool (%s): %s", answer_id, clip, exc)
+            return False
+        self._recordings.discard_source(clip, stored)
+        return True
 
     def earlier_answers(self, task_id: int) -> list[tuple[AnswerRow, Path | None]]:
         """Every answer stored for a task over all its attempts, with its voice clip's
-        file when there is one (for resuming)."""
+        file when there is one (filed, or still in the spool)."""
         with self._db.session() as s:
             rows = s.execute(select(AnswerRow, Recording.path)
                              .outerjoin(Recording, Recording.id == AnswerRow.recording_id)
                              .where(AnswerRow.task_id == task_id)
                              .order_by(AnswerRow.id)).all()
-        return [(row, self._recordings.root / path if path else None) for row, path in rows]
+        out: list[tuple[AnswerRow, Path | None]] = []
+        for row, path in rows:
+            clip = self._recordings.root / path if path else (
+                Path(row.clip_spool) if row.clip_spool else None)
+            out.append((row, clip))
+        return out
 
-    def finish(self, attempt_id: int, summary: CallSummary, now: dt.datetime) -> TaskStatus:
-        """Close the attempt and decide the task's next state, all in one transaction."""
+    def finish(self, attempt_id: AttemptId, summary: CallSummary,
+               now: dt.datetime) -> FinishResult:
+        """Close the attempt and decide the task's next state, all in one transaction.
+
+        Safe to repeat after a failed commit (the caller retries). An attempt a reclaim
+        already settled as unknown still gets its true outcome, its tickets and its
+        opt-out; its task is then only closed if it is not claimed again."""
+        filed: StoredRecording | None = None
+        spooled: str | None = None
         with self._db.session() as s:
-            attempt = s.get(CallAttempt, attempt_id)
+            attempt = s.get(CallAttempt, attempt_id, with_for_update=True)
             if attempt is None:
                 raise LookupError(f"attempt {attempt_id} vanished")
-            task = s.get(FollowupTask, attempt.task_id)
+            if attempt.status is AttemptStatus.ENDED:
+                task_status = s.execute(select(FollowupTask.status).where(
+                    FollowupTask.id == attempt.task_id)).scalar_one()
+                return FinishResult(task_status)  # a retried finish that had committed
+            task = s.get(FollowupTask, attempt.task_id, with_for_update=True)
             assert task is not None
-            dialled = attempt.dialled or summary.dial.was_dialled
-            if dialled and not attempt.dialled:
-                attempt.dialled = True
-                task.attempts += 1
+            reclaimed = attempt.status is AttemptStatus.UNKNOWN
+            counts = summary.dial.was_dialled or summary.dial.counts_without_dialling
+            if counts and self._count(s, attempt.id, task.id, now):
+                s.refresh(task)
             attempt.status = AttemptStatus.ENDED
             attempt.channel = summary.channel or attempt.channel
             attempt.uniqueid = summary.uniqueid or attempt.uniqueid
@@ -171,37 +254,59 @@ class AttemptLog:
             attempt.ended_at = now
             attempt.agent = summary.agent
             attempt.talk_time_s = summary.talk_time_s
-            attempt.error = summary.error
+            attempt.error = summary.error if not reclaimed else \
+                "; ".join(x for x in ("settled after a reclaim", summary.error) if x)
             if summary.recording is not None and summary.recording.exists():
-                self._recordings.file_path(s, summary.recording, kind=RecordingKind.CALL,
-                                           attempt_id=attempt.id,
-                                           department_id=attempt.department_id)
+                try:
+                    with s.begin_nested():
+                        filed = self._recordings.file_path(
+                            s, summary.recording, kind=RecordingKind.CALL,
+                            attempt_id=attempt.id, department_id=attempt.department_id)
+                except OSError as exc:
+                    spooled = f"{type(exc).__name__}: {exc.strerror or exc}"
+                    attempt.recording_spool = str(summary.recording)
+                    log.error("attempt %s: call recording kept in the spool: %s",
+                              attempt_id, spooled)
             decision = self._policy.decide(dial=summary.dial, script=summary.script,
                                            attempts_after=task.attempts,
                                            max_attempts=task.max_attempts, now=now)
-            self._close_task(s, task, decision.status, decision.next_attempt_at, now,
-                             outcome=summary.script.value if summary.script else
-                             summary.dial.value, resume_from=summary.resume_from)
-            tickets = list(summary.tickets)
-            if decision.ticket is not None:
-                tickets.append(TicketRequest(decision.ticket, None, decision.reason))
-            for req in tickets:
+            outcome = summary.script.value if summary.script else summary.dial.value
+            owned = task.status is TaskStatus.CLAIMED and not reclaimed
+            if owned or (reclaimed and task.status is TaskStatus.PENDING
+                         and decision.status is not TaskStatus.PENDING):
+                self._close_task(s, task, decision.status, decision.next_attempt_at, now,
+                                 outcome=outcome)
+            requests = list(summary.tickets)
+            if decision.ticket is not None and (owned or reclaimed):
+                requests.append(TicketRequest(decision.ticket, None, decision.reason))
+            for req in requests:
                 self._ticket(s, task, attempt_id, req, now)
             if summary.opted_out:
                 s.execute(update(Patient).where(Patient.id == task.patient_id)
                           .values(opt_out_phone=True, plan_dirty=True))
-            return decision.status
+            status = task.status
+        if filed is not None and summary.recording is not None:
+            self._recordings.discard_source(summary.recording, filed)
+        return FinishResult(status, len(requests), spooled)
 
-    def _close_task(self, s: Session, task: FollowupTask, status: TaskStatus,
-                    next_at: dt.datetime | None, now: dt.datetime, outcome: str,
-                    resume_from: str | None) -> None:
+    def complete_without_call(self, task: ClaimedTask, now: dt.datetime) -> None:
+        """Every question was answered on earlier calls (one cut off after its last
+        answer): close the task as completed instead of calling the patient again."""
+        with self._db.session() as s:
+            row = s.get(FollowupTask, task.task_id, with_for_update=True)
+            if row is None or row.status is not TaskStatus.CLAIMED:
+                return
+            self._close_task(s, row, TaskStatus.DONE, None, now,
+                             outcome=ScriptOutcome.COMPLETED.value)
+
+    @staticmethod
+    def _close_task(s: Session, task: FollowupTask, status: TaskStatus,
+                    next_at: dt.datetime | None, now: dt.datetime, outcome: str) -> None:
         task.status = status
         task.outcome = outcome
         task.lease_owner = None
         task.lease_expires_at = None
         task.updated_at = now
-        if resume_from is not None or status is not TaskStatus.PENDING:
-            task.resume_from = resume_from
         if next_at is not None:
             task.next_attempt_at = next_at
         if status is not TaskStatus.PENDING:
@@ -218,44 +323,42 @@ class AttemptLog:
                 now: dt.datetime) -> None:
         s.add(Ticket(task_id=task.id, attempt_id=attempt_id, patient_id=task.patient_id,
                      department_id=task.department_id, reason=req.reason,
-                     severity=req.severity, priority=TICKET_PRIORITY.get(req.reason, 50),
-                     status=TicketStatus.OPEN, summary=req.summary[:512], created_at=now))
-
-    def release_unplaced(self, task: ClaimedTask, now: dt.datetime) -> None:
-        """Give a claimed task back untouched (shutdown before its call was placed)."""
-        with self._db.session() as s:
-            s.execute(update(FollowupTask).where(FollowupTask.id == task.task_id,
-                                                 FollowupTask.status == TaskStatus.CLAIMED)
-                      .values(status=TaskStatus.PENDING, lease_owner=None,
-                              lease_expires_at=None, updated_at=now))
+                     severity=req.severity, priority=ticket_priority(req.reason),
+                     status=TicketStatus.OPEN, summary=req.summary[:512], created_at=now,
+                     due_at=response_due(req.reason, req.severity, now)))
 
     def reconcile(self, now: dt.datetime, live_attempts: set[int], *,
-                  all_claims_are_dead: bool) -> int:
+                  all_claims_are_dead: bool, grace: dt.timedelta = dt.timedelta(0)) -> int:
         """Settle what a dead dialer left behind. Returns the number of attempts settled.
 
-        `all_claims_are_dead`: true under SQLite's single dialer (we hold the lock, so every
-        claim belongs to a dead process); with PostgreSQL only expired leases are taken back.
+        `live_attempts`: attempts whose calls are still up (this dialer's own, or the
+        channels Asterisk still has); they are left alone. `all_claims_are_dead`: true under
+        SQLite's single dialer at start (we hold the lock, so every claim belongs to a dead
+        process); otherwise only claims whose lease expired more than `grace` ago are
+        taken back. Rows are locked (PostgreSQL) and re-checked, so an attempt or task
+        another dialer just finished is never touched.
         """
         settled = 0
+        cutoff = now - grace
         with self._db.session() as s:
-            stale = s.execute(select(CallAttempt).where(
-                CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL]))
-            ).scalars().all()
-            for attempt in stale:
+            q = (select(CallAttempt, FollowupTask)
+                 .join(FollowupTask, FollowupTask.id == CallAttempt.task_id)
+                 .where(CallAttempt.status.in_(LIVE)))
+            if not all_claims_are_dead:
+                q = q.where(FollowupTask.status == TaskStatus.CLAIMED,
+                            FollowupTask.lease_expires_at.is_not(None),
+                            FollowupTask.lease_expires_at <= cutoff)
+            if self._db.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            for attempt, task in s.execute(q).all():
                 if attempt.id in live_attempts:
-                    continue
-                task = s.get(FollowupTask, attempt.task_id)
-                assert task is not None
-                if not all_claims_are_dead and task.lease_expires_at is not None \
-                        and task.lease_expires_at > now:
                     continue
                 attempt.status = AttemptStatus.UNKNOWN
                 attempt.ended_at = now
                 attempt.error = "dialer stopped during the call"
-                if not attempt.dialled:
-                    # its fate is unknown: the phone may well have rung, so it counts
-                    attempt.dialled = True
-                    task.attempts += 1
+                # its fate is unknown: the phone may well have rung, so it counts
+                if self._count(s, attempt.id, task.id, now):
+                    s.refresh(task)
                 answered = attempt.answered_at is not None
                 decision = self._policy.decide(
                     dial=DialOutcome.ANSWERED if answered else None,
@@ -263,23 +366,66 @@ class AttemptLog:
                     attempts_after=task.attempts, max_attempts=task.max_attempts, now=now)
                 if task.status is TaskStatus.CLAIMED:
                     self._close_task(s, task, decision.status, decision.next_attempt_at, now,
-                                     outcome="unknown", resume_from=task.resume_from)
+                                     outcome=RetryKey.UNKNOWN.value)
                     if decision.ticket is not None:
                         self._ticket(s, task, attempt.id,
                                      TicketRequest(decision.ticket, None, decision.reason), now)
                 settled += 1
-            # claims with no attempt at all (died between claim and begin)
-            q = select(FollowupTask).where(FollowupTask.status == TaskStatus.CLAIMED)
+            # claims with no live attempt at all (died between claim and begin)
+            q2 = select(FollowupTask).where(FollowupTask.status == TaskStatus.CLAIMED)
             if not all_claims_are_dead:
-                q = q.where(FollowupTask.lease_expires_at <= now)
-            for task in s.execute(q).scalars():
+                q2 = q2.where(FollowupTask.lease_expires_at <= cutoff)
+            if self._db.dialect == "postgresql":
+                q2 = q2.with_for_update(skip_locked=True)
+            for task in s.execute(q2).scalars():
                 live = s.execute(select(CallAttempt.id).where(
-                    CallAttempt.task_id == task.id,
-                    CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL]))
-                ).first()
+                    CallAttempt.task_id == task.id, CallAttempt.status.in_(LIVE))).first()
                 if live is None:
                     task.status = TaskStatus.PENDING
                     task.lease_owner = None
                     task.lease_expires_at = None
                     task.updated_at = now
         return settled
+
+    def sweep_spool(self) -> SpoolSweep:
+        """File the clips and call recordings a failing recordings folder left in the
+        spool. Stops at the first failure (the folder is still failing)."""
+        sweep = SpoolSweep()
+        with self._db.session() as s:
+            clips = s.execute(select(AnswerRow.id, AnswerRow.attempt_id, AnswerRow.clip_spool,
+                                     CallAttempt.department_id)
+                              .join(CallAttempt, CallAttempt.id == AnswerRow.attempt_id)
+                              .where(AnswerRow.clip_spool.is_not(None))).all()
+            calls = s.execute(select(CallAttempt.id, CallAttempt.recording_spool,
+                                     CallAttempt.department_id)
+                              .where(CallAttempt.recording_spool.is_not(None))).all()
+        sweep.waiting = len(clips) + len(calls)
+        for answer_id, attempt_id, spool, dept in clips:
+            spool = str(spool)
+            if not Path(spool).exists():
+                log.error("answer %s: spooled clip %s is gone", answer_id, spool)
+                continue
+            if not self._file_clip(answer_id, attempt_id, dept, Path(spool)):
+                sweep.problem = f"answer clip {spool} could not be filed"
+                return sweep
+            sweep.filed += 1
+            sweep.waiting -= 1
+        for attempt_id, spool, dept in calls:
+            source = Path(str(spool))
+            try:
+                with self._db.session() as s:
+                    stored = self._recordings.file_path(
+                        s, source, kind=RecordingKind.CALL, attempt_id=attempt_id,
+                        department_id=dept)
+                    s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
+                              .values(recording_spool=None))
+            except FileNotFoundError:
+                log.error("attempt %s: spooled recording %s is gone", attempt_id, source)
+                continue
+            except OSError as exc:
+                sweep.problem = f"call recording {source}: {exc.strerror or exc}"
+                return sweep
+            self._recordings.discard_source(source, stored)
+            sweep.filed += 1
+            sweep.waiting -= 1
+        return sweep

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.calling_window import CallingWindow, parse_calling_window, zone
-from core.enums import CancelReason, EncounterType, TaskStatus
+from core.enums import AttemptStatus, CancelReason, EncounterType, TaskStatus
 from core.errors import FollowupError
 from core.store.db import Database
 from core.store.models import CallAttempt, Encounter, FollowupTask, Patient
@@ -50,7 +50,6 @@ class ClaimedTask:
     attempts: int
     max_attempts: int
     priority: int
-    resume_from: str | None
 
 
 @dataclass(frozen=True)
@@ -211,15 +210,20 @@ class TaskClaimer:
                     language=patient.language, timezone=patient.timezone,
                     call_scripts=call_script_versions(s, task),
                     attempts=task.attempts, max_attempts=task.max_attempts,
-                    priority=task.priority, resume_from=task.resume_from))
+                    priority=task.priority))
         return claimed
 
     @staticmethod
     def _calls_today(s: Session, patient: Patient, now: dt.datetime) -> int:
-        """Calls that really rang this patient's phone today (the patient's local day)."""
+        """Calls that rang, or may have rung, this patient's phone today (the patient's
+        local day): dialled ones, and the live or unknown ones whose dialling is not
+        recorded yet (a call cut off by a crash counts before any cleanup has run)."""
         midnight = _next_local_midnight(now, patient.timezone) - dt.timedelta(days=1)
         return int(s.execute(select(func.count()).select_from(CallAttempt).where(
-            CallAttempt.patient_id == patient.id, CallAttempt.dialled.is_(True),
+            CallAttempt.patient_id == patient.id,
+            or_(CallAttempt.dialled.is_(True),
+                CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL,
+                                        AttemptStatus.UNKNOWN])),
             CallAttempt.created_at >= midnight)).scalar_one())
 
     @staticmethod

@@ -1,30 +1,54 @@
 """What happens to a task after an attempt: done, stop, retry later, or a ticket.
 
-Pure: outcome, attempt counts and `now` in, a `RetryDecision` out. Delays are settings;
-the defaults are the issue's (busy +15 min, no answer +2 h, unreachable +4 h). An attempt
-counts only when the network really dialled (`DialOutcome.was_dialled`): a failed originate
-is retried soon without using up one of the patient's attempts.
+Pure: outcome, attempt counts and `now` in, a `RetryDecision` out. Delays are settings,
+keyed by `RetryKey`; the defaults are busy +15 min, no answer +2 h, unreachable +4 h. An
+attempt counts when the network really dialled (`DialOutcome.was_dialled`) or the call
+failed on our side (`DialOutcome.ERROR`, so a broken call cannot loop forever); a backend
+that could not take the call (`FAILED`) is retried soon without using up an attempt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from core.enums import DialOutcome, ScriptOutcome, TaskStatus, TicketReason
 
-_DEFAULT_DELAYS: dict[str, dt.timedelta] = {
-    DialOutcome.BUSY.value: dt.timedelta(minutes=15),
-    DialOutcome.NO_ANSWER.value: dt.timedelta(hours=2),
-    DialOutcome.UNREACHABLE.value: dt.timedelta(hours=4),
-    DialOutcome.CONGESTION.value: dt.timedelta(minutes=15),
-    DialOutcome.FAILED.value: dt.timedelta(minutes=5),
-    ScriptOutcome.PARTIAL.value: dt.timedelta(hours=2),
-    "unknown": dt.timedelta(minutes=30),  # an attempt found dialing after a crash
+
+class RetryKey(StrEnum):
+    """Why a task is called again: one delay each."""
+
+    BUSY = DialOutcome.BUSY.value
+    NO_ANSWER = DialOutcome.NO_ANSWER.value
+    UNREACHABLE = DialOutcome.UNREACHABLE.value
+    CONGESTION = DialOutcome.CONGESTION.value
+    FAILED = DialOutcome.FAILED.value
+    ERROR = DialOutcome.ERROR.value
+    PARTIAL = ScriptOutcome.PARTIAL.value  # answered, hung up mid-script: resume
+    UNKNOWN = "unknown"  # an attempt found live after its dialer died
+
+    @classmethod
+    def for_dial(cls, dial: DialOutcome) -> RetryKey:
+        if dial is DialOutcome.ANSWERED:
+            return cls.PARTIAL  # answered but no script result: resume
+        return cls(dial.value)
+
+
+DEFAULT_DELAYS: dict[RetryKey, dt.timedelta] = {
+    RetryKey.BUSY: dt.timedelta(minutes=15),
+    RetryKey.NO_ANSWER: dt.timedelta(hours=2),
+    RetryKey.UNREACHABLE: dt.timedelta(hours=4),
+    RetryKey.CONGESTION: dt.timedelta(minutes=15),
+    RetryKey.FAILED: dt.timedelta(minutes=5),
+    RetryKey.ERROR: dt.timedelta(minutes=30),
+    RetryKey.PARTIAL: dt.timedelta(hours=2),
+    RetryKey.UNKNOWN: dt.timedelta(minutes=30),
 }
 
-# Script outcomes that finish the task (the script's own tickets, if any, are already raised).
-_FINISHED = {ScriptOutcome.COMPLETED, ScriptOutcome.TRANSFERRED, ScriptOutcome.ESCALATED}
+# Script outcomes that finish the task (the call's tickets, if any, are raised with it).
+_FINISHED = {ScriptOutcome.COMPLETED, ScriptOutcome.TRANSFERRED, ScriptOutcome.ESCALATED,
+             ScriptOutcome.HANDOFF_UNANSWERED}
 # Script outcomes after which we must never call again for this task.
 _STOP = {ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT, ScriptOutcome.IDENTITY_FAILED}
 
@@ -40,35 +64,33 @@ class RetryDecision:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Delays per outcome (keys: DialOutcome / ScriptOutcome values, or 'unknown')."""
+    """Delays per `RetryKey`."""
 
-    delays: dict[str, dt.timedelta] = field(default_factory=lambda: dict(_DEFAULT_DELAYS))
+    delays: dict[RetryKey, dt.timedelta] = field(default_factory=lambda: dict(DEFAULT_DELAYS))
 
     def decide(self, *, dial: DialOutcome | None, script: ScriptOutcome | None,
                attempts_after: int, max_attempts: int, now: dt.datetime) -> RetryDecision:
-        """Decide after one attempt. `attempts_after` counts dialled attempts including this
-        one (the caller does not increment for an undialled one). `dial=None` means the
-        attempt's fate is unknown (found after a crash)."""
+        """Decide after one attempt. `attempts_after` counts the attempts that count,
+        including this one. `dial=None` means the attempt's fate is unknown (found after a
+        crash)."""
         if dial is DialOutcome.ANSWERED and script is not None:
             if script in _FINISHED:
                 return RetryDecision(TaskStatus.DONE, reason=script.value)
             if script in _STOP:
                 return RetryDecision(TaskStatus.STOPPED, reason=script.value)
-            key = script.value  # partial: resume at the first unanswered question
+            key = RetryKey.PARTIAL  # resume at the first unanswered question
         elif dial is DialOutcome.INVALID_NUMBER:
             return RetryDecision(TaskStatus.STOPPED, ticket=TicketReason.INVALID_NUMBER,
                                  reason="invalid number")
         elif dial is None:
-            key = "unknown"
-        elif dial is DialOutcome.ANSWERED:
-            key = ScriptOutcome.PARTIAL.value  # answered but no script result: resume
+            key = RetryKey.UNKNOWN
         else:
-            key = dial.value
-        counts = dial is None or dial.was_dialled
+            key = RetryKey.for_dial(dial)
+        counts = dial is None or dial.was_dialled or dial.counts_without_dialling
         if counts and attempts_after >= max_attempts:
             return RetryDecision(TaskStatus.FAILED, ticket=TicketReason.ATTEMPTS_EXHAUSTED,
                                  counts_as_attempt=counts,
-                                 reason=f"{key} after the last of {max_attempts} attempts")
-        delay = self.delays.get(key, _DEFAULT_DELAYS.get(key, dt.timedelta(hours=1)))
+                                 reason=f"{key.value} after the last of {max_attempts} attempts")
+        delay = self.delays.get(key, DEFAULT_DELAYS[key])
         return RetryDecision(TaskStatus.PENDING, next_attempt_at=now + delay,
-                             counts_as_attempt=counts, reason=key)
+                             counts_as_attempt=counts, reason=key.value)

@@ -1,11 +1,12 @@
-"""The `Telephony` seam: place one call, get back how it went.
+"""The `Telephony` seam: place one planned call, publish its progress, report how it went.
 
-Implemented by the Asterisk adapter (`dialer.asterisk.telephony.AsteriskTelephony`: AMI
+Implemented by the Asterisk adapter (`dialer.asterisk.backend.AsteriskBackend`: AMI
 originate + the FastAGI IVR) and by the simulator (`dialer/sim/`). The dialer loop knows
 nothing else about telephony.
 
-An attempt counts against the patient's budget only when `CallReport.dialled` is true:
-Asterisk really created a channel and dialled, not merely accepted the action.
+An attempt counts against the patient's budget only when the call was really dialled
+(`CallProgress.DIALLED` published, `CallReport.dialled`): Asterisk created a channel, not
+merely accepted the action.
 """
 
 from __future__ import annotations
@@ -15,28 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from core.enums import DialOutcome, ScriptOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    """One call to place. `phone` is E.164 (`+8613800138000`)."""
-
-    attempt_id: str
-    task_id: str
-    phone: str
-    caller_id: str  # the hospital's number shown to the patient
-    timeout_s: int  # how long to let it ring
-    locale: str
-    caller_name: str = ""
-    variables: tuple[tuple[str, str], ...] = ()  # extra channel variables, if any
-
-
-class IvrResult(Protocol):
-    """What the IVR run reports (`ivr.interpreter.ScriptResult` satisfies it)."""
-
-    @property
-    def outcome(self) -> ScriptOutcome: ...
+from core.enums import DialOutcome
+from dialer.call_plan import AttemptId, CallPlan, ProgressBus
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +34,15 @@ class AgentLeg:
 
 @dataclass(frozen=True, slots=True)
 class CallReport:
-    """How one call went, from dial to hangup.
+    """How one call went, from dial to hangup (the IVR's result is on the plan).
 
     `outcome_certain` is false when the backend lost sight of the call (e.g. the AMI link
     dropped and the call ended meanwhile): the outcome is then the best guess from what
-    was seen, and `dialled` says whether a channel had been seen at all.
+    was seen, and `dialled` says whether a channel had been seen at all. `agent` is set only
+    when a queue member really took the call.
     """
 
-    attempt_id: str
+    attempt_id: AttemptId
     outcome: DialOutcome
     dialled: bool
     hangup_cause: int | None = None
@@ -69,9 +51,8 @@ class CallReport:
     linkedid: str | None = None
     answered_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
-    ivr: IvrResult | None = None
-    recording: Path | None = None  # the whole-call recording (MixMonitor), if any
-    queue: str | None = None  # the queue the call was transferred to, if any
+    recording: Path | None = None  # the whole-call recording, closed and complete
+    queue: str | None = None  # the queue the call joined, if any
     agent: AgentLeg | None = None
     outcome_certain: bool = True
     details: tuple[str, ...] = field(default=())  # short facts for logs (DialStatus, Cdr)
@@ -81,6 +62,14 @@ class CallReport:
 class Telephony(Protocol):
     """Places calls. Raises `core.errors.TelephonyUnavailable` when the backend cannot
     take a call now (disconnected, overloaded): retry later, the attempt did not count.
-    A busy line, no answer and the like are outcomes in the report, never exceptions."""
+    A busy line, no answer, a number the backend will not dial and the like are outcomes
+    in the report, never exceptions."""
 
-    async def place(self, call: CallRequest) -> CallReport: ...
+    async def place(self, plan: CallPlan, events: ProgressBus) -> CallReport:
+        """Dial `plan.phone`, run the IVR from the plan on answer (its result lands on
+        `plan.result`), publish progress on `events` as it happens, and return how the
+        call ended once the patient's leg is gone."""
+        ...
+
+
+__all__ = ["AgentLeg", "AttemptId", "CallReport", "Telephony"]

@@ -16,21 +16,23 @@ from typing import TYPE_CHECKING, Protocol
 
 from core.clock import Clock
 from core.errors import ConfigError
+from core.settings import BackendName
 from dialer.attempt_log import AttemptLog
-from dialer.call_handler import CallIvrResult, HandlerSettings, IvrCallHandler, ScriptLibrary
+from dialer.call_handler import IvrCallHandler
+from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
 from dialer.campaign import Campaign, CampaignOptions, Sleep
 from dialer.claims import CallingRules, SingleDialerLock, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.telephony import Telephony
 from engine.app import App
-from ivr.channel import Channel
 from ivr.prompt_maker import PromptMaker
 from ivr.script_loader import load_scripts
 from ivr.script_model import Script
 from ivr.speech import SpeechRecognizer, VoskRecognizer, resolve_model_dir
 from ivr.tts import build_prompt_audio
 from recordings.cipher import RecordingCipher
+from recordings.health import folder_problem
 from recordings.store import RecordingStore
 
 if TYPE_CHECKING:
@@ -88,25 +90,27 @@ class DialerParts:
 
 
 def build_handler(app: App, attempts: AttemptLog, clock: Clock,
-                  recognizer: SpeechRecognizer | None) -> tuple[IvrCallHandler, list[Script]]:
+                  recognizer: SpeechRecognizer | None
+                  ) -> tuple[IvrCallHandler, CallPlanner, list[Script]]:
+    """The IVR handler and the call planner that feeds it, over the loaded scripts."""
     s = app.settings
     library, scripts = load_script_library(app)
     prompts = PromptMaker(build_prompt_audio(app.data_dir, s.tts.engine, s.tts.voice,
                                              s.tts.prompt_packs))
-    handler = IvrCallHandler(
-        app.db, attempts, library, prompts, recognizer,
-        HandlerSettings(hospital=s.hospital.name, hospital_en=s.hospital.name_en,
-                        emergency_number=s.hospital.emergency_number,
-                        nurse_queue=s.asterisk.nurse_queue, agent_queue=s.asterisk.agent_queue,
-                        nurse_hours=s.hospital.nurse_hours,
-                        hospital_tz=s.hospital.default_timezone,
-                        min_confidence=s.speech.min_confidence),
-        clock)
-    return handler, scripts
+    handler = IvrCallHandler(app.db, attempts, prompts, recognizer, clock,
+                             s.speech.min_confidence)
+    planner = CallPlanner(app.db, attempts, library, prompts, PlannerSettings(
+        hospital=s.hospital.name, hospital_en=s.hospital.name_en,
+        hospital_language=s.hospital.default_language,
+        emergency_number=s.hospital.emergency_number, nurse_queue=s.asterisk.nurse_queue,
+        agent_queue=s.asterisk.agent_queue, nurse_hours=s.hospital.nurse_hours,
+        hospital_tz=s.hospital.default_timezone, caller_id=s.asterisk.caller_id,
+        caller_name=s.hospital.name_en, ring_timeout_s=s.asterisk.originate_timeout_s))
+    return handler, planner, scripts
 
 
 def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: TelephonyFactory,
-                 *, backend: str, owner: str | None = None) -> DialerParts:
+                 *, backend: BackendName, owner: str | None = None) -> DialerParts:
     """Everything a dialer process needs. Takes the single-dialer lock on SQLite."""
     s = app.settings
     lock = None
@@ -118,38 +122,50 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
                                        s.dialer.max_calls_per_patient_per_day)
     claimer = TaskClaimer(app.db, owner, dt.timedelta(seconds=s.dialer.lease_seconds), rules,
                           s.hospital.default_timezone)
-    attempts = AttemptLog(app.db, RetryPolicy(), recording_store(app, clock), backend)
+    recordings = recording_store(app, clock)
+    attempts = AttemptLog(app.db, RetryPolicy(), recordings, backend)
     recognizer = speech_recognizer(app)
-    handler, scripts = build_handler(app, attempts, clock, recognizer)
+    handler, planner, scripts = build_handler(app, attempts, clock, recognizer)
     telephony = telephony_factory(handler, scripts)
     pacer = Pacer(s.dialer.max_channels, s.dialer.calls_per_second, clock, sleep)
-    campaign = Campaign(app.db, claimer, attempts, telephony, pacer, clock, sleep,
-                        CampaignOptions(caller_id=s.asterisk.caller_id,
-                                        ring_timeout_s=s.asterisk.originate_timeout_s))
+    min_free = s.dialer.min_free_recording_mb * 1024 * 1024
+    checks = [lambda: folder_problem(recordings.root, min_free)]
+    if backend == "asterisk":
+        checks.append(lambda: folder_problem(Path(s.asterisk.clip_dir), min_free))
+    lease = float(s.dialer.lease_seconds)
+    campaign = Campaign(app.db, claimer, attempts, planner, telephony, pacer, clock, sleep,
+                        CampaignOptions(lease_renew_s=lease / 5, reclaim_interval_s=lease / 5,
+                                        reclaim_grace_s=lease / 10,
+                                        max_consecutive_failures=(
+                                            s.dialer.max_consecutive_failures)),
+                        health_checks=tuple(checks))
     return DialerParts(campaign, claimer, attempts, lock, recognizer)
 
 
-
-
 def sim_telephony_factory(app: App, clock: Clock, sleep: Sleep, seed: int,
-                          work_dir: Path) -> TelephonyFactory:
-    """The simulated backend: personas answer through the sim channel, whose real prompt
-    audio and espeak-ng speech make the call recording."""
+                          work_dir: Path, truth: Path | None = None) -> TelephonyFactory:
+    """The simulated backend: personas answer at a person's pace (on `clock`) through the
+    sim channel, whose real prompt audio and espeak-ng speech make the call recording;
+    what each simulated patient did is appended to the truth log (`truth`, by default
+    `work_dir/truth.jsonl`) so tests can compare the store with it."""
     from dialer.sim.telephony import SimTelephony
+    from dialer.sim.truth_log import TruthLog
     from ivr.sim_channel import SimChannel, SimPatient
     from ivr.tts import EspeakTts
 
     work_dir.mkdir(parents=True, exist_ok=True)
     voice = EspeakTts()
+    log_file = TruthLog(truth or work_dir / "truth.jsonl", clock)
 
-    def channel(patient: SimPatient, name: str) -> SimChannel:
-        return SimChannel(patient, work_dir, voice=voice, call_name=name)
+    def channel(patient: SimPatient, name: str, attempt_id: int) -> SimChannel:
+        return SimChannel(patient, work_dir, voice=voice, call_name=name, sleep=sleep,
+                          truth=log_file, attempt_id=attempt_id)
 
     def make(handler: IvrCallHandler, scripts: list[Script]) -> Telephony:
         by_id = {sc.id: sc for sc in scripts if sc.locale == app.settings.hospital.
                  default_language}
         by_id.update({sc.id: sc for sc in scripts if sc.id not in by_id})
-        return SimTelephony(app.db, handler, channel, by_id, clock, sleep, seed)
+        return SimTelephony(handler, channel, by_id, clock, sleep, seed)
 
     return make
 
@@ -159,7 +175,4 @@ def asterisk_backend(app: App, clock: Clock, handler: IvrCallHandler) -> Asteris
     The caller starts it (`await backend.start()`) and closes it."""
     from dialer.asterisk.backend import AsteriskBackend
 
-    async def ivr(attempt_id: str, channel: Channel) -> CallIvrResult:
-        return await handler(int(attempt_id), channel)
-
-    return AsteriskBackend.from_settings(app.settings.asterisk, clock, ivr)
+    return AsteriskBackend.from_settings(app.settings.asterisk, clock, handler)

@@ -7,14 +7,15 @@ Internal to the interpreter (`ivr.interpreter`, `ivr.escalation`): `HungUp` and
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.enums import ScriptOutcome
+from core.enums import QuestionKind, ScriptOutcome
 from ivr.call_context import CallContext
 from ivr.channel import Channel, Prompt
 from ivr.prompt_maker import PromptSource
-from ivr.results import ScriptResult
+from ivr.results import Answer, ScriptResult
 from ivr.script_model import RedFlag, Script, Template
 
 
@@ -56,6 +57,27 @@ def condition_values(script: Script, values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {q.id: None for q in script.questions}
     out.update(values)
     return out
+
+
+def first_unanswered(script: Script, values: dict[str, Any],
+                     answered: set[str]) -> str | None:
+    """The first question a call would still ask (its `when:` holding over `values`), or
+    None when nothing is left: where a resumed call starts, and whether it needs to."""
+    current = condition_values(script, values)
+    for q in script.questions:
+        if q.kind is QuestionKind.MESSAGE or q.id in answered:
+            continue
+        if q.when is None or q.when.holds(current):
+            return q.id
+    return None
+
+
+def script_answers(script: Script, earlier: Iterable[Answer]) -> tuple[dict[str, Any], set[str]]:
+    """The typed values and the answered question ids of `script` among earlier answers
+    (only answers of the same script version count)."""
+    mine = [a for a in earlier if a.script_id == script.id
+            and a.script_version == script.version and a.answered]
+    return {a.question_id: a.typed_value() for a in mine}, {a.question_id for a in mine}
 
 
 class CallIO:

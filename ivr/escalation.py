@@ -21,8 +21,6 @@ from ivr.red_flag_action import RedFlagAction
 from ivr.results import Answer, RedFlagHit, TicketRequest
 from ivr.script_model import Question, RedFlag, Script
 
-_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
-
 
 def transfer_variables(state: CallState, reason: str, script: Script, q: Question | None,
                        severity: Severity | None = None) -> dict[str, str]:
@@ -81,7 +79,7 @@ class Escalation:
         hits = [f for f in q.red_flags if f.condition.holds(values)]
         if not hits:
             return answer
-        state.pending_flags = sorted(hits, key=lambda f: -_SEVERITY_RANK[f.severity])
+        state.pending_flags = sorted(hits, key=lambda f: -f.severity.rank)
         return replace(answer, red_flag=state.pending_flags[0].severity)
 
     async def act_on_red_flags(self, state: CallState, script: Script, q: Question) -> None:

@@ -46,7 +46,15 @@ from pathlib import Path
 from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
 from ivr.answer_reading import Signal, VoiceReader, new_answer, read_keys
 from ivr.call_context import CallContext
-from ivr.call_state import CallEnded, CallIO, CallState, HungUp, condition_values
+from ivr.call_state import (
+    CallEnded,
+    CallIO,
+    CallState,
+    HungUp,
+    condition_values,
+    first_unanswered,
+    script_answers,
+)
 from ivr.channel import Channel, Prompt
 from ivr.escalation import Escalation
 from ivr.prompt_maker import PromptSource
@@ -98,10 +106,7 @@ class ScriptInterpreter:
         run = CallState(channel, context,
                    [ScriptResult(s.id, s.version, s.locale) for s in scripts])
         for s in scripts:
-            earlier = [a for a in context.earlier_answers
-                       if a.script_id == s.id and a.script_version == s.version]
-            run.values[s.id] = {a.question_id: a.typed_value() for a in earlier if a.answered}
-            run.answered[s.id] = {a.question_id for a in earlier if a.answered}
+            run.values[s.id], run.answered[s.id] = script_answers(s, context.earlier_answers)
         try:
             return await self._run(run, scripts)
         finally:
@@ -151,14 +156,9 @@ class ScriptInterpreter:
             else:
                 result.resume_from = None
 
-    def _first_unanswered(self, run: CallState, script: Script) -> str | None:
-        values = condition_values(script, run.values[script.id])
-        for q in script.questions:
-            if q.kind is QuestionKind.MESSAGE or q.id in run.answered[script.id]:
-                continue
-            if q.when is None or q.when.holds(values):
-                return q.id
-        return None
+    @staticmethod
+    def _first_unanswered(run: CallState, script: Script) -> str | None:
+        return first_unanswered(script, run.values[script.id], run.answered[script.id])
 
     # -- identity and consent ---------------------------------------------------------
 

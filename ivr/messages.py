@@ -6,6 +6,8 @@ All are Jinja2 templates with the public context only (`patient`, `hospital`,
 
 from __future__ import annotations
 
+from core.enums import Sex
+
 MESSAGE_KEYS = (
     "invalid", "timeout", "use_keypad", "operator", "operator_unavailable",
     "optout_confirm", "optout_done", "optout_cancelled", "nurse_transfer", "safety",
@@ -76,3 +78,16 @@ YES_NO_WORDS: dict[str, dict[bool, tuple[str, ...]]] = {
     "en-US": {True: ("yes",), False: ("no",)},
     "zh-CN": {True: ("是", "对"), False: ("不是", "没有")},
 }
+
+# How a patient is addressed in the greeting (`patient.title`), per locale and sex. Korean
+# uses 님 for everyone; a sex the HIS does not know gets no title elsewhere.
+PATIENT_TITLES: dict[str, dict[Sex, str]] = {
+    "zh-CN": {Sex.MALE: "先生", Sex.FEMALE: "女士"},
+    "en-US": {Sex.MALE: "Mr.", Sex.FEMALE: "Ms."},
+    "ko-KR": {Sex.MALE: "님", Sex.FEMALE: "님", Sex.UNKNOWN: "님"},
+}
+
+
+def patient_title(locale: str, sex: Sex) -> str:
+    """The title for a patient of `sex` in `locale` ("" when the locale has none)."""
+    return PATIENT_TITLES.get(locale, {}).get(sex, "")

@@ -419,8 +419,8 @@ class SimChannel:
             return False
         self.transfers.append((target, dict(variables)))
         await self._add(silence(TRANSFER_RING_MS))
-        if self.accept_transfer:
-            await self.close()
+        # the call goes on in the queue (a person, or the unanswered-handoff message): the
+        # owner closes the recording when the call ends
         return self.accept_transfer
 
     async def hangup(self) -> None:

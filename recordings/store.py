@@ -71,11 +71,15 @@ class RecordingStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             # write-then-rename: a crash never leaves a half file under the final name
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(blob)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except OSError:
+                Path(tmp).unlink(missing_ok=True)  # a full disk leaves no half file behind
+                raise
         info = probe_wav(data)
         row = Recording(attempt_id=attempt_id, department_id=department_id, kind=kind,
                         path=str(path.relative_to(self.root)), sha256=sha, bytes=len(data),
@@ -87,9 +91,25 @@ class RecordingStore:
 
     def file_path(self, session: Session, source: Path, *, kind: RecordingKind,
                   attempt_id: int | None, department_id: int | None) -> StoredRecording:
-        """Store the file at `source` (e.g. a MixMonitor WAV); the source is left in place."""
+        """Store the file at `source` (e.g. a MixMonitor WAV); the source is left in place
+        until the caller's transaction has committed (then `discard_source`).
+        Raises OSError when the store's folder cannot be written (full, read-only)."""
         return self.file_bytes(session, source.read_bytes(), kind=kind, attempt_id=attempt_id,
                                department_id=department_id)
+
+    def discard_source(self, source: Path, stored: StoredRecording) -> bool:
+        """Remove a spooled original (MixMonitor file, answer clip) once its stored copy
+        reads back with the same sha256. Call after the row's transaction committed.
+        Returns whether the source was removed; a copy that does not verify keeps it."""
+        try:
+            blob = stored.path.read_bytes()
+            data = self._cipher.decrypt(blob, stored.sha256.encode()) if self._cipher else blob
+        except (OSError, DecryptionFailed):
+            return False
+        if hashlib.sha256(data).hexdigest() != stored.sha256:
+            return False
+        source.unlink(missing_ok=True)
+        return True
 
     def read(self, session: Session, recording_id: int, *, actor: str,
              access: AccessKind = AccessKind.PLAY) -> bytes:

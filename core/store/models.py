@@ -154,7 +154,6 @@ class FollowupTask(Base):
     next_attempt_at: Mapped[dt.datetime]
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[dt.datetime | None]
-    resume_from: Mapped[str | None] = mapped_column(String(128))  # "script_id/question_id"
     outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -186,9 +185,10 @@ class CallAttempt(Base):
     channel: Mapped[str | None] = mapped_column(String(128))
     uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
     linkedid: Mapped[str | None] = mapped_column(String(64))
-    resume_from: Mapped[str | None] = mapped_column(String(128))
     agent: Mapped[str | None] = mapped_column(String(64))
     talk_time_s: Mapped[int | None] = mapped_column(Integer)
+    # the call recording while it waits in the spool (see Answer.clip_spool)
+    recording_spool: Mapped[str | None] = mapped_column(String(512))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(index=True)
     answered_at: Mapped[dt.datetime | None]
@@ -230,6 +230,9 @@ class Answer(Base):
     note: Mapped[str | None] = mapped_column(String(256))
     red_flag: Mapped[Severity | None] = mapped_column(enum_column(Severity))
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    # the voice clip while it waits in the spool (the recordings folder failed): filed and
+    # cleared by the spool sweep, never dropped
+    clip_spool: Mapped[str | None] = mapped_column(String(512))
     offset_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime]
 
@@ -251,6 +254,7 @@ class Ticket(Base):
     disposition: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+    due_at: Mapped[dt.datetime | None]  # when a person must have acted (core.tickets)
     claimed_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.enums import HangupCause
 from dialer.asterisk.ami_frame import AmiFrame
-from dialer.asterisk.dial_outcome import HangupCause, OriginateReason
+from dialer.asterisk.dial_outcome import OriginateReason
 
 UNKNOWN = "<unknown>"
 STATE_RINGING = 5

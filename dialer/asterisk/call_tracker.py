@@ -9,6 +9,10 @@ after `DialEnd`, `MixMonitorStart`, `QueueCallerJoin`):
   (`DialBegin`/`DialEnd` by `DestUniqueid`); agent legs share its `Linkedid` and are told
   apart by Uniqueid, so the losing agent's `Hangup` (cause 26) never ends the call.
 
+Progress (dialled, ringing, answered, in queue, connected) is collected as it is first
+seen and drained by the adapter with `drain_progress()`, which publishes it; the queue's
+`AgentConnect` for the patient's channel is the only sign that a person took a handoff.
+
 A call is finished when both its `OriginateResponse` and its patient channel's `Hangup` are
 in (or the originate failed before any channel existed: unknown endpoint). After an AMI
 reconnect, `rebuild()` takes the live channels (CoreShowChannels + Status) and settles the
@@ -18,10 +22,11 @@ calls whose channel vanished while we were away (reported with `outcome_certain=
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.enums import CallProgress, HangupCause
 from dialer.asterisk.ami_messages import (
     STATE_RINGING,
     STATE_UP,
@@ -40,11 +45,17 @@ from dialer.asterisk.ami_messages import (
     QueueCallerJoin,
     VarSet,
 )
-from dialer.asterisk.dial_outcome import HangupCause, map_dial_outcome
+from dialer.asterisk.dial_outcome import map_dial_outcome
+from dialer.call_plan import AttemptId
 from dialer.telephony import AgentLeg, CallReport
 
 ATTEMPT_VARIABLE = "FOLLOWUP_ATTEMPT"
 RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
+
+
+def parse_attempt_id(text: str) -> AttemptId:
+    """The attempt id the engine put in the channel variable (its decimal digits)."""
+    return AttemptId(int(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,20 @@ class _Leg:
             self.answered_at = now
 
 
+@dataclass(frozen=True, slots=True)
+class SeenProgress:
+    """A step of a call the tracker saw for the first time."""
+
+    attempt_id: str
+    progress: CallProgress
+    at: dt.datetime
+    channel: str = ""
+    uniqueid: str | None = None
+    linkedid: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+
+
 @dataclass
 class _Call:
     attempt_id: str
@@ -93,6 +118,7 @@ class _Call:
     agent: AgentLeg | None = None
     details: list[str] = field(default_factory=list)
     certain: bool = True
+    announced: set[CallProgress] = field(default_factory=set)
 
 
 class CallTracker:
@@ -100,7 +126,11 @@ class CallTracker:
 
     def __init__(self, attempt_variable: str = ATTEMPT_VARIABLE,
                  recording_variable: str = RECORDING_VARIABLE,
-                 number_is_endpoint: bool = True) -> None:
+                 number_is_endpoint: bool = True,
+                 attempt_of: Callable[[str], AttemptId] = parse_attempt_id) -> None:
+        """`attempt_of` turns the attempt variable's text back into the attempt id (the
+        recorded lab traffic carries `task-1001`, the engine's originates plain digits)."""
+        self._attempt_of = attempt_of
         self._number_is_endpoint = number_is_endpoint
         self._attempt_variable = attempt_variable
         self._recording_variable = recording_variable
@@ -108,6 +138,7 @@ class CallTracker:
         self._by_action: dict[str, _Call] = {}
         self._by_uniqueid: dict[str, _Call] = {}
         self._legs: dict[str, _Leg] = {}  # every live channel seen, linked or not
+        self._progress: list[SeenProgress] = []
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -129,8 +160,55 @@ class CallTracker:
     def in_flight(self) -> frozenset[str]:
         return frozenset(self._calls)
 
+    def drain_progress(self) -> list[SeenProgress]:
+        """The progress seen since the last drain, in the order it was seen."""
+        out, self._progress = self._progress, []
+        return out
+
     def feed(self, event: AmiEvent, now: dt.datetime) -> list[CallReport]:
         """Apply one event; return the calls it finished (usually none, at most a few)."""
+        finished = self._apply(event, now)
+        call = self._call_of(event)
+        if call is not None:
+            self._announce(call, now)
+        return finished
+
+    def _call_of(self, event: AmiEvent) -> _Call | None:
+        """The tracked call an event is about, if any (for progress)."""
+        if isinstance(event, OriginateResponse):
+            return self._by_action.get(event.action_id)
+        if isinstance(event, VarSet) and event.variable == self._attempt_variable:
+            return self._calls.get(event.value.strip())
+        uniqueid = getattr(event, "dest_uniqueid", None) or getattr(event, "uniqueid", None)
+        if isinstance(event, AgentConnect | QueueCallerJoin):
+            uniqueid = event.uniqueid
+        return self._by_uniqueid.get(uniqueid) if isinstance(uniqueid, str) else None
+
+    def _announce(self, call: _Call, now: dt.datetime) -> None:
+        leg = call.leg
+        if leg is None:
+            return
+        seen = []
+        if leg.dialled:
+            seen.append(CallProgress.DIALLED)
+        if leg.ringing:
+            seen.append(CallProgress.RINGING)
+        if leg.answered_at is not None:
+            seen.append(CallProgress.ANSWERED)
+        if call.queue is not None:
+            seen.append(CallProgress.IN_QUEUE)
+        if call.agent is not None:
+            seen.append(CallProgress.CONNECTED)
+        for progress in seen:
+            if progress in call.announced:
+                continue
+            call.announced.add(progress)
+            self._progress.append(SeenProgress(
+                call.attempt_id, progress, now, channel=leg.channel, uniqueid=leg.uniqueid,
+                linkedid=leg.linkedid, queue=call.queue,
+                agent=call.agent.member_name if call.agent else None))
+
+    def _apply(self, event: AmiEvent, now: dt.datetime) -> list[CallReport]:
         call: _Call | None
         if isinstance(event, OriginateResponse):
             call = self._by_action.get(event.action_id)
@@ -276,6 +354,7 @@ class CallTracker:
         return []
 
     def _finish(self, call: _Call, now: dt.datetime) -> CallReport:
+        self._announce(call, now)
         self._calls.pop(call.attempt_id, None)
         self._by_action.pop(call.action_id, None)
         leg = call.leg
@@ -300,7 +379,7 @@ class CallTracker:
         recording = leg.recording if leg is not None and (leg.mixmonitor or leg.recording) \
             else None
         return CallReport(
-            attempt_id=call.attempt_id,
+            attempt_id=self._attempt_of(call.attempt_id),
             outcome=outcome,
             dialled=bool(leg and leg.dialled),
             hangup_cause=leg.cause_code if leg else None,

@@ -24,46 +24,7 @@ from __future__ import annotations
 
 import enum
 
-from core.enums import DialOutcome
-
-
-class HangupCause(enum.IntEnum):
-    """Q.850 causes as Asterisk reports them in `Hangup` `Cause:`."""
-
-    NOT_DEFINED = 0  # Asterisk's "Unknown": an answered call ended inside AGI
-    UNALLOCATED = 1
-    NO_ROUTE_TRANSIT_NET = 2
-    NO_ROUTE_DESTINATION = 3
-    CHANNEL_UNACCEPTABLE = 6
-    NORMAL_CLEARING = 16
-    USER_BUSY = 17
-    NO_USER_RESPONSE = 18
-    NO_ANSWER = 19
-    SUBSCRIBER_ABSENT = 20
-    CALL_REJECTED = 21
-    NUMBER_CHANGED = 22
-    ANSWERED_ELSEWHERE = 26
-    DESTINATION_OUT_OF_ORDER = 27
-    INVALID_NUMBER_FORMAT = 28
-    FACILITY_REJECTED = 29
-    NORMAL_UNSPECIFIED = 31
-    NORMAL_CIRCUIT_CONGESTION = 34
-    NETWORK_OUT_OF_ORDER = 38
-    NORMAL_TEMPORARY_FAILURE = 41
-    SWITCH_CONGESTION = 42
-    REQUESTED_CHAN_UNAVAIL = 44
-    BEARERCAPABILITY_NOTAVAIL = 58
-    INTERWORKING = 127
-
-    @classmethod
-    def parse(cls, raw: str | None) -> HangupCause | None:
-        """The cause named by a header value, or None when absent or not one we know."""
-        if raw is None or not raw.isascii() or not raw.strip().lstrip("-").isdigit():
-            return None
-        try:
-            return cls(int(raw))
-        except ValueError:
-            return None
+from core.enums import DialOutcome, HangupCause
 
 
 class OriginateReason(enum.IntEnum):

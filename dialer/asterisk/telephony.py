@@ -1,12 +1,16 @@
-"""`AsteriskTelephony`: the `dialer.Telephony` seam on Asterisk (AMI originate + FastAGI IVR).
+"""`AsteriskTelephony`: placing planned calls on Asterisk over AMI and following them.
 
-`place(call)`:
+`place(plan, events)`:
 1. registers the attempt with the `CallTracker` *before* sending, so no event can outrun it;
-2. sends `Originate` with `Async: true`, `Variable: FOLLOWUP_ATTEMPT=<attempt id>`, the
-   hospital CallerID and the ring timeout (never re-sent: an answer lost to a dropped link
-   is settled by the rebuild after the reconnect, so a call is never dialled twice);
-3. waits for the tracker's `CallReport` (the patient leg hung up), then for the IVR result
-   the FastAGI handler posted to the `IvrResultBoard` for that attempt.
+2. sends `Originate` with `Async: true`, `Variable: FOLLOWUP_ATTEMPT=<attempt id>` (the id
+   becomes text only here and in the AGI query string), the hospital CallerID and the ring
+   timeout (never re-sent: an answer lost to a dropped link is settled by the rebuild after
+   the reconnect, so a call is never dialled twice);
+3. publishes the progress the tracker saw (dialled, ringing, answered, in queue, connected)
+   as the events arrive;
+4. returns the tracker's `CallReport` once the patient leg hung up, after the call
+   recording is closed (its WAV header describes the whole file): MixMonitor sends no
+   event when it closes the file, so a filed copy taken earlier would be truncated.
 
 After every AMI reconnect the live channels are read (CoreShowChannels + Status with the
 attempt variable) and the tracker rebuilt before buffered events are applied.
@@ -15,10 +19,10 @@ attempt variable) and the tracker rebuilt before buffered events are applied.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from core.clock import Clock
 from core.enums import DialOutcome
@@ -27,7 +31,9 @@ from dialer.asterisk.ami import AmiActionError, AmiClient, AmiConfig
 from dialer.asterisk.ami_frame import AmiFrame
 from dialer.asterisk.ami_messages import AmiEvent
 from dialer.asterisk.call_tracker import ATTEMPT_VARIABLE, CallTracker, LiveChannel
-from dialer.telephony import CallReport, CallRequest, IvrResult
+from dialer.call_plan import AttemptId, CallPlan, ProgressBus, ProgressEvent
+from dialer.telephony import CallReport
+from recordings.wavinfo import wav_header_complete
 
 log = logging.getLogger(__name__)
 
@@ -35,34 +41,6 @@ _PHONE = re.compile(r"^\+?[0-9]{2,20}$")
 _NAME_UNSAFE = re.compile(r'["<>\\\r\n\x00]')
 _ID_SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _AGENT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
-
-
-class IvrResultBoard:
-    """Where FastAGI sessions post what the IVR did, for `place()` to pick up by attempt."""
-
-    def __init__(self) -> None:
-        self._results: dict[str, IvrResult] = {}
-        self._waiters: dict[str, asyncio.Event] = {}
-
-    MAX_UNCLAIMED = 10_000  # results posted after their call was reported are dropped
-
-    def post(self, attempt_id: str, result: IvrResult) -> None:
-        self._results[attempt_id] = result
-        self._waiters.setdefault(attempt_id, asyncio.Event()).set()
-        while len(self._results) > self.MAX_UNCLAIMED:
-            oldest = next(iter(self._results))
-            log.warning("IVR result for attempt %s was never collected", oldest)
-            del self._results[oldest]
-            self._waiters.pop(oldest, None)
-
-    async def take(self, attempt_id: str, timeout_s: float) -> IvrResult | None:
-        """The posted result, waiting up to `timeout_s` for it; None if none came."""
-        event = self._waiters.setdefault(attempt_id, asyncio.Event())
-        if attempt_id not in self._results and timeout_s > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout_s)
-        self._waiters.pop(attempt_id, None)
-        return self._results.pop(attempt_id, None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,8 +52,8 @@ class OriginatePlan:
     context: str = "followup"
     exten: str = "s"
     attempt_variable: str = ATTEMPT_VARIABLE
-    ivr_grace_s: float = 5.0  # how long to wait for the IVR result after the hangup
     max_call_s: float = 3 * 3600.0  # a call still open after this is given up on
+    recording_close_s: float = 15.0  # how long to wait for MixMonitor to close the file
     agent_ring_s: float = 30.0  # click-to-call: how long the agent's phone rings
 
     @property
@@ -100,14 +78,15 @@ def caller_id(name: str, number: str) -> str:
 class AsteriskTelephony:
     """Places calls through one Asterisk. Build with `AmiConfig`, start, then `place()`."""
 
-    def __init__(self, config: AmiConfig, clock: Clock, board: IvrResultBoard,
-                 plan: OriginatePlan | None = None) -> None:
+    def __init__(self, config: AmiConfig, clock: Clock, plan: OriginatePlan | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._clock = clock
-        self._board = board
+        self._sleep = sleep
         self._plan = plan or OriginatePlan()
         self._tracker = CallTracker(attempt_variable=self._plan.attempt_variable,
                                     number_is_endpoint=self._plan.number_is_endpoint)
         self._waiters: dict[str, asyncio.Future[CallReport]] = {}
+        self._buses: dict[str, ProgressBus] = {}
         self._buffer: list[AmiEvent] = []
         self._client = AmiClient(config, self._on_event, self._on_connected)
 
@@ -128,69 +107,101 @@ class AsteriskTelephony:
             if not fut.done():
                 fut.set_exception(TelephonyUnavailable("telephony closed"))
 
-    async def place(self, call: CallRequest) -> CallReport:
-        """Dial `call.phone` and follow the call to its end.
+    def originate_headers(self, plan: CallPlan) -> list[tuple[str, str]] | None:
+        """The Originate headers for `plan`, or None when the number is not one this
+        trunk can dial (an outcome, `invalid_number`, not an exception)."""
+        try:
+            channel = self._plan.dial_string(plan.phone)
+        except ValueError:
+            return None
+        headers = [
+            ("Channel", channel),
+            ("Context", self._plan.context), ("Exten", self._plan.exten), ("Priority", "1"),
+            ("Timeout", str(int(plan.ring_timeout_s * 1000))), ("Async", "true"),
+            ("Variable", f"{self._plan.attempt_variable}={plan.attempt_id}"),
+            ("Variable", f"FOLLOWUP_TASK={plan.task.task_id}"),
+            ("Variable", f"FOLLOWUP_LOCALE={plan.locale}"),
+        ]
+        if plan.caller_id:  # none configured: the trunk's own number is shown
+            headers.append(("CallerID", caller_id(plan.caller_name, plan.caller_id)))
+        AmiFrame.build(*headers).to_bytes()  # refuses line breaks before anything happens
+        return headers
+
+    async def place(self, plan: CallPlan, events: ProgressBus) -> CallReport:
+        """Dial `plan.phone` and follow the call to its end, publishing its progress.
 
         Raises `TelephonyUnavailable` if AMI is down *before* anything was sent (the attempt
-        did not happen). Busy, no answer and the like come back as report outcomes.
+        did not happen). Busy, no answer, a number the trunk cannot dial and the like come
+        back as report outcomes.
         """
-        if not _ID_SAFE.fullmatch(call.attempt_id):
-            raise ValueError(f"unsafe attempt id {call.attempt_id!r}")
+        key = str(plan.attempt_id)
+        headers = self.originate_headers(plan)
+        if headers is None:
+            return CallReport(attempt_id=plan.attempt_id, outcome=DialOutcome.INVALID_NUMBER,
+                              dialled=False, ended_at=self._clock.now(),
+                              details=(f"not dialable: {plan.phone!r}",))
         if not self._client.connected:
             raise TelephonyUnavailable("AMI not connected")
-        headers = [
-            ("Channel", self._plan.dial_string(call.phone)),
-            ("Context", self._plan.context), ("Exten", self._plan.exten), ("Priority", "1"),
-            ("Timeout", str(int(call.timeout_s * 1000))), ("Async", "true"),
-            ("Variable", f"{self._plan.attempt_variable}={call.attempt_id}"),
-            ("Variable", f"FOLLOWUP_TASK={call.task_id}"),
-            ("Variable", f"FOLLOWUP_LOCALE={call.locale}"),
-        ]
-        headers += [("Variable", f"{k}={v}") for k, v in call.variables]
-        if call.caller_id:  # none configured: the trunk's own number is shown
-            headers.append(("CallerID", caller_id(call.caller_name, call.caller_id)))
-        AmiFrame.build(*headers).to_bytes()  # refuses line breaks before anything happens
         action_id = self._client.next_action_id("originate")
         future: asyncio.Future[CallReport] = asyncio.get_running_loop().create_future()
-        self._waiters[call.attempt_id] = future
-        self._tracker.expect(call.attempt_id, action_id)
+        self._waiters[key] = future
+        self._buses[key] = events
+        self._tracker.expect(key, action_id)
         try:
-            report = await self._originate_and_wait(call, action_id, headers, future)
+            report = await self._originate_and_wait(plan.attempt_id, action_id, headers,
+                                                    future)
         finally:
-            self._waiters.pop(call.attempt_id, None)
+            self._waiters.pop(key, None)
+            self._buses.pop(key, None)
             if not future.done():  # cancelled by our caller: stop following the call
-                self._tracker.cancel(call.attempt_id)
-        # an answered call waits a moment for its IVR result; any other takes what is
-        # there (an IVR may have run on a call whose answer we did not see), so the board
-        # never keeps results nobody will collect
-        grace = self._plan.ivr_grace_s if report.answered_at is not None else 0.0
-        ivr = await self._board.take(call.attempt_id, grace)
-        if ivr is not None:
-            report = dataclasses.replace(report, ivr=ivr)
+                self._tracker.cancel(key)
+        if report.recording is not None:
+            report = await self._closed_recording(report)
         return report
 
-    async def _originate_and_wait(self, call: CallRequest, action_id: str,
+    async def _closed_recording(self, report: CallReport) -> CallReport:
+        """Wait until MixMonitor has closed the call's file (its header is final)."""
+        path = report.recording
+        assert path is not None
+        if not await asyncio.to_thread(path.exists):
+            # e.g. Asterisk writes to a folder this host does not share: nothing to file
+            log.warning("attempt %s: recording %s is not here", report.attempt_id, path)
+            return report
+        waited = 0.0
+        while not await asyncio.to_thread(wav_header_complete, path):
+            if waited >= self._plan.recording_close_s:
+                log.error("attempt %s: recording %s still open after %.0fs; filed as is",
+                          report.attempt_id, path, waited)
+                return dataclasses.replace(report, details=(
+                    *report.details, "recording not closed"))
+            await self._sleep(0.1)
+            waited += 0.1
+        return report
+
+    async def _originate_and_wait(self, attempt_id: AttemptId, action_id: str,
                                   headers: list[tuple[str, str]],
                                   future: asyncio.Future[CallReport]) -> CallReport:
         try:
             await self._client.send_action("Originate", *headers, action_id=action_id)
         except AmiActionError as exc:
-            # Asterisk refused the action itself: nothing was dialled
-            self._tracker.cancel(call.attempt_id)
-            log.warning("originate refused for attempt %s: %s", call.attempt_id, exc)
-            return CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.FAILED,
+            # Asterisk refused the action itself: nothing was dialled, and the same action
+            # would be refused again (a bad setting, a missing module): an error, counted
+            self._tracker.cancel(str(attempt_id))
+            log.warning("originate refused for attempt %s: %s", attempt_id, exc)
+            return CallReport(attempt_id=attempt_id, outcome=DialOutcome.ERROR,
                               dialled=False, ended_at=self._clock.now(), details=(str(exc),))
         except TelephonyUnavailable:
             # maybe sent, the answer lost with the link: the rebuild after the reconnect
             # finds the call's channel (or settles it as never seen); wait for that
             log.warning("AMI dropped while originating attempt %s; waiting for the rebuild",
-                        call.attempt_id)
+                        attempt_id)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._plan.max_call_s)
         except TimeoutError:
-            self._tracker.cancel(call.attempt_id)
-            return CallReport(attempt_id=call.attempt_id, outcome=DialOutcome.FAILED,
-                              dialled=True, ended_at=self._clock.now(), outcome_certain=False)
+            self._tracker.cancel(str(attempt_id))
+            return CallReport(attempt_id=attempt_id, outcome=DialOutcome.ERROR,
+                              dialled=True, ended_at=self._clock.now(), outcome_certain=False,
+                              details=(f"still up after {self._plan.max_call_s:.0f}s",))
 
     async def click_to_call(self, agent_interface: str, phone: str, ticket_id: str,
                             caller_id_number: str, caller_name: str = "") -> str:
@@ -252,8 +263,14 @@ class AsteriskTelephony:
             self._deliver(self._tracker.feed(event, self._clock.now()))
 
     def _deliver(self, reports: list[CallReport]) -> None:
+        for seen in self._tracker.drain_progress():
+            bus = self._buses.get(seen.attempt_id)
+            if bus is not None:
+                bus.publish(ProgressEvent(
+                    AttemptId(int(seen.attempt_id)), seen.progress, seen.at,
+                    channel=seen.channel, uniqueid=seen.uniqueid, linkedid=seen.linkedid,
+                    queue=seen.queue, agent=seen.agent))
         for report in reports:
-            fut = self._waiters.get(report.attempt_id)
+            fut = self._waiters.get(str(report.attempt_id))
             if fut is not None and not fut.done():
                 fut.set_result(report)
-

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from core.clock import AcceleratedClock, Clock
+from core.settings import BackendName
 from dialer.asterisk.backend import AsteriskBackend
 from dialer.call_handler import IvrCallHandler
 from dialer.campaign import CampaignStats
@@ -25,7 +26,8 @@ def register(cli: click.Group) -> None:
     cli.add_command(run)
 
 
-async def _dial(app: App, backend: str, seed: int, speed: float, days: float) -> CampaignStats:
+async def _dial(app: App, backend: BackendName, seed: int, speed: float,
+                days: float) -> CampaignStats:
     clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
     sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
     if backend != "sim":
@@ -58,7 +60,7 @@ async def _dial(app: App, backend: str, seed: int, speed: float, days: float) ->
               help="Also make the retries and calls that fall due in this many days "
                    "(simulated time skips the idle hours).")
 @pass_app
-def dial(app: App, backend: str | None, seed: int, speed: float, days: float) -> None:
+def dial(app: App, backend: BackendName | None, seed: int, speed: float, days: float) -> None:
     """Call every patient whose follow-up is due now, then stop.
 
     Calls are made only inside each patient's calling window and the hospital's calling
@@ -80,7 +82,7 @@ def dial(app: App, backend: str | None, seed: int, speed: float, days: float) ->
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Simulation only: run time this many times faster.")
 @pass_app
-def run(app: App, backend: str | None, seed: int, no_jobs: bool, speed: float) -> None:
+def run(app: App, backend: BackendName | None, seed: int, no_jobs: bool, speed: float) -> None:
     """The follow-up daemon: syncs the HIS and plans every few minutes, dials what is due,
     retries busy and unanswered calls, purges expired recordings at night.
 
@@ -95,7 +97,7 @@ def run(app: App, backend: str | None, seed: int, no_jobs: bool, speed: float) -
                      None if no_jobs else daemon_jobs(app), speed))
 
 
-async def _run(app: App, backend: str, seed: int, jobs: object, speed: float) -> None:
+async def _run(app: App, backend: BackendName, seed: int, jobs: object, speed: float) -> None:
     from engine.daemon import Daemon, DaemonJobs
 
     clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock

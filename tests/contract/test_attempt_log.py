@@ -52,7 +52,7 @@ def _answer(q: str, value: str, red: Severity | None = None) -> Answer:
 def test_a_call_that_never_dialled_does_not_count(db: Database, log: AttemptLog) -> None:
     task = _claim_one(db).claim(NOW, 1)[0]
     a = log.begin(task, NOW)
-    status = log.finish(a, CallSummary(DialOutcome.FAILED, error="trunk down"), NOW)
+    status = log.finish(a, CallSummary(DialOutcome.FAILED, error="trunk down"), NOW).status
     assert status is TaskStatus.PENDING
     with db.session() as s:
         t = s.get(FollowupTask, task.task_id)
@@ -74,7 +74,7 @@ def test_completed_call_with_answers_recording_and_red_flag_ticket(
     status = log.finish(a, CallSummary(
         DialOutcome.ANSWERED, ScriptOutcome.ESCALATED, recording=rec,
         tickets=(TicketRequest(TicketReason.RED_FLAG, Severity.HIGH, "chest pain: yes"),)),
-        NOW)
+        NOW).status
     assert status is TaskStatus.DONE
     with db.session() as s:
         t = s.get(FollowupTask, task.task_id)
@@ -83,8 +83,10 @@ def test_completed_call_with_answers_recording_and_red_flag_ticket(
             ("q1", "yes"), ("q2", "yes")]
         ticket = s.execute(select(Ticket)).scalar_one()
         assert ticket.reason is TicketReason.RED_FLAG and ticket.priority == 1
+        assert ticket.due_at == NOW + dt.timedelta(hours=4)  # a high red flag's SLA
         recording = s.execute(select(Recording)).scalar_one()
         assert recording.attempt_id == a and recording.duration_ms == 500
+    assert not rec.exists()  # the spooled original goes once its stored copy verifies
 
 
 def test_last_no_answer_raises_callback_ticket(db: Database, log: AttemptLog) -> None:
@@ -92,7 +94,7 @@ def test_last_no_answer_raises_callback_ticket(db: Database, log: AttemptLog) ->
     task = claimer.claim(NOW, 1)[0]
     a = log.begin(task, NOW)
     log.mark_dialled(a, NOW)
-    assert log.finish(a, CallSummary(DialOutcome.NO_ANSWER, hangup_cause=19), NOW) \
+    assert log.finish(a, CallSummary(DialOutcome.NO_ANSWER, hangup_cause=19), NOW).status \
         is TaskStatus.FAILED
     with db.session() as s:
         assert s.execute(select(Ticket.reason)).scalar_one() is TicketReason.ATTEMPTS_EXHAUSTED
@@ -189,3 +191,126 @@ def test_merged_riders_end_with_their_call(db: Database, log: AttemptLog) -> Non
     with db.session() as s:
         r = s.get(FollowupTask, rider.id)
         assert r is not None and r.status is TaskStatus.DONE and r.outcome == "completed"
+
+
+def _voice(q: str, clip: Path) -> Answer:
+    return Answer("s", 1, q, QuestionKind.VOICE, AnswerSource.VOICE, None,
+                  transcript="还好", confidence=0.9, audio=clip, offset_ms=1200)
+
+
+def test_a_failing_recordings_folder_loses_no_answer_and_no_call(
+        db: Database, tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    broken = tmp_path / "rec"
+    broken.write_text("not a folder")  # as good as full or read-only: nothing can be filed
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(broken, clock, AuditLog(clock)), "sim")
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_answered(a, NOW)
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(_wav(0.4))
+    log.save_answer(a, _voice("free", clip), NOW)
+    rec = tmp_path / "call.wav"
+    rec.write_bytes(_wav(0.5))
+    result = log.finish(a, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.COMPLETED,
+                                       recording=rec), NOW)
+    assert result.status is TaskStatus.DONE and result.spooled is not None
+    with db.session() as s:
+        answer = s.execute(select(AnswerRow)).scalar_one()
+        assert (answer.transcript, answer.recording_id, answer.clip_spool) == (
+            "还好", None, str(clip))
+        attempt = s.get(CallAttempt, a)
+        assert attempt is not None and attempt.dial_outcome is DialOutcome.ANSWERED
+        assert attempt.recording_spool == str(rec)
+    assert log.sweep_spool().problem is not None  # still broken: nothing moves
+    broken.unlink()  # the folder is repaired
+    sweep = log.sweep_spool()
+    assert (sweep.filed, sweep.waiting, sweep.problem) == (2, 0, None)
+    with db.session() as s:
+        answer = s.execute(select(AnswerRow)).scalar_one()
+        assert answer.recording_id is not None and answer.clip_spool is None
+        kinds = sorted(r.kind.value for r in s.execute(select(Recording)).scalars())
+        assert kinds == ["answer_clip", "call"]
+    assert not clip.exists() and not rec.exists()
+
+
+def test_reconcile_never_takes_a_lease_that_is_not_expired(db: Database,
+                                                           log: AttemptLog) -> None:
+    """A claim without an expiry (or one still running) belongs to a live dialer."""
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    with db.session() as s:
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None
+        t.lease_expires_at = None
+    later = NOW + dt.timedelta(hours=1)
+    assert log.reconcile(later, live_attempts=set(), all_claims_are_dead=False) == 0
+    with db.session() as s:
+        attempt = s.get(CallAttempt, a)
+        assert attempt is not None and attempt.status is AttemptStatus.DIALING
+
+
+def test_a_finished_attempt_is_never_rewritten_by_a_reclaim(db: Database,
+                                                            log: AttemptLog) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_answered(a, NOW)
+    log.finish(a, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.COMPLETED), NOW)
+    later = NOW + dt.timedelta(hours=1)
+    assert log.reconcile(later, live_attempts=set(), all_claims_are_dead=False) == 0
+    with db.session() as s:
+        attempt = s.get(CallAttempt, a)
+        assert attempt is not None and attempt.status is AttemptStatus.ENDED
+        assert attempt.ended_at == NOW and attempt.error is None
+
+
+def test_an_outcome_that_arrives_after_a_reclaim_is_still_recorded(
+        db: Database, log: AttemptLog) -> None:
+    """The dialer lost its lease mid-call (e.g. the store was away): the red flag the
+    patient gave still reaches a person and the true outcome is stored."""
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_answered(a, NOW)
+    later = NOW + dt.timedelta(minutes=6)
+    assert log.reconcile(later, live_attempts=set(), all_claims_are_dead=False) == 1
+    flag = TicketRequest(TicketReason.RED_FLAG, Severity.CRITICAL, "chest pain")
+    result = log.finish(a, CallSummary(DialOutcome.ANSWERED, ScriptOutcome.ESCALATED,
+                                       tickets=(flag,)), later)
+    assert result.status is TaskStatus.DONE
+    with db.session() as s:
+        attempt = s.get(CallAttempt, a)
+        assert attempt is not None and attempt.status is AttemptStatus.ENDED
+        assert attempt.script_outcome is ScriptOutcome.ESCALATED
+        assert "reclaim" in (attempt.error or "")
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.attempts == 1  # counted once, by the reclaim
+        ticket = s.execute(select(Ticket)).scalar_one()
+        assert (ticket.reason, ticket.severity) == (TicketReason.RED_FLAG, Severity.CRITICAL)
+
+
+def test_an_error_on_our_side_counts_so_it_cannot_loop(db: Database,
+                                                      log: AttemptLog) -> None:
+    claimer = _claim_one(db, max_attempts=2)
+    statuses = []
+    for minute in (0, 40):
+        now = NOW + dt.timedelta(minutes=minute)
+        task = claimer.claim(now, 1)[0]
+        a = log.begin(task, now)
+        statuses.append(log.finish(a, CallSummary(DialOutcome.ERROR, error="bug"), now).status)
+    assert statuses == [TaskStatus.PENDING, TaskStatus.FAILED]
+    with db.session() as s:
+        assert s.execute(select(Ticket.reason)).scalar_one() is TicketReason.ATTEMPTS_EXHAUSTED
+
+
+def test_finish_is_safe_to_repeat(db: Database, log: AttemptLog) -> None:
+    """A retried outcome write whose first commit did land changes nothing."""
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    flag = TicketRequest(TicketReason.RED_FLAG, Severity.HIGH, "pain")
+    summary = CallSummary(DialOutcome.ANSWERED, ScriptOutcome.ESCALATED, tickets=(flag,))
+    assert log.finish(a, summary, NOW).status is TaskStatus.DONE
+    assert log.finish(a, summary, NOW).status is TaskStatus.DONE
+    with db.session() as s:
+        assert len(s.execute(select(Ticket)).scalars().all()) == 1
+        t = s.get(FollowupTask, task.task_id)
+        assert t is not None and t.attempts == 1

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from core.audit import AuditLog
 from core.clock import AcceleratedClock
-from core.enums import DialOutcome, ScriptOutcome, TaskStatus, TicketReason
+from core.enums import CallProgress, DialOutcome, ScriptOutcome, TaskStatus, TicketReason
 from core.store.db import Database
 from core.store.models import CallAttempt, FollowupTask, Ticket
 from dialer.attempt_log import AttemptLog
@@ -19,30 +18,28 @@ from dialer.campaign import Campaign, CampaignOptions
 from dialer.claims import CallingRules, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
-from dialer.telephony import CallReport, CallRequest
+from dialer.call_plan import CallPlan, ProgressBus, ProgressEvent
+from dialer.call_result import CallIvrResult
+from dialer.telephony import CallReport
 from recordings.store import RecordingStore
+from tests.contract.call_support import planner
 from tests.contract.test_claims import NOW, TZ, _seed
 
 ALWAYS = CallingRules.from_settings("00:00-24:00", [])
 
 
-@dataclass(frozen=True)
-class FakeIvr:
-    outcome: ScriptOutcome
-
-
 class FakeTelephony:
-    """Outcomes by the last digit of the phone; records concurrency and every request."""
+    """Outcomes by the last digits of the phone; records concurrency and every plan."""
 
     def __init__(self, clock: AcceleratedClock, plan: dict[str, list[DialOutcome]]) -> None:
         self.clock = clock
         self.plan = plan
         self.active: set[str] = set()
         self.peak = 0
-        self.requests: list[CallRequest] = []
+        self.requests: list[CallPlan] = []
         self.two_started = asyncio.Event()
 
-    async def place(self, call: CallRequest) -> CallReport:
+    async def place(self, call: CallPlan, events: ProgressBus) -> CallReport:
         if call.phone in self.active:
             raise AssertionError(f"two calls at once to {call.phone}")
         self.requests.append(call)
@@ -54,12 +51,15 @@ class FakeTelephony:
             outcomes = self.plan.get(call.phone[-2:], [DialOutcome.ANSWERED])
             n = sum(1 for r in self.requests if r.phone == call.phone) - 1
             outcome = outcomes[min(n, len(outcomes) - 1)]
-            if outcome is DialOutcome.FAILED:
+            if outcome is DialOutcome.ERROR:
                 raise RuntimeError("adapter exploded")
+            events.publish(ProgressEvent(call.attempt_id, CallProgress.DIALLED,
+                                         self.clock.now()))
             await self.clock.sleep(60)
-            ivr = FakeIvr(ScriptOutcome.COMPLETED) if outcome is DialOutcome.ANSWERED else None
+            if outcome is DialOutcome.ANSWERED:
+                call.result = CallIvrResult(ScriptOutcome.COMPLETED)
             return CallReport(attempt_id=call.attempt_id, outcome=outcome,
-                              dialled=outcome.was_dialled, ivr=ivr)
+                              dialled=outcome.was_dialled)
         finally:
             self.active.discard(call.phone)
 
@@ -69,8 +69,8 @@ def _campaign(db: Database, tmp_path: Path, telephony: FakeTelephony, clock: Acc
     claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
     log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
     pacer = Pacer(channels, 50.0, clock, clock.sleep)
-    return Campaign(db, claimer, log, telephony, pacer, clock, clock.sleep,
-                    CampaignOptions(poll_interval_s=5)), claimer
+    return Campaign(db, claimer, log, planner(db, log, tmp_path), telephony, pacer, clock,
+                    clock.sleep, CampaignOptions(poll_interval_s=5)), claimer
 
 
 async def test_campaign_works_every_task_to_an_end(db: Database, tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ async def test_campaign_works_every_task_to_an_end(db: Database, tmp_path: Path)
         "01": [DialOutcome.BUSY, DialOutcome.ANSWERED],
         "02": [DialOutcome.NO_ANSWER, DialOutcome.NO_ANSWER],
         "03": [DialOutcome.INVALID_NUMBER],
-        "04": [DialOutcome.FAILED, DialOutcome.ANSWERED],
+        "04": [DialOutcome.ERROR, DialOutcome.ANSWERED],
     }
     tel = FakeTelephony(clock, plan)
     campaign, claimer = _campaign(db, tmp_path, tel, clock, channels=4)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.enums import HangupCause
 from dialer.asterisk.ami_frame import AmiFrame, AmiValueError, split_stream
 from dialer.asterisk.ami_messages import (
     AgentComplete,
@@ -21,7 +22,7 @@ from dialer.asterisk.ami_messages import (
     parse_event,
     parse_response,
 )
-from dialer.asterisk.dial_outcome import HangupCause, OriginateReason
+from dialer.asterisk.dial_outcome import OriginateReason
 
 AMI = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk" / "ami"
 

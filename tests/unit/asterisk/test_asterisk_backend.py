@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from core.clock import FakeClock
-from core.enums import DialOutcome, ScriptOutcome
+from core.enums import CallProgress, DialOutcome, ScriptOutcome
 from core.errors import TelephonyError
 from dialer.asterisk.ami import AmiConfig
 from dialer.asterisk.backend import AsteriskBackend
 from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
 from dialer.asterisk.telephony import OriginatePlan
 from dialer.asterisk.testing import AgiRecording, replay_agi_session
-from dialer.telephony import CallReport, CallRequest
+from dialer.call_plan import AttemptId, CallPlan, ProgressBus
+from dialer.call_result import CallIvrResult, combine
+from dialer.claims import ClaimedTask
+from dialer.telephony import CallReport
+from ivr.call_context import CallContext
 from ivr.channel import Channel, Prompt
+from ivr.prompts import PromptContext
+from ivr.results import ScriptResult
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk"
 PAIRS = {"1001": ("originate_answered_ivr", "followup_dtmf_record"),
@@ -28,26 +33,49 @@ PAIRS = {"1001": ("originate_answered_ivr", "followup_dtmf_record"),
 HELLO = Prompt(Path("/s/hello.wav"), "hello")
 
 
-@dataclass(frozen=True)
-class Result:
-    outcome: ScriptOutcome
-    digits: str
+class TinyIvr:
+    """A tiny IVR: greet, ask one key, hand 2 to the agents; `digits` keeps what it got."""
+
+    def __init__(self) -> None:
+        self.digits: list[str] = []
+        self.handoffs: list[CallPlan] = []
+
+    async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult:
+        await channel.play(HELLO)
+        if channel.hung_up:
+            return self._done(plan, ScriptOutcome.PARTIAL)
+        got = await channel.collect_digits(HELLO, 1, 8.0)
+        self.digits.append(got.digits)
+        if got.digits == "2" and await channel.transfer(
+                "followup-agents", {"FOLLOWUP_SUMMARY": "asked for a person"}):
+            result = ScriptResult("s", 1, "en-US", ScriptOutcome.TRANSFERRED,
+                                  transferred_to="followup-agents")
+            plan.result = combine([result])
+            return plan.result
+        await channel.hangup()
+        return self._done(plan, ScriptOutcome.COMPLETED if got.digits else
+                          ScriptOutcome.PARTIAL)
+
+    @staticmethod
+    def _done(plan: CallPlan, outcome: ScriptOutcome) -> CallIvrResult:
+        plan.result = CallIvrResult(outcome)
+        return plan.result
+
+    async def handoff_unanswered(self, plan: CallPlan, channel: Channel) -> None:
+        self.handoffs.append(plan)
+        await channel.play(HELLO)
+        await channel.hangup()
 
 
-async def ivr(attempt_id: str, channel: Channel) -> Result:
-    """A tiny IVR: greet, ask one key, hand 2 to the agents."""
-    await channel.play(HELLO)
-    if channel.hung_up:
-        return Result(ScriptOutcome.PARTIAL, "")
-    got = await channel.collect_digits(HELLO, 1, 8.0)
-    if got.digits == "2" and await channel.transfer("followup-agents",
-                                                   {"FOLLOWUP_SUMMARY": "asked for a person"}):
-        return Result(ScriptOutcome.TRANSFERRED, got.digits)
-    await channel.hangup()
-    return Result(ScriptOutcome.COMPLETED if got.digits else ScriptOutcome.PARTIAL, got.digits)
+def call_plan(attempt_id: int, phone: str) -> CallPlan:
+    task = ClaimedTask(task_id=1, patient_id=1, encounter_id=1, department_id=1, phone=phone,
+                       language="en-US", timezone="UTC", call_scripts=(("s", 1),),
+                       attempts=0, max_attempts=3, priority=50)
+    return CallPlan(AttemptId(attempt_id), task, phone, (), CallContext(PromptContext(), None),
+                    caller_id="5550100")
 
 
-async def run_call(number: str) -> tuple[CallReport, FakeAmiServer]:
+async def run_call(number: str) -> tuple[CallReport, CallPlan, FakeAmiServer]:
     ami_name, agi_name = PAIRS[number]
     fake = FakeAmiServer(
         {f"PJSIP/{number}": AmiScenario.load(FIX / "ami" / f"{ami_name}.dialogue.txt")},
@@ -55,33 +83,37 @@ async def run_call(number: str) -> tuple[CallReport, FakeAmiServer]:
     await fake.start()
     backend = AsteriskBackend(
         AmiConfig("127.0.0.1", fake.port, "followup", "secret", action_timeout_s=3),
-        OriginatePlan(dial_template="PJSIP/{number}", ivr_grace_s=1.0),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), ivr, "127.0.0.1", 0, Path("/tmp"))
+        OriginatePlan(dial_template="PJSIP/{number}"),
+        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), "127.0.0.1", 0,
+        Path("/tmp"))
+    plan = call_plan(777, number)
+    events = ProgressBus()
+    seen: list[CallProgress] = []
+    events.subscribe(lambda e: seen.append(e.progress))
     try:
         await backend.start()
         fake.agi_port = backend.fastagi.port
-        report = await asyncio.wait_for(backend.place(CallRequest(
-            attempt_id="777", task_id="t1", phone=number, caller_id="5550100", timeout_s=30,
-            locale="en-US")), 10)
+        report = await asyncio.wait_for(backend.place(plan, events), 10)
     finally:
         await backend.close()
         await fake.close()
-    return report, fake
+    assert seen[:3] == [CallProgress.DIALLED, CallProgress.RINGING, CallProgress.ANSWERED] \
+        or seen[:2] == [CallProgress.DIALLED, CallProgress.ANSWERED], seen
+    return report, plan, fake
 
 
 async def test_answered_call_carries_the_ivr_result() -> None:
-    report, fake = await run_call("1001")
+    report, plan, fake = await run_call("1001")
     assert report.outcome is DialOutcome.ANSWERED
-    assert isinstance(report.ivr, Result)
-    assert report.ivr == Result(ScriptOutcome.COMPLETED, "1")
+    assert plan.result is not None and plan.result.outcome is ScriptOutcome.COMPLETED
     assert fake.agi_sessions[0][:2] == ['STREAM FILE "/s/hello" ""',
                                         'GET DATA "/s/hello" "8000" "1"']
     assert report.recording is not None
 
 
 async def test_key_two_goes_to_the_agents_queue_and_the_agent_is_attached() -> None:
-    report, fake = await run_call("1007")
-    assert report.ivr == Result(ScriptOutcome.TRANSFERRED, "2")
+    report, plan, fake = await run_call("1007")
+    assert plan.result is not None and plan.result.outcome is ScriptOutcome.TRANSFERRED
     assert fake.agi_sessions[0][-1] == 'SET VARIABLE "FOLLOWUP_TRANSFER" "followup-agents"'
     assert report.queue == "followup-agents"
     assert report.agent is not None and report.agent.member_name == "Agent 2001"
@@ -89,9 +121,9 @@ async def test_key_two_goes_to_the_agents_queue_and_the_agent_is_attached() -> N
 
 
 async def test_hangup_mid_prompt_reports_answered_with_a_partial_ivr() -> None:
-    report, fake = await run_call("1006")
+    report, plan, fake = await run_call("1006")
     assert report.outcome is DialOutcome.ANSWERED
-    assert report.ivr == Result(ScriptOutcome.PARTIAL, "")
+    assert plan.result is not None and plan.result.outcome is ScriptOutcome.PARTIAL
     # the recorded -1 is checked with CHANNEL STATUS (511 after the HANGUP line): gone
     assert fake.agi_sessions == [['STREAM FILE "/s/hello" ""', "CHANNEL STATUS"]]
 
@@ -101,7 +133,8 @@ async def test_a_session_for_an_attempt_not_in_flight_is_ended_politely() -> Non
     await fake.start()
     backend = AsteriskBackend(
         AmiConfig("127.0.0.1", fake.port, "followup", "secret"), OriginatePlan(),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), ivr, "127.0.0.1", 0, Path("/tmp"),
+        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), "127.0.0.1", 0,
+        Path("/tmp"),
         goodbye=Prompt(Path("/s/sorry.wav"), "sorry"))
     try:
         await backend.start()
@@ -121,7 +154,8 @@ async def test_click_to_call_rings_the_agent_first() -> None:
     await fake.start()
     backend = AsteriskBackend(
         AmiConfig("127.0.0.1", fake.port, "followup", "secret"), OriginatePlan(),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), ivr, "127.0.0.1", 0, Path("/tmp"))
+        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), "127.0.0.1", 0,
+        Path("/tmp"))
     try:
         await backend.start()
         with pytest.raises(TelephonyError):  # the fake has no scenario: Originate failed
@@ -150,6 +184,6 @@ def test_built_from_the_settings() -> None:
     backend = AsteriskBackend.from_settings(
         AsteriskSettings(ami_secret=SecretStr("s"), agi_port=4599, trunk="gw",
                          clip_dir="/var/clips"),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), ivr)
+        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr())
     assert backend.fastagi.port == 4599
     assert backend.telephony.client.connected is False

@@ -7,23 +7,19 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from core.clock import FakeClock
-from core.enums import DialOutcome, ScriptOutcome
+from core.enums import DialOutcome
 from core.errors import TelephonyUnavailable
 from dialer.asterisk.ami import AmiAuthError, AmiConfig
 from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
-from dialer.asterisk.telephony import (
-    AsteriskTelephony,
-    IvrResultBoard,
-    OriginatePlan,
-    caller_id,
-)
-from dialer.telephony import CallReport, CallRequest
+from dialer.asterisk.telephony import AsteriskTelephony, OriginatePlan, caller_id
+from dialer.call_plan import CallPlan, ProgressBus
+from dialer.telephony import CallReport
+from tests.unit.asterisk.test_asterisk_backend import call_plan
 
 AMI = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk" / "ami"
 CASES = {
@@ -36,11 +32,6 @@ EXPECTED = {
     "1005": DialOutcome.UNREACHABLE, "1007": DialOutcome.ANSWERED,
     "1006": DialOutcome.ANSWERED, "9999": DialOutcome.INVALID_NUMBER,
 }
-
-
-@dataclass(frozen=True)
-class _Ivr:
-    outcome: ScriptOutcome
 
 
 def scenarios() -> dict[str, AmiScenario]:
@@ -63,16 +54,19 @@ def config(port: int, secret: str = "secret") -> AmiConfig:
                      backoff_max_s=0.2)
 
 
-def request(number: str, attempt: str) -> CallRequest:
-    return CallRequest(attempt_id=attempt, task_id=f"t-{attempt}", phone=number,
-                       caller_id="5550100", timeout_s=30, locale="zh-CN", caller_name="Clinic")
+def request(number: str, attempt: int) -> CallPlan:
+    plan = call_plan(attempt, number)
+    plan.caller_name = "Clinic"
+    return plan
 
 
-async def telephony(fake: FakeAmiServer, board: IvrResultBoard | None = None
-                    ) -> AsteriskTelephony:
+async def place(tel: AsteriskTelephony, plan: CallPlan) -> CallReport:
+    return await tel.place(plan, ProgressBus())
+
+
+async def telephony(fake: FakeAmiServer) -> AsteriskTelephony:
     tel = AsteriskTelephony(config(fake.port), FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)),
-                            board or IvrResultBoard(),
-                            OriginatePlan(dial_template="PJSIP/{number}", ivr_grace_s=0.2))
+                            OriginatePlan(dial_template="PJSIP/{number}"))
     await tel.start()
     return tel
 
@@ -82,7 +76,7 @@ async def test_each_recorded_case_through_the_real_client(fake: FakeAmiServer,
                                                           number: str) -> None:
     tel = await telephony(fake)
     try:
-        report = await asyncio.wait_for(tel.place(request(number, f"a{number}")), 10)
+        report = await asyncio.wait_for(place(tel, request(number, int(number))), 10)
     finally:
         await tel.close()
     assert report.outcome is EXPECTED[number]
@@ -91,21 +85,28 @@ async def test_each_recorded_case_through_the_real_client(fake: FakeAmiServer,
     sent = fake.originates[0]
     assert sent.get("Async") == "true"
     assert sent.get("Channel") == f"PJSIP/{number}"
-    assert f"FOLLOWUP_ATTEMPT=a{number}" in sent.get_all("Variable")
+    assert f"FOLLOWUP_ATTEMPT={number}" in sent.get_all("Variable")
     assert sent.get("CallerID") == '"Clinic" <5550100>'
     assert sent.get("Timeout") == "30000"
 
 
-async def test_the_ivr_result_is_attached_to_an_answered_call(fake: FakeAmiServer) -> None:
-    board = IvrResultBoard()
-    board.post("a1001", _Ivr(ScriptOutcome.COMPLETED))
-    tel = await telephony(fake, board)
+async def test_an_answered_call_files_its_recording(fake: FakeAmiServer) -> None:
+    tel = await telephony(fake)
     try:
-        report = await asyncio.wait_for(tel.place(request("1001", "a1001")), 10)
+        report = await asyncio.wait_for(place(tel, request("1001", 1001)), 10)
     finally:
         await tel.close()
-    assert report.ivr is not None and report.ivr.outcome is ScriptOutcome.COMPLETED
     assert report.recording is not None and report.recording.suffix == ".wav"
+
+
+async def test_a_number_the_trunk_cannot_dial_is_an_outcome(fake: FakeAmiServer) -> None:
+    tel = await telephony(fake)
+    try:
+        report = await place(tel, request("1002&PJSIP/2001", 5))
+    finally:
+        await tel.close()
+    assert report.outcome is DialOutcome.INVALID_NUMBER and not report.dialled
+    assert fake.originates == []
 
 
 async def test_concurrent_calls_are_correlated_not_ordered(fake: FakeAmiServer) -> None:
@@ -114,16 +115,16 @@ async def test_concurrent_calls_are_correlated_not_ordered(fake: FakeAmiServer) 
     numbers = ["1001", "1002", "1003", "1005", "9999", "1002", "1007"]
     try:
         reports = await asyncio.wait_for(asyncio.gather(*(
-            tel.place(request(n, f"c{i}")) for i, n in enumerate(numbers))), 15)
+            place(tel, request(n, 500 + i)) for i, n in enumerate(numbers))), 15)
     finally:
         await tel.close()
     assert [r.outcome for r in reports] == [EXPECTED[n] for n in numbers]
-    assert [r.attempt_id for r in reports] == [f"c{i}" for i in range(len(numbers))]
+    assert [r.attempt_id for r in reports] == [500 + i for i in range(len(numbers))]
 
 
 async def test_refused_login_is_an_auth_error(fake: FakeAmiServer) -> None:
     tel = AsteriskTelephony(config(fake.port, secret="wrong"),
-                            FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), IvrResultBoard())
+                            FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)))
     with pytest.raises(AmiAuthError):
         await tel.start()
 
@@ -134,10 +135,10 @@ async def test_place_while_disconnected_raises_before_sending(fake: FakeAmiServe
         fake.drop_connections()
         await asyncio.sleep(0.01)
         with pytest.raises(TelephonyUnavailable):
-            await tel.place(request("1002", "x1"))
+            await place(tel, request("1002", 601))
         assert fake.originates == []
         assert await tel.client.wait_connected(3)
-        report = await asyncio.wait_for(tel.place(request("1002", "x2")), 5)
+        report = await asyncio.wait_for(place(tel, request("1002", 602)), 5)
         assert report.outcome is DialOutcome.BUSY
     finally:
         await tel.close()
@@ -150,7 +151,7 @@ async def test_dropped_link_mid_campaign_loses_no_call_and_counts_none_twice(
     numbers = ["1001", "1003", "1005", "1007", "1002", "1006"]
     try:
         with caplog.at_level(logging.INFO):
-            tasks = [asyncio.create_task(tel.place(request(n, f"d{i}")))
+            tasks = [asyncio.create_task(place(tel, request(n, 700 + i)))
                      for i, n in enumerate(numbers)]
             await asyncio.sleep(0.1)  # every call is ringing or in its IVR
             assert len(fake.originates) == len(numbers)
@@ -160,7 +161,7 @@ async def test_dropped_link_mid_campaign_loses_no_call_and_counts_none_twice(
         await tel.close()
     assert tel.client.connections == 2
     # every attempt reported exactly once, and nothing was originated twice
-    assert sorted(r.attempt_id for r in reports) == sorted(f"d{i}" for i in range(6))
+    assert sorted(r.attempt_id for r in reports) == [700 + i for i in range(6)]
     assert len(fake.originates) == len(numbers)
     assert fake.actions.count("coreshowchannels") == 1
     by_number = {n: r for n, r in zip(numbers, reports, strict=True)}
@@ -191,7 +192,7 @@ async def test_a_refused_rebuild_keeps_following_live_events(
     tel = await telephony(fake)
     try:
         with caplog.at_level(logging.ERROR):
-            task = asyncio.create_task(tel.place(request("1003", "r1")))
+            task = asyncio.create_task(place(tel, request("1003", 801)))
             await asyncio.sleep(0.1)
             fake.drop_connections()
             report = await asyncio.wait_for(task, 10)
@@ -206,26 +207,10 @@ async def test_without_a_configured_caller_id_the_header_is_left_out(
         fake: FakeAmiServer) -> None:
     tel = await telephony(fake)
     try:
-        call = CallRequest(attempt_id="n1", task_id="t", phone="1002", caller_id="",
-                           timeout_s=30, locale="zh-CN")
-        report = await asyncio.wait_for(tel.place(call), 5)
+        call = request("1002", 901)
+        call.caller_id = ""
+        report = await asyncio.wait_for(place(tel, call), 5)
     finally:
         await tel.close()
     assert report.outcome is DialOutcome.BUSY
     assert fake.originates[0].get("CallerID") is None
-
-
-async def test_result_board_hands_over_once_and_stays_bounded() -> None:
-    board = IvrResultBoard()
-    board.MAX_UNCLAIMED = 2  # type: ignore[misc]
-    for name in ("a", "b", "c"):
-        board.post(name, _Ivr(ScriptOutcome.COMPLETED))
-    assert await board.take("a", 0.0) is None  # the oldest was dropped
-    got = await board.take("c", 0.0)
-    assert got is not None and got.outcome is ScriptOutcome.COMPLETED
-    assert await board.take("c", 0.0) is None  # handed over once
-    late = asyncio.get_running_loop().call_later(0.05, board.post, "d",
-                                                 _Ivr(ScriptOutcome.PARTIAL))
-    waited = await board.take("d", 1.0)
-    assert waited is not None and waited.outcome is ScriptOutcome.PARTIAL
-    late.cancel()

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.enums import DialOutcome
+from core.enums import CallProgress, DialOutcome, HangupCause
 from dialer.asterisk.ami_frame import AmiFrame, split_stream
 from dialer.asterisk.ami_messages import (
+    AgentComplete,
+    AgentConnect,
     AmiEvent,
     Hangup,
     OriginateResponse,
@@ -19,11 +21,17 @@ from dialer.asterisk.ami_messages import (
     parse_event,
 )
 from dialer.asterisk.call_tracker import CallTracker, LiveChannel
-from dialer.asterisk.dial_outcome import HangupCause, OriginateReason, map_dial_outcome
+from dialer.asterisk.dial_outcome import OriginateReason, map_dial_outcome
+from dialer.call_plan import AttemptId
 from dialer.telephony import CallReport
 
 AMI = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk" / "ami"
 T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.UTC)
+
+
+def lab_attempt(text: str) -> AttemptId:
+    """The lab recordings carry `FOLLOWUP_TASK=task-1001`: the number is the attempt."""
+    return AttemptId(int(text.rsplit("-", 1)[-1]))
 
 
 def recorded_events(name: str) -> list[AmiEvent]:
@@ -44,7 +52,7 @@ def originate_action_id(name: str) -> str:
 
 
 def replay(name: str, events: list[AmiEvent] | None = None) -> list[CallReport]:
-    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK")
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt)
     attempt = {
         "originate_answered_ivr": "task-1001", "originate_busy": "task-1002",
         "originate_noanswer": "task-1003", "originate_unreachable": "task-1005",
@@ -139,7 +147,7 @@ def test_originate_response_position_does_not_matter(name: str, data: st.DataObj
 
 
 def test_events_of_other_calls_are_ignored() -> None:
-    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK")
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt)
     tracker.expect("task-1002", "orig-other")  # a different ActionID
     for event in recorded_events("originate_busy"):
         if isinstance(event, VarSet) and event.variable == "FOLLOWUP_TASK":
@@ -149,7 +157,7 @@ def test_events_of_other_calls_are_ignored() -> None:
 
 
 def test_rebuild_settles_a_call_that_ended_unseen_and_keeps_a_live_one() -> None:
-    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK")
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt)
     tracker.expect("task-1003", "orig-originate_noanswer")
     tracker.expect("task-1001", "orig-originate_answered_ivr")
     tracker.expect("task-7", "orig-never-seen")
@@ -162,9 +170,9 @@ def test_rebuild_settles_a_call_that_ended_unseen_and_keeps_a_live_one() -> None
     live = [LiveChannel("1795652831.0", "1795652831.0", "PJSIP/1001-00000000", 6, "task-1001")]
     settled = tracker.rebuild(live, T0)
     by_attempt = {r.attempt_id: r for r in settled}
-    assert set(by_attempt) == {"task-1003", "task-7"}
-    assert by_attempt["task-1003"].dialled and not by_attempt["task-1003"].outcome_certain
-    assert not by_attempt["task-7"].dialled and not by_attempt["task-7"].outcome_certain
+    assert set(by_attempt) == {1003, 7}
+    assert by_attempt[1003].dialled and not by_attempt[1003].outcome_certain
+    assert not by_attempt[7].dialled and not by_attempt[7].outcome_certain
     assert tracker.in_flight == {"task-1001"}
     # its OriginateResponse went by while we were away; the Hangup alone finishes it
     end = [e for e in recorded_events("originate_answered_ivr")
@@ -199,8 +207,32 @@ def test_mapping_beyond_the_recordings(kwargs: dict[str, object], outcome: DialO
 
 
 def test_no_channel_through_a_trunk_is_our_failure_not_an_invalid_number() -> None:
-    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", number_is_endpoint=False)
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt, number_is_endpoint=False)
     tracker.expect("task-9999", originate_action_id("originate_unknown_endpoint"))
     reports = [r for e in recorded_events("originate_unknown_endpoint")
                for r in tracker.feed(e, T0)]
     assert [(r.outcome, r.dialled) for r in reports] == [(DialOutcome.FAILED, False)]
+
+
+def test_progress_is_seen_in_order_and_once() -> None:
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt)
+    tracker.expect("task-1007", originate_action_id("originate_ivr_to_queue"))
+    seen = []
+    for event in recorded_events("originate_ivr_to_queue"):
+        tracker.feed(event, T0)
+        seen += [p.progress for p in tracker.drain_progress()]
+    assert seen == [CallProgress.DIALLED, CallProgress.RINGING, CallProgress.ANSWERED,
+                    CallProgress.IN_QUEUE, CallProgress.CONNECTED]
+
+
+def test_a_queue_nobody_answers_leaves_the_call_without_an_agent() -> None:
+    """The same handoff with the agent's answer taken out (an agent who rings and never
+    answers): the call joined the queue, no person took it, so it reports no agent."""
+    events = [e for e in recorded_events("originate_ivr_to_queue")
+              if not isinstance(e, AgentConnect | AgentComplete)]
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt)
+    tracker.expect("task-1007", originate_action_id("originate_ivr_to_queue"))
+    reports = [r for e in events for r in tracker.feed(e, T0)]
+    assert len(reports) == 1
+    assert reports[0].queue == "followup-agents" and reports[0].agent is None
+    assert CallProgress.CONNECTED not in [p.progress for p in tracker.drain_progress()]

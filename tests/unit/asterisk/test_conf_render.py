@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from core.errors import ConfigError
-from core.settings import AsteriskSettings
+from core.settings import AsteriskSettings, load_settings
 from dialer.asterisk import conf_render
 from engine.cli import cli
 
@@ -82,7 +82,6 @@ def test_trunk_registration_when_a_user_is_set() -> None:
     ("recording_dir", "relative/dir"),
     ("recording_dir", "/tmp/${EVIL}"),
     ("agents", ["2001", "20;02"]),
-    ("caller_id", "555-0100"),
     ("ami_permit", "0.0.0.0/0.0.0.0\npermit=1"),
     ("trunk_username", "u\n"),
 ])
@@ -90,6 +89,12 @@ def test_unsafe_values_are_refused_with_the_setting_name(key: str, value: object
     with pytest.raises(ConfigError) as err:
         conf_render.validate(settings(**{key: value}))
     assert err.value.key.startswith(f"asterisk.{key}")
+
+
+def test_a_caller_id_that_is_not_a_number_is_refused_in_the_settings() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"FOLLOWUP_ASTERISK__CALLER_ID": "555-0100"})
+    assert err.value.key == "asterisk.caller_id"
 
 
 def test_cli_render_writes_private_files(tmp_path: Path) -> None:

@@ -1,0 +1,50 @@
+"""How urgent a ticket is: the one definition of ticket priority and response time.
+
+Direction, pinned by `tests/unit/core/test_tickets.py` and the worklist-order test: a
+**lower priority number is worked first**. The worklist orders by severity (most severe
+first), then priority ascending, then age. A red flag therefore always lists before "asked
+for a person", whatever their severities' ties.
+
+The response time (the ticket's `due_at`, its SLA) depends on the red flag's severity, or
+on the reason when there is no severity: a critical red flag is due within the hour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from core.enums import Severity, TicketReason
+
+TICKET_PRIORITY: dict[TicketReason, int] = {
+    TicketReason.RED_FLAG: 1,
+    TicketReason.ASKED_FOR_PERSON: 10,
+    TicketReason.IDENTITY_FAILED: 30,
+    TicketReason.LOW_CONFIDENCE: 40,
+    TicketReason.INVALID_NUMBER: 40,
+    TicketReason.ATTEMPTS_EXHAUSTED: 50,
+}
+
+_BY_SEVERITY: dict[Severity, dt.timedelta] = {
+    Severity.CRITICAL: dt.timedelta(hours=1),
+    Severity.HIGH: dt.timedelta(hours=4),
+    Severity.MEDIUM: dt.timedelta(hours=24),
+    Severity.LOW: dt.timedelta(hours=72),
+}
+_BY_REASON: dict[TicketReason, dt.timedelta] = {
+    TicketReason.RED_FLAG: dt.timedelta(hours=4),
+    TicketReason.ASKED_FOR_PERSON: dt.timedelta(hours=24),
+}
+_DEFAULT_RESPONSE = dt.timedelta(hours=72)
+
+
+def ticket_priority(reason: TicketReason) -> int:
+    """The priority number of a ticket raised for `reason` (lower is worked first)."""
+    return TICKET_PRIORITY[reason]
+
+
+def response_due(reason: TicketReason, severity: Severity | None,
+                 raised_at: dt.datetime) -> dt.datetime:
+    """When a person must have acted on the ticket (its SLA deadline)."""
+    if severity is not None and reason is TicketReason.RED_FLAG:
+        return raised_at + _BY_SEVERITY[severity]
+    return raised_at + _BY_REASON.get(reason, _DEFAULT_RESPONSE)
