@@ -86,19 +86,6 @@ _.billable_seconds  # TODO(call-path): Cdr field (ami_messages.py), never read
 _.wait_idle  # TODO(call-path): FakeAmi.wait_idle, no test calls it
 _.sessions  # TODO(call-path): FastAgiStats counter, never read
 _.protocol_errors  # TODO(call-path): FastAgiStats counter, never read
-_.release_unplaced  # TODO(call-path): AttemptLog.release_unplaced (issue 14 item 7)
-_.saved  # TODO(call-path): call_handler.py answer counter, never read
-_.RecognizerFactory  # TODO(call-path): call_handler.py (issue 14 item 7)
-_.patient_ids_for_attempts  # TODO(call-path): call_handler.py (issue 14 item 7)
-_.placed  # TODO(call-path): SimTelephony counter, never read
 _.hold_time_s  # TODO(call-path): dialer/telephony.py transfer field, never read
 _.prompt_text  # TODO(call-path): ivr.sim_channel.SimTurn field, never read
-_.SimEventList  # TODO(call-path): ivr/sim_channel.py in-memory SimEventLog, no user yet
-_.elapsed_waited_ms  # TODO(call-path): ivr/sim_channel.py, no user yet
 _.ran_out  # TODO(call-path): ivr/testing.py (its docstring promises it; no test reads it)
-# TODO(call-path): names of the rewrite still in progress (uncommitted when listed):
-_._stopping  # TODO(call-path): dialer/campaign.py, set and never read
-_.rank  # TODO(call-path): core.enums.Severity.rank, no user yet
-_.due_at  # TODO(call-path): core/store/models.py column, no user yet
-_.folder_problem  # TODO(call-path): recordings/health.py, no user yet
-_.MAX_UNCLAIMED  # TODO(call-path): tests/unit/asterisk/test_asterisk_telephony.py sets it

@@ -55,16 +55,20 @@ from core.clock import UTC
 from core.enums import DialOutcome, ScriptOutcome
 from core.store.db import Database
 from dialer.attempt_log import AttemptLog, CallSummary
-from dialer.call_handler import CallIvrResult
+from dialer.call_plan import CallPlan, ProgressBus
+from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
+from dialer.call_result import CallIvrResult
 from dialer.campaign import Campaign, CampaignOptions
 from dialer.claims import CallingRules, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.sim.personas import Behaviour
 from dialer.sim.telephony import SimTelephony
-from dialer.telephony import CallReport, CallRequest
+from dialer.telephony import CallReport
 from ivr.channel import Channel
+from ivr.script_loader import load_scripts
 from recordings.store import RecordingStore
+from tests.contract.call_support import TextPrompts
 from tests.integration.dialer_seed import seed_due_tasks
 
 SIM_START = dt.datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
@@ -92,15 +96,33 @@ class HoldHandler:
     clock: SharedClock
     seed: int
 
-    async def __call__(self, attempt_id: int, channel: Channel) -> CallIvrResult:
-        rng = random.Random(self.seed * 1_000_003 + attempt_id)
+    async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult:
+        rng = random.Random(self.seed * 1_000_003 + plan.attempt_id)
         await self.clock.sleep(rng.expovariate(1.0 / MEAN_CALL_S))
-        return CallIvrResult(outcome=ScriptOutcome.COMPLETED)
+        plan.result = CallIvrResult(outcome=ScriptOutcome.COMPLETED)
+        return plan.result
+
+    async def handoff_unanswered(self, plan: CallPlan, channel: Channel) -> None:
+        return None
+
+
+def bench_planner(db: Database, log: AttemptLog, work: Path) -> CallPlanner:
+    """The real planner over the shipped scripts; prompts rendered as text only (speech
+    synthesis is measured by bench/prompts.py)."""
+    scripts = load_scripts(Path(__file__).resolve().parents[1] / "scripts")
+    return CallPlanner(db, log, ScriptLibrary(scripts, "zh-CN"),
+                       TextPrompts(work / "silence.wav"),
+                       PlannerSettings(hospital="示范医院", hospital_en="Demo Hospital",
+                                       hospital_language="zh-CN", emergency_number="120",
+                                       nurse_queue="followup-nurses",
+                                       agent_queue="followup-agents",
+                                       nurse_hours="00:00-24:00", hospital_tz="Asia/Shanghai"))
 
 
 class _NoChannel:
     def __init__(self) -> None:
         self.now_ms = 0
+        self.elapsed_waited_ms = 0
 
     async def close(self) -> None:
         return None
@@ -117,12 +139,12 @@ def run_campaign(url: str, channels: int, speed: float, wall0: float, seed: int,
                           "Asia/Shanghai")
     log = AttemptLog(db, RetryPolicy(), RecordingStore(work, clock, audit), "sim")
     handler = HoldHandler(clock, seed)
-    sim = SimTelephony(db, handler, lambda patient, name: _NoChannel(),  # type: ignore[arg-type,return-value]
+    sim = SimTelephony(handler, lambda patient, name, attempt: _NoChannel(),  # type: ignore[arg-type,return-value]
                        {}, clock, clock.sleep, seed, rates={Behaviour.COOPERATIVE: 1.0})
     telephony = IntervalRecorder(sim, clock)
     pacer = Pacer(channels, 200.0, clock, clock.sleep)
-    campaign = Campaign(db, claimer, log, telephony, pacer, clock, clock.sleep,
-                        CampaignOptions(poll_interval_s=1.0))
+    campaign = Campaign(db, claimer, log, bench_planner(db, log, work), telephony, pacer,
+                        clock, clock.sleep, CampaignOptions(poll_interval_s=1.0))
     cpu0 = time.process_time()
     start = clock.now()
     stats = asyncio.run(campaign.run(asyncio.Event(), until_idle=True,
@@ -145,10 +167,10 @@ class IntervalRecorder:
         self.clock = clock
         self.intervals: list[tuple[dt.datetime, dt.datetime]] = []
 
-    async def place(self, call: CallRequest) -> CallReport:
+    async def place(self, call: CallPlan, events: ProgressBus) -> CallReport:
         started = self.clock.now()
         try:
-            return await self.inner.place(call)
+            return await self.inner.place(call, events)
         finally:
             self.intervals.append((started, self.clock.now()))
 

@@ -47,12 +47,10 @@ class StoreAnswerSink:
         self._attempts = attempts
         self._attempt_id = attempt_id
         self._clock = clock
-        self.saved = 0
 
     async def save(self, answer: Answer) -> None:
         await self._db.call(self._attempts.save_answer, self._attempt_id, answer,
                             self._clock.now())
-        self.saved += 1
 
 
 class IvrCallHandler:

@@ -114,7 +114,6 @@ class Campaign:
         self._calls: set[asyncio.Task[None]] = set()
         self._in_flight: dict[int, AttemptId | None] = {}  # task id -> attempt (once begun)
         self._waiting_for_slot = 0
-        self._stopping = False
         self._settle_deadline: dt.datetime | None = None
         self._failures = 0
         self._paused_until: dt.datetime | None = None
@@ -178,7 +177,6 @@ class Campaign:
                 wait = min(max(until_due, self._options.poll_interval_s),
                            self._options.max_idle_s)
             await self._wait(stop, wait)
-        self._stopping = True
         self._settle_deadline = self._clock.now() + dt.timedelta(
             seconds=self._options.settle_after_stop_s)
         if self._calls:

@@ -52,7 +52,6 @@ class SimTelephony:
         self._seed = seed
         self._rates = rates
         self._staff_answer_rate = staff_answer_rate
-        self.placed = 0
 
     def persona_for(self, plan: CallPlan) -> Persona:
         """The persona on this attempt (deterministic for the seed, the patient and the
@@ -67,7 +66,6 @@ class SimTelephony:
                                      queue=queue, agent=agent))
 
     async def place(self, plan: CallPlan, events: ProgressBus) -> CallReport:
-        self.placed += 1
         persona = self.persona_for(plan)
         outcome = persona.dial_outcome
         channel_name = f"SIM/{plan.phone}-{plan.attempt_id:08x}"

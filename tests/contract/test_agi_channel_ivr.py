@@ -19,7 +19,6 @@ from dialer.asterisk.agi import AgiRequest
 from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.agi_emulator import emulated_agi_channel
 from dialer.asterisk.fastagi import FastAgiServer
-from dialer.asterisk.telephony import IvrResultBoard
 from dialer.asterisk.testing import AgiRecording, replay_agi_session
 from ivr.interpreter import ScriptInterpreter, run_script
 from ivr.prompt_maker import PromptMaker
@@ -85,7 +84,7 @@ async def test_completed_script_over_agi(
 async def test_recorded_hangup_session_through_the_fastagi_server(
         script: Script, interpreter: ScriptInterpreter, answers: InMemoryAnswerSink,
         tmp_path: Path) -> None:
-    board = IvrResultBoard()
+    results: dict[str, ScriptResult] = {}
 
     async def resolve(attempt_id: str) -> str | None:
         return attempt_id if attempt_id == "42" else None
@@ -93,7 +92,7 @@ async def test_recorded_hangup_session_through_the_fastagi_server(
     async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
         result = await run_script(script, channel, call_context(staffed_hours=False),
                                   interpreter)
-        board.post(attempt, result)
+        results[attempt] = result
 
     server: FastAgiServer[str] = FastAgiServer(
         resolve, handler, FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), tmp_path, port=0)
@@ -104,8 +103,7 @@ async def test_recorded_hangup_session_through_the_fastagi_server(
             replay_agi_session("127.0.0.1", server.port, rec, script="followup?attempt=42"), 10)
     finally:
         await server.close()
-    result = await board.take("42", 1.0)
-    assert isinstance(result, ScriptResult)
+    result = results["42"]
     assert result.outcome is ScriptOutcome.PARTIAL
     assert answers.answers == []
     # the greeting was the only prompt: the recorded STREAM FILE came back result=-1

@@ -11,15 +11,16 @@ from sqlalchemy import func, select
 from core.audit import AuditLog
 from core.clock import AcceleratedClock
 from core.enums import CallProgress, DialOutcome, ScriptOutcome, TaskStatus, TicketReason
+from core.errors import StoreUnavailable
 from core.store.db import Database
 from core.store.models import CallAttempt, FollowupTask, Ticket
 from dialer.attempt_log import AttemptLog
+from dialer.call_plan import CallPlan, ProgressBus, ProgressEvent
+from dialer.call_result import CallIvrResult
 from dialer.campaign import Campaign, CampaignOptions
 from dialer.claims import CallingRules, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
-from dialer.call_plan import CallPlan, ProgressBus, ProgressEvent
-from dialer.call_result import CallIvrResult
 from dialer.telephony import CallReport
 from recordings.store import RecordingStore
 from tests.contract.call_support import planner
@@ -124,3 +125,47 @@ async def test_stop_lets_calls_in_progress_finish(db: Database, tmp_path: Path) 
                             .where(FollowupTask.status == TaskStatus.CLAIMED)).scalar_one()
     assert ended == len(tel.requests) >= 2  # every call that started was finished and stored
     assert claimed == 0
+
+
+class FlakyDatabase(Database):
+    """The store going away for a while (a restart): every call raises StoreUnavailable
+    until `back_at` on the campaign's clock."""
+
+    def __init__(self, url: str, clock: AcceleratedClock) -> None:
+        super().__init__(url)
+        self.clock = clock
+        self.down_from: dt.datetime | None = None
+        self.back_at: dt.datetime | None = None
+        self.refused = 0
+
+    async def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        now = self.clock.now()
+        if self.down_from is not None and self.back_at is not None \
+                and self.down_from <= now < self.back_at:
+            self.refused += 1
+            raise StoreUnavailable("database unavailable: the server is restarting")
+        return await super().call(fn, *args, **kwargs)
+
+
+async def test_a_store_restart_mid_campaign_strands_nothing(db: Database,
+                                                            tmp_path: Path) -> None:
+    n = 12
+    _seed(db, [{"phone": f"+861390000{i:04d}"} for i in range(n)],
+          [{"patient_id": i, "calling_window": "00:00-24:00"} for i in range(1, n + 1)])
+    clock = AcceleratedClock(NOW, speed=600)
+    flaky = FlakyDatabase(db.url, clock)
+    flaky.down_from = NOW + dt.timedelta(seconds=30)  # while the first calls are up
+    flaky.back_at = NOW + dt.timedelta(seconds=200)
+    tel = FakeTelephony(clock, {})
+    campaign, claimer = _campaign(flaky, tmp_path, tel, clock, channels=3)
+    stats = await campaign.run(asyncio.Event(), until_idle=True, next_due=claimer.next_due)
+    flaky.dispose()
+    assert flaky.refused > 0  # the outage really hit the loop and the calls
+    assert stats.alarms == {}  # raised while it lasted, cleared once the store was back
+    with db.session() as s:
+        by_status = dict(s.execute(select(FollowupTask.status, func.count())
+                                   .group_by(FollowupTask.status)).all())
+        live = s.execute(select(func.count()).select_from(CallAttempt).where(
+            CallAttempt.ended_at.is_(None))).scalar_one()
+    assert by_status == {TaskStatus.DONE: n} and live == 0
+    assert len(tel.requests) == n  # nobody was called twice

@@ -207,7 +207,8 @@ def test_mapping_beyond_the_recordings(kwargs: dict[str, object], outcome: DialO
 
 
 def test_no_channel_through_a_trunk_is_our_failure_not_an_invalid_number() -> None:
-    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt, number_is_endpoint=False)
+    tracker = CallTracker(attempt_variable="FOLLOWUP_TASK", attempt_of=lab_attempt,
+                          number_is_endpoint=False)
     tracker.expect("task-9999", originate_action_id("originate_unknown_endpoint"))
     reports = [r for e in recorded_events("originate_unknown_endpoint")
                for r in tracker.feed(e, T0)]
