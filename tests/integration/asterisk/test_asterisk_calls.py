@@ -40,7 +40,6 @@ from tests.integration.asterisk import sipp
 from tests.integration.asterisk.baresip import Baresip, hang_up_after_answer
 from tests.integration.asterisk.engine_run import (
     BIRTH_YEAR,
-    SCRIPT,
     make_app,
     run_due_calls,
     seed_call,
