@@ -25,6 +25,12 @@ Figures, for each N and each server:
 then, with no waits at all, capacity: the most sessions per second the server completes
 (a fixed number of sessions at fixed concurrency). Ratios: ours / panoramisk.
 Targets at N = 1000: p99 <= 10 ms and <= 5 ms CPU per call.
+
+Dead air: the engine as it runs a call (`AsteriskBackend`'s route: the `CallPlan` built
+before the originate, `IvrCallHandler` over `AgiChannel`, answers stored in SQLite, prompts
+from espeak-ng with the greeting rendered by the planner) under 100 concurrent answered
+calls; the time from the session's start (the patient answered) to the first prompt's
+STREAM FILE, p50/p95 (`dead_air_p95_ms`, target <= 150 ms).
 The last line printed is one JSON object of the figures.
 """
 
@@ -100,9 +106,68 @@ def _serve(kind: str, conn: Connection, lines: list[str]) -> None:
     asyncio.run(_serve_async(kind, conn, lines))
 
 
+DEAD_AIR_CALLS = 100
+
+
+async def _ivr_route(work: Path, n: int) -> tuple[Any, Any]:
+    """The engine's call path for `n` planned calls on a fresh SQLite store: (resolver,
+    handler) for the FastAGI server, as `AsteriskBackend` wires them."""
+    from core.audit import AuditLog
+    from core.store.db import Database
+    from dialer.attempt_log import AttemptLog
+    from dialer.call_handler import IvrCallHandler
+    from dialer.call_plan import CallPlan
+    from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
+    from dialer.claims import CallingRules, TaskClaimer
+    from dialer.retry_policy import RetryPolicy
+    from ivr.prompt_maker import PromptMaker
+    from ivr.script_loader import load_scripts
+    from ivr.tts import build_prompt_audio
+    from recordings.store import RecordingStore
+    from tests.integration.dialer_seed import seed_due_tasks
+
+    clock = SystemClock()
+    db = Database(f"sqlite:///{work / 'dead-air.sqlite'}")
+    db.migrate()
+    seed_due_tasks(db, n, clock.now())
+    claimer = TaskClaimer(db, "bench", __import__("datetime").timedelta(minutes=30),
+                          CallingRules.from_settings("00:00-24:00", []), "Asia/Shanghai")
+    attempts = AttemptLog(db, RetryPolicy(), RecordingStore(work / "rec", clock,
+                                                            AuditLog(clock)), "asterisk")
+    prompts = PromptMaker(build_prompt_audio(work, {"zh-CN": "espeak-ng"}, {}))
+    library = ScriptLibrary(load_scripts(REPO / "scripts"), "zh-CN")
+    planner = CallPlanner(db, attempts, library, prompts, PlannerSettings(
+        hospital="示范医院", hospital_en="Demo Hospital", hospital_language="zh-CN",
+        emergency_number="120", nurse_queue="followup-nurses", agent_queue="followup-agents",
+        nurse_hours="00:00-24:00", hospital_tz="Asia/Shanghai"))
+    handler = IvrCallHandler(db, attempts, prompts, None, clock)
+    plans: dict[str, CallPlan] = {}
+    for task in claimer.claim(clock.now(), n):
+        prepared = planner.prepare(task, clock.now())
+        plan = await planner.plan(prepared, attempts.begin(task, clock.now()))
+        plans[str(plan.attempt_id)] = plan
+
+    async def resolve(attempt_id: str) -> CallPlan | None:
+        return plans.get(attempt_id)
+
+    async def run(plan: CallPlan, request: AgiRequest, channel: AgiChannel) -> None:
+        await handler.run(plan, channel)
+
+    return resolve, run
+
+
 async def _serve_async(kind: str, conn: Connection, lines: list[str]) -> None:
     loop = asyncio.get_running_loop()
-    if kind == "ours":
+    if kind == "ivr":
+        import tempfile
+
+        work = Path(tempfile.mkdtemp(prefix="bench-dead-air-"))
+        resolve_plan, run_plan = await _ivr_route(work, DEAD_AIR_CALLS)
+        ivr_server: FastAgiServer[Any] = FastAgiServer(resolve_plan, run_plan, SystemClock(),
+                                                       work, port=0)
+        await ivr_server.start()
+        port = ivr_server.port
+    elif kind == "ours":
         async def resolve(attempt_id: str) -> str | None:
             return attempt_id
 
@@ -157,15 +222,16 @@ class ServerProcess:
 # -- the load generator (plays Asterisk) ----------------------------------------------------
 
 async def session(port: int, script: str, delay_scale: float, rtts: list[float],
-                  start_at: float) -> bool:
-    """One FastAGI session as Asterisk runs it. True when the server saw it to the end."""
+                  start_at: float, first_prompt: list[float] | None = None) -> bool:
+    """One FastAGI session as Asterisk runs it. True when the server saw it to the end.
+    `first_prompt` gets the time from the session's start to its first STREAM FILE."""
     await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
         return False
     replayer = AgiReplayer(RECORDING)
-    sent_at = time.perf_counter()
+    sent_at = opened = time.perf_counter()
     writer.write(RECORDING.environment_bytes(script))
     hung_up = False
     try:
@@ -176,6 +242,9 @@ async def session(port: int, script: str, delay_scale: float, rtts: list[float],
                 return hung_up
             rtts.append(now - sent_at)
             command = raw[:-1].decode()
+            if first_prompt is not None and command.startswith("STREAM FILE"):
+                first_prompt.append(now - opened)
+                first_prompt = None
             lines, delay = replayer.reply(command)
             hung_up = hung_up or command == "HANGUP"
             if delay_scale > 0 and delay > 0:
@@ -220,6 +289,16 @@ async def drive(port: int, n: int, delay_scale: float, ramp_s: float,
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return rtts, done, time.perf_counter() - t0
+
+
+async def dead_air(port: int, n: int, scale: float) -> list[float]:
+    """n answered calls within a second; each one's wait for its first prompt (s)."""
+    waits: list[float] = []
+    rtts: list[float] = []
+    t0 = time.perf_counter()
+    await asyncio.gather(*(session(port, f"followup?attempt={i + 1}", scale, rtts,
+                                   t0 + random.uniform(0, 1.0), waits) for i in range(n)))
+    return waits
 
 
 def pct(values: list[float], q: float) -> float:
@@ -314,6 +393,18 @@ def main() -> None:
             cap["panoramisk"]["sessions_per_s"], 1)
         figures["capacity_ratio"] = round(cap["ours"]["sessions_per_s"]
                                           / cap["panoramisk"]["sessions_per_s"], 3)
+        ivr = ServerProcess("ivr", lines)
+        try:
+            waits = asyncio.run(dead_air(ivr.port, DEAD_AIR_CALLS, scale))
+        finally:
+            ivr.stop()
+        figures["dead_air_calls"] = len(waits)
+        figures["dead_air_p50_ms"] = round(pct(waits, 0.50) * 1000, 1)
+        figures["dead_air_p95_ms"] = round(pct(waits, 0.95) * 1000, 1)
+        figures["target_dead_air_p95_ms_le_150"] = figures["dead_air_p95_ms"] <= 150.0
+        print(f"dead air ({len(waits)} calls answered within 1 s, SQLite store, espeak-ng): "
+              f"p50 {figures['dead_air_p50_ms']} ms, p95 {figures['dead_air_p95_ms']} ms "
+              "from the answer to the first STREAM FILE")
         top = sizes[-1]
         figures["target_p99_ms_le_10"] = figures[f"p99_ms_n{top}"] <= 10.0
         figures["target_cpu_ms_per_call_le_5"] = figures[f"cpu_ms_per_call_n{top}"] <= 5.0
