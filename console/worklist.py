@@ -22,7 +22,7 @@ from core.store.models import Department, Patient, Ticket, User
 class ClickToCall(Protocol):
     """Rings the agent's phone, then the patient (Asterisk), or says why it cannot."""
 
-    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+    async def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
         """Returns a message for the agent. Raises TelephonyError if the call failed."""
         ...
 
@@ -119,17 +119,32 @@ class WorklistService:
         t.notes = _append_note(t.notes, who.username, self._clock.now(), form.notes)
         self._audit.append(session, who.actor, "ticket.note", "ticket", ticket_id, {})
 
-    def call(self, session: Session, who: Principal, ticket_id: int, extension: str) -> str:
+    def request_call(self, session: Session, who: Principal, ticket_id: int,
+                     extension: str) -> str:
+        """Record the click-to-call request (committed before any network call) and
+        return the patient's number to dial."""
         t = self.ticket(session, who, ticket_id)
         patient = session.get(Patient, t.patient_id)
         if patient is None or not patient.phone:
             raise FormError("ticket", "no_phone")
         self._audit.append(session, who.actor, "ticket.click_to_call", "ticket", ticket_id,
                            {"extension": extension})
+        return patient.phone
+
+    async def place_call(self, extension: str, phone: str, ticket_id: int) -> str:
+        """Ring the agent, then the patient, outside any transaction. Raises
+        TelephonyError when the telephony refused or could not be reached."""
         if self._click is None:
             return "click-to-call is not configured"
-        return self._click.call(agent_extension=extension, patient_phone=patient.phone,
-                                ticket_id=ticket_id)
+        return await self._click.call(agent_extension=extension, patient_phone=phone,
+                                      ticket_id=ticket_id)
+
+    def record_call(self, session: Session, who: Principal, ticket_id: int, extension: str,
+                    problem: str | None) -> None:
+        """Record how the click-to-call ended (placed, or the telephony's refusal)."""
+        self._audit.append(session, who.actor, "ticket.click_to_call_result", "ticket",
+                           ticket_id, {"extension": extension, "placed": problem is None,
+                                       "problem": problem or ""})
 
 
 def _append_note(existing: str | None, user: str, now: dt.datetime, note: str) -> str:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from pathlib import Path
@@ -13,8 +12,10 @@ from starlette.applications import Starlette
 from console.definitions import DefinitionFile
 from console.deps import ConsoleDeps
 from console.web import create_app
-from core.errors import FileValidationError, TelephonyError
-from dialer.asterisk.ami import AmiClient, AmiConfig
+from core.errors import FileValidationError
+from dialer.asterisk.ami import AmiConfig
+from dialer.asterisk.click_to_call import AsteriskClickToCall
+from dialer.asterisk.telephony import OriginatePlan
 from engine.app import App
 from engine.dialing import recording_store
 
@@ -68,50 +69,11 @@ def _read(path: Path) -> str:
 class SimClickToCall:
     """The sim backend places no real calls: click-to-call is logged and says so."""
 
-    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+    async def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
         log.info("click-to-call (sim backend, no call placed): ticket %s, extension %s",
                  ticket_id, agent_extension)
         return (f"sim backend: no call placed (ticket {ticket_id}, extension "
                 f"{agent_extension}); dial the patient by hand")
-
-
-class AsteriskClickToCall:
-    """Rings the agent's softphone first (AMI Originate into `[followup-callback]`, see
-    asterisk-conf/extensions.conf.j2); Asterisk dials the patient once the agent answers.
-
-    Only the configured agent and nurse extensions may be rung. Raises TelephonyError
-    (unknown extension, AMI refused) and TelephonyUnavailable (AMI unreachable).
-    """
-
-    def __init__(self, ami: AmiConfig, extensions: frozenset[str], caller_id: str = "",
-                 ring_timeout_s: int = 30, context: str = "followup-callback") -> None:
-        self._ami = ami
-        self._extensions = extensions
-        self._caller_id = caller_id
-        self._ring_timeout_s = ring_timeout_s
-        self._context = context
-
-    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
-        if agent_extension not in self._extensions:
-            raise TelephonyError(f"extension {agent_extension} is not a configured agent phone")
-        # The console calls this from a worker thread: a short-lived loop of its own.
-        asyncio.run(self._originate(agent_extension, patient_phone, ticket_id))
-        return (f"your phone {agent_extension} is ringing; the patient is dialled when you "
-                "answer")
-
-    async def _originate(self, extension: str, phone: str, ticket_id: int) -> None:
-        client = AmiClient(self._ami, on_event=lambda _event: None)
-        await client.start()
-        try:
-            headers = [("Channel", f"PJSIP/{extension}"), ("Context", self._context),
-                       ("Exten", phone), ("Priority", "1"), ("Async", "true"),
-                       ("Timeout", str(self._ring_timeout_s * 1000)),
-                       ("Variable", f"FOLLOWUP_TICKET={ticket_id}")]
-            if self._caller_id:
-                headers.append(("CallerID", self._caller_id))
-            await client.send_action("Originate", *headers)
-        finally:
-            await client.close()
 
 
 def console_secret(app: App) -> str:
@@ -136,5 +98,6 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
             AmiConfig(s.asterisk.ami_host, s.asterisk.ami_port, s.asterisk.ami_user,
                       s.asterisk.ami_secret.get_secret_value()),
             frozenset(s.asterisk.agents) | frozenset(s.asterisk.nurses),
-            s.asterisk.caller_id, s.asterisk.originate_timeout_s))
+            s.asterisk.caller_id, s.asterisk.originate_timeout_s,
+            OriginatePlan(dial_template=s.asterisk.dial_template, trunk=s.asterisk.trunk)))
     return create_app(deps)

@@ -11,6 +11,7 @@ from console.i18n import translate
 from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
 from console.worklist import WorklistService, open_tickets
 from core.enums import TicketReason
+from core.errors import TelephonyError
 
 
 def _service(request: Request) -> WorklistService:
@@ -62,5 +63,13 @@ async def click_to_call(request: Request) -> Response:
     parsed = ClickToCallForm.parse(form)
     tid = path_id(request)
     svc = _service(request)
-    message = await in_db(request, lambda s: svc.call(s, who, tid, parsed.extension))
+    phone = await in_db(request, lambda s: svc.request_call(s, who, tid, parsed.extension))
+    try:
+        message = await svc.place_call(parsed.extension, phone, tid)
+    except TelephonyError as exc:
+        problem = exc.message
+        await in_db(request, lambda s: svc.record_call(s, who, tid, parsed.extension,
+                                                       problem))
+        raise
+    await in_db(request, lambda s: svc.record_call(s, who, tid, parsed.extension, None))
     return redirect(f"/worklist#t{tid}", message, request)

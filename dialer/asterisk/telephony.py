@@ -54,7 +54,6 @@ class OriginatePlan:
     attempt_variable: str = ATTEMPT_VARIABLE
     max_call_s: float = 3 * 3600.0  # a call still open after this is given up on
     recording_close_s: float = 15.0  # how long to wait for MixMonitor to close the file
-    agent_ring_s: float = 30.0  # click-to-call: how long the agent's phone rings
 
     @property
     def number_is_endpoint(self) -> bool:
@@ -202,25 +201,6 @@ class AsteriskTelephony:
             return CallReport(attempt_id=attempt_id, outcome=DialOutcome.ERROR,
                               dialled=True, ended_at=self._clock.now(), outcome_certain=False,
                               details=(f"still up after {self._plan.max_call_s:.0f}s",))
-
-    async def click_to_call(self, agent_interface: str, phone: str, ticket_id: str,
-                            caller_id_number: str, caller_name: str = "") -> str:
-        """Ring the agent's softphone first; once the agent answers, the dialplan
-        (`[followup-callback]`) dials the patient and records the call. Returns the
-        originate's ActionID. Raises `TelephonyUnavailable` when AMI is down."""
-        if not _AGENT.fullmatch(agent_interface):
-            raise ValueError(f"not an agent interface: {agent_interface!r}")
-        if not _ID_SAFE.fullmatch(ticket_id):
-            raise ValueError(f"unsafe ticket id {ticket_id!r}")
-        self._plan.dial_string(phone)  # validates the number
-        action_id = self._client.next_action_id("callback")
-        await self._client.send_action(
-            "Originate", ("Channel", agent_interface), ("Context", "followup-callback"),
-            ("Exten", phone), ("Priority", "1"), ("Async", "true"),
-            ("CallerID", caller_id(caller_name, caller_id_number)),
-            ("Timeout", str(int(self._plan.agent_ring_s * 1000))),
-            ("Variable", f"FOLLOWUP_TICKET={ticket_id}"), action_id=action_id)
-        return action_id
 
     # -- AMI callbacks --------------------------------------------------------------------
 

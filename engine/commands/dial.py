@@ -26,6 +26,32 @@ def register(cli: click.Group) -> None:
     cli.add_command(run)
 
 
+def sim_clock(now: dt.datetime, speed: float, epoch: dt.datetime | None) -> AcceleratedClock:
+    """The accelerated clock of a simulation started at wall time `now`.
+
+    Without `epoch` simulated time starts at `now`. With it, simulated time is
+    `epoch + speed * (wall - epoch)` whenever the process starts, so several dialer
+    processes, and a dialer restarted mid-run, share one simulated clock: leases and
+    daily caps compare times of one timeline (each process starting from its own `now`
+    would put a later one `speed` times its start delay behind, and every lease it writes
+    would look long expired to the others)."""
+    start = now if epoch is None else epoch + (now - epoch) * speed
+    return AcceleratedClock(start, speed)
+
+
+def _parse_epoch(_ctx: click.Context, _param: click.Parameter,
+                 value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        epoch = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO date and time: {value}") from exc
+    if epoch.tzinfo is None:
+        raise click.BadParameter("give the time zone (e.g. 2026-03-10T01:00:00+00:00)")
+    return epoch.astimezone(dt.UTC)
+
+
 async def _dial(app: App, backend: BackendName, seed: int, speed: float,
                 days: float) -> CampaignStats:
     clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
@@ -81,8 +107,13 @@ def dial(app: App, backend: BackendName | None, seed: int, speed: float, days: f
 @click.option("--no-jobs", is_flag=True, help="Only dial; no scheduled sync/plan/retention.")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Simulation only: run time this many times faster.")
+@click.option("--sim-epoch", callback=_parse_epoch, default=None, metavar="ISO-TIME",
+              help="Simulation only: the wall time at which simulated time equals wall time "
+                   "(simulated = epoch + speed x (wall - epoch)); give every dialer "
+                   "process of one simulation the same epoch so they share one clock.")
 @pass_app
-def run(app: App, backend: BackendName | None, seed: int, no_jobs: bool, speed: float) -> None:
+def run(app: App, backend: BackendName | None, seed: int, no_jobs: bool, speed: float,
+        sim_epoch: dt.datetime | None) -> None:
     """The follow-up daemon: syncs the HIS and plans every few minutes, dials what is due,
     retries busy and unanswered calls, purges expired recordings at night.
 
@@ -94,13 +125,15 @@ def run(app: App, backend: BackendName | None, seed: int, no_jobs: bool, speed: 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
     asyncio.run(_run(app, backend or app.settings.dialer.backend, seed,
-                     None if no_jobs else daemon_jobs(app), speed))
+                     None if no_jobs else daemon_jobs(app), speed, sim_epoch))
 
 
-async def _run(app: App, backend: BackendName, seed: int, jobs: object, speed: float) -> None:
+async def _run(app: App, backend: BackendName, seed: int, jobs: object, speed: float,
+               sim_epoch: dt.datetime | None = None) -> None:
     from engine.daemon import Daemon, DaemonJobs
 
-    clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
+    clock: Clock = sim_clock(app.clock.now(), speed, sim_epoch) if speed != 1.0 \
+        else app.clock
     sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
     live: set[int] = set()
     started: list[AsteriskBackend] = []

@@ -149,33 +149,6 @@ async def test_a_session_for_an_attempt_not_in_flight_is_ended_politely() -> Non
     assert backend.fastagi.stats.unknown_attempt == 1
 
 
-async def test_click_to_call_rings_the_agent_first() -> None:
-    fake = FakeAmiServer({})
-    await fake.start()
-    backend = AsteriskBackend(
-        AmiConfig("127.0.0.1", fake.port, "followup", "secret"), OriginatePlan(),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), "127.0.0.1", 0,
-        Path("/tmp"))
-    try:
-        await backend.start()
-        with pytest.raises(TelephonyError):  # the fake has no scenario: Originate failed
-            await backend.telephony.click_to_call("PJSIP/2001", "+8613800138000", "ticket-5",
-                                                  "5550100", "Clinic")
-        with pytest.raises(ValueError):
-            await backend.telephony.click_to_call("PJSIP/2001&PJSIP/2002", "+861380013",
-                                                  "t", "5550100")
-    finally:
-        await backend.close()
-        await fake.close()
-    sent = fake.originates[0]
-    assert sent.get("Channel") == "PJSIP/2001"
-    assert sent.get("Context") == "followup-callback"
-    assert sent.get("Exten") == "+8613800138000"
-    assert sent.get("Async") == "true"
-    assert sent.get_all("Variable") == ["FOLLOWUP_TICKET=ticket-5"]
-    assert len(fake.originates) == 1
-
-
 def test_built_from_the_settings() -> None:
     from pydantic import SecretStr
 

@@ -30,7 +30,7 @@ class RecordingClickToCall:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int]] = []
 
-    def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
+    async def call(self, *, agent_extension: str, patient_phone: str, ticket_id: int) -> str:
         if agent_extension == "0000":  # an extension the PBX refuses
             raise TelephonyError("AMI Originate refused: extension 0000")
         self.calls.append((agent_extension, patient_phone, ticket_id))
