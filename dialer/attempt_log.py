@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.enums import (
@@ -50,6 +51,7 @@ from recordings.store import RecordingStore, StoredRecording
 log = logging.getLogger(__name__)
 
 LIVE = (AttemptStatus.DIALING, AttemptStatus.IN_CALL)
+PATIENT_BUSY_RETRY = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -100,17 +102,31 @@ class AttemptLog:
         self._recordings = recordings
         self.backend = backend
 
-    def begin(self, task: ClaimedTask, now: dt.datetime) -> AttemptId:
+    def begin(self, task: ClaimedTask, now: dt.datetime) -> AttemptId | None:
+        """Write the attempt before anything is dialled. None when the patient already
+        has a live call (the database's one-live-call-per-patient index refused it): the
+        claim is then given back, to be tried again after `PATIENT_BUSY_RETRY`."""
+        try:
+            with self._db.session() as s:
+                number = s.execute(select(func.count()).select_from(CallAttempt).where(
+                    CallAttempt.task_id == task.task_id)).scalar_one() + 1
+                attempt = CallAttempt(task_id=task.task_id, patient_id=task.patient_id,
+                                      department_id=task.department_id, number=number,
+                                      status=AttemptStatus.DIALING, backend=self.backend,
+                                      phone=task.phone, dialled=False, created_at=now)
+                s.add(attempt)
+                s.flush()
+                return AttemptId(attempt.id)
+        except IntegrityError:
+            log.warning("task %s: patient %s already has a live call; tried again later",
+                        task.task_id, task.patient_id)
         with self._db.session() as s:
-            number = s.execute(select(func.count()).select_from(CallAttempt)
-                               .where(CallAttempt.task_id == task.task_id)).scalar_one() + 1
-            attempt = CallAttempt(task_id=task.task_id, patient_id=task.patient_id,
-                                  department_id=task.department_id, number=number,
-                                  status=AttemptStatus.DIALING, backend=self.backend,
-                                  phone=task.phone, dialled=False, created_at=now)
-            s.add(attempt)
-            s.flush()
-            return AttemptId(attempt.id)
+            s.execute(update(FollowupTask).where(FollowupTask.id == task.task_id,
+                                                 FollowupTask.status == TaskStatus.CLAIMED)
+                      .values(status=TaskStatus.PENDING, lease_owner=None,
+                              lease_expires_at=None, updated_at=now,
+                              next_attempt_at=now + PATIENT_BUSY_RETRY))
+        return None
 
     @staticmethod
     def _count(s: Session, attempt_id: int, task_id: int, now: dt.datetime) -> bool:

@@ -317,8 +317,11 @@ class Campaign:
                                         self._clock.now())
                 self.stats.count(ScriptOutcome.COMPLETED.value)
                 return
-            attempt_id = await self._store_retry(self._attempts.begin, task,
-                                                 self._clock.now())
+            begun = await self._store_retry(self._attempts.begin, task, self._clock.now())
+            if begun is None:  # the patient has a live call elsewhere: not now
+                self.stats.count("patient_busy")
+                return
+            attempt_id = begun
             self._in_flight[task.task_id] = attempt_id
             plan: CallPlan | None = None
             if prepared is not None:

@@ -134,8 +134,11 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
         checks.append(lambda: folder_problem(Path(s.asterisk.clip_dir), min_free))
     lease = float(s.dialer.lease_seconds)
     campaign = Campaign(app.db, claimer, attempts, planner, telephony, pacer, clock, sleep,
+                        # renewed five times per lease; taken back only once a whole
+                        # further lease has passed without a renewal (a busy dialer's
+                        # late renewal must never lose it a live call)
                         CampaignOptions(lease_renew_s=lease / 5, reclaim_interval_s=lease / 5,
-                                        reclaim_grace_s=lease / 10,
+                                        reclaim_grace_s=lease,
                                         max_consecutive_failures=(
                                             s.dialer.max_consecutive_failures)),
                         health_checks=tuple(checks))

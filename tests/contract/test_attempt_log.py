@@ -314,3 +314,25 @@ def test_finish_is_safe_to_repeat(db: Database, log: AttemptLog) -> None:
         assert len(s.execute(select(Ticket)).scalars().all()) == 1
         t = s.get(FollowupTask, task.task_id)
         assert t is not None and t.attempts == 1
+
+
+def test_a_patient_with_a_live_call_is_not_called_twice(db: Database, log: AttemptLog) -> None:
+    """If a claim slips through while the patient is still on a call (a lease lost to a
+    late renewal), the database refuses the second live attempt and the claim goes back."""
+    _seed(db, [{}], [{"patient_id": 1}, {"patient_id": 1, "offset_days": 2}])
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=5), RULES, TZ)
+    first = claimer.claim(NOW, 1)[0]
+    assert log.begin(first, NOW) is not None
+    with db.session() as s:  # its claim was taken back while the call is still up
+        t = s.get(FollowupTask, first.task_id)
+        assert t is not None
+        t.status = TaskStatus.PENDING
+        t.next_attempt_at = NOW + dt.timedelta(days=1)
+    second = claimer.claim(NOW, 1)[0]
+    assert second.task_id != first.task_id
+    assert log.begin(second, NOW) is None
+    with db.session() as s:
+        t = s.get(FollowupTask, second.task_id)
+        assert t is not None and t.status is TaskStatus.PENDING and t.lease_owner is None
+        assert t.next_attempt_at == NOW + dt.timedelta(minutes=10)
+        assert len(s.execute(select(CallAttempt)).scalars().all()) == 1

@@ -24,7 +24,8 @@ from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
 FOLLOWUP = [sys.executable, "-c", "from engine.cli import main; main()"]
 REPO = Path(__file__).resolve().parents[2]
 FINAL = {ScriptOutcome.COMPLETED, ScriptOutcome.ESCALATED, ScriptOutcome.TRANSFERRED,
-         ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT, ScriptOutcome.IDENTITY_FAILED}
+         ScriptOutcome.REFUSED, ScriptOutcome.OPTED_OUT, ScriptOutcome.IDENTITY_FAILED,
+         ScriptOutcome.HANDOFF_UNANSWERED}
 
 
 def _dial(data_dir: Path, env: dict[str, str], seed: int) -> subprocess.Popen[bytes]:
