@@ -13,8 +13,8 @@ import pytest
 
 from core.errors import TelephonyError, TelephonyUnavailable
 from dialer.asterisk.ami import AmiConfig
-from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
 from dialer.asterisk.click_to_call import AsteriskClickToCall
+from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
 from tests.unit.console.server import free_port
 
 AMI = Path(__file__).resolve().parent.parent / "fixtures" / "asterisk" / "ami"

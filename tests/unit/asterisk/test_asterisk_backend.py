@@ -7,11 +7,8 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-import pytest
-
 from core.clock import FakeClock
 from core.enums import CallProgress, DialOutcome, ScriptOutcome
-from core.errors import TelephonyError
 from dialer.asterisk.ami import AmiConfig
 from dialer.asterisk.backend import AsteriskBackend
 from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
