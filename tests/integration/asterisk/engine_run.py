@@ -37,7 +37,8 @@ def make_app(server: AsteriskServer, store_dir: Path) -> App:
     return app
 
 
-def seed_call(db: Database, now: dt.datetime, phone: str = "+8613800000001") -> int:
+def seed_call(db: Database, now: dt.datetime, phone: str = "+8613800000001",
+              script: str = SCRIPT) -> int:
     """One patient (born 1951, English) with one follow-up due now. Returns the task id."""
     with db.session() as s:
         s.execute(insert(Department), [{"id": 1, "code": "CARD", "name": "Cardiology",
@@ -53,8 +54,8 @@ def seed_call(db: Database, now: dt.datetime, phone: str = "+8613800000001") -> 
             "procedures": [], "content_hash": "h", "updated_at": now, "plan_dirty": False}])
         s.execute(insert(FollowupTask), [{
             "id": 1, "plan_key": "1:it:3", "patient_id": 1, "encounter_id": 1,
-            "department_id": 1, "rule_id": "it", "offset_days": 3, "script_id": SCRIPT,
-            "script_version": 1, "call_scripts": [SCRIPT], "due_date": now.date(),
+            "department_id": 1, "rule_id": "it", "offset_days": 3, "script_id": script,
+            "script_version": 1, "call_scripts": [script], "due_date": now.date(),
             "calling_window": "00:00-24:00", "timezone": "UTC", "window_start": now,
             "window_end": now + dt.timedelta(days=1), "priority": 50,
             "status": TaskStatus.PENDING, "attempts": 0, "max_attempts": 3,

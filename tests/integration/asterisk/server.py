@@ -155,7 +155,7 @@ nurses = ["2101"]
 agent_secret = "{AGENT_SECRET}"
 recording_dir = "{root / 'spool' / 'monitor'}"
 clip_dir = "{root / 'spool' / 'clips'}"
-queue_timeout_s = 60
+queue_timeout_s = 25
 """
 
 

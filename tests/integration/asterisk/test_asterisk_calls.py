@@ -30,6 +30,7 @@ from core.enums import (
     DialOutcome,
     RecordingKind,
     ScriptOutcome,
+    Severity,
     TaskStatus,
     TicketReason,
 )
@@ -142,6 +143,9 @@ def _call_recording(app: App, outcome: Outcome) -> Recording:
     talked_s = (_utc(outcome.attempt.ended_at) - _utc(outcome.attempt.answered_at)
                 ).total_seconds()
     assert talked_s - 4 <= rec.duration_ms / 1000 <= talked_s + 1, outcome.why
+    # the spool is emptied once the stored (encrypted, sha256-checked) copy verifies
+    spool = Path(app.settings.asterisk.recording_dir)
+    assert not list(spool.glob(f"call-{outcome.attempt.id}-*")), "MixMonitor's original stayed"
     return rec
 
 
@@ -280,6 +284,92 @@ def test_zero_key_transfers_to_an_agent_who_answers(
     _call_recording(app, out)
     assert unregistered == 0, unreg.describe()
     assert "Not in use" not in asterisk.cli("queue show followup-agents")
+
+
+def _ringing_member(asterisk: AsteriskServer, tmp_path: Path, ext: str
+                    ) -> tuple[sipp.Sipp, int]:
+    """A queue member's phone that registers, then rings and never answers (SIPp: 180
+    until Asterisk cancels). Returns it and its port (to unregister afterwards)."""
+    port = free_port(socket.SOCK_DGRAM)
+    reg = sipp.Sipp(asterisk.sipp, tmp_path, f"register-{ext}",
+                    sipp.register(ext, AGENT_SECRET, asterisk.ports.sip, port), port,
+                    remote=f"127.0.0.1:{asterisk.ports.sip}")
+    assert reg.wait(20) == 0, reg.describe() + asterisk.log_tail()
+    phone = sipp.Sipp(asterisk.sipp, tmp_path, f"member-{ext}", sipp.ring_until_cancelled(),
+                      port)
+    return phone, port
+
+
+def _unregister(asterisk: AsteriskServer, tmp_path: Path, ext: str, port: int) -> int:
+    unreg = sipp.Sipp(asterisk.sipp, tmp_path, f"unregister-{ext}",
+                      sipp.register(ext, AGENT_SECRET, asterisk.ports.sip, port, expires=0),
+                      port, remote=f"127.0.0.1:{asterisk.ports.sip}")
+    return unreg.wait(20)
+
+
+def _tickets(app: App) -> list[Ticket]:
+    with app.db.session() as s:
+        rows = list(s.execute(select(Ticket)).scalars())
+        s.expunge_all()
+    return rows
+
+
+def test_zero_key_to_an_agent_who_rings_and_never_answers(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    """The queue rings the agent until it gives up: nobody took the call, so it is not
+    `transferred`; the person request becomes a call-back ticket and the patient hears
+    that we will call back before the line drops."""
+    agent, port = _ringing_member(asterisk, tmp_path, AGENT)
+    patient = RtpPatient([str(BIRTH_YEAR), "1", "0"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    try:
+        out = _call(app, asterisk, [peer, agent], patient)
+    finally:
+        unregistered = _unregister(asterisk, tmp_path, AGENT, port)
+    log = asterisk.log_tail(500_000)
+    assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
+    assert out.attempt.script_outcome is ScriptOutcome.HANDOFF_UNANSWERED, out.why
+    assert out.attempt.agent is None and out.attempt.talk_time_s is None, out.why
+    assert "CANCEL" in agent.describe() or agent.proc.returncode == 0, out.why  # it rang
+    tickets = _tickets(app)
+    assert [(t.reason, t.attempt_id) for t in tickets] == [
+        (TicketReason.ASKED_FOR_PERSON, out.attempt.id)], out.why
+    assert tickets[0].due_at is not None
+    assert "handoff=" in log, "no handoff session after the queue gave up:\n" + log
+    assert out.task.status is TaskStatus.DONE
+    _call_recording(app, out)
+    assert unregistered == 0
+
+
+def test_a_red_flag_the_nurse_never_answers_keeps_its_ticket(
+        asterisk: AsteriskServer, tmp_path: Path) -> None:
+    """Pain 5 of 5 in staffed hours: the call goes to the nurse queue, the nurse's phone
+    rings and nobody answers. The red flag must reach a person: a high red-flag ticket, the
+    answer kept with its flag, the safety message played, and no `transferred`."""
+    app = make_app(asterisk, tmp_path / "store")
+    seed_call(app.db, app.clock.now(), script="asterisk-redflag")
+    nurse, port = _ringing_member(asterisk, tmp_path, "2101")
+    patient = RtpPatient([str(BIRTH_YEAR), "5"])
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    try:
+        out = _call(app, asterisk, [peer, nurse], patient)
+    finally:
+        unregistered = _unregister(asterisk, tmp_path, "2101", port)
+        app.close()
+        asterisk.hang_up_everything()
+    log = asterisk.log_tail(500_000)
+    assert out.attempt.script_outcome is ScriptOutcome.HANDOFF_UNANSWERED, out.why
+    assert out.answers == {"pain": "5"}, out.why
+    with app.db.session() as s:
+        flag = s.execute(select(Answer.red_flag)).scalar_one()
+    assert flag is Severity.HIGH
+    tickets = _tickets(app)
+    assert [(t.reason, t.severity) for t in tickets] == [
+        (TicketReason.RED_FLAG, Severity.HIGH)], out.why
+    assert "followup-nurses" in tickets[0].summary
+    assert "handoff=" in log, "no handoff session after the queue gave up:\n" + log
+    assert out.task.status is TaskStatus.DONE
+    assert unregistered == 0
 
 
 def test_followup_run_daemon_places_the_due_call(
