@@ -82,6 +82,10 @@ def parse_result_line(line: str) -> AgiResult:
     The first line of a 520 usage block (`520-...`) parses as a USAGE result whose message
     is that first line; the caller reads on until the `520 ` end line.
     """
+    if line.startswith("200 result="):  # the common answer: a bare integer, no data
+        raw = line[11:]
+        if raw.isdigit() or (raw[:1] == "-" and raw[1:].isdigit()):
+            return AgiResult(code=AgiResultCode.SUCCESS, result=int(raw), raw_result=raw)
     m = _RESULT_RE.match(line.rstrip("\r"))
     if m is None:
         raise AgiProtocolError(f"not an AGI response line: {line[:80]!r}")
