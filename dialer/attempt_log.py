@@ -129,14 +129,17 @@ class AttemptLog:
         return None
 
     @staticmethod
-    def _count(s: Session, attempt_id: int, task_id: int, now: dt.datetime) -> bool:
-        """Count the attempt against the task once, whoever gets here first."""
+    def _count(s: Session, attempt_id: int, task_id: int | None, now: dt.datetime) -> bool:
+        """Count the attempt against its task once, whoever gets here first (`task_id`
+        None: the attempt's own task, looked up in the same statement)."""
         flipped = s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
                                                       CallAttempt.dialled.is_(False))
                             .values(dialled=True))
         if not flipped.rowcount:  # type: ignore[attr-defined]
             return False
-        s.execute(update(FollowupTask).where(FollowupTask.id == task_id)
+        task = (select(CallAttempt.task_id).where(CallAttempt.id == attempt_id)
+                .scalar_subquery() if task_id is None else task_id)
+        s.execute(update(FollowupTask).where(FollowupTask.id == task)
                   .values(attempts=FollowupTask.attempts + 1, updated_at=now))
         return True
 
@@ -144,18 +147,9 @@ class AttemptLog:
                      uniqueid: str | None = None, linkedid: str | None = None) -> None:
         """The network dialled: the attempt counts from now (once)."""
         with self._db.session() as s:
-            task_id = s.execute(select(CallAttempt.task_id)
-                                .where(CallAttempt.id == attempt_id)).scalar_one_or_none()
-            if task_id is None:
-                return
-            self._count(s, attempt_id, task_id, now)
-            values: dict[str, object] = {}
-            if channel:
-                values["channel"] = channel
-            if uniqueid:
-                values["uniqueid"] = uniqueid
-            if linkedid:
-                values["linkedid"] = linkedid
+            self._count(s, attempt_id, None, now)
+            values = {k: v for k, v in (("channel", channel), ("uniqueid", uniqueid),
+                                         ("linkedid", linkedid)) if v}
             if values:
                 s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
                           .values(**values))
@@ -164,17 +158,11 @@ class AttemptLog:
         """The patient picked up (so the call was dialled: it counts from now). An attempt
         already settled is left as it is."""
         with self._db.session() as s:
-            task_id = s.execute(select(CallAttempt.task_id)
-                                .where(CallAttempt.id == attempt_id)).scalar_one_or_none()
-            if task_id is None:
-                return
-            self._count(s, attempt_id, task_id, now)
+            self._count(s, attempt_id, None, now)
             s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
                                                 CallAttempt.status.in_(LIVE))
-                      .values(status=AttemptStatus.IN_CALL))
-            s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
-                                                CallAttempt.answered_at.is_(None))
-                      .values(answered_at=now))
+                      .values(status=AttemptStatus.IN_CALL,
+                              answered_at=func.coalesce(CallAttempt.answered_at, now)))
 
     def save_answer(self, attempt_id: AttemptId, answer: Answer, now: dt.datetime) -> None:
         """Store one answer now (a later hangup never loses it). Idempotent per question.
@@ -221,14 +209,18 @@ class AttemptLog:
         self._recordings.discard_source(clip, stored)
         return True
 
-    def earlier_answers(self, task_id: int) -> list[tuple[AnswerRow, Path | None]]:
+    def earlier_answers(self, task_id: int, session: Session | None = None
+                        ) -> list[tuple[AnswerRow, Path | None]]:
         """Every answer stored for a task over all its attempts, with its voice clip's
-        file when there is one (filed, or still in the spool)."""
-        with self._db.session() as s:
-            rows = s.execute(select(AnswerRow, Recording.path)
-                             .outerjoin(Recording, Recording.id == AnswerRow.recording_id)
-                             .where(AnswerRow.task_id == task_id)
-                             .order_by(AnswerRow.id)).all()
+        file when there is one (filed, or still in the spool). Reads in `session` when
+        given (the caller's transaction), else in one of its own."""
+        if session is None:
+            with self._db.session() as s:
+                return self.earlier_answers(task_id, s)
+        rows = session.execute(select(AnswerRow, Recording.path)
+                               .outerjoin(Recording, Recording.id == AnswerRow.recording_id)
+                               .where(AnswerRow.task_id == task_id)
+                               .order_by(AnswerRow.id)).all()
         out: list[tuple[AnswerRow, Path | None]] = []
         for row, path in rows:
             clip = self._recordings.root / path if path else (

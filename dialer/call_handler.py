@@ -11,9 +11,13 @@ IVR handed the call to a queue and nobody there took it, the backend calls
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from core.clock import Clock
+from core.errors import TemporaryError
 from core.store.db import Database
 from dialer.attempt_log import AttemptLog
 from dialer.call_plan import AttemptId, CallPlan
@@ -23,6 +27,8 @@ from ivr.interpreter import ScriptInterpreter
 from ivr.prompt_maker import PromptSource
 from ivr.results import Answer
 from ivr.speech import SpeechRecognizer
+
+log = logging.getLogger(__name__)
 
 
 class CallHandler(Protocol):
@@ -38,19 +44,53 @@ class CallHandler(Protocol):
         ...
 
 
+Sleep = Callable[[float], Awaitable[None]]
+
+# How long an answer's save waits for a store that is away (a restart, killed connections)
+# before the call gives up on it; the wait backs off from the first to the longest pause.
+ANSWER_RETRY_S = 120.0
+ANSWER_RETRY_FIRST_S = 0.1
+ANSWER_RETRY_LONGEST_S = 5.0
+
+
 class StoreAnswerSink:
-    """Writes each answer to the store the moment the interpreter has it."""
+    """Writes each answer to the store the moment the interpreter has it.
+
+    The patient is on the line and the answer exists nowhere else, so a store that is away
+    (`TemporaryError`: a restart, a terminated connection) is retried with backoff, in wall
+    time (`sleep`; an outage lasts real seconds whatever the campaign clock's speed), for up
+    to `retry_s`; `save_answer` is idempotent per question, so a retry after a commit
+    whose reply was lost stores nothing twice. Raises the last `TemporaryError` after
+    `retry_s`, and any other store error at once."""
 
     def __init__(self, db: Database, attempts: AttemptLog, attempt_id: AttemptId,
-                 clock: Clock) -> None:
+                 clock: Clock, sleep: Sleep = asyncio.sleep,
+                 retry_s: float = ANSWER_RETRY_S) -> None:
         self._db = db
         self._attempts = attempts
         self._attempt_id = attempt_id
         self._clock = clock
+        self._sleep = sleep
+        self._retry_s = retry_s
 
     async def save(self, answer: Answer) -> None:
-        await self._db.call(self._attempts.save_answer, self._attempt_id, answer,
-                            self._clock.now())
+        waited = 0.0
+        pause = ANSWER_RETRY_FIRST_S
+        while True:
+            try:
+                await self._db.call(self._attempts.save_answer, self._attempt_id, answer,
+                                    self._clock.now())
+                return
+            except TemporaryError as exc:
+                if waited >= self._retry_s:
+                    raise
+                if not waited:
+                    log.warning("attempt %s: answer %s/%s waits for the store (%s)",
+                                self._attempt_id, answer.script_id, answer.question_id,
+                                exc.message)
+            await self._sleep(pause)
+            waited += pause
+            pause = min(pause * 2, ANSWER_RETRY_LONGEST_S)
 
 
 class IvrCallHandler:

@@ -15,6 +15,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from sqlalchemy import select
+
 from core.calling_window import parse_calling_window
 from core.errors import NotFound
 from core.store.db import Database
@@ -102,22 +104,26 @@ class CallPlanner:
         """Read what the call needs (blocking). Raises NotFound if the patient vanished."""
         st = self._settings
         with self._db.session() as s:
-            patient = s.get(Patient, task.patient_id)
-            if patient is None:
+            row = s.execute(
+                select(Patient.name, Patient.sex, Patient.birth_date, Department.name,
+                       Department.name_en, Encounter.discharge_at)
+                .select_from(Patient)
+                .outerjoin(Department, Department.id == task.department_id)
+                .outerjoin(Encounter, Encounter.id == task.encounter_id)
+                .where(Patient.id == task.patient_id)).first()
+            if row is None:
                 raise NotFound(f"task {task.task_id}: patient {task.patient_id} not found")
-            dept = s.get(Department, task.department_id)
-            enc = s.get(Encounter, task.encounter_id)
-            name, sex = patient.name, patient.sex
-            birth = patient.birth_date
-            dept_names = (dept.name, dept.name_en or dept.name) if dept else ("", "")
-            discharge = enc.discharge_at if enc is not None else None
-        earlier = [
-            Answer(script_id=r.script_id, script_version=r.script_version,
-                   question_id=r.question_id, kind=r.kind, source=r.source, value=r.value,
-                   transcript=r.transcript, confidence=r.confidence,
-                   needs_review=r.needs_review, note=r.note, red_flag=r.red_flag,
-                   audio=clip, offset_ms=r.offset_ms)
-            for r, clip in self._attempts.earlier_answers(task.task_id)]
+            name, sex, birth, dept_name, dept_name_en, discharge = row
+            dept_names = (dept_name or "", dept_name_en or dept_name or "")
+            # answers exist only after an attempt that counted (a first call has none)
+            earlier = [
+                Answer(script_id=r.script_id, script_version=r.script_version,
+                       question_id=r.question_id, kind=r.kind, source=r.source,
+                       value=r.value, transcript=r.transcript, confidence=r.confidence,
+                       needs_review=r.needs_review, note=r.note, red_flag=r.red_flag,
+                       audio=clip, offset_ms=r.offset_ms)
+                for r, clip in self._attempts.earlier_answers(task.task_id, s)
+            ] if task.attempts > 0 else []
         scripts = tuple(self._library.pick(sid, ver, task.language)
                         for sid, ver in task.call_scripts)
         locale = scripts[0].locale
