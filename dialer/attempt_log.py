@@ -6,7 +6,7 @@ The order is the crash-safety argument:
    `mark_answered` when the patient picked up, both from the backend's progress events;
 3. answers are saved one by one as the patient gives them (`save_answer`): the answer row
    first, its voice clip filed after, so a recordings folder that fails keeps the answer
-   and leaves the clip in the spool for `sweep_spool`;
+   and leaves the clip in the spool (`dialer.spool_sweep` files it later);
 4. `finish` writes the outcome, the task's next state, tickets, opt-out and the recording in
    one transaction and releases the claim; a recording that cannot be filed stays spooled,
    it never fails the call.
@@ -81,15 +81,6 @@ class FinishResult:
     status: TaskStatus
     tickets: int = 0
     spooled: str | None = None
-
-
-@dataclass
-class SpoolSweep:
-    """What a spool sweep did: files filed, files still waiting, the first problem."""
-
-    filed: int = 0
-    waiting: int = 0
-    problem: str | None = None
 
 
 class AttemptLog:
@@ -192,10 +183,12 @@ class AttemptLog:
             s.flush()
             answer_id, department_id = row.id, attempt.department_id
         if clip is not None:
-            self._file_clip(answer_id, attempt_id, department_id, clip)
+            self.file_clip(answer_id, attempt_id, department_id, clip)
 
-    def _file_clip(self, answer_id: int, attempt_id: int, department_id: int,
-                   clip: Path) -> bool:
+    def file_clip(self, answer_id: int, attempt_id: int, department_id: int,
+                  clip: Path) -> bool:
+        """File a voice answer's clip and link it to its answer; False (the clip stays in
+        the spool, its path on the answer) when the recordings folder fails."""
         try:
             with self._db.session() as s:
                 stored = self._recordings.file_path(
@@ -394,46 +387,3 @@ class AttemptLog:
                     task.lease_expires_at = None
                     task.updated_at = now
         return settled
-
-    def sweep_spool(self) -> SpoolSweep:
-        """File the clips and call recordings a failing recordings folder left in the
-        spool. Stops at the first failure (the folder is still failing)."""
-        sweep = SpoolSweep()
-        with self._db.session() as s:
-            clips = s.execute(select(AnswerRow.id, AnswerRow.attempt_id, AnswerRow.clip_spool,
-                                     CallAttempt.department_id)
-                              .join(CallAttempt, CallAttempt.id == AnswerRow.attempt_id)
-                              .where(AnswerRow.clip_spool.is_not(None))).all()
-            calls = s.execute(select(CallAttempt.id, CallAttempt.recording_spool,
-                                     CallAttempt.department_id)
-                              .where(CallAttempt.recording_spool.is_not(None))).all()
-        sweep.waiting = len(clips) + len(calls)
-        for answer_id, attempt_id, spool, dept in clips:
-            spool = str(spool)
-            if not Path(spool).exists():
-                log.error("answer %s: spooled clip %s is gone", answer_id, spool)
-                continue
-            if not self._file_clip(answer_id, attempt_id, dept, Path(spool)):
-                sweep.problem = f"answer clip {spool} could not be filed"
-                return sweep
-            sweep.filed += 1
-            sweep.waiting -= 1
-        for attempt_id, spool, dept in calls:
-            source = Path(str(spool))
-            try:
-                with self._db.session() as s:
-                    stored = self._recordings.file_path(
-                        s, source, kind=RecordingKind.CALL, attempt_id=attempt_id,
-                        department_id=dept)
-                    s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
-                              .values(recording_spool=None))
-            except FileNotFoundError:
-                log.error("attempt %s: spooled recording %s is gone", attempt_id, source)
-                continue
-            except OSError as exc:
-                sweep.problem = f"call recording {source}: {exc.strerror or exc}"
-                return sweep
-            self._recordings.discard_source(source, stored)
-            sweep.filed += 1
-            sweep.waiting -= 1
-        return sweep

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import ParamSpec, TypeVar
 
 from core.clock import Clock
@@ -35,6 +36,7 @@ from dialer.call_planner import CallPlanner
 from dialer.call_summary import summarise_report
 from dialer.claims import ClaimedTask, TaskClaimer
 from dialer.pacing import Pacer
+from dialer.spool_sweep import SpoolSweep
 from dialer.telephony import Telephony
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,8 @@ Sleep = Callable[[float], Awaitable[None]]
 HealthCheck = Callable[[], str | None]
 
 
-class Alarm:
-    """Alarm kinds: each pauses calling while it is raised."""
+class Alarm(StrEnum):
+    """Why calling is paused: each alarm holds calling while it is raised."""
 
     STORE = "store_unavailable"
     RECORDINGS = "recordings_folder"
@@ -68,7 +70,7 @@ class CampaignStats:
     reclaimed: int = 0
     busy_channel_seconds: float = 0.0
     by_outcome: dict[str, int] = field(default_factory=dict)
-    alarms: dict[str, str] = field(default_factory=dict)
+    alarms: dict[Alarm, str] = field(default_factory=dict)
 
     def count(self, key: str) -> None:
         self.by_outcome[key] = self.by_outcome.get(key, 0) + 1
@@ -95,6 +97,7 @@ class Campaign:
                  planner: CallPlanner, telephony: Telephony, pacer: Pacer, clock: Clock,
                  sleep: Sleep, options: CampaignOptions,
                  health_checks: tuple[HealthCheck, ...] = (),
+                 spool_sweep: Callable[[], SpoolSweep] | None = None,
                  events: ProgressBus | None = None) -> None:
         self._db = db
         self._claimer = claimer
@@ -106,6 +109,7 @@ class Campaign:
         self._sleep = sleep
         self._options = options
         self._health_checks = health_checks
+        self._spool_sweep = spool_sweep
         self.events = events or ProgressBus()
         self._recorder = AttemptRecorder(db, attempts)
         self.events.subscribe(self._recorder)
@@ -206,12 +210,12 @@ class Campaign:
 
     # -- faults and alarms ----------------------------------------------------------------
 
-    def _raise(self, kind: str, message: str) -> None:
+    def _raise(self, kind: Alarm, message: str) -> None:
         if self.stats.alarms.get(kind) != message:
             log.error("alarm %s: %s; calling paused", kind, message)
         self.stats.alarms[kind] = message
 
-    def _clear(self, kind: str) -> None:
+    def _clear(self, kind: Alarm) -> None:
         if self.stats.alarms.pop(kind, None) is not None:
             log.warning("alarm %s cleared; calling resumes", kind)
 
@@ -253,8 +257,9 @@ class Campaign:
         if problems:
             self._raise(Alarm.RECORDINGS, "; ".join(problems))
             return
-        if self._spooled or Alarm.RECORDINGS in self.stats.alarms:
-            sweep = await self._store_step(self._attempts.sweep_spool)
+        if self._spool_sweep is not None and (self._spooled
+                                              or Alarm.RECORDINGS in self.stats.alarms):
+            sweep = await self._store_step(self._spool_sweep)
             if sweep is None:
                 return
             if sweep.problem is not None:

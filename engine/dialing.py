@@ -7,6 +7,7 @@ wall clock.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from dialer.campaign import Campaign, CampaignOptions, Sleep
 from dialer.claims import CallingRules, SingleDialerLock, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
+from dialer.spool_sweep import sweep_spool
 from dialer.telephony import Telephony
 from engine.app import App
 from ivr.prompt_maker import PromptMaker
@@ -141,7 +143,8 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
                                         reclaim_grace_s=lease,
                                         max_consecutive_failures=(
                                             s.dialer.max_consecutive_failures)),
-                        health_checks=tuple(checks))
+                        health_checks=tuple(checks),
+                        spool_sweep=functools.partial(sweep_spool, app.db, attempts, recordings))
     return DialerParts(campaign, claimer, attempts, lock, recognizer)
 
 

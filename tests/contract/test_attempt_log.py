@@ -26,6 +26,7 @@ from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Tic
 from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.claims import TaskClaimer
 from dialer.retry_policy import RetryPolicy
+from dialer.spool_sweep import sweep_spool
 from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore
 from tests.contract.test_claims import NOW, RULES, TZ, _seed
@@ -203,7 +204,8 @@ def test_a_failing_recordings_folder_loses_no_answer_and_no_call(
     clock = FakeClock(NOW)
     broken = tmp_path / "rec"
     broken.write_text("not a folder")  # as good as full or read-only: nothing can be filed
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(broken, clock, AuditLog(clock)), "sim")
+    store = RecordingStore(broken, clock, AuditLog(clock))
+    log = AttemptLog(db, RetryPolicy(), store, "sim")
     task = _claim_one(db).claim(NOW, 1)[0]
     a = log.begin(task, NOW)
     log.mark_answered(a, NOW)
@@ -222,9 +224,9 @@ def test_a_failing_recordings_folder_loses_no_answer_and_no_call(
         attempt = s.get(CallAttempt, a)
         assert attempt is not None and attempt.dial_outcome is DialOutcome.ANSWERED
         assert attempt.recording_spool == str(rec)
-    assert log.sweep_spool().problem is not None  # still broken: nothing moves
+    assert sweep_spool(db, log, store).problem is not None  # still broken: nothing moves
     broken.unlink()  # the folder is repaired
-    sweep = log.sweep_spool()
+    sweep = sweep_spool(db, log, store)
     assert (sweep.filed, sweep.waiting, sweep.problem) == (2, 0, None)
     with db.session() as s:
         answer = s.execute(select(AnswerRow)).scalar_one()
