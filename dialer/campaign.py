@@ -131,7 +131,8 @@ class Campaign:
                   horizon: dt.datetime | None = None,
                   skip_idle: Callable[[dt.datetime], None] | None = None) -> CampaignStats:
         """The loop. With `until_idle` it ends when no work is left (or none before
-        `horizon`); `next_due` says when the next task is due so an idle loop waits until
+        `horizon`), or when the recordings folder stops taking files (the alarm stays in
+        the stats); `next_due` says when the next task is due so an idle loop waits until
         then, and a simulation passes `skip_idle` to jump its clock there instead.
         Raises `ConfigError` when a call found the configuration unusable."""
         now = self._clock.now()
@@ -163,6 +164,8 @@ class Campaign:
                 await self._wait(stop, self._store_backoff())
                 continue
             if until_idle and not self._calls:
+                if Alarm.RECORDINGS in self.stats.alarms:
+                    break  # nothing more can be recorded: stop, the alarm says why
                 due = await self._store_step(next_due) if next_due else None
                 if Alarm.STORE in self.stats.alarms:
                     continue

@@ -17,7 +17,7 @@ from core.store.models import CallAttempt, FollowupTask, Ticket
 from dialer.attempt_log import AttemptLog
 from dialer.call_plan import CallPlan, ProgressBus, ProgressEvent
 from dialer.call_result import CallIvrResult
-from dialer.campaign import Campaign, CampaignOptions
+from dialer.campaign import Alarm, Campaign, CampaignOptions
 from dialer.claims import CallingRules, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
@@ -169,3 +169,23 @@ async def test_a_store_restart_mid_campaign_strands_nothing(db: Database,
             CallAttempt.ended_at.is_(None))).scalar_one()
     assert by_status == {TaskStatus.DONE: n} and live == 0
     assert len(tel.requests) == n  # nobody was called twice
+
+
+async def test_a_recordings_folder_that_fails_pauses_calling(db: Database,
+                                                             tmp_path: Path) -> None:
+    """Nothing is dialled while the folder cannot take recordings; a run that should end
+    when idle ends with the alarm saying why, and no task is touched."""
+    _seed(db, [{"phone": "+8613900000001"}], [{"patient_id": 1, "calling_window": "00:00-24:00"}])
+    clock = AcceleratedClock(NOW, speed=600)
+    tel = FakeTelephony(clock, {})
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
+    campaign = Campaign(db, claimer, log, planner(db, log, tmp_path), tel,
+                        Pacer(2, 50.0, clock, clock.sleep), clock, clock.sleep,
+                        CampaignOptions(poll_interval_s=5),
+                        health_checks=(lambda: "/var/rec: only 3 MiB free (needs 64)",))
+    stats = await campaign.run(asyncio.Event(), until_idle=True, next_due=claimer.next_due)
+    assert tel.requests == [] and stats.claimed == 0
+    assert stats.alarms == {Alarm.RECORDINGS: "/var/rec: only 3 MiB free (needs 64)"}
+    with db.session() as s:
+        assert s.execute(select(FollowupTask.status)).scalar_one() is TaskStatus.PENDING
