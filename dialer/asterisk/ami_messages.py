@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 from core.enums import HangupCause
 from dialer.asterisk.ami_frame import AmiFrame
-from dialer.asterisk.dial_outcome import OriginateReason
+from dialer.asterisk.dial_outcome import ChannelState, DialStatus, OriginateReason
 
 UNKNOWN = "<unknown>"
-STATE_RINGING = 5
-STATE_UP = 6
 
 
 def _id(raw: str | None) -> str | None:
@@ -73,7 +71,7 @@ class ChannelEvent:
     channel: str
     uniqueid: str | None
     linkedid: str | None
-    state: int | None
+    state: ChannelState | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +121,7 @@ class DialBegin:
 class DialState:
     uniqueid: str | None
     dest_uniqueid: str | None
-    status: str
+    status: DialStatus | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +130,7 @@ class DialEnd:
     dest_channel: str
     dest_uniqueid: str | None
     dest_linkedid: str | None
-    status: str  # ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL, ...
+    status: DialStatus | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +228,9 @@ AmiEvent = (FullyBooted | Shutdown | OriginateResponse | Newchannel | Newstate |
             | ChannelStatus | ListComplete)
 
 
-def _chan(f: AmiFrame) -> tuple[str, str | None, str | None, int | None]:
+def _chan(f: AmiFrame) -> tuple[str, str | None, str | None, ChannelState | None]:
     return (_str(f.get("Channel")), _id(f.get("Uniqueid")), _id(f.get("Linkedid")),
-            _int(f.get("ChannelState")))
+            ChannelState.parse(f.get("ChannelState")))
 
 
 def _status_variables(f: AmiFrame) -> tuple[tuple[str, str], ...]:
@@ -270,12 +268,12 @@ _PARSERS: dict[str, Callable[[AmiFrame], AmiEvent]] = {
                                      dest_linkedid=_id(f.get("DestLinkedid"))),
     "dialstate": lambda f: DialState(uniqueid=_id(f.get("Uniqueid")),
                                      dest_uniqueid=_id(f.get("DestUniqueid")),
-                                     status=_str(f.get("DialStatus")).strip()),
+                                     status=DialStatus.parse(f.get("DialStatus"))),
     "dialend": lambda f: DialEnd(uniqueid=_id(f.get("Uniqueid")),
                                  dest_channel=_str(f.get("DestChannel")),
                                  dest_uniqueid=_id(f.get("DestUniqueid")),
                                  dest_linkedid=_id(f.get("DestLinkedid")),
-                                 status=_str(f.get("DialStatus")).strip()),
+                                 status=DialStatus.parse(f.get("DialStatus"))),
     "hangup": _hangup,
     "queuecallerjoin": lambda f: QueueCallerJoin(*_chan(f), queue=_str(f.get("Queue")),
                                                  position=_int(f.get("Position"))),

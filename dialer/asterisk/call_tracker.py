@@ -28,8 +28,6 @@ from pathlib import Path
 
 from core.enums import CallProgress, HangupCause
 from dialer.asterisk.ami_messages import (
-    STATE_RINGING,
-    STATE_UP,
     AgentComplete,
     AgentConnect,
     AmiEvent,
@@ -45,7 +43,7 @@ from dialer.asterisk.ami_messages import (
     QueueCallerJoin,
     VarSet,
 )
-from dialer.asterisk.dial_outcome import map_dial_outcome
+from dialer.asterisk.dial_outcome import ChannelState, DialStatus, map_dial_outcome
 from dialer.call_plan import AttemptId
 from dialer.telephony import AgentLeg, CallReport
 
@@ -82,14 +80,14 @@ class _Leg:
     ended_at: dt.datetime | None = None
     cause: HangupCause | None = None
     cause_code: int | None = None
-    dial_status: str | None = None
+    dial_status: DialStatus | None = None
     recording: str | None = None
     mixmonitor: bool = False
 
     def saw_state(self, state: int | None, now: dt.datetime) -> None:
-        if state == STATE_RINGING:
+        if state == ChannelState.RINGING:
             self.ringing = True
-        elif state == STATE_UP and self.answered_at is None:
+        elif state == ChannelState.UP and self.answered_at is None:
             self.answered_at = now
 
 
@@ -235,7 +233,7 @@ class CallTracker:
             return []
         if isinstance(event, DialState):
             if event.dest_uniqueid is not None and event.uniqueid is None \
-                    and event.status == "RINGING":
+                    and event.status is DialStatus.RINGING:
                 self._leg(event.dest_uniqueid).ringing = True
             return []
         if isinstance(event, DialEnd):
@@ -244,7 +242,7 @@ class CallTracker:
             if event.dest_uniqueid is not None and event.uniqueid is None:
                 leg = self._leg(event.dest_uniqueid)
                 leg.dial_status = event.status
-                if event.status == "ANSWER" and leg.answered_at is None:
+                if event.status is DialStatus.ANSWER and leg.answered_at is None:
                     leg.answered_at = now
             return []
         if isinstance(event, Hangup):
@@ -321,7 +319,7 @@ class CallTracker:
         call.leg.ended_at = now
         if leg is not None and leg is not call.leg:  # cannot happen; keep the freshest facts
             call.leg.ringing = call.leg.ringing or leg.ringing
-        if event.state == STATE_RINGING:
+        if event.state == ChannelState.RINGING:
             call.leg.ringing = True
         return self._settle(call, now)
 
@@ -373,7 +371,7 @@ class CallTracker:
         )
         details = list(call.details)
         if leg is not None and leg.dial_status:
-            details.insert(0, f"dialstatus={leg.dial_status}")
+            details.insert(0, f"dialstatus={leg.dial_status.value}")
         if orig is not None:
             details.insert(0, f"reason={int(orig.reason) if orig.reason is not None else '?'}")
         recording = leg.recording if leg is not None and (leg.mixmonitor or leg.recording) \

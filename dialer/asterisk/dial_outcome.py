@@ -47,6 +47,55 @@ class OriginateReason(enum.IntEnum):
             return None
 
 
+class DialStatus(enum.StrEnum):
+    """`DialStatus:` of `DialState`/`DialEnd` (app_dial's DIALSTATUS values)."""
+
+    RINGING = "RINGING"
+    PROCEEDING = "PROCEEDING"
+    PROGRESS = "PROGRESS"
+    ANSWER = "ANSWER"
+    BUSY = "BUSY"
+    NOANSWER = "NOANSWER"
+    CANCEL = "CANCEL"
+    CONGESTION = "CONGESTION"
+    CHANUNAVAIL = "CHANUNAVAIL"
+    DONTCALL = "DONTCALL"
+    TORTURE = "TORTURE"
+    INVALIDARGS = "INVALIDARGS"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> DialStatus | None:
+        """The status a header names, or None when absent or not one Asterisk sends."""
+        try:
+            return cls(raw.strip()) if raw is not None else None
+        except ValueError:
+            return None
+
+
+class ChannelState(enum.IntEnum):
+    """`ChannelState:` of channel events (Asterisk's ast_channel_state)."""
+
+    DOWN = 0
+    RESERVED = 1
+    OFFHOOK = 2
+    DIALING = 3
+    RING = 4
+    RINGING = 5
+    UP = 6
+    BUSY = 7
+    DIALING_OFFHOOK = 8
+    PRERING = 9
+
+    @classmethod
+    def parse(cls, raw: str | None) -> ChannelState | None:
+        if raw is None or not raw.strip().isascii() or not raw.strip().isdigit():
+            return None
+        try:
+            return cls(int(raw))
+        except ValueError:
+            return None
+
+
 _CAUSE_OUTCOME: dict[HangupCause, DialOutcome] = {
     HangupCause.USER_BUSY: DialOutcome.BUSY,
     HangupCause.NORMAL_CIRCUIT_CONGESTION: DialOutcome.CONGESTION,
@@ -61,11 +110,11 @@ _CAUSE_OUTCOME: dict[HangupCause, DialOutcome] = {
     HangupCause.DESTINATION_OUT_OF_ORDER: DialOutcome.UNREACHABLE,
 }
 
-_DIAL_STATUS_OUTCOME: dict[str, DialOutcome] = {
-    "ANSWER": DialOutcome.ANSWERED,
-    "BUSY": DialOutcome.BUSY,
-    "CONGESTION": DialOutcome.CONGESTION,
-    "CHANUNAVAIL": DialOutcome.UNREACHABLE,
+_DIAL_STATUS_OUTCOME: dict[DialStatus, DialOutcome] = {
+    DialStatus.ANSWER: DialOutcome.ANSWERED,
+    DialStatus.BUSY: DialOutcome.BUSY,
+    DialStatus.CONGESTION: DialOutcome.CONGESTION,
+    DialStatus.CHANUNAVAIL: DialOutcome.UNREACHABLE,
 }
 
 
@@ -77,7 +126,7 @@ def outcome_for_cause(cause: HangupCause | None) -> DialOutcome | None:
 
 
 def map_dial_outcome(*, originate_success: bool | None, reason: OriginateReason | None,
-                     dial_status: str | None, cause: HangupCause | None,
+                     dial_status: DialStatus | None, cause: HangupCause | None,
                      channel_created: bool, ringing: bool,
                      number_is_endpoint: bool = True) -> DialOutcome:
     """The one mapping from what Asterisk said to how the dial ended (see the module table).
@@ -91,11 +140,12 @@ def map_dial_outcome(*, originate_success: bool | None, reason: OriginateReason 
     means our trunk failed (seen on Asterisk 22: "Could not create dialog ... Is endpoint
     registered and reachable?"), which is `failed`, never the patient's number.
     """
-    if originate_success or reason is OriginateReason.ANSWERED or dial_status == "ANSWER":
+    if originate_success or reason is OriginateReason.ANSWERED or dial_status is DialStatus.ANSWER:
         return DialOutcome.ANSWERED
-    if dial_status == "BUSY" or cause is HangupCause.USER_BUSY or reason is OriginateReason.BUSY:
+    if dial_status is DialStatus.BUSY or cause is HangupCause.USER_BUSY \
+            or reason is OriginateReason.BUSY:
         return DialOutcome.BUSY
-    if reason is OriginateReason.CONGESTION or dial_status == "CONGESTION":
+    if reason is OriginateReason.CONGESTION or dial_status is DialStatus.CONGESTION:
         return DialOutcome.CONGESTION
     by_cause = outcome_for_cause(cause)
     if by_cause is not None:
@@ -105,7 +155,7 @@ def map_dial_outcome(*, originate_success: bool | None, reason: OriginateReason 
         if reason is OriginateReason.FAILURE and number_is_endpoint:
             return DialOutcome.INVALID_NUMBER
         return DialOutcome.FAILED
-    if (reason is OriginateReason.RINGING or dial_status == "NOANSWER"
+    if (reason is OriginateReason.RINGING or dial_status is DialStatus.NOANSWER
             or cause in (HangupCause.NO_ANSWER, HangupCause.NO_USER_RESPONSE)):
         return DialOutcome.NO_ANSWER if ringing else DialOutcome.UNREACHABLE
     if dial_status in _DIAL_STATUS_OUTCOME:
