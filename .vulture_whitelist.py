@@ -38,6 +38,19 @@ _.NORMAL_UNSPECIFIED
 _.REQUESTED_CHAN_UNAVAIL
 _.BEARERCAPABILITY_NOTAVAIL
 _.INTERWORKING
+# Asterisk's DIALSTATUS values and channel states (DialStatus, ChannelState): parsed from AMI
+_.PROCEEDING
+_.PROGRESS
+_.CANCEL
+_.DONTCALL
+_.TORTURE
+_.INVALIDARGS
+_.DOWN
+_.RESERVED
+_.OFFHOOK
+_.RING
+_.DIALING_OFFHOOK
+_.PRERING
 
 # -- SQLAlchemy: columns written for the record (audit, reports, SQL) and read by no code --
 _.closed_at  # tickets, tasks
@@ -77,13 +90,9 @@ _.bursts  # tests/integration/asterisk/rtp_patient.py: Heard, shown in failure m
 _.channel_type  # TODO(call-path): AgiRequest field parsed from the AGI env, never read
 _.calleridname  # TODO(call-path): AgiRequest field, never read
 _.threadid  # TODO(call-path): AgiRequest field, never read
-_.commands_sent  # TODO(call-path): AgiConnection counter, never read
-_.drop  # TODO(call-path): AmiClient.drop: docstring names tests and the pinger; no caller
-_.MAX_FRAME  # TODO(call-path): ami_frame.py limit that nothing enforces (unbounded buffer?)
 _.dest_channel  # TODO(call-path): DialBegin/DialEnd fields (ami_messages.py), never read
 _.dest_linkedid  # TODO(call-path): DialBegin/DialEnd fields, never read
 _.billable_seconds  # TODO(call-path): Cdr field (ami_messages.py), never read
-_.wait_idle  # TODO(call-path): FakeAmi.wait_idle, no test calls it
 _.sessions  # TODO(call-path): FastAgiStats counter, never read
 _.protocol_errors  # TODO(call-path): FastAgiStats counter, never read
 _.hold_time_s  # TODO(call-path): dialer/telephony.py transfer field, never read

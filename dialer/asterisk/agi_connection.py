@@ -53,7 +53,6 @@ class AgiConnection:
         self._timeout = command_timeout_s
         self.hung_up = False  # Asterisk told us the channel is gone (HANGUP line, 511)
         self.closed = False  # the socket is unusable: nothing more can be sent
-        self.commands_sent = 0
 
     async def read_environment(self) -> AgiRequest:
         """Read and parse the environment block. Raises `AgiProtocolError`."""
@@ -79,7 +78,6 @@ class AgiConnection:
             raise ValueError("an AGI command is one line")  # a programming error, not input
         try:
             self._writer.write(line.encode("utf-8") + b"\n")
-            self.commands_sent += 1
             if self._timeout is None:  # the server bounds the whole session instead
                 return await self._read_response()
             async with asyncio.timeout(self._timeout):  # no extra Task, unlike wait_for

@@ -137,11 +137,6 @@ class AmiClient:
             return False
         return True
 
-    def drop(self) -> None:
-        """Close the socket now (tests, and the pinger on a dead link); we reconnect."""
-        if self._writer is not None:
-            self._writer.close()
-
     # -- actions --------------------------------------------------------------------------
 
     def next_action_id(self, kind: str) -> str:

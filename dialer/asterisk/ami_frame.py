@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 EOL = "\r\n"
-MAX_FRAME = 1 << 20
 
 
 class AmiValueError(ValueError):

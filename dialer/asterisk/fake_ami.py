@@ -137,11 +137,6 @@ class FakeAmiServer:
         self._clients.clear()
         self._logged_in.clear()
 
-    async def wait_idle(self) -> None:
-        """Until every scenario replay has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     # -- a client connection --------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
