@@ -121,7 +121,10 @@ class Campaign:
         self._settle_deadline: dt.datetime | None = None
         self._failures = 0
         self._paused_until: dt.datetime | None = None
-        self._spooled = False
+        # True: the first health check sweeps the spool. An earlier dialer (or this one's
+        # earlier incarnation) may have left files there and died before filing them; no
+        # alarm would ever make this one look.
+        self._spooled = True
         self._fatal: ConfigError | None = None
 
     # -- the loop -------------------------------------------------------------------------
