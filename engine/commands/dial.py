@@ -10,15 +10,22 @@ from pathlib import Path
 import click
 
 from core.clock import AcceleratedClock, Clock
+from core.errors import TemporaryError
 from core.settings import BackendName
 from dialer.asterisk.backend import AsteriskBackend
+from dialer.attempt_log import AttemptLog
 from dialer.call_handler import IvrCallHandler
-from dialer.campaign import CampaignStats
+from dialer.campaign import CampaignStats, Sleep
 from dialer.telephony import Telephony
 from engine.app import App
 from engine.context import pass_app
 from engine.dialing import asterisk_backend, build_dialer, sim_telephony_factory
 from ivr.script_model import Script
+
+log = logging.getLogger(__name__)
+
+START_RETRY_FIRST_S = 0.5
+START_RETRY_LONGEST_S = 10.0
 
 
 def register(cli: click.Group) -> None:
@@ -52,6 +59,26 @@ def _parse_epoch(_ctx: click.Context, _param: click.Parameter,
     return epoch.astimezone(dt.UTC)
 
 
+async def reconcile_at_start(attempts: AttemptLog, clock: Clock, live: set[int], *,
+                             all_claims_are_dead: bool, sleep: Sleep = asyncio.sleep) -> int:
+    """Settle what a stopped dialer left open before the first claim; returns how many.
+
+    A store that is away (a restart, killed connections) is waited for with backoff, in
+    wall time (`sleep`: an outage lasts real seconds whatever the campaign clock's speed),
+    so a dialer started during a database restart comes up with the database instead of
+    exiting. Other errors are raised."""
+    pause = START_RETRY_FIRST_S
+    while True:
+        try:
+            return await asyncio.to_thread(attempts.reconcile, clock.now(), live,
+                                           all_claims_are_dead=all_claims_are_dead)
+        except TemporaryError as exc:
+            log.warning("the store is away at start (%s); trying again in %.1f s",
+                        exc.message, pause)
+        await sleep(pause)
+        pause = min(pause * 2, START_RETRY_LONGEST_S)
+
+
 async def _dial(app: App, backend: BackendName, seed: int, speed: float,
                 days: float) -> CampaignStats:
     clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
@@ -62,8 +89,8 @@ async def _dial(app: App, backend: BackendName, seed: int, speed: float,
     factory = sim_telephony_factory(app, clock, sleep, seed, app.data_dir / "sim-calls")
     parts = build_dialer(app, clock, sleep, factory, backend=backend)
     try:
-        reconciled = await asyncio.to_thread(parts.attempts.reconcile, clock.now(), set(),
-                                             all_claims_are_dead=app.db.dialect == "sqlite")
+        reconciled = await reconcile_at_start(parts.attempts, clock, set(),
+                                              all_claims_are_dead=app.db.dialect == "sqlite")
         if reconciled:
             click.echo(f"settled {reconciled} call(s) left open by a stopped dialer")
         stop = asyncio.Event()
@@ -153,8 +180,8 @@ async def _run(app: App, backend: BackendName, seed: int, jobs: object, speed: f
         for ast in started:
             await ast.start()
             live |= {int(a) for a in await ast.live_attempts() if a.isascii() and a.isdigit()}
-        await asyncio.to_thread(parts.attempts.reconcile, clock.now(), live,
-                                all_claims_are_dead=app.db.dialect == "sqlite")
+        await reconcile_at_start(parts.attempts, clock, live,
+                                 all_claims_are_dead=app.db.dialect == "sqlite")
         daemon = Daemon(parts.campaign, jobs if isinstance(jobs, DaemonJobs) else DaemonJobs(),
                         app.settings.hospital.default_timezone, clock, parts.claimer.next_due)
         daemon.install_signal_handlers()
