@@ -45,6 +45,7 @@ from core.tickets import response_due, ticket_priority
 from dialer.call_plan import AttemptId
 from dialer.claims import ClaimedTask
 from dialer.retry_policy import RetryKey, RetryPolicy
+from ivr.answer_reading import TRANSCRIBING
 from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore, StoredRecording
 
@@ -156,7 +157,8 @@ class AttemptLog:
                               answered_at=func.coalesce(CallAttempt.answered_at, now)))
 
     def save_answer(self, attempt_id: AttemptId, answer: Answer, now: dt.datetime) -> None:
-        """Store one answer now (a later hangup never loses it). Idempotent per question.
+        """Store one answer now (a later hangup never loses it). Idempotent per question,
+        except that a voice answer stored before its transcript gets the transcript.
 
         The answer row commits first; its voice clip is filed after. When the recordings
         folder fails (full, read-only) the clip stays where it is and the row keeps its
@@ -165,10 +167,15 @@ class AttemptLog:
             attempt = s.get(CallAttempt, attempt_id)
             if attempt is None:
                 return
-            exists = s.execute(select(AnswerRow.id).where(
+            kept = s.execute(select(AnswerRow).where(
                 AnswerRow.attempt_id == attempt_id, AnswerRow.script_id == answer.script_id,
-                AnswerRow.question_id == answer.question_id)).first()
-            if exists is not None:
+                AnswerRow.question_id == answer.question_id)).scalar_one_or_none()
+            if kept is not None:
+                if kept.note == TRANSCRIBING and answer.note != TRANSCRIBING:
+                    kept.transcript = answer.transcript
+                    kept.confidence = answer.confidence
+                    kept.needs_review = answer.needs_review
+                    kept.note = answer.note
                 return
             clip = answer.audio if answer.audio is not None and answer.audio.exists() else None
             row = AnswerRow(attempt_id=attempt_id, task_id=attempt.task_id,

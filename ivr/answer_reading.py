@@ -21,6 +21,7 @@ from ivr.results import NO, YES, Answer
 from ivr.script_model import Question, Script
 from ivr.speech import NoModel, SpeechRecognizer, map_words
 
+TRANSCRIBING = "transcript pending"  # a voice answer saved before its transcript
 
 class Signal(enum.StrEnum):
     """Input that is not an answer."""
@@ -108,6 +109,18 @@ class VoiceReader:
             return Signal.NOT_UNDERSTOOD
         return new_answer(script, q, AnswerSource.VOICE, value, transcript=heard.text,
                           confidence=heard.confidence, audio=audio, offset_ms=offset_ms)
+
+    def can_transcribe(self, script: Script) -> bool:
+        return self.recognizer is not None and self.recognizer.has_model(script.locale)
+
+    def before_transcript(self, script: Script, q: Question, audio: Path,
+                          offset_ms: int) -> Answer:
+        """A free answer's clip as it is stored before its transcript exists (or for good,
+        when there is no model for the locale): the clip, flagged for review."""
+        note = (TRANSCRIBING if self.can_transcribe(script)
+                else f"not transcribed: no model for {script.locale}")
+        return new_answer(script, q, AnswerSource.VOICE, None, audio=audio,
+                          offset_ms=offset_ms, needs_review=True, note=note)
 
     async def free(self, script: Script, q: Question, audio: Path, offset_ms: int) -> Answer:
         """A free answer's clip -> an answer that always keeps the clip."""

@@ -245,8 +245,15 @@ class ScriptInterpreter:
             got = await self._ask(run, script, q)
             if isinstance(got, _Clip):
                 if self._can_defer(script, q):
-                    # Nothing depends on this transcript: decode it while the call goes on.
+                    # Nothing depends on this transcript: the spoken answer is stored now,
+                    # before the call moves on, and its transcript completes the row later
+                    # while the call goes on.
+                    first = self.voice.before_transcript(script, q, got.audio, got.offset_ms)
+                    await self.sink.save(first)
                     run.answered[script.id].add(q.id)
+                    if not self.voice.can_transcribe(script):
+                        run.result.answers.append(first)
+                        continue
                     run.pending.append(asyncio.create_task(
                         self._transcribe_later(run.result, script, q, got)))
                     continue

@@ -94,18 +94,26 @@ class ScriptResult:
 
 
 class AnswerSink(Protocol):
-    """Where answers go, one at a time, as soon as they are final."""
+    """Where answers go, one at a time, as soon as they are final.
+
+    A voice answer is saved twice: first with its clip and no transcript (so it is kept
+    before the call moves on), then with its transcript, which completes that answer."""
 
     async def save(self, answer: Answer) -> None:
-        """Persist `answer`. May raise StoreError; the interpreter does not swallow it."""
+        """Persist `answer` (a second save of the same question completes its transcript).
+        May raise StoreError; the interpreter does not swallow it."""
         ...
 
 
 class InMemoryAnswerSink:
-    """Keeps answers in a list (tests, simulations)."""
+    """Keeps answers in a list (tests, simulations); one per question, the latest."""
 
     def __init__(self) -> None:
         self.answers: list[Answer] = []
 
     async def save(self, answer: Answer) -> None:
+        for i, kept in enumerate(self.answers):
+            if (kept.script_id, kept.question_id) == (answer.script_id, answer.question_id):
+                self.answers[i] = answer
+                return
         self.answers.append(answer)

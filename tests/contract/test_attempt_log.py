@@ -27,6 +27,7 @@ from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.claims import TaskClaimer
 from dialer.retry_policy import RetryPolicy
 from dialer.spool_sweep import sweep_spool
+from ivr.answer_reading import TRANSCRIBING
 from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore
 from tests.contract.test_claims import NOW, RULES, TZ, _seed
@@ -338,3 +339,26 @@ def test_a_patient_with_a_live_call_is_not_called_twice(db: Database, log: Attem
         assert t is not None and t.status is TaskStatus.PENDING and t.lease_owner is None
         assert t.next_attempt_at == NOW + dt.timedelta(minutes=10)
         assert len(s.execute(select(CallAttempt)).scalars().all()) == 1
+
+
+def test_a_voice_answer_is_stored_first_and_gets_its_transcript_later(
+        db: Database, log: AttemptLog, tmp_path: Path) -> None:
+    task = _claim_one(db).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    assert a is not None
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(_wav(0.4))
+    first = Answer("s", 1, "free", QuestionKind.VOICE, AnswerSource.VOICE, None,
+                   needs_review=True, note=TRANSCRIBING, audio=clip, offset_ms=900)
+    log.save_answer(a, first, NOW)
+    with db.session() as s:
+        row = s.execute(select(AnswerRow)).scalar_one()
+        assert (row.transcript, row.note, row.recording_id is not None) == (
+            None, TRANSCRIBING, True)
+    log.save_answer(a, _voice("free", clip), NOW)  # the transcript arrives
+    log.save_answer(a, _voice("free", clip), NOW)  # and a repeat changes nothing
+    with db.session() as s:
+        row = s.execute(select(AnswerRow)).scalar_one()
+        assert (row.transcript, row.confidence, row.note, row.needs_review) == (
+            "还好", 0.9, None, False)
+        assert len(s.execute(select(Recording)).scalars().all()) == 1

@@ -9,8 +9,6 @@ import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import pytest
-
 from core.enums import QuestionKind
 from ivr.channel import PlayResult, Prompt
 from ivr.interpreter import ScriptInterpreter
@@ -55,14 +53,6 @@ class LedgerChannel(ScriptedChannel):
         return await super().play(prompt, interrupt_digits)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ivr/interpreter.py defers a free voice answer whose transcript nothing reads: "
-    "_questions() starts _transcribe_later() as a background task and goes on to the next "
-    "prompt, and the answer row (clip and all) is saved only when that task runs, even "
-    "when there is no speech model and nothing to transcribe; a dialer killed in between "
-    "loses the spoken answer (seen in tests/integration/test_call_path_faults.py). Fix: "
-    "save the untranscribed answer before moving on, and let the transcript complete "
-    "that row later (AttemptLog.save_answer keeps the first row of a question today)"))
 async def test_a_spoken_answer_is_stored_before_the_call_moves_on(
         script_factory: Callable[..., Script], prompt_maker: PromptMaker,
         tmp_path: Path) -> None:
