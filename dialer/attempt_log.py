@@ -195,9 +195,18 @@ class AttemptLog:
     def file_clip(self, answer_id: int, attempt_id: int, department_id: int,
                   clip: Path) -> bool:
         """File a voice answer's clip and link it to its answer; False (the clip stays in
-        the spool, its path on the answer) when the recordings folder fails."""
+        the spool, its path on the answer) when the recordings folder fails.
+
+        The answer row is locked and its spool path re-read first: the dialer that took the
+        answer and another dialer's spool sweep may both try, and only the first files it
+        (the other finds the path cleared and returns True)."""
         try:
             with self._db.session() as s:
+                spooled = s.execute(select(AnswerRow.clip_spool)
+                                    .where(AnswerRow.id == answer_id)
+                                    .with_for_update()).scalar_one_or_none()
+                if spooled is None:
+                    return True  # filed already
                 stored = self._recordings.file_path(
                     s, clip, kind=RecordingKind.ANSWER_CLIP, attempt_id=attempt_id,
                     department_id=department_id)

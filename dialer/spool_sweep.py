@@ -49,6 +49,9 @@ def sweep_spool(db: Database, attempts: AttemptLog, recordings: RecordingStore) 
     for answer_id, attempt_id, spool, dept in clips:
         spool = str(spool)
         if not Path(spool).exists():
+            if _clip_filed(db, answer_id):  # by the dialer that took it, since the listing
+                sweep.waiting -= 1
+                continue
             log.error("answer %s: spooled clip %s is gone", answer_id, spool)
             continue
         if not attempts.file_clip(answer_id, attempt_id, dept, Path(spool)):
@@ -75,3 +78,11 @@ def sweep_spool(db: Database, attempts: AttemptLog, recordings: RecordingStore) 
         sweep.filed += 1
         sweep.waiting -= 1
     return sweep
+
+
+def _clip_filed(db: Database, answer_id: int) -> bool:
+    """The answer's clip is no longer in the spool: the dialer that took the answer files
+    it right after storing the row, so a sweep may list it just before that."""
+    with db.session() as s:
+        return s.execute(select(AnswerRow.clip_spool)
+                         .where(AnswerRow.id == answer_id)).scalar_one_or_none() is None
