@@ -476,8 +476,7 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
     note(f"{wall:.0f} s wall: {len(attempts)} attempts over {len(tasks)} tasks "
          f"({len(killed)} cut off by a SIGKILL); {len(given)} answers given "
          f"({sum(1 for e in given.values() if _spoken(e))} spoken), {len(lost)} of them not "
-         f"stored ({sum(1 for k in lost if _spoken(given[k]) and k[0] in killed)} spoken in "
-         f"a call then killed); {spooled_seen} files spooled while the folder was full; "
+         f"stored; {spooled_seen} files spooled while the folder was full; "
          f"exit codes {codes}; outcomes {dict(sorted(outcomes.items()))}")
     return FaultRun(
         wall_s=wall, attempts=attempts, tasks=tasks, answers=answers, truth=truth,
@@ -700,20 +699,9 @@ def test_every_keypad_answer_given_is_stored(run: FaultRun) -> None:
 
 def test_every_spoken_answer_given_is_stored(run: FaultRun) -> None:
     """Voice answers (kept untranscribed: no speech model here), through the restart, the
-    terminated connections and the full folder; except those of calls cut off by a
-    SIGKILL, which the next test counts."""
-    _none(_missing(run, lambda entry, attempt: _spoken(entry) and not _killed(attempt)),
-          "spoken answers lost")
-
-
-@pytest.mark.xfail(strict=False, reason=(
-    "the interpreter saves a free voice answer in a background task after the call has "
-    "moved on (ivr/interpreter.py _questions -> _transcribe_later), so a SIGKILL in that "
-    "window loses it; whether one of the 20 kills lands there varies from run to run "
-    "(pinned deterministically by tests/unit/ivr/test_voice_answer_durability.py)"))
-def test_every_spoken_answer_given_before_a_sigkill_is_stored(run: FaultRun) -> None:
-    _none(_missing(run, lambda entry, attempt: _spoken(entry) and _killed(attempt)),
-          "spoken answers lost to a SIGKILL")
+    terminated connections, the full folder and the SIGKILLs (a spoken answer is stored
+    before the call moves on, tests/unit/ivr/test_voice_answer_durability.py)."""
+    _none(_missing(run, lambda entry, _attempt: _spoken(entry)), "spoken answers lost")
 
 
 def test_every_clip_and_recording_is_filed_once_the_folder_has_room(run: FaultRun) -> None:
