@@ -57,7 +57,7 @@ from ivr.results import Answer as GivenAnswer
 from ivr.script_loader import load_scripts
 from ivr.script_model import Script
 from ivr.sim_channel import TurnKind
-from tests.conftest import PG_URL, REPO
+from tests.conftest import PG_REQUIRED, PG_URL, REPO
 from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -249,7 +249,6 @@ class FaultRun:
     """What one run of the scenario left: the store, the truth logs, the logs, and what
     the harness saw on the way."""
 
-    wall_s: float
     attempts: list[CallAttempt]
     tasks: dict[int, FollowupTask]
     answers: list[Answer]
@@ -479,7 +478,7 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
          f"stored; {spooled_seen} files spooled while the folder was full; "
          f"exit codes {codes}; outcomes {dict(sorted(outcomes.items()))}")
     return FaultRun(
-        wall_s=wall, attempts=attempts, tasks=tasks, answers=answers, truth=truth,
+        attempts=attempts, tasks=tasks, answers=answers, truth=truth,
         scripts=scripts, logs={d.number: d.log.read_text(errors="replace") for d in dialers},
         exit_codes=codes, kills=sum(len(d.killed) for d in dialers), died=died,
         stranded=stranded, unfinished=unfinished, folder_filled=filled,
@@ -491,6 +490,8 @@ def run(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
         ) -> Iterator[FaultRun]:
     """The scenario, once for the module, on a fresh database dropped afterwards."""
     if not PG_URL:
+        if PG_REQUIRED:
+            pytest.fail("FOLLOWUP_TEST_REQUIRE_PG=1 but FOLLOWUP_TEST_PG_URL is not set")
         pytest.skip("PostgreSQL not configured: set FOLLOWUP_TEST_PG_URL (e.g. "
                     "postgresql://followup:followup@127.0.0.1/followup_test)")
     capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
