@@ -353,7 +353,8 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
     rng = random.Random(20261202)
     started = time.monotonic()
     died: list[str] = []
-    restarted = filled = False
+    restarted = False
+    filled_at: float | None = None
     victims: list[Dialer] = []
 
     def elapsed() -> float:
@@ -380,10 +381,17 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
         return f"dialer {victim.number} (incarnation {len(victim.procs) - 1})"
 
     def fill() -> str:
-        nonlocal filled
+        nonlocal filled_at
         said = folder.fill()
-        filled = True
+        filled_at = elapsed()
         return said
+
+    def someone_calls() -> bool:
+        """Fill the folder while a dialer works (its calls spool), not while both restart."""
+        return any(d.up_since is not None for d in dialers)
+
+    def full_long_enough() -> bool:
+        return filled_at is not None and elapsed() >= filled_at + ENLARGE_AT_S - FILL_AT_S
 
     def restart_pg() -> str:
         nonlocal restarted
@@ -403,13 +411,14 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
     faults = [Fault(at, "SIGKILL", kill, kill_ready(rng.uniform(*KILL_AFTER_UP_S)))
               for at in _kill_moments(rng, PG_RESTART_AT_S if restart_cmd else None)]
     faults.append(Fault(TERMINATE_AT_S, "terminated-connection burst",
-                        lambda: _terminate_connections(str(make_url(pg_url).database))))
+                        lambda: _terminate_connections(str(make_url(pg_url).database)),
+                        someone_calls))
     if restart_cmd is not None:
         faults.append(Fault(PG_RESTART_AT_S, RESTART, restart_pg))
     if folder.mounted:
-        faults.append(Fault(FILL_AT_S, "recordings folder fills", fill))
+        faults.append(Fault(FILL_AT_S, "recordings folder fills", fill, someone_calls))
         faults.append(Fault(ENLARGE_AT_S, "recordings folder enlarged", folder.enlarge,
-                            is_fault=False))
+                            full_long_enough, is_fault=False))
     faults.sort(key=lambda f: f.at_s)
     pending = list(faults)
 
@@ -434,7 +443,7 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
                 continue
             try:
                 open_tasks, live = _open_work(db)
-                if folder.mounted and FILL_AT_S < now < ENLARGE_AT_S + 10:
+                if filled_at is not None and now < filled_at + ENLARGE_AT_S - FILL_AT_S + 10:
                     spooled_seen = max(spooled_seen, _spooled(db))
                 if stranded is None and not any(f.is_fault for f in pending) \
                         and now >= last_fault_at + (LEASE_S + RECLAIMED_WITHIN_S) / SPEED:
@@ -481,7 +490,7 @@ def _play(db: Database, pg_url: str, base: Path, note: Callable[[str], None]) ->
         attempts=attempts, tasks=tasks, answers=answers, truth=truth,
         scripts=scripts, logs={d.number: d.log.read_text(errors="replace") for d in dialers},
         exit_codes=codes, kills=sum(len(d.killed) for d in dialers), died=died,
-        stranded=stranded, unfinished=unfinished, folder_filled=filled,
+        stranded=stranded, unfinished=unfinished, folder_filled=filled_at is not None,
         spooled_while_full=spooled_seen, restarted=restarted, skipped=skipped)
 
 
