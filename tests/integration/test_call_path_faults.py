@@ -20,7 +20,9 @@ taken back only a further lease after it expired): far above any stall of a busy
 machine, short enough that reclaims happen within the test.
 
 A part that needs root (the tmpfs) or a local cluster (the restart) is skipped with a
-printed reason when it cannot run here; the rest still runs.
+printed reason when it cannot run here; the rest still runs. The run prints its faults and
+progress as it goes; FOLLOWUP_TEST_KEEP_DB=1 keeps the database for a post-mortem (the
+dialers' logs and truth logs stay in pytest's temporary directory).
 """
 
 from __future__ import annotations
