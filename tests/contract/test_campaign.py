@@ -128,20 +128,25 @@ async def test_stop_lets_calls_in_progress_finish(db: Database, tmp_path: Path) 
 
 
 class FlakyDatabase(Database):
-    """The store going away for a while (a restart): every call raises StoreUnavailable
-    until `back_at` on the campaign's clock."""
+    """The store going away for a while (a restart): from its `down_at_call`-th use, every
+    call raises StoreUnavailable for `outage` on the campaign's clock. Counting uses, not
+    clock time, puts the outage mid-campaign however slow the machine is."""
 
-    def __init__(self, url: str, clock: AcceleratedClock) -> None:
+    def __init__(self, url: str, clock: AcceleratedClock, down_at_call: int,
+                 outage: dt.timedelta) -> None:
         super().__init__(url)
         self.clock = clock
-        self.down_from: dt.datetime | None = None
+        self.down_at_call = down_at_call
+        self.outage = outage
+        self.calls = 0
         self.back_at: dt.datetime | None = None
         self.refused = 0
 
     async def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        now = self.clock.now()
-        if self.down_from is not None and self.back_at is not None \
-                and self.down_from <= now < self.back_at:
+        self.calls += 1
+        if self.calls == self.down_at_call:
+            self.back_at = self.clock.now() + self.outage
+        if self.back_at is not None and self.clock.now() < self.back_at:
             self.refused += 1
             raise StoreUnavailable("database unavailable: the server is restarting")
         return await super().call(fn, *args, **kwargs)
@@ -153,9 +158,8 @@ async def test_a_store_restart_mid_campaign_strands_nothing(db: Database,
     _seed(db, [{"phone": f"+861390000{i:04d}"} for i in range(n)],
           [{"patient_id": i, "calling_window": "00:00-24:00"} for i in range(1, n + 1)])
     clock = AcceleratedClock(NOW, speed=600)
-    flaky = FlakyDatabase(db.url, clock)
-    flaky.down_from = NOW + dt.timedelta(seconds=30)  # while the first calls are up
-    flaky.back_at = NOW + dt.timedelta(seconds=200)
+    # down while the first calls are up: after their claims, plans and attempts
+    flaky = FlakyDatabase(db.url, clock, down_at_call=12, outage=dt.timedelta(seconds=200))
     tel = FakeTelephony(clock, {})
     campaign, claimer = _campaign(flaky, tmp_path, tel, clock, channels=3)
     stats = await campaign.run(asyncio.Event(), until_idle=True, next_due=claimer.next_due)
