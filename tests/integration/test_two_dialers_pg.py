@@ -69,13 +69,15 @@ def test_two_dialer_processes_share_a_campaign(db: Database, pg_url: str,
     env = {**os.environ, **FAST_ENV, "FOLLOWUP_DATABASE__URL": pg_url,
            "FOLLOWUP_DIALER__MAX_CHANNELS": "40", "FOLLOWUP_DIALER__LEASE_SECONDS": "3600"}
     procs = []
+    epoch = SystemClock().now().isoformat()  # one simulated clock for both processes
     for n in (1, 2):
         data_dir = tmp_path / f"dialer{n}"
         data_dir.mkdir()
         with (data_dir / "run.log").open("ab") as log:
             procs.append(subprocess.Popen(
                 [*FOLLOWUP, "--data-dir", str(data_dir), "run", "--no-jobs", "--speed", "600",
-                 "--seed", str(n)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+                 "--seed", str(n), "--sim-epoch", epoch], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT))
     deadline = time.monotonic() + 900
     try:
         while _open(db) and time.monotonic() < deadline:
