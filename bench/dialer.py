@@ -56,7 +56,7 @@ from core.enums import DialOutcome, ScriptOutcome
 from core.store.db import Database
 from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.call_plan import CallPlan, ProgressBus
-from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
+from dialer.call_planner import CallPlanner
 from dialer.call_result import CallIvrResult
 from dialer.campaign import Campaign, CampaignOptions
 from dialer.claims import CallingRules, TaskClaimer
@@ -68,7 +68,7 @@ from dialer.telephony import CallReport
 from ivr.channel import Channel
 from ivr.script_loader import load_scripts
 from recordings.store import RecordingStore
-from tests.contract.call_support import TextPrompts
+from tests.contract.call_support import planner
 from tests.integration.dialer_seed import seed_due_tasks
 
 SIM_START = dt.datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
@@ -109,14 +109,7 @@ class HoldHandler:
 def bench_planner(db: Database, log: AttemptLog, work: Path) -> CallPlanner:
     """The real planner over the shipped scripts; prompts rendered as text only (speech
     synthesis is measured by bench/prompts.py)."""
-    scripts = load_scripts(Path(__file__).resolve().parents[1] / "scripts")
-    return CallPlanner(db, log, ScriptLibrary(scripts, "zh-CN"),
-                       TextPrompts(work / "silence.wav"),
-                       PlannerSettings(hospital="示范医院", hospital_en="Demo Hospital",
-                                       hospital_language="zh-CN", emergency_number="120",
-                                       nurse_queue="followup-nurses",
-                                       agent_queue="followup-agents",
-                                       nurse_hours="00:00-24:00", hospital_tz="Asia/Shanghai"))
+    return planner(db, log, work, load_scripts(Path(__file__).resolve().parents[1] / "scripts"))
 
 
 class _NoChannel:

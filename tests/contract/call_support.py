@@ -4,6 +4,7 @@ text only, and a `CallPlanner` over them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.store.db import Database
@@ -58,8 +59,10 @@ class TextPrompts:
         return Prompt(audio=self.silence, text=text, key=f"{script.id}/{key}")
 
 
-def planner(db: Database, attempts: AttemptLog, tmp_path: Path) -> CallPlanner:
-    scripts = [script_s(tmp_path / "scripts")]
+def planner(db: Database, attempts: AttemptLog, tmp_path: Path,
+            scripts: Sequence[Script] | None = None) -> CallPlanner:
+    """A planner over `scripts` (default: the script `s`), staffed round the clock."""
+    scripts = scripts if scripts is not None else [script_s(tmp_path / "scripts")]
     return CallPlanner(db, attempts, ScriptLibrary(scripts, "zh-CN"),
                        TextPrompts(tmp_path / "silence.wav"),
                        PlannerSettings(hospital="示范医院", hospital_en="Demo Hospital",
