@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,33 @@ log = logging.getLogger(__name__)
 
 LIVE = (AttemptStatus.DIALING, AttemptStatus.IN_CALL)
 PATIENT_BUSY_RETRY = dt.timedelta(minutes=10)
+
+# The per-call progress writes, built once as Core statements: they run on every call, and
+# building ORM statements per call cost more CPU than the database work itself
+# (bench/dialer.py).
+ATTEMPTS: Table = CallAttempt.__table__  # type: ignore[assignment]
+TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
+_FLIP_DIALLED = (update(ATTEMPTS)
+                 .where(ATTEMPTS.c.id == bindparam("a_id"), ATTEMPTS.c.dialled.is_(False))
+                 .values(dialled=True))
+_COUNT_TASK = (update(TASKS).where(TASKS.c.id == bindparam("t_id"))
+               .values(attempts=TASKS.c.attempts + 1, updated_at=bindparam("t_now")))
+_COUNT_TASK_OF_ATTEMPT = (
+    update(TASKS)
+    .where(TASKS.c.id == select(ATTEMPTS.c.task_id).where(ATTEMPTS.c.id == bindparam("a_id"))
+           .scalar_subquery())
+    .values(attempts=TASKS.c.attempts + 1, updated_at=bindparam("t_now")))
+_MARK_ANSWERED = (
+    update(ATTEMPTS)
+    .where(ATTEMPTS.c.id == bindparam("a_id"), ATTEMPTS.c.status.in_(LIVE))
+    .values(status=AttemptStatus.IN_CALL,
+            answered_at=func.coalesce(ATTEMPTS.c.answered_at, bindparam("a_now"))))
+_CLOSE_RIDERS = (
+    update(TASKS)
+    .where(TASKS.c.merged_into_id == bindparam("r_id"), TASKS.c.status == TaskStatus.MERGED)
+    .values(status=bindparam("r_status"), outcome=bindparam("r_outcome"),
+            updated_at=bindparam("r_now"), closed_at=bindparam("r_now")))
+_CHANNEL_IDS = ("channel", "uniqueid", "linkedid")
 
 
 @dataclass(frozen=True)
@@ -121,40 +148,36 @@ class AttemptLog:
         return None
 
     @staticmethod
-    def _count(s: Session, attempt_id: int, task_id: int | None, now: dt.datetime) -> bool:
+    def _count(s: Session | Connection, attempt_id: int, task_id: int | None,
+               now: dt.datetime) -> bool:
         """Count the attempt against its task once, whoever gets here first (`task_id`
         None: the attempt's own task, looked up in the same statement)."""
-        flipped = s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
-                                                      CallAttempt.dialled.is_(False))
-                            .values(dialled=True))
+        flipped = s.execute(_FLIP_DIALLED, {"a_id": attempt_id})
         if not flipped.rowcount:  # type: ignore[attr-defined]
             return False
-        task = (select(CallAttempt.task_id).where(CallAttempt.id == attempt_id)
-                .scalar_subquery() if task_id is None else task_id)
-        s.execute(update(FollowupTask).where(FollowupTask.id == task)
-                  .values(attempts=FollowupTask.attempts + 1, updated_at=now))
+        if task_id is None:
+            s.execute(_COUNT_TASK_OF_ATTEMPT, {"a_id": attempt_id, "t_now": now})
+        else:
+            s.execute(_COUNT_TASK, {"t_id": task_id, "t_now": now})
         return True
 
     def mark_dialled(self, attempt_id: AttemptId, now: dt.datetime, channel: str | None = None,
                      uniqueid: str | None = None, linkedid: str | None = None) -> None:
         """The network dialled: the attempt counts from now (once)."""
-        with self._db.session() as s:
-            self._count(s, attempt_id, None, now)
-            values = {k: v for k, v in (("channel", channel), ("uniqueid", uniqueid),
-                                         ("linkedid", linkedid)) if v}
+        with self._db.connection() as conn:
+            self._count(conn, attempt_id, None, now)
+            values = {k: v for k, v in zip(_CHANNEL_IDS, (channel, uniqueid, linkedid),
+                                           strict=True) if v}
             if values:
-                s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id)
-                          .values(**values))
+                conn.execute(update(ATTEMPTS).where(ATTEMPTS.c.id == attempt_id)
+                             .values(**values))
 
     def mark_answered(self, attempt_id: AttemptId, now: dt.datetime) -> None:
         """The patient picked up (so the call was dialled: it counts from now). An attempt
         already settled is left as it is."""
-        with self._db.session() as s:
-            self._count(s, attempt_id, None, now)
-            s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
-                                                CallAttempt.status.in_(LIVE))
-                      .values(status=AttemptStatus.IN_CALL,
-                              answered_at=func.coalesce(CallAttempt.answered_at, now)))
+        with self._db.connection() as conn:
+            self._count(conn, attempt_id, None, now)
+            conn.execute(_MARK_ANSWERED, {"a_id": attempt_id, "a_now": now})
 
     def save_answer(self, attempt_id: AttemptId, answer: Answer, now: dt.datetime) -> None:
         """Store one answer now (a later hangup never loses it). Idempotent per question,
@@ -331,9 +354,8 @@ class AttemptLog:
         # merged tasks (riders) share the call: when it ends for good they end with it, in
         # the same state; while it will be retried they stay merged
         if status is not TaskStatus.PENDING:
-            s.execute(update(FollowupTask).where(FollowupTask.merged_into_id == task.id,
-                                                 FollowupTask.status == TaskStatus.MERGED)
-                      .values(status=status, outcome=outcome, updated_at=now, closed_at=now))
+            s.execute(_CLOSE_RIDERS, {"r_id": task.id, "r_status": status,
+                                      "r_outcome": outcome, "r_now": now})
 
     @staticmethod
     def _ticket(s: Session, task: FollowupTask, attempt_id: int | None, req: TicketRequest,

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 
 from core.calling_window import parse_calling_window
 from core.errors import NotFound
@@ -54,6 +54,19 @@ class ScriptLibrary:
             if sid == script_id and ver == version:
                 return script
         raise NotFound(f"no script {script_id} v{version}")
+
+
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
+ENCOUNTERS: Table = Encounter.__table__  # type: ignore[assignment]
+# read before every call: built once (see dialer.claims)
+_CALL_CONTEXT = (
+    select(PATIENTS.c.name, PATIENTS.c.sex, PATIENTS.c.birth_date, DEPARTMENTS.c.name,
+           DEPARTMENTS.c.name_en, ENCOUNTERS.c.discharge_at)
+    .select_from(PATIENTS)
+    .outerjoin(DEPARTMENTS, DEPARTMENTS.c.id == bindparam("d_id"))
+    .outerjoin(ENCOUNTERS, ENCOUNTERS.c.id == bindparam("e_id"))
+    .where(PATIENTS.c.id == bindparam("p_id")))
 
 
 @dataclass(frozen=True)
@@ -103,27 +116,23 @@ class CallPlanner:
     def prepare(self, task: ClaimedTask, now: dt.datetime) -> PreparedCall:
         """Read what the call needs (blocking). Raises NotFound if the patient vanished."""
         st = self._settings
-        with self._db.session() as s:
-            row = s.execute(
-                select(Patient.name, Patient.sex, Patient.birth_date, Department.name,
-                       Department.name_en, Encounter.discharge_at)
-                .select_from(Patient)
-                .outerjoin(Department, Department.id == task.department_id)
-                .outerjoin(Encounter, Encounter.id == task.encounter_id)
-                .where(Patient.id == task.patient_id)).first()
-            if row is None:
-                raise NotFound(f"task {task.task_id}: patient {task.patient_id} not found")
-            name, sex, birth, dept_name, dept_name_en, discharge = row
-            dept_names = (dept_name or "", dept_name_en or dept_name or "")
-            # answers exist only after an attempt that counted (a first call has none)
-            earlier = [
-                Answer(script_id=r.script_id, script_version=r.script_version,
-                       question_id=r.question_id, kind=r.kind, source=r.source,
-                       value=r.value, transcript=r.transcript, confidence=r.confidence,
-                       needs_review=r.needs_review, note=r.note, red_flag=r.red_flag,
-                       audio=clip, offset_ms=r.offset_ms)
-                for r, clip in self._attempts.earlier_answers(task.task_id, s)
-            ] if task.attempts > 0 else []
+        with self._db.connection() as conn:
+            row = conn.execute(_CALL_CONTEXT, {"p_id": task.patient_id,
+                                               "d_id": task.department_id,
+                                               "e_id": task.encounter_id}).first()
+        if row is None:
+            raise NotFound(f"task {task.task_id}: patient {task.patient_id} not found")
+        name, sex, birth, dept_name, dept_name_en, discharge = row
+        dept_names = (dept_name or "", dept_name_en or dept_name or "")
+        # answers exist only after an attempt that counted (a first call has none)
+        earlier = [
+            Answer(script_id=r.script_id, script_version=r.script_version,
+                   question_id=r.question_id, kind=r.kind, source=r.source,
+                   value=r.value, transcript=r.transcript, confidence=r.confidence,
+                   needs_review=r.needs_review, note=r.note, red_flag=r.red_flag,
+                   audio=clip, offset_ms=r.offset_ms)
+            for r, clip in self._attempts.earlier_answers(task.task_id)
+        ] if task.attempts > 0 else []
         scripts = tuple(self._library.pick(sid, ver, task.language)
                         for sid, ver in task.call_scripts)
         locale = scripts[0].locale

@@ -18,11 +18,10 @@ import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from core.calling_window import CallingWindow, parse_calling_window, zone
 from core.enums import AttemptStatus, CancelReason, EncounterType, TaskStatus
@@ -92,14 +91,58 @@ class CallingRules:
         return None
 
 
-def call_script_versions(s: Session, task: FollowupTask) -> tuple[tuple[str, int], ...]:
+TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
+PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
+# The claim runs whenever a channel frees up, usually for one task: its statements are built
+# once, over the tables, so a claim costs database work rather than ORM bookkeeping.
+_DUE = (
+    select(TASKS.c.id, TASKS.c.patient_id, TASKS.c.encounter_id, TASKS.c.department_id,
+           TASKS.c.calling_window, TASKS.c.timezone, TASKS.c.attempts, TASKS.c.max_attempts,
+           TASKS.c.priority, TASKS.c.script_id, TASKS.c.script_version, TASKS.c.call_scripts,
+           PATIENTS.c.phone, PATIENTS.c.language, PATIENTS.c.timezone.label("patient_tz"),
+           PATIENTS.c.deceased, PATIENTS.c.opt_out_phone, PATIENTS.c.consent_phone)
+    .join(PATIENTS, PATIENTS.c.id == TASKS.c.patient_id)
+    .where(TASKS.c.status == TaskStatus.PENDING, TASKS.c.next_attempt_at <= bindparam("d_now"))
+    .order_by(TASKS.c.priority, TASKS.c.next_attempt_at, TASKS.c.id)
+    .limit(bindparam("d_limit")))
+_CLAIM = (update(TASKS)
+          .where(TASKS.c.id == bindparam("c_id"), TASKS.c.status == TaskStatus.PENDING)
+          .values(status=TaskStatus.CLAIMED, lease_owner=bindparam("c_owner"),
+                  lease_expires_at=bindparam("c_until"), updated_at=bindparam("c_now")))
+_CANCEL = (update(TASKS).where(TASKS.c.id == bindparam("x_id"))
+           .values(status=TaskStatus.CANCELLED, cancel_reason=bindparam("x_reason"),
+                   closed_at=bindparam("x_now"), updated_at=bindparam("x_now")))
+_DEFER = (update(TASKS).where(TASKS.c.id == bindparam("x_id"))
+          .values(next_attempt_at=bindparam("x_next"), updated_at=bindparam("x_now")))
+DueRow = Row[*tuple[Any, ...]]
+"""A row of `_DUE`: a due task with what the claim checks of its patient."""
+ATTEMPTS: Table = CallAttempt.__table__  # type: ignore[assignment]
+ENCOUNTERS: Table = Encounter.__table__  # type: ignore[assignment]
+# calls that rang, or may have rung, a patient's phone since `r_since`: dialled ones, and the
+# live or unknown ones whose dialling is not recorded yet (a call cut off by a crash counts
+# before any cleanup has run)
+_RECENT_CALLS = (
+    select(ATTEMPTS.c.patient_id, ATTEMPTS.c.created_at)
+    .where(ATTEMPTS.c.patient_id.in_(bindparam("r_ids", expanding=True)),
+           or_(ATTEMPTS.c.dialled.is_(True),
+               ATTEMPTS.c.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL,
+                                      AttemptStatus.UNKNOWN])),
+           ATTEMPTS.c.created_at >= bindparam("r_since")))
+_IN_HOSPITAL = (
+    select(ENCOUNTERS.c.patient_id)
+    .where(ENCOUNTERS.c.patient_id.in_(bindparam("h_ids", expanding=True)),
+           ENCOUNTERS.c.type == EncounterType.INPATIENT, ENCOUNTERS.c.discharge_at.is_(None)))
+_NEXT_DUE = select(func.min(TASKS.c.next_attempt_at)).where(TASKS.c.status == TaskStatus.PENDING)
+_MERGED_VERSIONS = (select(TASKS.c.script_id, TASKS.c.script_version)
+                    .where(TASKS.c.merged_into_id == bindparam("m_id")))
+
+
+def call_script_versions(s: Connection, task: DueRow) -> tuple[tuple[str, int], ...]:
     """The scripts this task's call asks, in order, each with the version its own task
-    was planned with (merged tasks keep theirs)."""
+    was planned with (merged tasks keep theirs). `task` is a row of `_DUE`."""
     versions = {task.script_id: task.script_version}
     if task.call_scripts and len(task.call_scripts) > 1:
-        rows = s.execute(select(FollowupTask.script_id, FollowupTask.script_version)
-                         .where(FollowupTask.merged_into_id == task.id)).all()
-        for script_id, version in rows:
+        for script_id, version in s.execute(_MERGED_VERSIONS, {"m_id": task.id}):
             versions.setdefault(script_id, version)
     order = [str(x) for x in task.call_scripts] if task.call_scripts else [task.script_id]
     return tuple((sid, versions.get(sid, task.script_version)) for sid in order)
@@ -156,95 +199,92 @@ class TaskClaimer:
 
     def claim(self, now: dt.datetime, limit: int) -> list[ClaimedTask]:
         """Claim up to `limit` due tasks, most urgent first. Suppressed tasks are cancelled
-        and out-of-window ones deferred on the way."""
+        and out-of-window ones deferred on the way. The checks read the whole batch at once
+        (a query per check, not per task), in the claim's own transaction, so the daily cap
+        counts every call another dialer committed before this claim."""
         if limit <= 0:
             return []
         claimed: list[ClaimedTask] = []
-        with self._db.session() as s:
-            q = (
-                select(FollowupTask, Patient)
-                .join(Patient, Patient.id == FollowupTask.patient_id)
-                .where(FollowupTask.status == TaskStatus.PENDING,
-                       FollowupTask.next_attempt_at <= now)
-                .order_by(FollowupTask.priority, FollowupTask.next_attempt_at, FollowupTask.id)
-                .limit(limit * 4)
-            )
-            if self._db.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True, of=FollowupTask)
-            for task, patient in s.execute(q).all():
+        with self._db.connection() as s:
+            due = _DUE.with_for_update(skip_locked=True, of=TASKS) \
+                if self._db.dialect == "postgresql" else _DUE
+            rows = s.execute(due, {"d_now": now, "d_limit": limit * 4}).all()
+            patient_ids = list({row.patient_id for row in rows})
+            in_hospital = self._in_hospital(s, patient_ids)
+            recent_calls = self._recent_calls(s, patient_ids, now)
+            for task in rows:
                 if len(claimed) >= limit:
                     break
-                reason = self._suppression(s, patient)
+                reason = self._suppression(task, in_hospital)
                 if reason is not None:
-                    task.status = TaskStatus.CANCELLED
-                    task.cancel_reason = reason
-                    task.closed_at = now
-                    task.updated_at = now
+                    s.execute(_CANCEL, {"x_id": task.id, "x_reason": reason, "x_now": now})
                     continue
                 window = parse_calling_window(task.calling_window)
                 if not self._rules.allowed(window, task.timezone, now, self._hospital_tz):
                     nxt = self._rules.next_allowed(window, task.timezone, now, self._hospital_tz)
-                    task.next_attempt_at = nxt or now + dt.timedelta(days=1)
-                    task.updated_at = now
+                    s.execute(_DEFER, {"x_id": task.id, "x_now": now,
+                                       "x_next": nxt or now + dt.timedelta(days=1)})
                     continue
-                if self._calls_today(s, patient, now) >= self._rules.max_calls_per_patient_per_day:
-                    tomorrow = _next_local_midnight(now, patient.timezone)
+                tomorrow = _next_local_midnight(now, task.patient_tz)
+                midnight = tomorrow - dt.timedelta(days=1)
+                today = sum(1 for at in recent_calls.get(task.patient_id, ()) if at >= midnight)
+                if today >= self._rules.max_calls_per_patient_per_day:
                     nxt = self._rules.next_allowed(window, task.timezone, tomorrow,
                                                    self._hospital_tz)
-                    task.next_attempt_at = nxt or tomorrow
-                    task.updated_at = now
+                    s.execute(_DEFER, {"x_id": task.id, "x_now": now, "x_next": nxt or tomorrow})
                     continue
                 try:
                     with s.begin_nested():
-                        s.execute(update(FollowupTask)
-                                  .where(FollowupTask.id == task.id,
-                                         FollowupTask.status == TaskStatus.PENDING)
-                                  .values(status=TaskStatus.CLAIMED, lease_owner=self.owner,
-                                          lease_expires_at=now + self._lease, updated_at=now))
+                        s.execute(_CLAIM, {"c_id": task.id, "c_owner": self.owner,
+                                           "c_until": now + self._lease, "c_now": now})
                 except IntegrityError:
                     continue  # the patient already has a claimed task (another dialer's)
-                assert patient.phone is not None
+                assert task.phone is not None
                 claimed.append(ClaimedTask(
-                    task_id=task.id, patient_id=patient.id, encounter_id=task.encounter_id,
-                    department_id=task.department_id, phone=patient.phone,
-                    language=patient.language, timezone=patient.timezone,
+                    task_id=task.id, patient_id=task.patient_id, encounter_id=task.encounter_id,
+                    department_id=task.department_id, phone=task.phone,
+                    language=task.language, timezone=task.patient_tz,
                     call_scripts=call_script_versions(s, task),
                     attempts=task.attempts, max_attempts=task.max_attempts,
                     priority=task.priority))
         return claimed
 
     @staticmethod
-    def _calls_today(s: Session, patient: Patient, now: dt.datetime) -> int:
-        """Calls that rang, or may have rung, this patient's phone today (the patient's
-        local day): dialled ones, and the live or unknown ones whose dialling is not
-        recorded yet (a call cut off by a crash counts before any cleanup has run)."""
-        midnight = _next_local_midnight(now, patient.timezone) - dt.timedelta(days=1)
-        return int(s.execute(select(func.count()).select_from(CallAttempt).where(
-            CallAttempt.patient_id == patient.id,
-            or_(CallAttempt.dialled.is_(True),
-                CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL,
-                                        AttemptStatus.UNKNOWN])),
-            CallAttempt.created_at >= midnight)).scalar_one())
+    def _recent_calls(s: Connection, patient_ids: list[int], now: dt.datetime
+                      ) -> dict[int, list[dt.datetime]]:
+        """When each patient's phone rang, or may have rung, in the last two days (two
+        days cover every time zone's "today")."""
+        out: dict[int, list[dt.datetime]] = {}
+        if patient_ids:
+            for patient_id, created_at in s.execute(_RECENT_CALLS, {
+                    "r_ids": patient_ids, "r_since": now - dt.timedelta(days=2)}):
+                out.setdefault(patient_id, []).append(created_at)
+        return out
 
     @staticmethod
-    def _suppression(s: Session, patient: Patient) -> CancelReason | None:
-        if patient.deceased:
+    def _in_hospital(s: Connection, patient_ids: list[int]) -> set[int]:
+        """The patients among `patient_ids` who are in hospital now (an inpatient stay with
+        no discharge)."""
+        if not patient_ids:
+            return set()
+        return set(s.execute(_IN_HOSPITAL, {"h_ids": patient_ids}).scalars())
+
+    @staticmethod
+    def _suppression(task: DueRow, in_hospital: set[int]) -> CancelReason | None:
+        """Why the patient of `task` (a row of `_DUE`) must not be called, if so."""
+        if task.deceased:
             return CancelReason.DECEASED
-        if patient.opt_out_phone or not patient.consent_phone:
+        if task.opt_out_phone or not task.consent_phone:
             return CancelReason.OPTED_OUT
-        if not patient.phone:
+        if not task.phone:
             return CancelReason.NO_PHONE
-        in_hospital = s.execute(select(exists().where(and_(
-            Encounter.patient_id == patient.id,
-            Encounter.type == EncounterType.INPATIENT,
-            Encounter.discharge_at.is_(None))))).scalar_one()
-        return CancelReason.READMITTED if in_hospital else None
+        return CancelReason.READMITTED if task.patient_id in in_hospital else None
 
     def next_due(self) -> dt.datetime | None:
         """When the next pending task becomes due (None: no pending work at all)."""
-        with self._db.session() as s:
-            return s.execute(select(func.min(FollowupTask.next_attempt_at))
-                             .where(FollowupTask.status == TaskStatus.PENDING)).scalar_one()
+        with self._db.connection() as conn:
+            due: dt.datetime | None = conn.execute(_NEXT_DUE).scalar_one()
+            return due
 
     def renew(self, task_ids: list[int], now: dt.datetime) -> int:
         """Extend this dialer's leases on calls still in progress."""
