@@ -131,6 +131,13 @@ class QuestionKind(StrEnum):
     MESSAGE = "message"
 
 
+class YesNo(StrEnum):
+    """How a yes/no answer is stored (`answers.value`), whatever channel took it."""
+
+    YES = "yes"
+    NO = "no"
+
+
 class AnswerSource(StrEnum):
     KEYPAD = "keypad"
     VOICE = "voice"
@@ -144,6 +151,7 @@ class TicketReason(StrEnum):
     IDENTITY_FAILED = "identity_failed"
     ASKED_FOR_PERSON = "asked_for_person"
     INVALID_NUMBER = "invalid_number"
+    CALLING_PAUSED = "calling_paused"  # a run of failed calls paused the dialer
 
 
 class TicketStatus(StrEnum):

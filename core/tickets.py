@@ -17,6 +17,7 @@ from core.enums import Severity, TicketReason
 
 TICKET_PRIORITY: dict[TicketReason, int] = {
     TicketReason.RED_FLAG: 1,
+    TicketReason.CALLING_PAUSED: 5,
     TicketReason.ASKED_FOR_PERSON: 10,
     TicketReason.IDENTITY_FAILED: 30,
     TicketReason.LOW_CONFIDENCE: 40,
@@ -33,6 +34,7 @@ _BY_SEVERITY: dict[Severity, dt.timedelta] = {
 _BY_REASON: dict[TicketReason, dt.timedelta] = {
     TicketReason.RED_FLAG: dt.timedelta(hours=4),
     TicketReason.ASKED_FOR_PERSON: dt.timedelta(hours=24),
+    TicketReason.CALLING_PAUSED: dt.timedelta(hours=1),  # nobody is being called meanwhile
 }
 _DEFAULT_RESPONSE = dt.timedelta(hours=72)
 

@@ -21,7 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import ParamSpec, TypeVar
 
@@ -38,6 +38,7 @@ from dialer.claims import ClaimedTask, TaskClaimer
 from dialer.pacing import Pacer
 from dialer.spool_sweep import SpoolSweep
 from dialer.telephony import Telephony
+from ivr.results import TicketRequest
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ class Campaign:
         self.events.subscribe(self._count_progress)
         self.stats = CampaignStats()
         self._calls: set[asyncio.Task[None]] = set()
+        # set when a call ends (its channel is free): the loop waits on this one event,
+        # not on every call's task (waiting on 200 tasks costs 200 callbacks per wake)
+        self._call_ended = asyncio.Event()
         self._in_flight: dict[int, AttemptId | None] = {}  # task id -> attempt (once begun)
         self._waiting_for_slot = 0
         self._settle_deadline: dt.datetime | None = None
@@ -181,7 +185,12 @@ class Campaign:
                 await self._wait(stop, wait)
                 continue
             wait = self._options.poll_interval_s
-            if not claimed and next_due is not None and not self._paused(now):
+            if free <= 0:
+                # every channel is busy: the loop wakes when a call ends, and otherwise
+                # only for its periodic duties (no store poll while nothing can be placed)
+                wait = max(wait, min(self._until_duty(now, last_renew, last_reclaim,
+                                                      last_health), self._options.max_idle_s))
+            elif not claimed and next_due is not None and not self._paused(now):
                 due = await self._store_step(next_due)
                 until_due = (due - now).total_seconds() if due else self._options.max_idle_s
                 wait = min(max(until_due, self._options.poll_interval_s),
@@ -195,6 +204,14 @@ class Campaign:
             raise self._fatal
         return self.stats
 
+    def _until_duty(self, now: dt.datetime, last_renew: dt.datetime,
+                    last_reclaim: dt.datetime, last_health: dt.datetime) -> float:
+        """Seconds until the loop's next periodic duty (lease renewal, reclaim, health)."""
+        o = self._options
+        return min((last_renew - now).total_seconds() + o.lease_renew_s,
+                   (last_reclaim - now).total_seconds() + o.reclaim_interval_s,
+                   (last_health - now).total_seconds() + o.health_interval_s)
+
     def _paused(self, now: dt.datetime) -> bool:
         if self._paused_until is not None and now >= self._paused_until:
             self._paused_until = None
@@ -205,14 +222,13 @@ class Campaign:
         """Sleep (on the campaign's clock) but wake early when a call ends or on stop."""
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         stopper = asyncio.ensure_future(stop.wait())
-        waiters: set[asyncio.Future[object]] = {sleeper, stopper}  # type: ignore[arg-type]
-        if self._calls:
-            waiters |= set(self._calls)  # type: ignore[arg-type]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for fut in (sleeper, stopper):
+        ender = asyncio.ensure_future(self._call_ended.wait())
+        await asyncio.wait({sleeper, stopper, ender}, return_when=asyncio.FIRST_COMPLETED)
+        self._call_ended.clear()  # this wake sees every call that has ended so far
+        for fut in (sleeper, stopper, ender):
             if not fut.done():
                 fut.cancel()
-        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+        await asyncio.gather(sleeper, stopper, ender, return_exceptions=True)
 
     # -- faults and alarms ----------------------------------------------------------------
 
@@ -285,18 +301,26 @@ class Campaign:
             self.stats.reclaimed += settled
             log.warning("reclaimed %d attempts whose dialer died", settled)
 
-    def _note_outcome(self, summary: CallSummary) -> None:
-        """A run of calls failing the same way pauses calling (and says why)."""
-        if summary.dial in (DialOutcome.ERROR, DialOutcome.FAILED):
-            self._failures += 1
-            if self._failures >= self._options.max_consecutive_failures:
-                self._failures = 0
-                self._paused_until = self._clock.now() + dt.timedelta(
-                    seconds=self._options.failure_pause_s)
-                self._raise(Alarm.FAILURES, f"{self._options.max_consecutive_failures} calls "
-                            f"in a row failed ({summary.error or summary.dial.value})")
-        else:
+    def _note_outcome(self, summary: CallSummary) -> CallSummary:
+        """A run of failed calls pauses calling, says why in the log and the alarms, and
+        puts a ticket on the worklist (on the call that completed the run, written with
+        its outcome) so a person looks at the dialer. Returns the summary to write."""
+        if summary.dial not in (DialOutcome.ERROR, DialOutcome.FAILED):
             self._failures = 0
+            return summary
+        self._failures += 1
+        if self._failures < self._options.max_consecutive_failures:
+            return summary
+        self._failures = 0
+        self._paused_until = self._clock.now() + dt.timedelta(
+            seconds=self._options.failure_pause_s)
+        why = (f"{self._options.max_consecutive_failures} calls in a row failed "
+               f"({summary.error or summary.dial.value})")
+        self._raise(Alarm.FAILURES, why)
+        pause_min = round(self._options.failure_pause_s / 60)
+        ticket = TicketRequest(TicketReason.CALLING_PAUSED, None,
+                               f"calling paused {pause_min} min: {why}"[:500])
+        return replace(summary, tickets=(*summary.tickets, ticket))
 
     # -- one call -------------------------------------------------------------------------
 
@@ -305,7 +329,11 @@ class Campaign:
         self._waiting_for_slot += 1
         call = asyncio.create_task(self._call(task), name=f"call-task-{task.task_id}")
         self._calls.add(call)
-        call.add_done_callback(self._calls.discard)
+        call.add_done_callback(self._ended)
+
+    def _ended(self, call: asyncio.Task[None]) -> None:
+        self._calls.discard(call)
+        self._call_ended.set()
 
     async def _call(self, task: ClaimedTask) -> None:
         """Plan, place and settle one claimed task's call. The trunk channel is held only
@@ -342,9 +370,8 @@ class Campaign:
                     log.exception("attempt %s: the greeting could not be made", attempt_id)
                     failure = exc
             if plan is None:
-                summary = CallSummary(DialOutcome.ERROR,
-                                      error=f"{type(failure).__name__}: {failure}"[:500])
-                self._note_outcome(summary)
+                summary = self._note_outcome(CallSummary(
+                    DialOutcome.ERROR, error=f"{type(failure).__name__}: {failure}"[:500]))
             else:
                 async with self._pacer.slot():
                     self._waiting_for_slot -= 1
@@ -412,8 +439,7 @@ class Campaign:
                                   opted_out=result.opted_out if result else False)
         else:
             summary = summarise_report(report, plan)
-        self._note_outcome(summary)
-        return summary
+        return self._note_outcome(summary)
 
     def _count_progress(self, event: ProgressEvent) -> None:
         if event.progress is CallProgress.DIALLED:

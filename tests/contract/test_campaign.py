@@ -39,11 +39,18 @@ class FakeTelephony:
         self.peak = 0
         self.requests: list[CallPlan] = []
         self.two_started = asyncio.Event()
+        self.placed = asyncio.Event()  # set on every call placed
+
+    async def until_placed(self, n: int) -> None:
+        while len(self.requests) < n:
+            self.placed.clear()
+            await self.placed.wait()
 
     async def place(self, call: CallPlan, events: ProgressBus) -> CallReport:
         if call.phone in self.active:
             raise AssertionError(f"two calls at once to {call.phone}")
         self.requests.append(call)
+        self.placed.set()
         if len(self.requests) >= 2:
             self.two_started.set()
         self.active.add(call.phone)
@@ -193,3 +200,42 @@ async def test_a_recordings_folder_that_fails_pauses_calling(db: Database,
     assert stats.alarms == {Alarm.RECORDINGS: "/var/rec: only 3 MiB free (needs 64)"}
     with db.session() as s:
         assert s.execute(select(FollowupTask.status)).scalar_one() is TaskStatus.PENDING
+
+
+async def test_a_run_of_failed_calls_pauses_calling_and_raises_one_ticket(
+        db: Database, tmp_path: Path) -> None:
+    """Five calls in a row the adapter fails: calling pauses (nobody else is dialled during
+    the pause), the alarm says why, and one `calling_paused` ticket reaches the worklist,
+    due within the hour, on the call that completed the run."""
+    n = 8
+    phones = [{"phone": f"+861380000{i:04d}"} for i in range(n)]
+    _seed(db, phones, [{"patient_id": i, "calling_window": "00:00-24:00"}
+                       for i in range(1, n + 1)])
+    clock = AcceleratedClock(NOW, speed=600)
+    tel = FakeTelephony(clock, {f"{i:02d}": [DialOutcome.ERROR] for i in range(n)})
+    claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
+    campaign = Campaign(db, claimer, log, planner(db, log, tmp_path), tel,
+                        Pacer(1, 50.0, clock, clock.sleep), clock, clock.sleep,
+                        CampaignOptions(poll_interval_s=5, max_consecutive_failures=5,
+                                        failure_pause_s=3600))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(campaign.run(stop))
+    await tel.until_placed(5)
+    paused_at = clock.now()
+    await clock.sleep(600)  # ten minutes of the hour's pause
+    stop.set()
+    stats = await runner
+    assert len(tel.requests) == 5, "a call was placed during the pause"
+    assert "5 calls in a row failed" in stats.alarms[Alarm.FAILURES]
+    with db.session() as s:
+        tickets = s.execute(select(Ticket).where(
+            Ticket.reason == TicketReason.CALLING_PAUSED)).scalars().all()
+        last = s.execute(select(CallAttempt).order_by(CallAttempt.id.desc())).scalars().first()
+    assert len(tickets) == 1
+    [ticket] = tickets
+    assert last is not None and ticket.attempt_id == last.id
+    assert "calling paused 60 min" in ticket.summary and "adapter exploded" in ticket.summary
+    assert ticket.due_at is not None
+    due = ticket.due_at if ticket.due_at.tzinfo else ticket.due_at.replace(tzinfo=dt.UTC)
+    assert due - paused_at <= dt.timedelta(hours=1, minutes=1)
