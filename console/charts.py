@@ -18,9 +18,21 @@ class Bar:
     high: float | None = None
 
 
-def bar_chart(bars: Sequence[Bar], *, max_value: float, title: str, width: int = 640,
-              bar_height: int = 22, label_width: int = 200, fmt: str = "{:.2f}") -> Markup:
-    """Horizontal bars with optional CI whiskers."""
+def fit_label(label: str, width_px: int, char_px: float = 6.5) -> str:
+    """`label` cut with "…" to fit `width_px` (a CJK character counts as two Latin ones)."""
+    budget = width_px / char_px
+    used = 0.0
+    for i, ch in enumerate(label):
+        used += 2 if ord(ch) > 0x2E7F else 1
+        if used > budget:
+            return label[:max(i - 1, 0)] + "…"
+    return label
+
+
+def bar_chart(bars: Sequence[Bar], *, max_value: float, title: str, width: int = 720,
+              bar_height: int = 22, label_width: int = 280, fmt: str = "{:.2f}") -> Markup:
+    """Horizontal bars with optional CI whiskers. A label too long for its column is cut
+    with "…" and shown whole on hover."""
     plot = width - label_width - 60
     height = 30 + bar_height * max(1, len(bars)) + 10
     parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
@@ -31,7 +43,8 @@ def bar_chart(bars: Sequence[Bar], *, max_value: float, title: str, width: int =
     for i, bar in enumerate(bars):
         y = 30 + i * bar_height
         parts.append(f'<text x="{label_width - 6}" y="{y + bar_height * 0.65:.1f}" '
-                     f'text-anchor="end" class="chart-label">{html.escape(bar.label)}</text>')
+                     f'text-anchor="end" class="chart-label"><title>{html.escape(bar.label)}'
+                     f'</title>{html.escape(fit_label(bar.label, label_width - 10))}</text>')
         if bar.value is None:
             parts.append(f'<text x="{label_width + 4}" y="{y + bar_height * 0.65:.1f}" '
                          'class="chart-muted">–</text>')

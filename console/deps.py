@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from console.definitions import DefinitionSource
+from console.questions import QuestionCatalog
 from console.worklist import ClickToCall
 from core.audit import AuditLog
 from core.clock import Clock
@@ -25,4 +26,5 @@ class ConsoleDeps:
     session_hours: int = 8
     https_only: bool = False
     definitions: DefinitionSource | None = None
+    questions: QuestionCatalog | None = None
     click_to_call: ClickToCall | None = None

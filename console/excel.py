@@ -15,7 +15,9 @@ def _safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def report_workbook(report: MonthlyReport) -> bytes:
+def report_workbook(report: MonthlyReport, names: dict[str, str] | None = None) -> bytes:
+    """The report as a workbook; `names` gives each question's wording by its key."""
+    names = names or {}
     wb = Workbook()
     ws = wb.active
     ws.title = "Summary"
@@ -31,8 +33,6 @@ def report_workbook(report: MonthlyReport) -> bytes:
         ("  refused / opted out / invalid number", f.stopped),
         ("  still open", f.still_open),
         ("Response rate", "suppressed" if f.response_rate is None else round(f.response_rate, 4)),
-        ("Mean score (all scale answers)",
-         "suppressed" if f.mean_score is None else round(f.mean_score, 3)),
         ("Cells with fewer answers than this are suppressed", report.min_cell),
     ]
     for label, value in rows:
@@ -43,29 +43,29 @@ def report_workbook(report: MonthlyReport) -> bytes:
     ws.column_dimensions["B"].width = 28
 
     q = wb.create_sheet("Questions")
-    q.append(["Script", "Question", "Kind", "Answers", "Mean / share yes", "CI low", "CI high"])
+    q.append(["Script", "Question", "Wording", "Kind", "Answers", "Mean / share yes", "CI low",
+              "CI high"])
     for cell in q[1]:
         cell.font = bold
     for s in report.questions:
-        q.append([_safe(s.script_id), _safe(s.question_id), s.kind,
+        q.append([_safe(s.script_id), _safe(s.question_id), _safe(names.get(s.key, "")), s.kind,
                   s.n if s.n >= report.min_cell else f"<{report.min_cell}",
                   "suppressed" if s.mean is None else round(s.mean, 3),
                   None if s.low is None else round(s.low, 3),
                   None if s.high is None else round(s.high, 3)])
 
     t = wb.create_sheet("Trend")
-    t.append(["Month", "Eligible", "Responded", "Response rate", "Mean score"])
+    t.append(["Month", "Eligible", "Responded", "Response rate"])
     for cell in t[1]:
         cell.font = bold
     for m in report.trend:
         t.append([m.month, m.eligible, m.responded,
-                  None if m.response_rate is None else round(m.response_rate, 4),
-                  None if m.mean_score is None else round(m.mean_score, 3)])
+                  None if m.response_rate is None else round(m.response_rate, 4)])
 
     w = wb.create_sheet("Worst items")
-    w.append(["Script", "Question", "Mean", "Answers"])
+    w.append(["Script", "Question", "Wording", "Mean", "Answers"])
     for s in report.worst:
-        w.append([_safe(s.script_id), _safe(s.question_id),
+        w.append([_safe(s.script_id), _safe(s.question_id), _safe(names.get(s.key, "")),
                   None if s.mean is None else round(s.mean, 3), s.n])
     out = io.BytesIO()
     wb.save(out)

@@ -23,6 +23,12 @@ def local_today(now: dt.datetime, tz: str) -> dt.date:
     return now.astimezone(ZoneInfo(tz)).date()
 
 
+def last_finished_month(now: dt.datetime, tz: str) -> dt.date:
+    """The first day of the last month that has ended in `tz` (a report's default: the
+    running month still has calls open)."""
+    return previous_month(local_today(now, tz).replace(day=1))
+
+
 def day_range(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of the local `day`, in UTC."""
     zone = ZoneInfo(tz)

@@ -1,10 +1,13 @@
 """The monthly satisfaction report of one department, computed from our own store.
 
 Response: follow-up tasks due in the month (not cancelled or merged) and how they ended.
-Scores: every keypad/voice answer to a scale question (mean, 95% CI) and yes/no questions
-(share of yes, Wilson 95% CI), from the calls made in the month. Any cell with fewer than
-`MIN_CELL` answers is suppressed. Finished months are kept in `report_snapshots`, so the
-trend reads six small rows instead of six months of answers.
+Per question, from the calls made in the month: a scale question's mean with its 95% CI
+(each question on its own range: a 1-5 item and a 0-10 pain score are never averaged
+together), a yes/no question's share of "yes" (`YesNo.YES`, as every channel stores it)
+with its Wilson 95% CI. Any cell with fewer than `MIN_CELL` answers is suppressed.
+Finished months are kept in `report_snapshots` (tagged with `SNAPSHOT_FORMAT`; a snapshot
+of an older format is recomputed), so the trend reads six small rows instead of six months
+of answers.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from console.periods import (
     previous_month,
 )
 from core.clock import Clock
-from core.enums import AnswerSource, DialOutcome, QuestionKind, TaskStatus
+from core.enums import AnswerSource, DialOutcome, QuestionKind, TaskStatus, YesNo
 from core.errors import NotFound
 from core.store.models import (
     Answer,
@@ -39,6 +42,9 @@ from core.store.models import (
 )
 
 MIN_CELL = 5
+# 2: yes/no shares count "yes" (format 1 counted "true", which no channel stores) and the
+# pooled mean of all scale answers is gone
+SNAPSHOT_FORMAT = 2
 TREND_MONTHS = 6
 WORST_ITEMS = 3
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -103,8 +109,7 @@ class MonthFigures:
     failed: int
     stopped: int
     still_open: int
-    answers: int
-    mean_score: float | None  # mean of every scale answer (suppressed below MIN_CELL)
+    answers: int  # scale and yes/no answers given in the month's calls
 
     @property
     def response_rate(self) -> float | None:
@@ -162,7 +167,7 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
                        func.sum(case((Answer.kind == QuestionKind.SCALE, score), else_=None)),
                        func.sum(case((Answer.kind == QuestionKind.SCALE, score * score),
                                      else_=None)),
-                       func.sum(case((Answer.value == "true", 1), else_=0)))
+                       func.sum(case((Answer.value == YesNo.YES.value, 1), else_=0)))
                 .where(Answer.attempt_id.in_(chunk),
                        Answer.kind.in_([QuestionKind.SCALE, QuestionKind.YES_NO]),
                        Answer.source != AnswerSource.NONE, Answer.value.is_not(None))
@@ -173,12 +178,11 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
             acc[2] += float(s2 or 0)
             acc[3] += int(yes or 0)
     stats: list[QuestionStat] = []
-    all_n, all_sum = 0, 0.0
+    all_n = 0
     for (script_id, question_id, kind), (n_, s1, s2, yes) in sums.items():
         n = int(n_)
+        all_n += n
         if kind is QuestionKind.SCALE:
-            all_n += n
-            all_sum += float(s1 or 0)
             m, lo, hi = mean_ci(n, float(s1 or 0), float(s2 or 0))
         else:
             m, lo, hi = wilson(int(yes or 0), n)
@@ -192,15 +196,20 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
         responded=by_status.get(TaskStatus.DONE, 0), failed=by_status.get(TaskStatus.FAILED, 0),
         stopped=by_status.get(TaskStatus.STOPPED, 0),
         still_open=by_status.get(TaskStatus.PENDING, 0) + by_status.get(TaskStatus.CLAIMED, 0),
-        answers=all_n, mean_score=None if _suppress(all_n) else all_sum / all_n)
+        answers=all_n)
     return figures, tuple(stats)
 
 
 def _to_snapshot(figures: MonthFigures, stats: tuple[QuestionStat, ...]) -> dict[str, Any]:
-    return {"figures": asdict(figures), "questions": [asdict(q) for q in stats]}
+    return {"format": SNAPSHOT_FORMAT, "figures": asdict(figures),
+            "questions": [asdict(q) for q in stats]}
 
 
-def _from_snapshot(data: dict[str, Any]) -> tuple[MonthFigures, tuple[QuestionStat, ...]]:
+def _from_snapshot(data: dict[str, Any]
+                   ) -> tuple[MonthFigures, tuple[QuestionStat, ...]] | None:
+    """The kept figures; None for a snapshot of an older format (recomputed)."""
+    if data.get("format") != SNAPSHOT_FORMAT:
+        return None
     return (MonthFigures(**data["figures"]),
             tuple(QuestionStat(**q) for q in data["questions"]))
 
@@ -216,12 +225,16 @@ class ReportService:
         _, end = month_range(first, self._tz)
         finished = end <= self._clock.now() - dt.timedelta(days=1)
         key = month_key(first)
-        if finished:
-            snap = session.get(ReportSnapshot, (department_id, key))
-            if snap is not None:
-                return _from_snapshot(snap.data)
+        snap = session.get(ReportSnapshot, (department_id, key)) if finished else None
+        if snap is not None:
+            kept = _from_snapshot(snap.data)
+            if kept is not None:
+                return kept
         figures, stats = month_figures(session, department_id, first, self._tz)
-        if finished:
+        if snap is not None:  # an older format: replaced by the figures computed now
+            snap.data = _to_snapshot(figures, stats)
+            snap.computed_at = self._clock.now()
+        elif finished:
             try:
                 with session.begin_nested():
                     session.add(ReportSnapshot(department_id=department_id, month=key,

@@ -59,6 +59,38 @@ class EngineDefinitions:
         return out
 
 
+class ScriptWording:
+    """Question texts from the script files, loaded on first use (a file that does not
+    load is left out: the definitions page shows its problem)."""
+
+    def __init__(self, scripts_dir: Path) -> None:
+        self._scripts_dir = scripts_dir
+        self._texts: dict[tuple[str, str, str], tuple[int, str]] | None = None
+
+    def wording(self, script_id: str, question_id: str, lang: str) -> str | None:
+        if self._texts is None:
+            self._texts = self._load()
+        found = self._texts.get((script_id, question_id, lang))
+        return found[1] if found else None
+
+    def _load(self) -> dict[tuple[str, str, str], tuple[int, str]]:
+        from ivr.catalog import script_files
+        from ivr.script_loader import load_script
+
+        texts: dict[tuple[str, str, str], tuple[int, str]] = {}
+        for path in script_files(self._scripts_dir):
+            try:
+                script = load_script(path)
+            except FileValidationError:
+                continue
+            lang = script.locale.split("-")[0]
+            for q in script.questions:
+                key = (script.id, q.id, lang)
+                if key not in texts or texts[key][0] < script.version:
+                    texts[key] = (script.version, q.text.source)
+        return texts
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")[:MAX_SHOWN]
@@ -93,6 +125,7 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
         https_only=https_only,
         definitions=EngineDefinitions(Path(s.scripts.dir), list(s.rules.paths),
                                       s.hospital.calling_hours),
+        questions=ScriptWording(Path(s.scripts.dir)),
         click_to_call=SimClickToCall() if s.dialer.backend == "sim"
         else AsteriskClickToCall(
             AmiConfig(s.asterisk.ami_host, s.asterisk.ami_port, s.asterisk.ami_user,

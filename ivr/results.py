@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
+from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason, YesNo
 
-YES = "yes"
-NO = "no"
+YES = YesNo.YES.value
+NO = YesNo.NO.value
 
 
 @dataclass(frozen=True, slots=True)

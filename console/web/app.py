@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from console.bidi import visible_bidi
 from console.deps import ConsoleDeps
 from console.forms import FormError
 from console.i18n import CATALOGUE, translate
@@ -35,7 +36,9 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
 
 
 class SecurityHeaders:
-    """Adds CSP and friends to every response; refuses oversized request bodies (413)."""
+    """Adds CSP and friends to every response, and `Cache-Control: no-store` to every one
+    but the static files (pages, audio, exports hold patient data: no browser or proxy may
+    keep them); refuses oversized request bodies (413)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,6 +53,8 @@ class SecurityHeaders:
                     scope, receive, send)
                 return
 
+        static = str(scope.get("path", "")).startswith("/static/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -57,6 +62,8 @@ class SecurityHeaders:
                             (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin"),
                             (b"x-frame-options", b"DENY")]
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 
@@ -136,5 +143,6 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     )
     app.state.deps = deps
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.finalize = visible_bidi
     app.state.templates = templates
     return app

@@ -13,7 +13,8 @@ from console.charts import Bar, bar_chart, line_chart
 from console.excel import report_workbook
 from console.forms import integer, month
 from console.i18n import translate
-from console.periods import local_today
+from console.periods import last_finished_month
+from console.questions import question_names
 from console.reports import MonthlyReport, ReportService
 from console.web.base import deps, in_db, locale, principal, render
 from core.errors import NotFound
@@ -24,7 +25,7 @@ async def _load(request: Request, who: Principal
                 ) -> tuple[MonthlyReport | None, list[Department]]:
     d = deps(request)
     params = dict(request.query_params)
-    first = month(params, "month", default=local_today(d.clock.now(), d.timezone))
+    first = month(params, "month", default=last_finished_month(d.clock.now(), d.timezone))
     dept_id = integer(params, "department", low=1, high=2**53) if params.get("department") \
         else None
     svc = ReportService(d.clock, d.timezone)
@@ -40,22 +41,33 @@ async def _load(request: Request, who: Principal
     return await in_db(request, work)
 
 
-def _charts(report: MonthlyReport, lang: str) -> tuple[Markup, Markup]:
+def _charts(report: MonthlyReport, lang: str, names: dict[str, str]
+            ) -> tuple[Markup, Markup]:
     scale = [q for q in report.questions if q.kind == "scale"]
     top = max([5.0] + [q.high or 0.0 for q in scale if q.high is not None and q.high < 100])
-    bars = bar_chart([Bar(q.key, q.mean, q.low, q.high) for q in scale], max_value=top,
-                     title=translate(lang, "report.questions"))
-    trend = line_chart([(m.month, m.mean_score) for m in report.trend], max_value=top,
+    bars = bar_chart([Bar(names.get(q.key, q.key), q.mean, q.low, q.high) for q in scale],
+                     max_value=top, title=translate(lang, "report.questions"))
+    trend = line_chart([(m.month, None if m.response_rate is None else 100 * m.response_rate)
+                        for m in report.trend], max_value=100.0, fmt="{:.1f}%",
                        title=translate(lang, "report.trend"))
     return bars, trend
+
+
+def _names(request: Request, report: MonthlyReport) -> dict[str, str]:
+    """Each question's wording in the reader's language (its id when no script has it)."""
+    return question_names(deps(request).questions,
+                          [(q.script_id, q.question_id) for q in report.questions],
+                          locale(request))
 
 
 async def report_page(request: Request) -> Response:
     who = await principal(request, Permission.REPORTS)
     report, depts = await _load(request, who)
-    charts = _charts(report, locale(request)) if report else None
-    return render(request, "report.html", {"r": report, "departments": depts, "charts": charts,
-                                           "printable": False}, who=who)
+    names = _names(request, report) if report else {}
+    charts = _charts(report, locale(request), names) if report else None
+    return render(request, "report.html", {
+        "r": report, "departments": depts, "charts": charts, "printable": False,
+        "names": names}, who=who)
 
 
 async def report_print(request: Request) -> Response:
@@ -63,9 +75,10 @@ async def report_print(request: Request) -> Response:
     report, depts = await _load(request, who)
     if report is None:
         raise NotFound("no department")
+    names = _names(request, report)
     return render(request, "report.html", {"r": report, "departments": depts,
-                                           "charts": _charts(report, locale(request)),
-                                           "printable": True}, who=who)
+                                           "charts": _charts(report, locale(request), names),
+                                           "printable": True, "names": names}, who=who)
 
 
 async def report_excel(request: Request) -> Response:
@@ -73,7 +86,7 @@ async def report_excel(request: Request) -> Response:
     report, _ = await _load(request, who)
     if report is None:
         raise NotFound("no department")
-    data = report_workbook(report)
+    data = report_workbook(report, _names(request, report))
     audit = deps(request).audit
 
     def log_export(s: Session) -> None:

@@ -11,9 +11,9 @@ from console.access import ROLE_PERMISSIONS, Principal
 from console.accounts import AccountService
 from console.excel import report_workbook
 from console.forms import FormError, GrantForm, UserForm, month
-from console.periods import local_today
+from console.periods import last_finished_month
 from console.reports import ReportService
-from core.enums import Role
+from core.enums import QuestionKind, Role
 from core.errors import NotFound
 from core.store.models import Department, User
 from engine.app import App
@@ -171,7 +171,7 @@ def report_snapshots(app: App, months: int) -> None:
 @report.command("monthly")
 @click.option("--department", metavar="CODE", required=True)
 @click.option("--month", "month_text", metavar="YYYY-MM",
-              help="Default: the current month.")
+              help="Default: the last finished month.")
 @click.option("--excel", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as an Excel workbook.")
 @pass_app
@@ -181,7 +181,7 @@ def report_monthly(app: App, department: str, month_text: str | None,
     tz = app.settings.hospital.default_timezone
     try:
         first = month({"month": month_text or ""}, "month",
-                      default=local_today(app.clock.now(), tz))
+                      default=last_finished_month(app.clock.now(), tz))
     except FormError as exc:
         raise click.BadParameter("expected YYYY-MM", param_hint="--month") from exc
     dept = _department_id(app, department)
@@ -193,13 +193,16 @@ def report_monthly(app: App, department: str, month_text: str | None,
             raise click.ClickException(exc.message) from exc
     f = rep.figures
     rate = "suppressed" if f.response_rate is None else f"{f.response_rate:.1%}"
-    mean = "suppressed" if f.mean_score is None else f"{f.mean_score:.2f}"
     click.echo(f"{rep.department_code} {rep.department_name} {rep.month}: eligible {f.eligible}, "
                f"responded {f.responded} ({rate}), failed {f.failed}, stopped {f.stopped}, "
-               f"open {f.still_open}, mean score {mean}")
+               f"open {f.still_open}")
     for q in rep.questions:
-        shown = "suppressed" if q.mean is None or q.low is None or q.high is None else \
-            f"{q.mean:.2f} [{q.low:.2f}, {q.high:.2f}]"
+        if q.mean is None or q.low is None or q.high is None:
+            shown = "suppressed"
+        elif q.kind == QuestionKind.YES_NO.value:
+            shown = f"yes {q.mean:.1%} [{q.low:.1%}, {q.high:.1%}]"
+        else:
+            shown = f"mean {q.mean:.2f} [{q.low:.2f}, {q.high:.2f}]"
         click.echo(f"  {q.key:45} n={q.n:<6} {shown}")
     if excel is not None:
         excel.write_bytes(report_workbook(rep))

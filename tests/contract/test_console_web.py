@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from core.enums import TicketStatus
-from core.store.models import AuditEntry, QaReview, SpotCheckItem, Ticket, User
+from core.store.models import AuditEntry, Patient, QaReview, SpotCheckItem, Ticket, User
 from tests.unit.console.fixtures import Site, site_fixture  # noqa: F401 - the fixture
 from tests.unit.console.seed import PASSWORD
 from tests.unit.console.server import Client
@@ -234,6 +234,14 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
     # 6 CARD satisfaction tasks due this month (5 done, 1 failed) + the walk-through call
     assert 'id="response-rate">85.7%' in page.text
     assert 'data-q="inpatient-satisfaction/food" class="suppressed"' in page.text
+    # questions by their wording in the reader's language, not their ids
+    assert ">您对这次住院总体满意吗？" in page.text
+    assert ">inpatient-satisfaction/overall<" not in page.text
+    # yes/no as the share of "yes", in percent (3 of 5 this month)
+    assert "60.0%" in page.text
+    # no month given: the last finished one (the clock is in 2026-03)
+    default = c.get(f"/reports/monthly?department={site.seeded.card_id}")
+    assert 'name="month" value="2026-02"' in default.text
     xlsx = c.get(f"/reports/monthly.xlsx?department={site.seeded.card_id}&month=2026-03")
     assert xlsx.status == 200
     wb = load_workbook(io.BytesIO(xlsx.body))
@@ -244,9 +252,10 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
     assert summary["Eligible follow-ups"] == 7 and summary["Responded"] == 6
     questions = {(r[0], r[1]): r for r in wb["Questions"].iter_rows(min_row=2,
                                                                     values_only=True)}
-    assert questions[("inpatient-satisfaction", "food")][4] == "suppressed"
+    assert questions[("inpatient-satisfaction", "food")][5] == "suppressed"
     overall = questions[("inpatient-satisfaction", "overall")]
-    assert overall[3] == 5 and overall[5] <= overall[4] <= overall[6]
+    assert overall[2] == "您对这次住院总体满意吗？"
+    assert overall[4] == 5 and overall[6] <= overall[5] <= overall[7]
     assert [r[0] for r in wb["Trend"].iter_rows(min_row=2, values_only=True)] == [
         "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
     printable = c.get(f"/reports/monthly/print?department={site.seeded.card_id}&month=2026-03")
@@ -396,3 +405,23 @@ def test_admin_places_a_legal_hold_that_retention_respects(site: Site) -> None:
     released = c.post(f"/recordings/{rid}/hold", {"hold": "0"})
     assert 'data-held="0"' in released.text
     assert len(_audit(site, "recording.legal_hold_released")) == 1
+
+
+def test_patient_pages_are_never_cached_and_a_bidi_override_cannot_flip_them(
+        site: Site) -> None:
+    sd = site.seeded
+    with site.db.session() as s:
+        p = s.get(Patient, sd.card_patient)
+        assert p is not None
+        p.name = "王\u202eFANG"
+        mrn = p.mrn
+    c = _client(site, "mgr_card")
+    for path in (f"/patients/{sd.card_patient}", f"/calls/{sd.card_call}", "/calls", "/"):
+        reply = c.get(path)
+        assert reply.status == 200, path
+        assert reply.headers["cache-control"] == "no-store", path
+        assert "\u202e" not in reply.text, path
+    page = c.get(f"/patients/{sd.card_patient}").text
+    assert "王\ufffdFANG" in page and mrn in page
+    static = c.get("/static/console.css")
+    assert static.status == 200 and "no-store" not in static.headers.get("cache-control", "")

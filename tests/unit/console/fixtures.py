@@ -17,10 +17,12 @@ from core.audit import AuditLog
 from core.clock import FakeClock
 from core.errors import TelephonyError
 from core.store.db import Database
+from engine.console_app import ScriptWording
 from recordings.store import RecordingStore
 from tests.unit.console.seed import Seeded, seed
 from tests.unit.console.server import serving
 
+SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -56,6 +58,7 @@ def build_deps(db: Database, clock: FakeClock, store: RecordingStore,
             DefinitionFile("script", "demo/v1/en-US.yaml", "id: demo\n", ""),
             DefinitionFile("rules", "broken.yaml", "rules: [", "broken.yaml:1: rules: bad"),
         ]),
+        questions=ScriptWording(SCRIPTS),
         click_to_call=click)
 
 

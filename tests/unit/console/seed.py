@@ -170,12 +170,12 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
                                department_id=card.id)
         out.card_recording = rec.id
         out.recording_path = rec.path
-        answer(a1, "cardiology-post-discharge", "chest_pain", QuestionKind.YES_NO, "false",
+        answer(a1, "cardiology-post-discharge", "chest_pain", QuestionKind.YES_NO, "no",
                recording_id=rec.id, offset_ms=1500)
         answer(a1, "cardiology-post-discharge", "feeling", QuestionKind.VOICE, "",
                source=AnswerSource.VOICE, transcript="感觉好多了 只是有点累", confidence=0.42,
                needs_review=True, recording_id=rec.id, offset_ms=3200)
-        answer(a1, "cardiology-post-discharge", "breathless", QuestionKind.YES_NO, "true",
+        answer(a1, "cardiology-post-discharge", "breathless", QuestionKind.YES_NO, "yes",
                red_flag=Severity.HIGH, recording_id=rec.id, offset_ms=4700)
         t_ticket = Ticket(task_id=t1.id, attempt_id=a1.id, patient_id=p1.id,
                           department_id=card.id, reason=TicketReason.RED_FLAG,
@@ -217,7 +217,7 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
                     score = base + (1 if (i + len(q)) % 2 else 0) - (q == "nurses")
                     answer(a, "inpatient-satisfaction", q, QuestionKind.SCALE, str(score))
                 answer(a, "inpatient-satisfaction", "recommend", QuestionKind.YES_NO,
-                       "true" if i % 3 else "false")
+                       "yes" if i % 3 else "no")
                 # a question answered by only two patients: suppressed
                 if i < 2:
                     answer(a, "inpatient-satisfaction", "food", QuestionKind.SCALE, "1")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from console.charts import Bar, bar_chart, line_chart
+from console.charts import Bar, bar_chart, fit_label, line_chart
 from console.i18n import CATALOGUE, translate
+from console.questions import short_wording
 
 CONSOLE = Path(__file__).resolve().parents[3] / "console"
 
@@ -16,6 +17,21 @@ def test_bar_chart_escapes_labels_and_marks_suppressed_bars() -> None:
                         max_value=5, title="Q&A"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "Q&amp;A" in svg
     assert svg.count("<rect") == 1 and svg.count('class="chart-ci"') == 1 and "–" in svg
+
+
+def test_long_labels_are_cut_to_their_column_and_kept_whole_on_hover() -> None:
+    long = "您对这次住院期间护士的服务态度和专业水平总体满意吗？"
+    cut = fit_label(long, 130)
+    assert cut.endswith("…") and long.startswith(cut[:-1]) and len(cut) <= 11
+    assert fit_label("overall", 130) == "overall"
+    svg = str(bar_chart([Bar(long, 4.2)], max_value=5, title="t", label_width=140))
+    assert f"<title>{long}</title>" in svg and f">{fit_label(long, 130)}</text>" in svg
+
+
+def test_a_question_is_named_without_its_keypad_instructions() -> None:
+    assert short_wording("您对这次住院总体满意吗？请按1到5打分。") == "您对这次住院总体满意吗？"
+    assert short_wording("How satisfied were you? Press 1 to 5.") == "How satisfied were you?"
+    assert short_wording("请说出您的感受。") == "请说出您的感受。"
 
 
 def test_line_chart_breaks_at_missing_points() -> None:

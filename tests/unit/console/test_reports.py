@@ -85,7 +85,7 @@ def test_report_trend_uses_snapshots_for_finished_months(sqlite_db: Database,
     assert [m.month for m in first.trend] == ["2025-10", "2025-11", "2025-12", "2026-01",
                                               "2026-02", "2026-03"]
     feb = first.trend[-2]
-    assert feb.eligible == 6 and feb.mean_score is not None
+    assert feb.eligible == 6 and feb.response_rate is not None
     with sqlite_db.session() as s:
         assert s.execute(select(func.count()).select_from(ReportSnapshot)).scalar_one() == 5
         # change February's raw answers: the finished month keeps its snapshot figures
@@ -116,4 +116,4 @@ def test_small_department_shows_no_rate(sqlite_db: Database, clock: FakeClock,
     with sqlite_db.session() as s:
         figures, _ = month_figures(s, seeded.onc_id, dt.date(2026, 3, 1), TZ)
     assert figures.eligible == 1 < MIN_CELL
-    assert figures.response_rate is None and figures.mean_score is None
+    assert figures.response_rate is None

@@ -1,0 +1,37 @@
+"""Question wording for the reports' seam: the engine passes a `QuestionCatalog` (it loads the
+scripts; the console may not import them), so a report names a question by its text in the
+reader's language instead of its id."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+_FIRST_QUESTION = re.compile(r"^(.+?[？?])")
+
+
+class QuestionCatalog(Protocol):
+    def wording(self, script_id: str, question_id: str, lang: str) -> str | None:
+        """The question's text in `lang` ("zh", "en": a locale's language), from the newest
+        script version; None when no script holds it."""
+        ...
+
+
+def short_wording(text: str) -> str:
+    """The question itself, without the keypad instructions that follow it ("您满意吗？请按
+    1到5打分…" -> "您满意吗？")."""
+    found = _FIRST_QUESTION.match(text.strip())
+    return found.group(1) if found else text.strip()
+
+
+def question_names(catalog: QuestionCatalog | None, keys: list[tuple[str, str]], lang: str
+                   ) -> dict[str, str]:
+    """`script/question` -> its short wording, for the keys the catalog knows."""
+    out: dict[str, str] = {}
+    if catalog is None:
+        return out
+    for script_id, question_id in keys:
+        text = catalog.wording(script_id, question_id, lang)
+        if text:
+            out[f"{script_id}/{question_id}"] = short_wording(text)
+    return out
