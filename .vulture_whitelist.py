@@ -9,6 +9,7 @@ commands, pytest fixtures and pydantic validators are skipped there by their dec
 from __future__ import annotations
 
 # -- read by the console's Jinja templates (console/templates/) ------------------------------
+_.finalize  # console/web/app.py: Jinja calls its environment's finalize on every printed value
 _.has_more  # calls.html, tasks.html: CallPage / TaskPage
 _.offset_s  # _call_body.html: an answer's position in the recording
 _.recording_flagged  # _call_body.html
@@ -85,16 +86,5 @@ _.exc_type  # __exit__ parameters (dialer/sim/truth_log.py)
 _.tb
 _.bursts  # tests/integration/asterisk/rtp_patient.py: Heard, shown in failure messages
 
-# -- TODO(call-path): flagged in dialer/ and ivr/, left to the call-path rewrite -----------
-# Each is dead or unfinished unless noted; remove it there (or use it) and drop it here.
-_.channel_type  # TODO(call-path): AgiRequest field parsed from the AGI env, never read
-_.calleridname  # TODO(call-path): AgiRequest field, never read
-_.threadid  # TODO(call-path): AgiRequest field, never read
-_.dest_channel  # TODO(call-path): DialBegin/DialEnd fields (ami_messages.py), never read
-_.dest_linkedid  # TODO(call-path): DialBegin/DialEnd fields, never read
-_.billable_seconds  # TODO(call-path): Cdr field (ami_messages.py), never read
-_.sessions  # TODO(call-path): FastAgiStats counter, never read
-_.protocol_errors  # TODO(call-path): FastAgiStats counter, never read
-_.hold_time_s  # TODO(call-path): dialer/telephony.py transfer field, never read
-_.prompt_text  # TODO(call-path): ivr.sim_channel.SimTurn field, never read
-_.ran_out  # TODO(call-path): ivr/testing.py (its docstring promises it; no test reads it)
+# -- unfinished: read by a feature an open issue builds ------------------------------------
+_.hold_time_s  # TODO(wallboard, issue 11): a transfer's queue wait, for the live view

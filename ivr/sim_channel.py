@@ -66,7 +66,6 @@ class SimTurn:
 
     kind: TurnKind
     prompt_key: str
-    prompt_text: str
     max_digits: int = 0
     interrupt_digits: str = ""
 
@@ -315,8 +314,7 @@ class SimChannel:
               interrupt: str = "") -> SimReply:
         key = prompt.key if prompt else ""
         self._log(SimEventKind.TURN, kind, key)
-        return self.patient.respond(SimTurn(kind, key, prompt.text if prompt else "",
-                                            max_digits, interrupt))
+        return self.patient.respond(SimTurn(kind, key, max_digits, interrupt))
 
     async def _speech(self, reply: SimReply) -> bytes:
         if reply.wav is not None:

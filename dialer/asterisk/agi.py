@@ -121,15 +121,12 @@ class AgiRequest:
     channel: str = ""
     uniqueid: str = ""
     language: str = ""
-    channel_type: str = ""
     version: str = ""
     callerid: str = ""  # the originate CallerID (the hospital), not the patient
-    calleridname: str = ""
     context: str = ""
     extension: str = ""
     priority: str = ""
     accountcode: str = ""
-    threadid: str = ""
     args: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -145,15 +142,12 @@ _KNOWN_KEYS = {
     "agi_channel": "channel",
     "agi_uniqueid": "uniqueid",
     "agi_language": "language",
-    "agi_type": "channel_type",
     "agi_version": "version",
     "agi_callerid": "callerid",
-    "agi_calleridname": "calleridname",
     "agi_context": "context",
     "agi_extension": "extension",
     "agi_priority": "priority",
     "agi_accountcode": "accountcode",
-    "agi_threadid": "threadid",
 }
 
 MAX_ENV_LINES = 200

@@ -112,9 +112,7 @@ class VarSet(ChannelEvent):
 @dataclass(frozen=True, slots=True)
 class DialBegin:
     uniqueid: str | None  # the calling channel (None for an originate's outbound leg)
-    dest_channel: str
     dest_uniqueid: str | None
-    dest_linkedid: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +125,7 @@ class DialState:
 @dataclass(frozen=True, slots=True)
 class DialEnd:
     uniqueid: str | None
-    dest_channel: str
     dest_uniqueid: str | None
-    dest_linkedid: str | None
     status: DialStatus | None
 
 
@@ -189,7 +185,6 @@ class Cdr:
     channel: str
     disposition: str
     duration: int | None
-    billable_seconds: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,16 +258,12 @@ _PARSERS: dict[str, Callable[[AmiFrame], AmiEvent]] = {
     "varset": lambda f: VarSet(*_chan(f), variable=_str(f.get("Variable")),
                                value=_str(f.get("Value"))),
     "dialbegin": lambda f: DialBegin(uniqueid=_id(f.get("Uniqueid")),
-                                     dest_channel=_str(f.get("DestChannel")),
-                                     dest_uniqueid=_id(f.get("DestUniqueid")),
-                                     dest_linkedid=_id(f.get("DestLinkedid"))),
+                                     dest_uniqueid=_id(f.get("DestUniqueid"))),
     "dialstate": lambda f: DialState(uniqueid=_id(f.get("Uniqueid")),
                                      dest_uniqueid=_id(f.get("DestUniqueid")),
                                      status=DialStatus.parse(f.get("DialStatus"))),
     "dialend": lambda f: DialEnd(uniqueid=_id(f.get("Uniqueid")),
-                                 dest_channel=_str(f.get("DestChannel")),
                                  dest_uniqueid=_id(f.get("DestUniqueid")),
-                                 dest_linkedid=_id(f.get("DestLinkedid")),
                                  status=DialStatus.parse(f.get("DialStatus"))),
     "hangup": _hangup,
     "queuecallerjoin": lambda f: QueueCallerJoin(*_chan(f), queue=_str(f.get("Queue")),
@@ -293,8 +284,7 @@ _PARSERS: dict[str, Callable[[AmiFrame], AmiEvent]] = {
                                  duration_ms=_int(f.get("DurationMs"))),
     "cdr": lambda f: Cdr(uniqueid=_id(f.get("UniqueID")), channel=_str(f.get("Channel")),
                          disposition=_str(f.get("Disposition")).strip(),
-                         duration=_int(f.get("Duration")),
-                         billable_seconds=_int(f.get("BillableSeconds"))),
+                         duration=_int(f.get("Duration"))),
     "coreshowchannel": lambda f: CoreShowChannel(
         *_chan(f), action_id=_str(f.action_id), application=_str(f.get("Application")),
         duration=_str(f.get("Duration"))),

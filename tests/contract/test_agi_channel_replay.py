@@ -304,3 +304,29 @@ async def test_a_failing_lookup_ends_that_session_politely() -> None:
         await server.close()
     assert sent == ['STREAM FILE "/var/lib/followup-lab/sounds/followup-goodbye" ""', "HANGUP"]
     assert server.stats.unknown_attempt == 1
+
+
+async def test_a_connection_that_is_not_agi_is_counted_and_dropped() -> None:
+    """A port scanner or a misrouted client: no handler runs, the server keeps serving."""
+    async def resolve(attempt_id: str) -> str | None:
+        return attempt_id
+
+    async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
+        raise AssertionError("no handler for a session that never started")
+
+    server: FastAgiServer[str] = FastAgiServer(
+        resolve, handler, FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), Path("/tmp"),
+        port=0)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        writer.write_eof()
+        await asyncio.wait_for(reader.read(), 5)  # the server hangs up
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await server.close()
+    assert server.stats.sessions == 1 and server.stats.protocol_errors == 1
+    assert server.stats.completed == 0 and server.stats.handler_errors == 0

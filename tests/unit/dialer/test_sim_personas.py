@@ -79,7 +79,7 @@ def test_each_answer_draws_its_own_think_time() -> None:
     p = persona(3, COOPERATIVE)
     patient = PersonaPatient(p, {})
     for _ in range(40):
-        reply = patient.respond(SimTurn(TurnKind.DIGITS, "s/consent.prompt", "1 yes"))
+        reply = patient.respond(SimTurn(TurnKind.DIGITS, "s/consent.prompt"))
         assert reply.keys == "1"
     times = patient.think_times_ms
     assert len(set(times)) > 30  # not one constant
@@ -88,13 +88,13 @@ def test_each_answer_draws_its_own_think_time() -> None:
 
 
 def test_the_same_seed_replays_the_same_replies() -> None:
-    turns = [SimTurn(TurnKind.PLAY, "s/greeting", "hi"),
-             SimTurn(TurnKind.DIGITS, "s/identity.prompt", "year"),
-             SimTurn(TurnKind.DIGITS, "s/consent.prompt", "ok?"),
-             SimTurn(TurnKind.PLAY, "s/q.tip", "tip"),
-             SimTurn(TurnKind.DIGITS, "s/q.x", "?"),
-             SimTurn(TurnKind.DIGITS, "s/q.y", "?"),
-             SimTurn(TurnKind.DIGITS, "s/q.z", "?")]
+    turns = [SimTurn(TurnKind.PLAY, "s/greeting"),
+             SimTurn(TurnKind.DIGITS, "s/identity.prompt"),
+             SimTurn(TurnKind.DIGITS, "s/consent.prompt"),
+             SimTurn(TurnKind.PLAY, "s/q.tip"),
+             SimTurn(TurnKind.DIGITS, "s/q.x"),
+             SimTurn(TurnKind.DIGITS, "s/q.y"),
+             SimTurn(TurnKind.DIGITS, "s/q.z")]
     for seed in range(20):
         first, second = (PersonaPatient(persona(seed, HANGS_UP), {}) for _ in range(2))
         assert [first.respond(t) for t in turns] == [second.respond(t) for t in turns]

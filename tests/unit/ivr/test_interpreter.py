@@ -44,6 +44,17 @@ async def test_every_kind_completes_and_branches_past_a_false_when(
     assert comment.source is AnswerSource.VOICE and comment.audio is not None
     assert comment.note == "not transcribed: no model for en-US"
     assert channel.events[-1] == ("hangup", "us")
+    assert not channel.ran_out and channel.actions == []  # every action used, none missing
+
+
+async def test_a_patient_who_stops_answering_is_hung_up_on_and_the_call_is_partial(
+        script_factory: Make, interpreter_factory: MakeInterp, sink: InMemoryAnswerSink,
+        tmp_path: Path) -> None:
+    channel = ScriptedChannel(START, tmp_path)
+    result = await interpreter_factory().run(script_factory(), channel, call_context())
+    assert channel.ran_out and channel.hung_up
+    assert result.outcome is ScriptOutcome.PARTIAL and result.resume_from == "pain_yn"
+    assert by_id(sink) == {}
 
 
 async def test_true_when_asks_the_branch_and_red_flag_outside_hours_is_a_ticket(
