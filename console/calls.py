@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from console.access import Principal
@@ -14,6 +14,7 @@ from console.forms import CallSearch
 from console.periods import day_range
 from core.enums import DialOutcome, RecordingKind, ScriptOutcome, TaskStatus
 from core.errors import NotFound
+from core.phones import to_e164
 from core.store.models import (
     Answer,
     AuditEntry,
@@ -145,9 +146,16 @@ def search_tasks(session: Session, who: Principal, f: CallSearch) -> TaskResult:
 
 
 def _matching_patients(session: Session, q: str) -> list[int]:
-    """Patients by MRN, phone or name prefix (each on its own index)."""
-    match = [Patient.mrn == q, Patient.name.like(_prefix(q))]
-    if q.lstrip("+").isdigit():
+    """Patients by MRN (as typed, upper or lower case), phone (in any format the HIS sync
+    accepts: "138 0013 8000", "0086-138…", normalised by the sync's own rule) or name
+    prefix, each on its own index."""
+    q = q.strip()
+    match: list[ColumnElement[bool]] = [Patient.mrn.in_({q, q.upper(), q.lower()}),
+                                        Patient.name.like(_prefix(q))]
+    phone = to_e164(q) if any(ch.isdigit() for ch in q) else None
+    if phone is not None:
+        match.append(Patient.phone == phone)
+    elif q.lstrip("+").isdigit():
         match.append(Patient.phone == q)
     return list(session.execute(select(Patient.id).where(or_(*match))
                                 .limit(MAX_MATCHED_PATIENTS)).scalars())

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from core.enums import EncounterType, RejectReason, Sex
+from core.phones import to_e164
 from hisync.dates import LocalTime, parse_date, parse_datetime, zone
 from hisync.encoding import Encoding, encode_encounter, encode_patient
 from hisync.mapping import HisMapping
-from hisync.phones import to_e164
 from hisync.records import (
     Accepted,
     Duplicate,

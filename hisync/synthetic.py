@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from core.enums import RejectReason
-from hisync.phones import library_e164
+from core.phones import library_e164
 from hisync.synthetic_data import (
     DEPARTMENTS,
     FEMALE_CHARS,

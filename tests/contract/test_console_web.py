@@ -425,3 +425,20 @@ def test_patient_pages_are_never_cached_and_a_bidi_override_cannot_flip_them(
     assert "王\ufffdFANG" in page and mrn in page
     static = c.get("/static/console.css")
     assert static.status == 200 and "no-store" not in static.headers.get("cache-control", "")
+
+
+def test_call_search_takes_a_phone_as_people_type_it_and_an_mrn_in_any_case(
+        site: Site) -> None:
+    sd = site.seeded
+    with site.db.session() as s:
+        p = s.get(Patient, sd.card_patient)
+        assert p is not None
+        phone, mrn = p.phone, p.mrn
+    assert phone == "+8613800130001" and mrn == "MRN0001"
+    c = _client(site, "mgr_card")
+    for typed in ("138 0013 0001", "0086-138-0013-0001", "13800130001", "+86 138 0013 0001",
+                  "mrn0001", " MRN0001 "):
+        page = c.get(f"/calls?q={quote(typed)}")
+        assert page.status == 200, typed
+        assert f"/calls/{sd.card_call}" in page.text, typed
+    assert f"/calls/{sd.card_call}" not in c.get("/calls?q=13800130009").text

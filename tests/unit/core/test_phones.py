@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hisync.phones import fast_e164, library_e164, to_e164
+from core.phones import fast_e164, library_e164, to_e164
 from hisync.synthetic_data import LANDLINE_AREAS, MOBILE_PREFIXES
 
 COMMON = [
