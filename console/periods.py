@@ -23,6 +23,24 @@ def local_today(now: dt.datetime, tz: str) -> dt.date:
     return now.astimezone(ZoneInfo(tz)).date()
 
 
+def local_time(value: dt.datetime | None, tz: str, seconds: bool = False,
+               date_only: bool = False) -> str:
+    """A stored (UTC) time as a person in the hospital reads it: local, with the offset
+    shown ("2026-03-10 09:00 UTC+8"); `date_only`: the local date. Empty for None."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    local = aware.astimezone(ZoneInfo(tz))
+    if date_only:
+        return local.date().isoformat()
+    offset = local.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    zone = f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+    return f"{local:%Y-%m-%d %H:%M{':%S' if seconds else ''}} {zone}"
+
+
 def last_finished_month(now: dt.datetime, tz: str) -> dt.date:
     """The first day of the last month that has ended in `tz` (a report's default: the
     running month still has calls open)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from console.bidi import visible_bidi
 from console.deps import ConsoleDeps
 from console.forms import FormError
 from console.i18n import CATALOGUE, translate
+from console.periods import local_time
 from console.web import views_admin as admin
 from console.web import views_auth as auth
 from console.web import views_pages as pages
@@ -144,5 +146,6 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     app.state.deps = deps
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.finalize = visible_bidi
+    templates.env.filters["local"] = functools.partial(local_time, tz=deps.timezone)
     app.state.templates = templates
     return app

@@ -4,15 +4,25 @@ failures flagged, worklist, spot-check, report and Excel, bad input stores nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from core.enums import TicketStatus
-from core.store.models import AuditEntry, Patient, QaReview, SpotCheckItem, Ticket, User
+from core.store.models import (
+    AuditEntry,
+    CallAttempt,
+    Patient,
+    QaReview,
+    SpotCheckItem,
+    Ticket,
+    User,
+)
 from tests.unit.console.fixtures import Site, site_fixture  # noqa: F401 - the fixture
 from tests.unit.console.seed import PASSWORD
 from tests.unit.console.server import Client
@@ -442,3 +452,18 @@ def test_call_search_takes_a_phone_as_people_type_it_and_an_mrn_in_any_case(
         assert page.status == 200, typed
         assert f"/calls/{sd.card_call}" in page.text, typed
     assert f"/calls/{sd.card_call}" not in c.get("/calls?q=13800130009").text
+
+
+def test_times_are_shown_in_the_hospital_zone(site: Site) -> None:
+    sd = site.seeded
+    with site.db.session() as s:
+        attempt = s.get(CallAttempt, sd.card_call)
+        assert attempt is not None
+        at = attempt.created_at
+    local = at.astimezone(ZoneInfo("Asia/Shanghai"))
+    c = _client(site, "mgr_card")
+    page = c.get(f"/calls/{sd.card_call}").text
+    assert f"{local:%Y-%m-%d %H:%M:%S} UTC+8" in page
+    assert f"{at.astimezone(dt.UTC):%H:%M:%S} UTC<" not in page
+    listing = c.get("/calls").text
+    assert f"{local:%Y-%m-%d %H:%M} UTC+8" in listing

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 from console.charts import Bar, bar_chart, fit_label, line_chart
 from console.i18n import CATALOGUE, translate
+from console.periods import local_time
 from console.questions import short_wording
 
 CONSOLE = Path(__file__).resolve().parents[3] / "console"
@@ -17,6 +19,18 @@ def test_bar_chart_escapes_labels_and_marks_suppressed_bars() -> None:
                         max_value=5, title="Q&A"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "Q&amp;A" in svg
     assert svg.count("<rect") == 1 and svg.count('class="chart-ci"') == 1 and "–" in svg
+
+
+def test_times_read_in_the_hospital_zone_with_the_offset_shown() -> None:
+    at = dt.datetime(2026, 3, 10, 1, 0, 5, tzinfo=dt.UTC)
+    assert local_time(at, "Asia/Shanghai") == "2026-03-10 09:00 UTC+8"
+    assert local_time(at, "Asia/Shanghai", seconds=True) == "2026-03-10 09:00:05 UTC+8"
+    assert local_time(at, "Asia/Kolkata") == "2026-03-10 06:30 UTC+5:30"
+    assert local_time(at, "America/New_York") == "2026-03-09 21:00 UTC-4"
+    # a discharge at 07:00 local is 23:00 UTC the day before: the local date is shown
+    late = dt.datetime(2026, 3, 9, 23, 0, tzinfo=dt.UTC)
+    assert local_time(late, "Asia/Shanghai", date_only=True) == "2026-03-10"
+    assert local_time(None, "Asia/Shanghai") == ""
 
 
 def test_long_labels_are_cut_to_their_column_and_kept_whole_on_hover() -> None:
