@@ -28,6 +28,7 @@ from core.store.models import (
 )
 
 PAGE_SIZE = 50
+EXPORT_LIMIT = 10_000  # rows in one CSV export (narrow the search for more)
 MAX_MATCHED_PATIENTS = 500  # a name prefix matching more is too vague to list
 
 
@@ -52,8 +53,10 @@ class SearchResult:
     has_more: bool
 
 
-def search_calls(session: Session, who: Principal, f: CallSearch, tz: str) -> SearchResult:
-    """Newest first, one page; uses the (department, created_at) and created_at indexes."""
+def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
+                 page_size: int = PAGE_SIZE) -> SearchResult:
+    """Newest first, one page of `page_size`; uses the (department, created_at) and
+    created_at indexes."""
     stmt = (select(CallAttempt.id, CallAttempt.created_at, Department.code, Patient.id,
                    Patient.name, Patient.mrn, FollowupTask.script_id, CallAttempt.number,
                    CallAttempt.dial_outcome, CallAttempt.script_outcome)
@@ -84,11 +87,11 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str) -> Se
         stmt = stmt.where(or_(CallAttempt.id == int(q), by_patient)
                           if q.isdigit() and len(q) < 16 else by_patient)
     rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
-                           .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+                           .offset((f.page - 1) * page_size).limit(page_size + 1)).all()
     out = tuple(CallRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
                         r[8].value if r[8] else "", r[9].value if r[9] else "")
-                for r in rows[:PAGE_SIZE])
-    return SearchResult(out, f.page, len(rows) > PAGE_SIZE)
+                for r in rows[:page_size])
+    return SearchResult(out, f.page, len(rows) > page_size)
 
 
 def _prefix(q: str) -> str:

@@ -9,10 +9,13 @@ from openpyxl.styles import Font
 
 from console.reports import MonthlyReport
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-def _safe(value: str) -> str:
-    # A cell starting with = + - @ would be run as a formula by a spreadsheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+def safe_text(value: str) -> str:
+    """Text a spreadsheet will not run: a cell starting with = + - @, a tab or a CR would
+    be read as a formula (OWASP CSV injection), so it gets a leading apostrophe."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def report_workbook(report: MonthlyReport, names: dict[str, str] | None = None) -> bytes:
@@ -24,7 +27,7 @@ def report_workbook(report: MonthlyReport, names: dict[str, str] | None = None) 
     bold = Font(bold=True)
     f = report.figures
     rows: list[tuple[str, object]] = [
-        ("Department", _safe(f"{report.department_code} {report.department_name}")),
+        ("Department", safe_text(f"{report.department_code} {report.department_name}")),
         ("Month", report.month),
         ("Eligible follow-ups", f.eligible),
         ("Responded", f.responded),
@@ -48,7 +51,8 @@ def report_workbook(report: MonthlyReport, names: dict[str, str] | None = None) 
     for cell in q[1]:
         cell.font = bold
     for s in report.questions:
-        q.append([_safe(s.script_id), _safe(s.question_id), _safe(names.get(s.key, "")), s.kind,
+        q.append([safe_text(s.script_id), safe_text(s.question_id),
+                  safe_text(names.get(s.key, "")), s.kind,
                   s.n if s.n >= report.min_cell else f"<{report.min_cell}",
                   "suppressed" if s.mean is None else round(s.mean, 3),
                   None if s.low is None else round(s.low, 3),
@@ -65,7 +69,7 @@ def report_workbook(report: MonthlyReport, names: dict[str, str] | None = None) 
     w = wb.create_sheet("Worst items")
     w.append(["Script", "Question", "Wording", "Mean", "Answers"])
     for s in report.worst:
-        w.append([_safe(s.script_id), _safe(s.question_id), _safe(names.get(s.key, "")),
+        w.append([safe_text(s.script_id), safe_text(s.question_id), safe_text(names.get(s.key, "")),
                   None if s.mean is None else round(s.mean, 3), s.n])
     out = io.BytesIO()
     wb.save(out)

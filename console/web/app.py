@@ -97,6 +97,7 @@ def routes() -> list[Route | Mount]:
         Route("/lang/{lang:str}", auth.switch_language, methods=["GET"]),
         Route("/", pages.dashboard_page, methods=["GET"]),
         Route("/calls", pages.calls_page, methods=["GET"]),
+        Route("/calls.csv", pages.calls_csv_export, methods=["GET"]),
         Route("/calls/{id:int}", pages.call_page, methods=["GET"]),
         Route("/tasks", pages.tasks_page, methods=["GET"]),
         Route("/patients/{id:int}", pages.patient_view, methods=["GET"]),

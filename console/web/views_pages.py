@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from console.access import Permission
 from console.calls import (
+    EXPORT_LIMIT,
     SearchResult,
     TaskResult,
     call_detail,
@@ -18,6 +19,7 @@ from console.calls import (
     search_tasks,
 )
 from console.charts import Bar, bar_chart
+from console.csv_export import calls_csv
 from console.dashboard import dashboard
 from console.forms import CallSearch, date
 from console.i18n import translate
@@ -67,6 +69,28 @@ async def calls_page(request: Request) -> Response:
     return render(request, "calls.html", {"f": f, "result": result, "departments": depts,
                                           "outcomes": outcomes,
                                           "query": dict(request.query_params)}, who=who)
+
+
+async def calls_csv_export(request: Request) -> Response:
+    """The search's calls (up to `EXPORT_LIMIT`, newest first) as CSV; scoped like the page
+    and audited with the search it ran."""
+    who = await principal(request, Permission.CALLS)
+    d = deps(request)
+    f = CallSearch.parse({k: v for k, v in request.query_params.items() if k != "page"})
+
+    def work(s: Session) -> SearchResult:
+        result = search_calls(s, who, f, d.timezone, page_size=EXPORT_LIMIT)
+        d.audit.append(s, who.actor, "calls.export", "search", 0,
+                       {"query": dict(request.query_params), "rows": len(result.rows),
+                        "truncated": result.has_more})
+        return result
+
+    result = await in_db(request, work)
+    headers = {"Content-Disposition": 'attachment; filename="followup-calls.csv"'}
+    if result.has_more:
+        headers["X-Export-Truncated"] = str(EXPORT_LIMIT)
+    return Response(calls_csv(result.rows, d.timezone, locale(request)),
+                    media_type="text/csv; charset=utf-8", headers=headers)
 
 
 async def tasks_page(request: Request) -> Response:

@@ -4,6 +4,7 @@ failures flagged, worklist, spot-check, report and Excel, bad input stores nothi
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from urllib.parse import quote
@@ -467,3 +468,25 @@ def test_times_are_shown_in_the_hospital_zone(site: Site) -> None:
     assert f"{at.astimezone(dt.UTC):%H:%M:%S} UTC<" not in page
     listing = c.get("/calls").text
     assert f"{local:%Y-%m-%d %H:%M} UTC+8" in listing
+
+
+def test_calls_export_as_csv_is_scoped_audited_and_cannot_run_a_formula(site: Site) -> None:
+    sd = site.seeded
+    with site.db.session() as s:
+        p = s.get(Patient, sd.card_patient)
+        assert p is not None
+        p.name = '=HYPERLINK("http://x","y")'
+    c = _client(site, "mgr_card")
+    reply = c.get("/calls.csv?q=" + quote(p.mrn))
+    assert reply.status == 200 and reply.headers["content-type"].startswith("text/csv")
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.body.startswith("\ufeff".encode())  # Excel reads the Chinese headers
+    rows = list(csv.reader(io.StringIO(reply.body.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["通话编号", "时间", "科室"]
+    [row] = [r for r in rows[1:] if r[0] == str(sd.card_call)]
+    assert row[3] == '\'=HYPERLINK("http://x","y")'  # text, not a formula
+    assert row[1].endswith("UTC+8")
+    everything = c.get("/calls.csv").body.decode("utf-8-sig")
+    assert f"\r\n{sd.onc_call}," not in everything  # another department's call
+    first, _ = _audit(site, "calls.export")
+    assert first.actor == "user:mgr_card" and first.detail["rows"] == 1
