@@ -65,7 +65,8 @@ async def calls_page(request: Request) -> Response:
         return search_calls(s, who, f, d.timezone), list(depts)
 
     result, depts = await in_db(request, work)
-    outcomes = [o.value for o in ScriptOutcome] + [o.value for o in DialOutcome]
+    outcomes = ([(o.value, f"script.{o.value}") for o in ScriptOutcome]
+                + [(o.value, f"dial.{o.value}") for o in DialOutcome])
     return render(request, "calls.html", {"f": f, "result": result, "departments": depts,
                                           "outcomes": outcomes,
                                           "query": dict(request.query_params)}, who=who)

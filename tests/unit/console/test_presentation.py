@@ -82,6 +82,20 @@ def test_every_ticket_reason_and_disposition_has_words() -> None:
         assert f"disp.{disposition.value}" in CATALOGUE["zh"]
 
 
+def test_every_stored_value_the_console_shows_has_words_in_both_languages() -> None:
+    import core.enums
+    from console.i18n import ENUM_PREFIXES
+
+    for name, prefix in ENUM_PREFIXES.items():
+        for member in getattr(core.enums, name):
+            for lang in ("zh", "en"):
+                assert f"{prefix}.{member.value}" in CATALOGUE[lang], (lang, name, member)
+    # every template builds its enum keys from those prefixes
+    templates = "\n".join(p.read_text() for p in (CONSOLE / "templates").glob("*.html"))
+    used = set(re.findall(r"t\('([a-z_]+)\.' ~", templates))
+    assert used and used <= set(ENUM_PREFIXES.values()), used
+
+
 def test_every_error_status_in_the_table_has_words() -> None:
     from console.web.errors import STATUS_BY_ERROR
 
