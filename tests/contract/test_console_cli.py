@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from console.periods import last_finished_month
 from core.audit import AuditLog
 from core.clock import FakeClock
 from core.store.db import Database
@@ -68,10 +69,17 @@ def test_report_monthly_prints_and_writes_excel(store: Database, tmp_path: Path)
     out = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "monthly",
                                    "--department", "CARD", "--excel", str(xlsx)])
     assert out.exit_code == 0, out.output
-    assert "eligible 7, responded 6" in out.output
+    # no --month: the last finished month (the seed's month before this one: 6 due, 5 done)
+    last = last_finished_month(dt.datetime.now(dt.UTC), "Asia/Shanghai")
+    assert f"{last:%Y-%m}: eligible 6, responded 5" in out.output
     assert "inpatient-satisfaction/food" in out.output and "suppressed" in out.output
+    assert "yes 60.0% [" in out.output  # recommend: 3 of 5 said yes
     wb = load_workbook(xlsx)
-    assert wb["Summary"]["B3"].value == 7
+    assert wb["Summary"]["B3"].value == 6
+    this = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "monthly",
+                                    "--department", "CARD", "--month",
+                                    dt.datetime.now(dt.UTC).strftime("%Y-%m")])
+    assert "eligible 7, responded 6" in this.output
     bad = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "report", "monthly",
                                    "--department", "NOPE"])
     assert bad.exit_code != 0 and "NOPE" in bad.output
