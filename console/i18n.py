@@ -226,6 +226,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "tstatus.open": ("待处理", "Open"),
     "tstatus.claimed": ("处理中", "Claimed"),
     "tstatus.closed": ("已结案", "Closed"),
+    "yesno.yes": ("是", "Yes"),
+    "yesno.no": ("否", "No"),
     "source.keypad": ("按键", "Keypad"),
     "source.voice": ("语音", "Voice"),
     "source.none": ("未回答", "Not answered"),
@@ -280,7 +282,7 @@ ENUM_PREFIXES: dict[str, str] = {
     "DialOutcome": "dial", "ScriptOutcome": "script", "TaskStatus": "task",
     "AttemptStatus": "attempt", "Severity": "sev", "Sex": "sex", "EncounterType": "enc",
     "Role": "role", "TicketStatus": "tstatus", "AnswerSource": "source",
-    "TicketReason": "reason",
+    "TicketReason": "reason", "YesNo": "yesno",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {

@@ -24,6 +24,13 @@ def short_wording(text: str) -> str:
     return found.group(1) if found else text.strip()
 
 
+def question_name(catalog: QuestionCatalog | None, script_id: str, question_id: str,
+                  lang: str) -> str:
+    """One question's short wording in `lang`; `script/question` when no script has it."""
+    text = catalog.wording(script_id, question_id, lang) if catalog is not None else None
+    return short_wording(text) if text else f"{script_id}/{question_id}"
+
+
 def question_names(catalog: QuestionCatalog | None, keys: list[tuple[str, str]], lang: str
                    ) -> dict[str, str]:
     """`script/question` -> its short wording, for the keys the catalog knows."""

@@ -20,6 +20,7 @@ from console.deps import ConsoleDeps
 from console.forms import FormError
 from console.i18n import CATALOGUE, translate
 from console.periods import local_time
+from console.questions import question_name
 from console.web import views_admin as admin
 from console.web import views_auth as auth
 from console.web import views_pages as pages
@@ -148,5 +149,6 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.finalize = visible_bidi
     templates.env.filters["local"] = functools.partial(local_time, tz=deps.timezone)
+    templates.env.globals["question_name"] = functools.partial(question_name, deps.questions)
     app.state.templates = templates
     return app

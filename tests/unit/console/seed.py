@@ -172,7 +172,7 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
         out.recording_path = rec.path
         answer(a1, "cardiology-post-discharge", "chest_pain", QuestionKind.YES_NO, "no",
                recording_id=rec.id, offset_ms=1500)
-        answer(a1, "cardiology-post-discharge", "feeling", QuestionKind.VOICE, "",
+        answer(a1, "cardiology-post-discharge", "comment", QuestionKind.VOICE, "",
                source=AnswerSource.VOICE, transcript="感觉好多了 只是有点累", confidence=0.42,
                needs_review=True, recording_id=rec.id, offset_ms=3200)
         answer(a1, "cardiology-post-discharge", "breathless", QuestionKind.YES_NO, "yes",
