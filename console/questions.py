@@ -1,6 +1,6 @@
-"""Question wording for the reports' seam: the engine passes a `QuestionCatalog` (it loads the
-scripts; the console may not import them), so a report names a question by its text in the
-reader's language instead of its id."""
+"""Question wording and script titles, the console's seam: the engine passes a
+`QuestionCatalog` (it loads the scripts; the console may not import them), so a page names a
+question or a script by its text in the reader's language instead of its id."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ class QuestionCatalog(Protocol):
         script version; None when no script holds it."""
         ...
 
+    def title(self, script_id: str, lang: str) -> str | None:
+        """The script's title in `lang`, from its newest version; None when unknown."""
+        ...
+
 
 def short_wording(text: str) -> str:
     """The question itself, without the keypad instructions that follow it ("您满意吗？请按
@@ -29,6 +33,14 @@ def question_name(catalog: QuestionCatalog | None, script_id: str, question_id: 
     """One question's short wording in `lang`; `script/question` when no script has it."""
     text = catalog.wording(script_id, question_id, lang) if catalog is not None else None
     return short_wording(text) if text else f"{script_id}/{question_id}"
+
+
+def script_name(catalog: QuestionCatalog | None, script_id: str | None, lang: str) -> str:
+    """A script's title in `lang`; its id when no script file has it ("*" for none)."""
+    if not script_id:
+        return "*"
+    title = catalog.title(script_id, lang) if catalog is not None else None
+    return title or script_id
 
 
 def question_names(catalog: QuestionCatalog | None, keys: list[tuple[str, str]], lang: str

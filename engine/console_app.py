@@ -60,17 +60,24 @@ class EngineDefinitions:
 
 
 class ScriptWording:
-    """Question texts from the script files, loaded on first use (a file that does not
-    load is left out: the definitions page shows its problem)."""
+    """Question texts and script titles from the script files, loaded on first use (a file
+    that does not load is left out: the definitions page shows its problem). Keys are
+    (script id, question id or "" for the title, language); the newest version wins."""
 
     def __init__(self, scripts_dir: Path) -> None:
         self._scripts_dir = scripts_dir
         self._texts: dict[tuple[str, str, str], tuple[int, str]] | None = None
 
     def wording(self, script_id: str, question_id: str, lang: str) -> str | None:
+        return self._text(script_id, question_id, lang)
+
+    def title(self, script_id: str, lang: str) -> str | None:
+        return self._text(script_id, "", lang)
+
+    def _text(self, script_id: str, key: str, lang: str) -> str | None:
         if self._texts is None:
             self._texts = self._load()
-        found = self._texts.get((script_id, question_id, lang))
+        found = self._texts.get((script_id, key, lang))
         return found[1] if found else None
 
     def _load(self) -> dict[tuple[str, str, str], tuple[int, str]]:
@@ -78,16 +85,20 @@ class ScriptWording:
         from ivr.script_loader import load_script
 
         texts: dict[tuple[str, str, str], tuple[int, str]] = {}
+
+        def keep(key: tuple[str, str, str], version: int, text: str) -> None:
+            if key not in texts or texts[key][0] < version:
+                texts[key] = (version, text)
+
         for path in script_files(self._scripts_dir):
             try:
                 script = load_script(path)
             except FileValidationError:
                 continue
             lang = script.locale.split("-")[0]
+            keep((script.id, "", lang), script.version, script.title)
             for q in script.questions:
-                key = (script.id, q.id, lang)
-                if key not in texts or texts[key][0] < script.version:
-                    texts[key] = (script.version, q.text.source)
+                keep((script.id, q.id, lang), script.version, q.text.source)
         return texts
 
 

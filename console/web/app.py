@@ -20,7 +20,7 @@ from console.deps import ConsoleDeps
 from console.forms import FormError
 from console.i18n import CATALOGUE, translate
 from console.periods import local_time
-from console.questions import question_name
+from console.questions import question_name, script_name
 from console.web import views_admin as admin
 from console.web import views_auth as auth
 from console.web import views_pages as pages
@@ -150,5 +150,6 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     templates.env.finalize = visible_bidi
     templates.env.filters["local"] = functools.partial(local_time, tz=deps.timezone)
     templates.env.globals["question_name"] = functools.partial(question_name, deps.questions)
+    templates.env.globals["script_name"] = functools.partial(script_name, deps.questions)
     app.state.templates = templates
     return app

@@ -1,7 +1,7 @@
 """Every page each role can open, in headless Chromium with a zh-CN browser: no stored enum
-value shows as its raw text, no time is printed as UTC, and no page shows a question by its
-id. Screenshots of every page are written to FOLLOWUP_TEST_SCREENSHOTS (a folder) when set,
-for a person to look at."""
+value shows as its raw text, no time is printed as UTC, and no page shows a script or a
+question by its id. Screenshots of every page are written to FOLLOWUP_TEST_SCREENSHOTS (a
+folder) when set, for a person to look at."""
 
 from __future__ import annotations
 
@@ -64,9 +64,10 @@ def test_every_page_every_role_reads_in_chinese(browser: Any, web: Site) -> None
             for value in RAW_VALUES:
                 if re.search(rf"(?<![\w/.-]){re.escape(value)}(?![\w/.-])", text):
                     problems.append(f"{user} {path}: raw value {value!r}")
-            ids = re.findall(r"\b[a-z]+(?:-[a-z]+)+/[a-z_]+\b", text)
+            ids = re.findall(r"(?<![\w-])[a-z]+(?:-[a-z]+)+(?:/[a-z_]+)?(?![\w-])", text)
             if ids:
-                problems.append(f"{user} {path}: questions shown by id {sorted(set(ids))}")
+                problems.append(f"{user} {path}: scripts or questions shown by id "
+                                f"{sorted(set(ids))}")
             if re.search(r"\d{2}:\d{2}(:\d{2})? UTC(?![+-])", text):
                 problems.append(f"{user} {path}: a time printed as UTC")
             if shots:
