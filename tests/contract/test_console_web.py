@@ -418,14 +418,20 @@ def test_admin_places_a_legal_hold_that_retention_respects(site: Site) -> None:
     assert len(_audit(site, "recording.legal_hold_released")) == 1
 
 
+def _card_patient(site: Site, rename: str | None = None) -> tuple[str, str]:
+    """The seeded CARD patient's (phone, MRN), renamed first when `rename` is given."""
+    with site.db.session() as s:
+        p = s.get(Patient, site.seeded.card_patient)
+        assert p is not None and p.phone is not None
+        if rename is not None:
+            p.name = rename
+        return p.phone, p.mrn
+
+
 def test_patient_pages_are_never_cached_and_a_bidi_override_cannot_flip_them(
         site: Site) -> None:
     sd = site.seeded
-    with site.db.session() as s:
-        p = s.get(Patient, sd.card_patient)
-        assert p is not None
-        p.name = "王\u202eFANG"
-        mrn = p.mrn
+    _, mrn = _card_patient(site, rename="王\u202eFANG")
     c = _client(site, "mgr_card")
     for path in (f"/patients/{sd.card_patient}", f"/calls/{sd.card_call}", "/calls", "/"):
         reply = c.get(path)
@@ -441,10 +447,7 @@ def test_patient_pages_are_never_cached_and_a_bidi_override_cannot_flip_them(
 def test_call_search_takes_a_phone_as_people_type_it_and_an_mrn_in_any_case(
         site: Site) -> None:
     sd = site.seeded
-    with site.db.session() as s:
-        p = s.get(Patient, sd.card_patient)
-        assert p is not None
-        phone, mrn = p.phone, p.mrn
+    phone, mrn = _card_patient(site)
     assert phone == "+8613800130001" and mrn == "MRN0001"
     c = _client(site, "mgr_card")
     for typed in ("138 0013 0001", "0086-138-0013-0001", "13800130001", "+86 138 0013 0001",
@@ -472,12 +475,9 @@ def test_times_are_shown_in_the_hospital_zone(site: Site) -> None:
 
 def test_calls_export_as_csv_is_scoped_audited_and_cannot_run_a_formula(site: Site) -> None:
     sd = site.seeded
-    with site.db.session() as s:
-        p = s.get(Patient, sd.card_patient)
-        assert p is not None
-        p.name = '=HYPERLINK("http://x","y")'
+    _, mrn = _card_patient(site, rename='=HYPERLINK("http://x","y")')
     c = _client(site, "mgr_card")
-    reply = c.get("/calls.csv?q=" + quote(p.mrn))
+    reply = c.get("/calls.csv?q=" + quote(mrn))
     assert reply.status == 200 and reply.headers["content-type"].startswith("text/csv")
     assert reply.headers["cache-control"] == "no-store"
     assert reply.body.startswith("\ufeff".encode())  # Excel reads the Chinese headers
