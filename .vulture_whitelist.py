@@ -12,6 +12,7 @@ from __future__ import annotations
 _.finalize  # console/web/app.py: Jinja calls its environment's finalize on every printed value
 _.has_more  # calls.html, tasks.html: CallPage / TaskPage
 _.offset_s  # _call_body.html: an answer's position in the recording
+_.clip_id  # _call_body.html: a voice answer's own clip, played inline
 _.recording_flagged  # _call_body.html
 _.department_name_en  # report.html
 _.progress_percent  # sample.html: SpotCheckSample

@@ -175,7 +175,8 @@ class AnswerView:
     confidence: float | None
     needs_review: bool
     red_flag: str
-    offset_s: float | None
+    offset_s: float | None  # where it sits in the call recording (the player jumps there)
+    clip_id: int | None = None  # a voice answer's own clip, played inline
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +226,9 @@ def call_detail(session: Session, who: Principal, attempt_id: int) -> CallDetail
                    a.transcript or "", a.confidence, a.needs_review,
                    a.red_flag.value if a.red_flag else "",
                    a.offset_ms / 1000 if a.offset_ms is not None and recording is not None
-                   and (a.recording_id in (None, recording.id)) else None)
+                   else None,
+                   a.recording_id if a.recording_id is not None and (
+                       recording is None or a.recording_id != recording.id) else None)
         for a in answers)
     return CallDetail(attempt, task, patient, dept, views, recording, flagged, tuple(tickets))
 

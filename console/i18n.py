@@ -63,6 +63,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "call.review": ("需复核", "Needs review"),
     "call.red_flag": ("警示", "Red flag"),
     "call.jump": ("跳到此处", "Jump here"),
+    "call.clip": ("该回答的语音片段", "The voice answer's clip"),
     "call.recording": ("录音", "Recording"),
     "call.play": ("播放录音", "Play recording"),
     "call.download": ("下载录音", "Download"),

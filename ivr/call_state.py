@@ -13,7 +13,7 @@ from typing import Any
 
 from core.enums import QuestionKind, ScriptOutcome
 from ivr.call_context import CallContext
-from ivr.channel import Channel, Prompt
+from ivr.channel import Channel, DigitsResult, Prompt
 from ivr.prompt_maker import PromptSource
 from ivr.results import Answer, ScriptResult
 from ivr.script_model import RedFlag, Script, Template
@@ -104,9 +104,14 @@ class CallIO:
 
     async def digits(self, state: CallState, prompt: Prompt | None, max_digits: int,
                      timeout_s: float) -> str:
+        return (await self.keys(state, prompt, max_digits, timeout_s)).digits
+
+    async def keys(self, state: CallState, prompt: Prompt | None, max_digits: int,
+                   timeout_s: float) -> DigitsResult:
+        """The keys pressed, and when in the call they ended (for the answer's offset)."""
         if state.channel.hung_up:
             raise HungUp
         got = await state.channel.collect_digits(prompt, max_digits, timeout_s, "#")
         if state.channel.hung_up:
             raise HungUp
-        return got.digits
+        return got

@@ -44,6 +44,7 @@ class PlayResult:
 class DigitsResult:
     digits: str  # without the terminator
     end: InputEnd
+    offset_ms: int | None = None  # when the input ended, from the start of the call
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class RecordResult:
 
     audio: Path | None
     duration_ms: int
-    offset_ms: int  # start of the clip, from the start of the call
+    offset_ms: int  # start of the clip, from the start of the call (recording)
     end: InputEnd
     digit: str | None = None
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
@@ -307,8 +307,10 @@ class ScriptInterpreter:
                     prefix = "use_keypad"
                     continue
             else:
-                keys = await self.io.digits(run, prompt, q.max_digits, script.timeout_s)
-                outcome = read_keys(script, q, keys)
+                keys = await self.io.keys(run, prompt, q.max_digits, script.timeout_s)
+                outcome = read_keys(script, q, keys.digits)
+                if isinstance(outcome, Answer):
+                    outcome = replace(outcome, offset_ms=keys.offset_ms)
             if isinstance(outcome, Answer | _Clip):
                 return outcome
             if outcome is Signal.REPEAT:
@@ -337,7 +339,9 @@ class ScriptInterpreter:
         if run.channel.hung_up:
             raise HungUp
         if rec.digit and rec.digit != "#":
-            return read_keys(script, q, rec.digit)
+            read = read_keys(script, q, rec.digit)
+            return replace(read, offset_ms=rec.offset_ms + rec.duration_ms) \
+                if isinstance(read, Answer) else read
         if rec.audio is None or rec.duration_ms < MIN_CLIP_MS:
             return Signal.TIMEOUT
         return await self.voice.closed(script, q, rec.audio, rec.offset_ms)

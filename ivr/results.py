@@ -34,7 +34,8 @@ class Answer:
     note: str | None = None
     red_flag: Severity | None = None
     audio: Path | None = None  # the voice clip, kept even when not transcribed
-    offset_ms: int | None = None  # clip start in the call
+    # where the answer sits in the call recording: a clip's start, or when the keys ended
+    offset_ms: int | None = None
 
     @property
     def answered(self) -> bool:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -371,6 +371,7 @@ class SimChannel:
         typed = result.digits + (terminator if result.end is InputEnd.DIGITS
                                  and len(result.digits) < max_digits else "")
         await self._press(typed)
+        result = replace(result, offset_ms=self.now_ms)
         if result.end is InputEnd.TIMEOUT:
             await self._add(silence(int(timeout_s * 1000)))
         self._log(SimEventKind.DELIVERED, TurnKind.DIGITS, key, keys=typed,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import wave
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ivr.channel import DigitsResult, InputEnd, PlayResult, Prompt, RecordResult
@@ -159,7 +159,8 @@ class ScriptedChannel:
         self._heard(prompt, "ask")
         self.actions.pop(0)
         if isinstance(action, Press):
-            return take_keys(action.keys, max_digits, terminator)
+            return replace(take_keys(action.keys, max_digits, terminator),
+                           offset_ms=self.clock_ms)
         self.clock_ms += int(timeout_s * 1000)
         return DigitsResult("", InputEnd.TIMEOUT)
 

@@ -1,5 +1,8 @@
 """Retention: purge recordings older than their department's period, except on legal hold.
 
+A hold on a call's recording holds the whole call: its voice answers' clips stay too (the
+hold is placed on the evidence of a call, and a clip filed later from the spool joins it).
+
 Several rows may share one content-addressed file; the file goes only when no row that is
 still kept points at it. Every purge is in the audit log (what, why).
 """
@@ -35,11 +38,14 @@ def purge_expired(session: Session, store_root: Path, clock: Clock, audit: Audit
         .outerjoin(Department, Department.id == Recording.department_id)
         .where(Recording.purged_at.is_(None))
     ).all()
+    held_calls = set(session.execute(
+        select(Recording.attempt_id).where(Recording.legal_hold.is_(True),
+                                           Recording.attempt_id.is_not(None))).scalars())
     purged = held = removed = 0
     for rec, keep_days in rows:
         if rec.created_at > now - dt.timedelta(days=int(keep_days)):
             continue
-        if rec.legal_hold:
+        if rec.legal_hold or rec.attempt_id in held_calls:
             held += 1
             continue
         rec.purged_at = now

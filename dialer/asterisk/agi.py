@@ -136,6 +136,28 @@ class AgiRequest:
         value = self.query.get("attempt", "").strip()
         return value or None
 
+    @property
+    def recording_lead_ms(self) -> int:
+        """How long the call recording had run when this session began: the dialplan passes
+        MixMonitor's start (`recorded=`) and the AGI start (`agi=`), both Asterisk's own
+        epoch seconds, so the engine's offsets count from the recording's first sample
+        whatever the two hosts' clocks say. 0 when either is missing or not a time."""
+        started, now = _epoch(self.query.get("recorded")), _epoch(self.query.get("agi"))
+        if started is None or now is None or not 0 <= now - started < 3600:
+            return 0
+        return round((now - started) * 1000)
+
+
+def _epoch(raw: str | None) -> float | None:
+    """Epoch seconds as `1733530000.123`, or None."""
+    if not raw:
+        return None
+    whole, dot, frac = raw.strip().partition(".")
+    if not (whole.isascii() and whole.isdigit()) or (dot and not (frac.isascii()
+                                                                  and frac.isdigit())):
+        return None
+    return float(raw)
+
 
 _KNOWN_KEYS = {
     "agi_request": "request",

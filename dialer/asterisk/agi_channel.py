@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from core.clock import Clock
@@ -58,14 +59,16 @@ class AgiChannel:
     """One answered call as the IVR interpreter drives it, over FastAGI.
 
     `record_dir` is where Asterisk writes answer clips (a path Asterisk can write to);
-    `clip_prefix` names them. `clock` gives the offset of each clip within the call.
+    `clip_prefix` names them. `clock` gives where each clip and each keypad input sits in
+    the call recording, which had run `recording_lead_ms` when the session began.
     """
 
     def __init__(self, conn: AgiConnection, clock: Clock, record_dir: Path,
-                 clip_prefix: str = "answer") -> None:
+                 clip_prefix: str = "answer", recording_lead_ms: int = 0) -> None:
         self._conn = conn
         self._clock = clock
         self._started = clock.now()
+        self._lead_ms = recording_lead_ms
         self._record_dir = record_dir
         self._clip_prefix = clip_prefix
         self._clip_numbers = itertools.count(1)
@@ -111,8 +114,17 @@ class AgiChannel:
             return PlayResult(digit=None, hung_up=False)
         return PlayResult(digit=_digit(res), hung_up=False)
 
+    def _offset_ms(self) -> int:
+        """Now, in milliseconds from the start of the call recording."""
+        return self._lead_ms + int((self._clock.now() - self._started).total_seconds() * 1000)
+
     async def collect_digits(self, prompt: Prompt | None, max_digits: int, timeout_s: float,
                              terminator: str = "#") -> DigitsResult:
+        got = await self._collect(prompt, max_digits, timeout_s, terminator)
+        return replace(got, offset_ms=self._offset_ms()) if got.digits else got
+
+    async def _collect(self, prompt: Prompt | None, max_digits: int, timeout_s: float,
+                       terminator: str) -> DigitsResult:
         if not self.active:
             return DigitsResult("", InputEnd.HANGUP)
         timeout_ms = str(max(1, int(timeout_s * 1000)))
@@ -159,7 +171,7 @@ class AgiChannel:
             if played.hung_up:
                 return empty
         stem = self._record_dir / f"{self._clip_prefix}-{next(self._clip_numbers)}"
-        offset_ms = int((self._clock.now() - self._started).total_seconds() * 1000)
+        offset_ms = self._offset_ms()
         args = [str(stem), "wav", stop_digits, str(max(1, int(max_seconds * 1000))), "0"]
         if silence_seconds > 0:
             args.append(f"s={max(1, round(silence_seconds))}")

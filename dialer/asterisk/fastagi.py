@@ -137,7 +137,8 @@ class FastAgiServer(Generic[A]):
             log.warning("FastAGI: no route for %r (channel %s)", request.script, request.channel)
             return
         channel = AgiChannel(conn, self._clock, self._record_dir,
-                             clip_prefix=f"clip-{_safe(request.uniqueid)}")
+                             clip_prefix=f"clip-{_safe(request.uniqueid)}",
+                             recording_lead_ms=request.recording_lead_ms)
         attempt_id = await find_attempt_id(request, channel)
         try:
             attempt = await self._resolver(attempt_id) if attempt_id else None

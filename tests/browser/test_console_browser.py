@@ -92,9 +92,15 @@ def test_supervisor_walk_call_playback_jump_and_spot_check(browser: Any, web: Si
     plays = _audit(web, "recording.play")
     assert [(e.actor, e.object_id) for e in plays] == [
         ("user:sup_card", str(web.seeded.card_recording))]
+    # the voice answer: jump to it in the call, and its own clip plays inline
     page.click("button.jump[data-offset='3.2']")
     page.wait_for_function("document.getElementById('audio').currentTime >= 3.2", timeout=5000)
     assert len(_audit(web, "recording.play")) == 1  # jumping re-uses the fetched audio
+    assert page.get_attribute("#answers audio.clip", "src") == \
+        f"/recordings/{web.seeded.card_clip}/audio"
+    page.click("button.jump[data-offset='4.7']")  # a keypad answer: where the key ended
+    page.wait_for_function("Math.abs(document.getElementById('audio').currentTime - 4.7) < 0.2",
+                           timeout=5000)
 
     page.click("a[href='/spotcheck']")
     page.select_option("#new-sample select[name=department_id]",

@@ -110,6 +110,17 @@ async def test_record_returns_an_8khz_clip_with_its_offset(
     assert second.offset_ms >= first.offset_ms + first.duration_ms
 
 
+async def test_keys_say_when_in_the_call_they_ended(
+        make: Callable[..., Channel], prompt: Prompt) -> None:
+    channel = make(Speak("I am feeling better"), Press("1"), Silence())
+    clip = await channel.record(prompt, 10.0, 2.0)
+    keys = await channel.collect_digits(prompt, 1, 5.0)
+    assert keys.digits == "1" and keys.offset_ms is not None
+    assert keys.offset_ms >= clip.offset_ms + clip.duration_ms  # after the clip and prompt
+    nothing = await channel.collect_digits(prompt, 1, 5.0)
+    assert (nothing.digits, nothing.offset_ms) == ("", None)  # a timeout sits nowhere
+
+
 async def test_record_stopped_by_a_key(make: Callable[..., Channel], prompt: Prompt) -> None:
     channel = make(Press("#"))
     got = await channel.record(prompt, 10.0, 2.0, "#*")

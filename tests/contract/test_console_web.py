@@ -406,9 +406,11 @@ def test_admin_places_a_legal_hold_that_retention_respects(site: Site) -> None:
     site.clock.advance(dt.timedelta(days=200))
     with site.db.session() as s:
         report = purge_expired(s, site.store.root, site.clock, AuditLog(site.clock), 180)
-    assert report.held == 1 and report.purged == 1  # the ONC recording goes, CARD's is held
+    # the ONC recording goes; CARD's call is held, with its voice answer's clip
+    assert report.held == 2 and report.purged == 1
     with site.db.session() as s:
         assert s.get(Recording, rid).purged_at is None
+        assert s.get(Recording, site.seeded.card_clip).purged_at is None
     assert site.seeded.recording_path.exists()
     assert c.get("/", follow=False).status == 303  # 200 days later the session has expired
     c = _client(site, "admin")

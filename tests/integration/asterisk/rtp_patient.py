@@ -3,9 +3,9 @@
 SIPp carries the patient's SIP; its SDP answer names this socket as the patient's audio, so
 Asterisk sends the prompts here and takes the keys from here. The patient is reactive, like
 a person: it presses its next keys once a prompt has been heard and the line has then been
-quiet for `quiet_s` (Asterisk sends no RTP while GET DATA waits for digits; the IVR's own
-pause between two prompts, a prompt's synthesis, is far shorter), so the test does not
-depend on how long the synthesised prompts are.
+quiet for `quiet_s` (Asterisk sends digital silence while GET DATA waits for digits; the
+IVR's own pause between two prompts, a prompt's synthesis, is far shorter), so the test
+does not depend on how long the synthesised prompts are.
 
 While no key is pressed it sends PCMU silence every 20 ms, as a phone does (Asterisk's
 strict RTP learns the source from a steady stream before it trusts events from it).
@@ -33,6 +33,18 @@ class Heard:
     packets: int = 0
     bursts: int = 0  # prompts heard: runs of audio separated by quiet
     pressed: list[tuple[float, str]] = field(default_factory=list)
+
+
+# digital silence in G.711 (μ-law 0xFF/0x7F, A-law 0xD5/0x55): what Asterisk's silence
+# generator sends while nothing plays (`transmit_silence = yes`, which keeps the call
+# recording continuous); a person hears that as quiet, not as a prompt
+_SILENT_BYTES = frozenset(b"\xff\x7f\xd5\x55")
+
+
+def _sound(payload: bytes) -> bool:
+    """True when an audio packet carries something to hear (not digital silence)."""
+    loud = sum(1 for b in payload if b not in _SILENT_BYTES)
+    return loud > len(payload) // 10
 
 
 class RtpPatient:
@@ -106,7 +118,7 @@ class RtpPatient:
             return
         self._remote = addr  # symmetric RTP: answer where Asterisk sends from
         now = time.monotonic()
-        if data[1] & 0x7F != EVENT_PT:
+        if data[1] & 0x7F != EVENT_PT and _sound(data[12:]):
             if not self._last_audio or now - self._last_audio >= self._quiet_s:
                 self.heard.bursts += 1
             self.heard.packets += 1

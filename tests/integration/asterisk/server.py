@@ -29,6 +29,10 @@ from core.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[3]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 AMI_SECRET = "it-ami-secret"
+# the tier's own witness on AMI (`ami_observer`): read-only, with the dtmf class the
+# engine's user does not need
+OBSERVER_USER = "it-observer"
+OBSERVER_SECRET = "it-observer-secret"
 AGENT_SECRET = "it-agent-secret"
 AGENT = "2001"
 ORIGINATE_TIMEOUT_S = 6
@@ -172,7 +176,7 @@ def _asterisk_conf(root: Path, binary: str) -> str:
         f"astagidir => {d['agi-bin']}\nastspooldir => {d['spool']}\n"
         f"astrundir => {d['run']}\nastlogdir => {d['log']}\n"
         f"astsbindir => {Path(binary).resolve().parent}\n"
-        "[options]\nverbose = 3\ndebug = 0\ntransmit_silence = no\n"
+        "[options]\nverbose = 3\ndebug = 0\ntransmit_silence = yes\n"
         "cache_media_frames = yes\nhideconnect = yes\n")
 
 
@@ -215,6 +219,10 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskServe
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
     (etc / "asterisk.conf").write_text(_asterisk_conf(root, binary))
+    with (etc / "manager.conf").open("a") as manager:
+        manager.write(f"\n[{OBSERVER_USER}]\nsecret={OBSERVER_SECRET}\n"
+                      "deny=0.0.0.0/0.0.0.0\npermit=127.0.0.1/255.255.255.255\n"
+                      "read=call,dtmf\nwrite=\n")
     _extra_confs(etc, ports)
     console = (root / "console.out").open("wb")
     proc = subprocess.Popen([binary, "-f", "-C", str(etc / "asterisk.conf")], cwd=root,

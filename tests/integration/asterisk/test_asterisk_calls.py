@@ -38,6 +38,7 @@ from core.store.models import Answer, CallAttempt, FollowupTask, Recording, Tick
 from engine.app import App
 from engine.dialing import recording_store
 from tests.integration.asterisk import sipp
+from tests.integration.asterisk.ami_observer import AmiObserver, Seen
 from tests.integration.asterisk.baresip import Baresip, hang_up_after_answer
 from tests.integration.asterisk.engine_run import (
     BIRTH_YEAR,
@@ -49,6 +50,8 @@ from tests.integration.asterisk.rtp_patient import RtpPatient
 from tests.integration.asterisk.server import (
     AGENT,
     AGENT_SECRET,
+    OBSERVER_SECRET,
+    OBSERVER_USER,
     REPO,
     AsteriskServer,
     free_port,
@@ -66,6 +69,7 @@ class Outcome:
     answers: dict[str, str | None]
     recordings: list[Recording]
     why: str = ""
+    asterisk_saw: Seen | None = None  # Asterisk's own event times, from `AmiObserver`
 
 
 @pytest.fixture
@@ -92,6 +96,8 @@ def _outcome(app: App) -> Outcome:
 def _call(app: App, server: AsteriskServer, peers: list[sipp.Sipp],
           patient: RtpPatient | None = None) -> Outcome:
     """Run the due call with these peers up; `why` says what Asterisk and SIPp saw."""
+    observer = AmiObserver(server.ports.ami, OBSERVER_USER, OBSERVER_SECRET)
+    observer.start()
     if patient is not None:
         patient.start()
     try:
@@ -106,7 +112,9 @@ def _call(app: App, server: AsteriskServer, peers: list[sipp.Sipp],
             peer.kill()
         if patient is not None:
             patient.stop()
+        observer.stop()
     out = _outcome(app)
+    out.asterisk_saw = observer.seen
     a = out.attempt
     out.why = (f"sipp exit codes {codes}; attempt: dial {a.dial_outcome}, script "
                f"{a.script_outcome}, cause {a.hangup_cause}, error {a.error}\n"
@@ -139,14 +147,37 @@ def _call_recording(app: App, outcome: Outcome) -> Recording:
     assert data[:4] == b"RIFF" and len(data) > 8000, "the call recording holds no audio"
     # filed after MixMonitor closed it: the header's sizes are final (44-byte PCM header)
     assert data[36:40] == b"data" and struct.unpack("<I", data[40:44])[0] == len(data) - 44
-    # MixMonitor ran from the answer to the hangup (through the queue bridge, if any)
-    talked_s = (_utc(outcome.attempt.ended_at) - _utc(outcome.attempt.answered_at)
-                ).total_seconds()
-    assert talked_s - 4 <= rec.duration_ms / 1000 <= talked_s + 1, outcome.why
+    # the whole call is in it: its length is within 1 s of the time from MixMonitor's
+    # start to the patient's hangup as Asterisk's own events time them (through the queue
+    # bridge, if any)
+    assert outcome.asterisk_saw is not None and outcome.attempt.uniqueid is not None
+    span = outcome.asterisk_saw.span_s(outcome.attempt.uniqueid, "mixmonitorstart", "hangup")
+    assert span is not None, f"Asterisk sent no MixMonitorStart/Hangup\n{outcome.why}"
+    assert abs(rec.duration_ms / 1000 - span) <= 1.0, (
+        f"recording {rec.duration_ms} ms, MixMonitor start to hangup {span:.3f} s\n"
+        f"{outcome.why}")
     # the spool is emptied once the stored (encrypted, sha256-checked) copy verifies
     spool = Path(app.settings.asterisk.recording_dir)
     assert not list(spool.glob(f"call-{outcome.attempt.id}-*")), "MixMonitor's original stayed"
     return rec
+
+
+def _answers_sit_on_their_keys(app: App, out: Outcome) -> None:
+    """Each keypad answer's offset lies within 1 s of where its key sits in the recording:
+    the key's `DTMFEnd` minus MixMonitor's start, as Asterisk's events time them."""
+    assert out.asterisk_saw is not None and out.attempt.uniqueid is not None
+    uid = out.attempt.uniqueid
+    started = out.asterisk_saw.at[(uid, "mixmonitorstart")]
+    with app.db.session() as s:
+        stored = [(a.value, a.offset_ms) for a in s.execute(
+            select(Answer).order_by(Answer.id)).scalars()]
+    keys = out.asterisk_saw.keys.get(uid, [])[-len(stored):]  # the last keys answered
+    assert [digit for _, digit in keys] == ["2", "4", "1"], out.why
+    for (value, offset_ms), (at, digit) in zip(stored, keys, strict=True):
+        assert offset_ms is not None, f"answer {value} has no offset"
+        assert abs(offset_ms / 1000 - (at - started)) <= 1.0, (
+            f"answer {value}: offset {offset_ms} ms, key {digit} at {at - started:.3f} s "
+            "into the recording")
 
 
 def test_answered_call_stores_keypad_answers_and_files_the_recording(
@@ -163,6 +194,7 @@ def test_answered_call_stores_keypad_answers_and_files_the_recording(
     assert out.task.status is TaskStatus.DONE
     _call_recording(app, out)
     assert patient.keys_left == []
+    _answers_sit_on_their_keys(app, out)
 
 
 def test_busy_line(asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:

@@ -99,6 +99,21 @@ def test_environment_attempt_from_query_and_args() -> None:
     assert req.args == ("a", "b c")
 
 
+@pytest.mark.parametrize(("query", "lead_ms"), [
+    ("recorded=1765075200.120&agi=1765075200.385", 265),  # MixMonitor, then the AGI
+    ("recorded=1765075200&agi=1765075201.5", 1500),
+    ("agi=1765075200.385", 0),  # an old dialplan: offsets count from the session
+    ("recorded=&agi=1765075200.385", 0),  # STRFTIME gave nothing
+    ("recorded=1765075201&agi=1765075200", 0),  # backwards: not believed
+    ("recorded=1e9&agi=1765075200", 0),
+    ("recorded=nan&agi=inf", 0),
+    ("recorded=１７６５&agi=1765075200", 0),  # fullwidth digits are not a time
+])
+def test_recording_lead_from_the_dialplan_times(query: str, lead_ms: int) -> None:
+    req = parse_environment([f"agi_network_script: followup?attempt=42&{query}"])
+    assert req.recording_lead_ms == lead_ms
+
+
 @pytest.mark.parametrize("lines", [[], ["agi_channel: x"], ["nonsense"], ["foo: bar"]])
 def test_bad_environment_raises(lines: list[str]) -> None:
     with pytest.raises(AgiProtocolError):

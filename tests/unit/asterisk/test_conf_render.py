@@ -39,7 +39,7 @@ def test_rendered_files_hold_the_essentials() -> None:
     assert set(files) == set(conf_render.TEMPLATES)
     ext = files["extensions.conf"]
     assert "FOLLOWUP_AGI=agi://10.0.0.5:4574/followup" in ext
-    assert "AGI(${FOLLOWUP_AGI}?attempt=${FOLLOWUP_ATTEMPT})" in ext
+    assert "AGI(${FOLLOWUP_AGI}?attempt=${FOLLOWUP_ATTEMPT}&recorded=${FOLLOWUP_RECORDED}" in ext
     assert "MixMonitor(/var/spool/asterisk/monitor/followup/call-${FOLLOWUP_ATTEMPT}" in ext
     assert ext.index("MixMonitor(") < ext.index("AGI(")  # the whole call is recorded
     assert "Queue(followup-nurses," in ext and "Queue(followup-agents," in ext

@@ -72,6 +72,7 @@ class Seeded:
     card_call: int = 0  # answered, recorded, with transcripts, today
     onc_call: int = 0
     card_recording: int = 0
+    card_clip: int = 0  # the voice answer's own clip
     onc_recording: int = 0
     card_ticket: int = 0
     onc_ticket: int = 0
@@ -170,13 +171,18 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
                                department_id=card.id)
         out.card_recording = rec.id
         out.recording_path = rec.path
+        # as the IVR stores them: keys with where they ended in the call, a voice answer
+        # with its own clip and where the clip starts in the call
+        clip = store.file_bytes(s, tone_wav(), kind=RecordingKind.ANSWER_CLIP,
+                                attempt_id=a1.id, department_id=card.id)
+        out.card_clip = clip.id
         answer(a1, "cardiology-post-discharge", "chest_pain", QuestionKind.YES_NO, "no",
-               recording_id=rec.id, offset_ms=1500)
+               offset_ms=1500)
         answer(a1, "cardiology-post-discharge", "comment", QuestionKind.VOICE, "",
                source=AnswerSource.VOICE, transcript="感觉好多了 只是有点累", confidence=0.42,
-               needs_review=True, recording_id=rec.id, offset_ms=3200)
+               needs_review=True, recording_id=clip.id, offset_ms=3200)
         answer(a1, "cardiology-post-discharge", "breathless", QuestionKind.YES_NO, "yes",
-               red_flag=Severity.HIGH, recording_id=rec.id, offset_ms=4700)
+               red_flag=Severity.HIGH, offset_ms=4700)
         t_ticket = Ticket(task_id=t1.id, attempt_id=a1.id, patient_id=p1.id,
                           department_id=card.id, reason=TicketReason.RED_FLAG,
                           severity=Severity.HIGH, priority=90, status=TicketStatus.OPEN,

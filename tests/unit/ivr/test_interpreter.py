@@ -75,6 +75,9 @@ async def test_true_when_asks_the_branch_and_red_flag_outside_hours_is_a_ticket(
     flagged = {a.question_id: a.red_flag for a in sink.answers}
     assert flagged["pain_yn"] is Severity.HIGH and flagged["sbp"] is Severity.MEDIUM
     assert flagged["mood"] is None
+    # each keypad answer says where it sits in the call: after its question was heard
+    keyed = [a.offset_ms for a in sink.answers if a.value is not None]
+    assert None not in keyed and keyed == sorted(keyed) and keyed[0] > 0
 
 
 async def test_red_flag_in_staffed_hours_transfers_to_the_nurse_queue(

@@ -169,6 +169,7 @@ async def test_keys_arrive_after_the_prompt_the_pause_and_each_tone(
     channel, clock, events = paced(ScriptedPatient([Press("12#")], think_ms=1500), tmp_path)
     got = await channel.collect_digits(prompt, 4, 5.0)
     assert (got.digits, got.end) == ("12", InputEnd.DIGITS)
+    assert got.offset_ms == PROMPT_MS + 1500 + 3 * KEY  # the last tone's end, in the call
     assert clock.waits == [PROMPT_MS, 1500, KEY, KEY, KEY]
     assert clock.now_ms == channel.elapsed_waited_ms == channel.now_ms == PROMPT_MS + 1500 + 3 * KEY
     turn, delivered = events.events
