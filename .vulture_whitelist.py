@@ -80,6 +80,8 @@ _.downgrade
 _.model_config  # pydantic models
 _.obj  # click.Context.obj (engine/cli.py)
 _.font  # openpyxl cells (console/excel.py)
+_.alignment  # openpyxl cells (console/excel.py)
+_.legend  # openpyxl charts (console/excel.py): none on a single-series chart
 _.optionxform  # configparser (tests/unit/asterisk/test_conf_render.py)
 _.should_exit  # uvicorn.Server (tests/unit/console/server.py)
 _.redirect_request  # urllib's HTTPRedirectHandler (tests/unit/console/server.py)

@@ -10,10 +10,10 @@ from starlette.responses import Response
 
 from console.access import Permission, Principal
 from console.charts import Bar, bar_chart, line_chart
-from console.excel import report_workbook
+from console.excel import Heading, report_workbook
 from console.forms import integer, month
 from console.i18n import translate
-from console.periods import last_finished_month
+from console.periods import last_finished_month, local_time
 from console.questions import question_names
 from console.reports import MonthlyReport, ReportService
 from console.web.base import deps, in_db, locale, principal, render
@@ -76,9 +76,12 @@ async def report_print(request: Request) -> Response:
     if report is None:
         raise NotFound("no department")
     names = _names(request, report)
+    d = deps(request)
     return render(request, "report.html", {"r": report, "departments": depts,
                                            "charts": _charts(report, locale(request), names),
-                                           "printable": True, "names": names}, who=who)
+                                           "printable": True, "names": names,
+                                           "generated_at": local_time(d.clock.now(),
+                                                                      d.timezone)}, who=who)
 
 
 async def report_excel(request: Request) -> Response:
@@ -86,8 +89,12 @@ async def report_excel(request: Request) -> Response:
     report, _ = await _load(request, who)
     if report is None:
         raise NotFound("no department")
-    data = report_workbook(report, _names(request, report))
-    audit = deps(request).audit
+    d = deps(request)
+    head = Heading(hospital=d.hospital_name, locale=locale(request),
+                   generated_at=local_time(d.clock.now(), d.timezone),
+                   generated_by=who.display_name or who.username)
+    data = report_workbook(report, _names(request, report), head)
+    audit = d.audit
 
     def log_export(s: Session) -> None:
         audit.append(s, who.actor, "report.export", "department", report.department_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import click
@@ -9,14 +10,17 @@ from sqlalchemy import select
 
 from console.access import ROLE_PERMISSIONS, Principal
 from console.accounts import AccountService
-from console.excel import report_workbook
+from console.excel import Heading, report_workbook
 from console.forms import FormError, GrantForm, UserForm, month
-from console.periods import last_finished_month
+from console.i18n import LOCALES
+from console.periods import last_finished_month, local_time
+from console.questions import question_names
 from console.reports import ReportService
 from core.enums import QuestionKind, Role
 from core.errors import NotFound
 from core.store.models import Department, User
 from engine.app import App
+from engine.console_app import ScriptWording
 from engine.context import pass_app
 
 
@@ -174,9 +178,11 @@ def report_snapshots(app: App, months: int) -> None:
               help="Default: the last finished month.")
 @click.option("--excel", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as an Excel workbook.")
+@click.option("--lang", type=click.Choice(LOCALES),
+              help="The workbook's language. Default: the hospital's.")
 @pass_app
 def report_monthly(app: App, department: str, month_text: str | None,
-                   excel: Path | None) -> None:
+                   excel: Path | None, lang: str | None) -> None:
     """The monthly satisfaction report of one department."""
     tz = app.settings.hospital.default_timezone
     try:
@@ -205,7 +211,15 @@ def report_monthly(app: App, department: str, month_text: str | None,
             shown = f"mean {q.mean:.2f} [{q.low:.2f}, {q.high:.2f}]"
         click.echo(f"  {q.key:45} n={q.n:<6} {shown}")
     if excel is not None:
-        excel.write_bytes(report_workbook(rep))
+        locale = lang or ("zh" if app.settings.hospital.default_language.startswith("zh")
+                          else "en")
+        names = question_names(ScriptWording(Path(app.settings.scripts.dir)),
+                               [(q.script_id, q.question_id) for q in rep.questions], locale)
+        hospital = app.settings.hospital
+        head = Heading(hospital=hospital.name if locale == "zh" else hospital.name_en,
+                       locale=locale, generated_at=local_time(app.clock.now(), tz),
+                       generated_by=f"{getpass.getuser()} (followup report monthly)")
+        excel.write_bytes(report_workbook(rep, names, head))
         click.echo(f"written {excel}")
 
 

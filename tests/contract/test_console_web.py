@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -259,18 +260,59 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
     [export] = _audit(site, "report.export")
     assert export.actor == "user:mgr_card" and export.detail == {"month": "2026-03",
                                                                  "format": "xlsx"}
-    summary = {row[0]: row[1] for row in wb["Summary"].iter_rows(values_only=True)}
-    assert summary["Eligible follow-ups"] == 7 and summary["Responded"] == 6
-    questions = {(r[0], r[1]): r for r in wb["Questions"].iter_rows(min_row=2,
-                                                                    values_only=True)}
-    assert questions[("inpatient-satisfaction", "food")][5] == "suppressed"
-    overall = questions[("inpatient-satisfaction", "overall")]
-    assert overall[2] == "您对这次住院总体满意吗？"
-    assert overall[4] == 5 and overall[6] <= overall[5] <= overall[7]
-    assert [r[0] for r in wb["Trend"].iter_rows(min_row=2, values_only=True)] == [
+    # a zh session's workbook: Chinese sheets and headers, a title block on every sheet,
+    # the header row frozen and filtered, shares as 0.0 % numbers, native charts
+    assert wb.sheetnames == ["概要", "各题结果", "近六个月趋势", "得分最低的项目"]
+    for ws in wb.worksheets:
+        assert ws["A1"].value.startswith("示范医院 · 月度满意度报告"), ws.title
+        block = {r[0]: r[1] for r in ws.iter_rows(min_row=2, max_row=5, values_only=True)}
+        assert block["科室"] == "CARD 心内科" and block["月份"] == "2026-03"
+        assert block["生成时间"].endswith("UTC+8") and block["生成人"]
+        header = ws.freeze_panes and int(ws.freeze_panes[1:]) - 1
+        assert header and ws.auto_filter.ref.startswith(f"A{header}:"), ws.title
+    summary = _sheet_rows(wb["概要"])
+    assert summary["应随访"]["数值"] == 7 and summary["已应答"]["数值"] == 6
+    rate = summary["应答率"]
+    assert rate["数值"] == pytest.approx(6 / 7) and rate["定义"] == "应答率 = 已应答 ÷ 应随访"
+    assert _cell(wb["概要"], "应答率", "数值").number_format == "0.0%"
+    questions = _sheet_rows(wb["各题结果"])
+    assert questions["您对这次住院总体满意吗？"]["题型"] == "评分题"
+    overall = questions["您对这次住院总体满意吗？"]
+    assert overall["样本数"] == 5 and overall["95% 置信区间下限"] <= overall["均值 / 是的比例"] \
+        <= overall["95% 置信区间上限"]
+    shares = [r for r in questions.values() if r["题型"] == "是非题"]
+    assert any(r["均值 / 是的比例"] == pytest.approx(0.6) for r in shares)  # 3 of 5 said yes
+    yes_cell = next(c for c in wb["各题结果"]["B"] if c.value == "是非题")
+    assert wb["各题结果"].cell(yes_cell.row, 4).number_format == "0.0%"
+    assert any(r["均值 / 是的比例"] == "样本过少，不予显示" for r in questions.values())
+    assert len(wb["各题结果"]._charts) == 2 and len(wb["近六个月趋势"]._charts) == 1
+    assert list(_sheet_rows(wb["近六个月趋势"])) == [
         "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
     printable = c.get(f"/reports/monthly/print?department={site.seeded.card_id}&month=2026-03")
     assert printable.status == 200 and 'class="printable"' in printable.text
+    # what a department head files: the title block, the definitions, a signature line
+    assert "示范医院 · 生成时间 " in printable.text and "UTC+8 · 生成人 " in printable.text
+    assert "应答率 = 已应答 ÷ 应随访" in printable.text
+    assert 'id="signature">科室负责人签字：' in printable.text
+
+
+def _header_row(ws: Any) -> int:
+    return int(ws.freeze_panes[1:]) - 1
+
+
+def _sheet_rows(ws: Any) -> dict[Any, dict[str, Any]]:
+    """A sheet's table under its frozen header: first column -> {header: value}."""
+    header = _header_row(ws)
+    names = [c.value for c in ws[header]]
+    return {row[0]: dict(zip(names, row, strict=False))
+            for row in ws.iter_rows(min_row=header + 1, values_only=True)}
+
+
+def _cell(ws: Any, first: str, column: str) -> Any:
+    header = _header_row(ws)
+    col = [c.value for c in ws[header]].index(column) + 1
+    row = next(c.row for c in ws["A"] if c.row > header and c.value == first)
+    return ws.cell(row, col)
 
 
 def test_bad_report_parameters_are_refused(site: Site) -> None:
