@@ -84,15 +84,17 @@ class _Sheet:
         self.ws.auto_filter.ref = f"A{self.header_row}:{last}{bottom}"
 
 
-_KIND_ORDER = {"yes_no": 0, "scale": 1}
+_KIND_ORDER = {"yes_no": 0, "scale": 1, "choice": 2, "number": 3, "voice": 4}
 
 
 def _value_format(q: QuestionStat) -> str:
     return PERCENT if q.kind == "yes_no" else MEAN
 
 
-def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading) -> bytes:
-    """The report as a workbook; `names` gives each question's wording by its key."""
+def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading,
+                    texts: dict[str, str]) -> bytes:
+    """The report as a workbook; `names` gives each question's wording and `texts` its
+    figure in words (`console.report_text`), by its key."""
     t = head.locale
     wb = Workbook()
     f = report.figures
@@ -116,7 +118,8 @@ def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading)
 
     qs = _Sheet(wb.create_sheet(), report, head, "report.sheet_questions",
                 [("call.question", 44), ("report.kind", 10), ("report.n", 10),
-                 ("report.result", 16), ("report.ci_low", 12), ("report.ci_high", 12)])
+                 ("report.result", 16), ("report.ci_low", 12), ("report.ci_high", 12),
+                 ("report.figure_text", 60)])
     first_q = qs.ws.max_row + 1
     # grouped by kind, so each chart reads one block of rows
     ordered = sorted(report.questions, key=lambda q: (_KIND_ORDER.get(q.kind, 9), q.key))
@@ -125,7 +128,8 @@ def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading)
         fmt = _value_format(q)
         qs.row([safe_text(names.get(q.key, q.question_id)), translate(t, f"qkind.{q.kind}"),
                 q.n if shown else f"<{report.min_cell}",
-                suppressed if q.mean is None else q.mean, q.low, q.high],
+                suppressed if q.suppressed else q.mean, q.low, q.high,
+                safe_text(texts.get(q.key, ""))],
                {4: fmt, 5: fmt, 6: fmt})
     qs.close()
     _question_charts(qs.ws, ordered, first_q, t)

@@ -20,6 +20,12 @@ class QuestionCatalog(Protocol):
         """The script's title in `lang`, from its newest version; None when unknown."""
         ...
 
+    def option_label(self, script_id: str, question_id: str, value: str, lang: str
+                     ) -> str | None:
+        """A choice option's label in `lang` (by its stored value); None when the script
+        gives none."""
+        ...
+
 
 def short_wording(text: str) -> str:
     """The question itself, without the keypad instructions that follow it ("您满意吗？请按

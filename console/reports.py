@@ -1,10 +1,13 @@
 """The monthly satisfaction report of one department, computed from our own store.
 
 Response: follow-up tasks due in the month (not cancelled or merged) and how they ended.
-Per question, from the calls made in the month: a scale question's mean with its 95% CI
-(each question on its own range: a 1-5 item and a 0-10 pain score are never averaged
-together), a yes/no question's share of "yes" (`YesNo.YES`, as every channel stores it)
-with its Wilson 95% CI. Any cell with fewer than `MIN_CELL` answers is suppressed.
+Per question, from the calls made in the month, by its kind: a scale question's mean with
+its 95% CI (each question on its own range: a 1-5 item and a 0-10 pain score are never
+averaged together); a yes/no question's share of "yes" (`YesNo.YES`, as every channel
+stores it) with its Wilson 95% CI; a choice question's distribution (answers per option);
+a number's median and interquartile range (`statistics.quantiles`, inclusive method); a
+voice question's count of spoken answers and how many still wait for a person's review.
+Any cell with fewer than `MIN_CELL` answers is suppressed.
 Finished months are kept in `report_snapshots` (tagged with `SNAPSHOT_FORMAT`; a snapshot
 of an older format is recomputed), so the trend reads six small rows instead of six months
 of answers.
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,8 +48,8 @@ from core.store.models import (
 
 MIN_CELL = 5
 # 2: yes/no shares count "yes" (format 1 counted "true", which no channel stores) and the
-# pooled mean of all scale answers is gone
-SNAPSHOT_FORMAT = 2
+# pooled mean of all scale answers is gone; 3: choice, number and voice questions too
+SNAPSHOT_FORMAT = 3
 TREND_MONTHS = 6
 WORST_ITEMS = 3
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -84,17 +89,27 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float, float
 
 @dataclass(frozen=True, slots=True)
 class QuestionStat:
+    """One question's figures. `mean`/`low`/`high`: a scale's mean or a yes/no's share of
+    yes with the 95% CI; `counts`: a choice's answers per option value, most chosen first;
+    `median`/`q1`/`q3`: a number's; `pending_review`: a voice question's answers still
+    flagged for review. All None / empty when suppressed (fewer than `MIN_CELL`)."""
+
     script_id: str
     question_id: str
-    kind: str  # "scale" (mean score) or "yes_no" (share of yes)
+    kind: str  # a QuestionKind value
     n: int
-    mean: float | None  # None when suppressed
+    mean: float | None  # None when suppressed, and for kinds without a mean
     low: float | None
     high: float | None
+    counts: tuple[tuple[str, int], ...] = ()
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    pending_review: int = 0
 
     @property
     def suppressed(self) -> bool:
-        return self.mean is None
+        return self.n < MIN_CELL
 
     @property
     def key(self) -> str:
@@ -161,6 +176,8 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
     ).scalars())
     score = cast(Answer.value, Float)
     sums: dict[tuple[str, str, QuestionKind], list[float]] = {}
+    values: dict[tuple[str, str, QuestionKind], dict[str, int]] = {}
+    voice: dict[tuple[str, str], list[int]] = {}
     for chunk in chunked(attempt_ids, ID_CHUNK):
         for script_id, question_id, kind, n, s1, s2, yes in session.execute(
                 select(Answer.script_id, Answer.question_id, Answer.kind, func.count(),
@@ -177,6 +194,8 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
             acc[1] += float(s1 or 0)
             acc[2] += float(s2 or 0)
             acc[3] += int(yes or 0)
+        _count_values(session, chunk, values)
+        _count_voice(session, chunk, voice)
     stats: list[QuestionStat] = []
     all_n = 0
     for (script_id, question_id, kind), (n_, s1, s2, yes) in sums.items():
@@ -190,6 +209,11 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
             stats.append(QuestionStat(script_id, question_id, kind.value, n, None, None, None))
         else:
             stats.append(QuestionStat(script_id, question_id, kind.value, n, m, lo, hi))
+    stats.extend(_value_stat(script_id, question_id, kind, counts)
+                 for (script_id, question_id, kind), counts in values.items())
+    stats.extend(QuestionStat(script_id, question_id, QuestionKind.VOICE.value, n, None, None,
+                              None, pending_review=pending if not _suppress(n) else 0)
+                 for (script_id, question_id), (n, pending) in voice.items())
     stats.sort(key=lambda q: (q.script_id, q.question_id))
     figures = MonthFigures(
         month=month_key(first), eligible=eligible,
@@ -198,6 +222,56 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
         still_open=by_status.get(TaskStatus.PENDING, 0) + by_status.get(TaskStatus.CLAIMED, 0),
         answers=all_n)
     return figures, tuple(stats)
+
+
+def _count_values(session: Session, attempt_ids: Sequence[int],
+                  into: dict[tuple[str, str, QuestionKind], dict[str, int]]) -> None:
+    """Choice and number answers of these attempts, counted per stored value."""
+    for script_id, question_id, kind, value, n in session.execute(
+            select(Answer.script_id, Answer.question_id, Answer.kind, Answer.value, func.count())
+            .where(Answer.attempt_id.in_(attempt_ids),
+                   Answer.kind.in_([QuestionKind.CHOICE, QuestionKind.NUMBER]),
+                   Answer.source != AnswerSource.NONE, Answer.value.is_not(None))
+            .group_by(Answer.script_id, Answer.question_id, Answer.kind, Answer.value)):
+        counts = into.setdefault((script_id, question_id, kind), {})
+        counts[str(value)] = counts.get(str(value), 0) + int(n)
+
+
+def _count_voice(session: Session, attempt_ids: Sequence[int],
+                 into: dict[tuple[str, str], list[int]]) -> None:
+    """Spoken answers of these attempts per voice question: [answers, awaiting review]."""
+    for script_id, question_id, pending, n in session.execute(
+            select(Answer.script_id, Answer.question_id, Answer.needs_review, func.count())
+            .where(Answer.attempt_id.in_(attempt_ids), Answer.kind == QuestionKind.VOICE,
+                   Answer.source == AnswerSource.VOICE)
+            .group_by(Answer.script_id, Answer.question_id, Answer.needs_review)):
+        acc = into.setdefault((script_id, question_id), [0, 0])
+        acc[0] += int(n)
+        acc[1] += int(n) if pending else 0
+
+
+def _value_stat(script_id: str, question_id: str, kind: QuestionKind,
+                counts: dict[str, int]) -> QuestionStat:
+    """A choice's distribution or a number's median and quartiles (suppressed below
+    `MIN_CELL`). A number stored as anything but an integer is left out."""
+    n = sum(counts.values())
+    if _suppress(n):
+        return QuestionStat(script_id, question_id, kind.value, n, None, None, None)
+    if kind is QuestionKind.CHOICE:
+        ranked = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return QuestionStat(script_id, question_id, kind.value, n, None, None, None,
+                            counts=ranked)
+    numbers = sorted(int(v) for v, c in counts.items() if _is_integer(v) for _ in range(c))
+    if len(numbers) < 2:
+        return QuestionStat(script_id, question_id, kind.value, len(numbers), None, None, None)
+    q1, median, q3 = statistics.quantiles(numbers, n=4, method="inclusive")
+    return QuestionStat(script_id, question_id, kind.value, len(numbers), None, None, None,
+                        median=median, q1=q1, q3=q3)
+
+
+def _is_integer(value: str) -> bool:
+    text = value.strip()
+    return text.isascii() and text.lstrip("-").isdigit()
 
 
 def _to_snapshot(figures: MonthFigures, stats: tuple[QuestionStat, ...]) -> dict[str, Any]:
@@ -211,7 +285,8 @@ def _from_snapshot(data: dict[str, Any]
     if data.get("format") != SNAPSHOT_FORMAT:
         return None
     return (MonthFigures(**data["figures"]),
-            tuple(QuestionStat(**q) for q in data["questions"]))
+            tuple(QuestionStat(**{**q, "counts": tuple((v, c) for v, c in q["counts"])})
+                  for q in data["questions"]))
 
 
 class ReportService:

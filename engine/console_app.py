@@ -60,9 +60,10 @@ class EngineDefinitions:
 
 
 class ScriptWording:
-    """Question texts and script titles from the script files, loaded on first use (a file
-    that does not load is left out: the definitions page shows its problem). Keys are
-    (script id, question id or "" for the title, language); the newest version wins."""
+    """Question texts, option labels and script titles from the script files, loaded on
+    first use (a file that does not load is left out: the definitions page shows its
+    problem). Keys are (script id, question id, "question=value" for an option or "" for
+    the title, language); the newest version wins."""
 
     def __init__(self, scripts_dir: Path) -> None:
         self._scripts_dir = scripts_dir
@@ -73,6 +74,10 @@ class ScriptWording:
 
     def title(self, script_id: str, lang: str) -> str | None:
         return self._text(script_id, "", lang)
+
+    def option_label(self, script_id: str, question_id: str, value: str, lang: str
+                     ) -> str | None:
+        return self._text(script_id, f"{question_id}={value}", lang)
 
     def _text(self, script_id: str, key: str, lang: str) -> str | None:
         if self._texts is None:
@@ -99,6 +104,10 @@ class ScriptWording:
             keep((script.id, "", lang), script.version, script.title)
             for q in script.questions:
                 keep((script.id, q.id, lang), script.version, q.text.source)
+                for option in q.options:
+                    if option.label:
+                        keep((script.id, f"{q.id}={option.value}", lang), script.version,
+                             option.label)
         return texts
 
 

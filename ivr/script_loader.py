@@ -30,7 +30,8 @@ questions:
         action: transfer           # transfer | ticket
         summary: "chest pain after discharge"
         message: "如果胸痛加重，请立即拨打{{ emergency_number }}。"   # optional
-  - {id: mood, kind: choice, text: "...", options: [{key: "1", value: good, words: [좋음]}]}
+  - {id: mood, kind: choice, text: "...",
+     options: [{key: "1", value: good, words: [좋음], label: 좋음}]}   # label: for reports
   - {id: pain, kind: scale, text: "...", min: 0, max: 10}
   - {id: sbp, kind: number, text: "...", min: 60, max: 260}
   - {id: comment, kind: voice, text: "...", max_seconds: 30}
@@ -263,7 +264,7 @@ def _question(b: _Builder, raw: Any, loc: Loc, earlier: list[str], later: set[st
         built = []
         for j, o in enumerate(opts):
             oloc = (*loc, "options", j)
-            od = b.mapping(o, oloc, {"key", "value", "words"})
+            od = b.mapping(o, oloc, {"key", "value", "words", "label"})
             key = str(od.get("key", ""))
             if len(key) != 1 or not key.isdigit() or key in _RESERVED_KEYS:
                 raise b.error((*oloc, "key"), "must be one key 1-8 (0 and 9 are reserved)")
@@ -276,7 +277,10 @@ def _question(b: _Builder, raw: Any, loc: Loc, earlier: list[str], later: set[st
             words = od.get("words", [])
             if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
                 raise b.error((*oloc, "words"), "must be a list of words")
-            built.append(Option(key, value, tuple(words)))
+            label = od.get("label", "")
+            if not isinstance(label, str) or len(label) > 64:
+                raise b.error((*oloc, "label"), "must be text of at most 64 characters")
+            built.append(Option(key, value, tuple(words), label.strip()))
         options = tuple(built)
     elif kind in (QuestionKind.SCALE, QuestionKind.NUMBER):
         low = b.integer(data, "min", loc, 1 if kind is QuestionKind.SCALE else None, 0)

@@ -64,12 +64,14 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One answer of a `choice` question: the key that picks it, its stored value, and
-    the words that say it (for the speech grammar)."""
+    """One answer of a `choice` question: the key that picks it, its stored value, the
+    words that say it (for the speech grammar) and its label in the script's language (how
+    reports and the console name it; the value when none is given)."""
 
     key: str
     value: str
     words: tuple[str, ...] = ()
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from console.forms import integer, month
 from console.i18n import translate
 from console.periods import last_finished_month, local_time
 from console.questions import question_names
+from console.report_text import figure_texts
 from console.reports import MonthlyReport, ReportService
 from console.web.base import deps, in_db, locale, principal, render
 from core.errors import NotFound
@@ -53,6 +54,11 @@ def _charts(report: MonthlyReport, lang: str, names: dict[str, str]
     return bars, trend
 
 
+def _texts(request: Request, report: MonthlyReport) -> dict[str, str]:
+    """Each question's figure in words, by its kind, in the reader's language."""
+    return figure_texts(report.questions, locale(request), deps(request).questions)
+
+
 def _names(request: Request, report: MonthlyReport) -> dict[str, str]:
     """Each question's wording in the reader's language (its id when no script has it)."""
     return question_names(deps(request).questions,
@@ -67,7 +73,7 @@ async def report_page(request: Request) -> Response:
     charts = _charts(report, locale(request), names) if report else None
     return render(request, "report.html", {
         "r": report, "departments": depts, "charts": charts, "printable": False,
-        "names": names}, who=who)
+        "names": names, "texts": _texts(request, report) if report else {}}, who=who)
 
 
 async def report_print(request: Request) -> Response:
@@ -80,6 +86,7 @@ async def report_print(request: Request) -> Response:
     return render(request, "report.html", {"r": report, "departments": depts,
                                            "charts": _charts(report, locale(request), names),
                                            "printable": True, "names": names,
+                                           "texts": _texts(request, report),
                                            "generated_at": local_time(d.clock.now(),
                                                                       d.timezone)}, who=who)
 
@@ -93,7 +100,7 @@ async def report_excel(request: Request) -> Response:
     head = Heading(hospital=d.hospital_name, locale=locale(request),
                    generated_at=local_time(d.clock.now(), d.timezone),
                    generated_by=who.display_name or who.username)
-    data = report_workbook(report, _names(request, report), head)
+    data = report_workbook(report, _names(request, report), head, _texts(request, report))
     audit = d.audit
 
     def log_export(s: Session) -> None:

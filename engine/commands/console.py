@@ -15,8 +15,9 @@ from console.forms import FormError, GrantForm, UserForm, month
 from console.i18n import LOCALES
 from console.periods import last_finished_month, local_time
 from console.questions import question_names
+from console.report_text import figure_texts
 from console.reports import ReportService
-from core.enums import QuestionKind, Role
+from core.enums import Role
 from core.errors import NotFound
 from core.store.models import Department, User
 from engine.app import App
@@ -202,24 +203,21 @@ def report_monthly(app: App, department: str, month_text: str | None,
     click.echo(f"{rep.department_code} {rep.department_name} {rep.month}: eligible {f.eligible}, "
                f"responded {f.responded} ({rate}), failed {f.failed}, stopped {f.stopped}, "
                f"open {f.still_open}")
+    wording = ScriptWording(Path(app.settings.scripts.dir))
+    shown = figure_texts(rep.questions, "en", wording)
     for q in rep.questions:
-        if q.mean is None or q.low is None or q.high is None:
-            shown = "suppressed"
-        elif q.kind == QuestionKind.YES_NO.value:
-            shown = f"yes {q.mean:.1%} [{q.low:.1%}, {q.high:.1%}]"
-        else:
-            shown = f"mean {q.mean:.2f} [{q.low:.2f}, {q.high:.2f}]"
-        click.echo(f"  {q.key:45} n={q.n:<6} {shown}")
+        click.echo(f"  {q.key:45} n={q.n:<6} {q.kind:7} {shown[q.key]}")
     if excel is not None:
         locale = lang or ("zh" if app.settings.hospital.default_language.startswith("zh")
                           else "en")
-        names = question_names(ScriptWording(Path(app.settings.scripts.dir)),
-                               [(q.script_id, q.question_id) for q in rep.questions], locale)
+        names = question_names(wording, [(q.script_id, q.question_id) for q in rep.questions],
+                               locale)
         hospital = app.settings.hospital
         head = Heading(hospital=hospital.name if locale == "zh" else hospital.name_en,
                        locale=locale, generated_at=local_time(app.clock.now(), tz),
                        generated_by=f"{getpass.getuser()} (followup report monthly)")
-        excel.write_bytes(report_workbook(rep, names, head))
+        excel.write_bytes(report_workbook(rep, names, head,
+                                          figure_texts(rep.questions, locale, wording)))
         click.echo(f"written {excel}")
 
 

@@ -74,7 +74,7 @@ def test_report_monthly_prints_and_writes_excel(store: Database, tmp_path: Path)
     last = last_finished_month(dt.datetime.now(dt.UTC), "Asia/Shanghai")
     assert f"{last:%Y-%m}: eligible 6, responded 5" in out.output
     assert "inpatient-satisfaction/food" in out.output and "suppressed" in out.output
-    assert "yes 60.0% [" in out.output  # recommend: 3 of 5 said yes
+    assert "60.0% (95% CI " in out.output  # recommend: 3 of 5 said yes
     wb = load_workbook(xlsx)
     figures = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True)}
     assert figures["Eligible follow-ups"] == 6 and figures["Month"] == f"{last:%Y-%m}"

@@ -2,8 +2,9 @@
 PostgreSQL).
 
 A month is seeded the way the engine stores it (yes/no answers as "yes"/"no", a 1-5 item and
-a 0-10 pain score, a partial call, an unanswered question, a late answer, a call that was
-never answered, a cancelled task, another department, the next month). The test then
+a 0-10 pain score, a choice, a number, spoken answers some of which await review, a partial
+call, an unanswered question, a late answer, a call that was never answered, a cancelled
+task, another department, the next month). The test then
 recomputes every figure with the plainest query there is (one row per answer, no grouping
 in SQL) and the textbook formulas written out here, and compares figure by figure.
 """
@@ -108,11 +109,12 @@ def _seed(db: Database) -> tuple[int, int]:
                 continue
 
             def answer(qid: str, kind: QuestionKind, value: str | None,
-                       source: AnswerSource = AnswerSource.KEYPAD,
-                       late: bool = False, a: CallAttempt = a, t: FollowupTask = t) -> None:
+                       source: AnswerSource = AnswerSource.KEYPAD, late: bool = False,
+                       review: bool = False, a: CallAttempt = a, t: FollowupTask = t) -> None:
                 s.add(Answer(attempt_id=a.id, task_id=t.id,
                              script_id="cardiology-post-discharge", script_version=1,
                              question_id=qid, kind=kind, source=source, value=value,
+                             needs_review=review,
                              # a late answer (a transcript filed after the month ended)
                              # still counts in the month of its call
                              created_at=a.created_at + (dt.timedelta(days=3) if late
@@ -121,10 +123,15 @@ def _seed(db: Database) -> tuple[int, int]:
             answer("meds", QuestionKind.YES_NO, rng.choice(["yes", "yes", "yes", "no"]))
             answer("chest_pain", QuestionKind.YES_NO, rng.choice(["yes", "no", "no", "no"]))
             answer("overall", QuestionKind.SCALE, str(rng.randint(1, 5)))
+            answer("wound", QuestionKind.CHOICE,
+                   rng.choice(["healing", "healing", "healing", "red_swollen", "leaking"]))
             if not partial:  # a partial call stops before the pain score
                 answer("pain", QuestionKind.SCALE, str(rng.randint(0, 10)), late=i % 5 == 0)
+                answer("sbp", QuestionKind.NUMBER, str(rng.randint(95, 185)))
                 answer("breathless", QuestionKind.YES_NO, None, source=AnswerSource.NONE)
-                answer("feeling", QuestionKind.VOICE, "", source=AnswerSource.VOICE)
+                # a spoken answer stores no value (the clip and transcript are the answer)
+                answer("feeling", QuestionKind.VOICE, None, source=AnswerSource.VOICE,
+                       review=i % 3 == 0)
     return card.id, calls
 
 
@@ -134,6 +141,14 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     centre = p + z * z / (2 * n)
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return (centre - spread) / (1 + z * z / n), (centre + spread) / (1 + z * z / n)
+
+
+def _quartile(ordered: list[int], p: float) -> float:
+    """The textbook quantile: position (n - 1) * p in the sorted list, interpolated."""
+    pos = (len(ordered) - 1) * p
+    below = math.floor(pos)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (pos - below)
 
 
 def test_report_matches_an_independent_recomputation(db: Database) -> None:
@@ -147,7 +162,8 @@ def test_report_matches_an_independent_recomputation(db: Database) -> None:
             FollowupTask.due_date < dt.date(2026, 12, 1))).scalars().all()
         rows = s.execute(
             select(Answer.question_id, Answer.kind, Answer.source, Answer.value,
-                   CallAttempt.created_at, CallAttempt.dial_outcome, CallAttempt.department_id)
+                   Answer.needs_review, CallAttempt.created_at, CallAttempt.dial_outcome,
+                   CallAttempt.department_id)
             .join(CallAttempt, CallAttempt.id == Answer.attempt_id)).all()
 
     eligible = [x for x in tasks if x not in (TaskStatus.CANCELLED, TaskStatus.MERGED)]
@@ -160,19 +176,42 @@ def test_report_matches_an_independent_recomputation(db: Database) -> None:
 
     values: dict[str, list[str]] = {}
     kinds: dict[str, QuestionKind] = {}
-    for qid, kind, source, value, created, dial, dept in rows:
+    spoken: list[bool] = []  # the voice question's answers: awaiting review or not
+    for qid, kind, source, value, review, created, dial, dept in rows:
         created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)
         if dept != card or not start <= created < end or dial is not DialOutcome.ANSWERED:
             continue
-        if source is AnswerSource.NONE or value is None:
+        if kind is QuestionKind.VOICE and source is AnswerSource.VOICE:
+            spoken.append(review)
             continue
-        if kind not in (QuestionKind.YES_NO, QuestionKind.SCALE):
+        if source is AnswerSource.NONE or value is None:
             continue
         values.setdefault(qid, []).append(value)
         kinds[qid] = kind
     by_id = {q.question_id: q for q in stats}
-    assert set(by_id) == set(values), "the report's questions are the answered ones"
-    assert figures.answers == sum(len(v) for v in values.values())
+    assert set(by_id) == {*values, "feeling"}, "the report's questions are the answered ones"
+    assert figures.answers == sum(len(v) for q, v in values.items()
+                                  if kinds[q] in (QuestionKind.YES_NO, QuestionKind.SCALE))
+
+    # voice: how many spoke, how many of those still wait for a person's review
+    feeling = by_id["feeling"]
+    assert (feeling.n, feeling.pending_review) == (len(spoken), sum(spoken))
+    assert 0 < sum(spoken) < len(spoken)
+    # choice: the answers per option, most chosen first
+    wound = values.pop("wound")
+    tally: dict[str, int] = {}
+    for value in wound:
+        tally[value] = tally.get(value, 0) + 1
+    assert dict(by_id["wound"].counts) == tally and len(tally) == 3
+    assert [c for _, c in by_id["wound"].counts] == sorted(tally.values(), reverse=True)
+    assert by_id["wound"].n == len(wound)
+    # number: median and quartiles of the typed values, never a mean
+    sbp = sorted(int(v) for v in values.pop("sbp"))
+    q = by_id["sbp"]
+    assert (q.n, q.mean) == (len(sbp), None)
+    assert (q.q1, q.median, q.q3) == (pytest.approx(_quartile(sbp, 0.25)),
+                                      pytest.approx(_quartile(sbp, 0.5)),
+                                      pytest.approx(_quartile(sbp, 0.75)))
     for qid, given in values.items():
         q = by_id[qid]
         assert q.n == len(given), qid
