@@ -8,7 +8,9 @@ IVR's own pause between two prompts, a prompt's synthesis, is far shorter), so t
 does not depend on how long the synthesised prompts are.
 
 While no key is pressed it sends PCMU silence every 20 ms, as a phone does (Asterisk's
-strict RTP learns the source from a steady stream before it trusts events from it).
+strict RTP learns the source from a steady stream before it trusts events from it); with
+`talks_after_keys`, once its keys are pressed it sends sound instead (it talks to the agent
+or nurse the call was handed to).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ FRAME = 160  # samples in 20 ms at 8 kHz
 class Heard:
     """What the patient observed (for assertions and failure messages)."""
 
-    packets: int = 0
-    bursts: int = 0  # prompts heard: runs of audio separated by quiet
+    packets: int = 0  # audio packets received, digital silence included
+    bursts: int = 0  # prompts heard: runs of sound separated by quiet
     pressed: list[tuple[float, str]] = field(default_factory=list)
 
 
@@ -39,6 +41,10 @@ class Heard:
 # generator sends while nothing plays (`transmit_silence = yes`, which keeps the call
 # recording continuous); a person hears that as quiet, not as a prompt
 _SILENT_BYTES = frozenset(b"\xff\x7f\xd5\x55")
+
+
+_SILENCE = b"\xff" * FRAME
+_VOICE = bytes([0xB0, 0x30]) * (FRAME // 2)  # a quiet buzz: sound, for whoever listens
 
 
 def _sound(payload: bytes) -> bool:
@@ -51,8 +57,9 @@ class RtpPatient:
     """`start()`, give `port` to the SIP peer's SDP, `stop()` at the end."""
 
     def __init__(self, keys: list[str], quiet_s: float = 2.0, tone_ms: int = 120,
-                 gap_ms: int = 120) -> None:
+                 gap_ms: int = 120, talks_after_keys: bool = False) -> None:
         self._keys = list(keys)
+        self._talks = talks_after_keys  # once every key is pressed: speaks to whoever answers
         self._quiet_s = quiet_s
         self._tone_frames = max(3, tone_ms // 20)
         self._gap_s = gap_ms / 1000
@@ -95,7 +102,8 @@ class RtpPatient:
             self._receive()
             now = time.monotonic()
             if self._remote is not None and now >= next_frame:
-                self._send(PCMU, b"\xff" * FRAME, marker=False)
+                self._send(PCMU, _VOICE if self._talks and not self._keys else _SILENCE,
+                           marker=False)
                 self._ts = (self._ts + FRAME) & 0xFFFFFFFF
                 next_frame = now + 0.02
             if self._keys and self._heard_since_keys and self._last_audio \
@@ -118,10 +126,12 @@ class RtpPatient:
             return
         self._remote = addr  # symmetric RTP: answer where Asterisk sends from
         now = time.monotonic()
-        if data[1] & 0x7F != EVENT_PT and _sound(data[12:]):
+        if data[1] & 0x7F == EVENT_PT:
+            return
+        self.heard.packets += 1  # the line carries audio (silence included)
+        if _sound(data[12:]):
             if not self._last_audio or now - self._last_audio >= self._quiet_s:
                 self.heard.bursts += 1
-            self.heard.packets += 1
             self._last_audio = now
             self._heard_since_keys = True
 
