@@ -83,7 +83,7 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
         # Patients first (each condition has its index), then their attempts: an OR across
         # the join would defeat every index.
         q = f.q
-        by_patient = CallAttempt.patient_id.in_(_matching_patients(session, q))
+        by_patient = CallAttempt.patient_id.in_(matching_patients(session, q))
         stmt = stmt.where(or_(CallAttempt.id == int(q), by_patient)
                           if q.isdigit() and len(q) < 16 else by_patient)
     rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
@@ -140,7 +140,7 @@ def search_tasks(session: Session, who: Principal, f: CallSearch) -> TaskResult:
             return TaskResult((), f.page, False)
         stmt = stmt.where(FollowupTask.status == TaskStatus(f.outcome))
     if f.q:
-        stmt = stmt.where(FollowupTask.patient_id.in_(_matching_patients(session, f.q)))
+        stmt = stmt.where(FollowupTask.patient_id.in_(matching_patients(session, f.q)))
     rows = session.execute(stmt.order_by(FollowupTask.due_date.desc(), FollowupTask.id.desc())
                            .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     out = tuple(TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].value, r[8], r[9])
@@ -148,13 +148,25 @@ def search_tasks(session: Session, who: Principal, f: CallSearch) -> TaskResult:
     return TaskResult(out, f.page, len(rows) > PAGE_SIZE)
 
 
-def _matching_patients(session: Session, q: str) -> list[int]:
-    """Patients by MRN (as typed, upper or lower case), phone (in any format the HIS sync
-    accepts: "138 0013 8000", "0086-138…", normalised by the sync's own rule) or name
+MIN_MRN_PREFIX = 3  # a shorter MRN start matches too many patients to be meant
+
+
+def _mrn_starts(q: str) -> list[ColumnElement[bool]]:
+    """MRNs starting with `q` as typed, upper or lower case: a range on the MRN index
+    (`q <= mrn < q with its last character raised`), which every store can use."""
+    if len(q) < MIN_MRN_PREFIX or not q.isascii() or not q.isalnum():
+        return []
+    return [and_(Patient.mrn >= v, Patient.mrn < v[:-1] + chr(ord(v[-1]) + 1))
+            for v in {q, q.upper(), q.lower()}]
+
+
+def matching_patients(session: Session, q: str) -> list[int]:
+    """Patients by MRN (whole or its start, in any case), phone (in any format the HIS
+    sync accepts: "138 0013 8000", "0086-138…", normalised by the sync's own rule) or name
     prefix, each on its own index."""
     q = q.strip()
     match: list[ColumnElement[bool]] = [Patient.mrn.in_({q, q.upper(), q.lower()}),
-                                        Patient.name.like(_prefix(q))]
+                                        Patient.name.like(_prefix(q)), *_mrn_starts(q)]
     phone = to_e164(q) if any(ch.isdigit() for ch in q) else None
     if phone is not None:
         match.append(Patient.phone == phone)

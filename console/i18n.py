@@ -85,6 +85,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "patient.discharge": ("出院", "Discharged"),
     "patient.type": ("类型", "Type"),
     "work.title": ("工单", "Worklist"),
+    "work.q": ("患者姓名 / 病历号 / 电话", "Patient name / MRN / phone"),
     "work.reason": ("原因", "Reason"),
     "work.severity": ("严重度", "Severity"),
     "work.summary": ("摘要", "Summary"),

@@ -11,6 +11,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from console.access import Principal
+from console.calls import matching_patients
 from console.forms import DispositionForm, FormError, NotesForm
 from core.audit import AuditLog
 from core.clock import Clock
@@ -51,7 +52,9 @@ _SEVERITY_ORDER = case({sev: -sev.rank for sev in Severity}, value=Ticket.severi
 
 
 def open_tickets(session: Session, who: Principal, reason: TicketReason | None = None,
-                 limit: int = 200) -> list[TicketRow]:
+                 limit: int = 200, q: str = "") -> list[TicketRow]:
+    """Open and claimed tickets in the caller's departments, most urgent first; `q` finds
+    a patient's as the call search does (name, MRN or its start, phone in any format)."""
     stmt = (select(Ticket, Patient.name, Patient.phone, Department.code, User.username)
             .join(Patient, Patient.id == Ticket.patient_id)
             .join(Department, Department.id == Ticket.department_id)
@@ -60,6 +63,8 @@ def open_tickets(session: Session, who: Principal, reason: TicketReason | None =
                    who.scope(Ticket.department_id)))
     if reason is not None:
         stmt = stmt.where(Ticket.reason == reason)
+    if q.strip():
+        stmt = stmt.where(Ticket.patient_id.in_(matching_patients(session, q)))
     rows = session.execute(stmt.order_by(_SEVERITY_ORDER, Ticket.priority.asc(),
                                          Ticket.created_at).limit(limit)).all()
     return [TicketRow(t.id, t.reason.value, t.severity.value if t.severity else "", t.priority,

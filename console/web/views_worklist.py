@@ -6,7 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from console.access import Permission
-from console.forms import ClickToCallForm, Disposition, DispositionForm, NotesForm, choice
+from console.forms import (
+    ClickToCallForm,
+    Disposition,
+    DispositionForm,
+    NotesForm,
+    choice,
+    text,
+)
 from console.i18n import translate
 from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
 from console.worklist import WorklistService, open_tickets
@@ -21,9 +28,11 @@ def _service(request: Request) -> WorklistService:
 
 async def worklist_page(request: Request) -> Response:
     who = await principal(request, Permission.WORKLIST)
-    reason = choice(dict(request.query_params), "reason", TicketReason, required=False)
-    rows = await in_db(request, lambda s: open_tickets(s, who, reason))
-    return render(request, "worklist.html", {"rows": rows, "reason": reason,
+    params = dict(request.query_params)
+    reason = choice(params, "reason", TicketReason, required=False)
+    q = text(params, "q", max_len=64)
+    rows = await in_db(request, lambda s: open_tickets(s, who, reason, q=q))
+    return render(request, "worklist.html", {"rows": rows, "reason": reason, "q": q,
                                              "reasons": list(TicketReason),
                                              "dispositions": list(Disposition)}, who=who)
 

@@ -495,11 +495,22 @@ def test_call_search_takes_a_phone_as_people_type_it_and_an_mrn_in_any_case(
     assert phone == "+8613800130001" and mrn == "MRN0001"
     c = _client(site, "mgr_card")
     for typed in ("138 0013 0001", "0086-138-0013-0001", "13800130001", "+86 138 0013 0001",
-                  "mrn0001", " MRN0001 "):
+                  "mrn0001", " MRN0001 ", "mrn000", "MRN0"):  # an MRN's start, any case
         page = c.get(f"/calls?q={quote(typed)}")
         assert page.status == 200, typed
         assert f"/calls/{sd.card_call}" in page.text, typed
-    assert f"/calls/{sd.card_call}" not in c.get("/calls?q=13800130009").text
+    for other in ("13800130009", "MRN0002", "RN0001", "mr"):  # not its start; too short
+        assert f"/calls/{sd.card_call}" not in c.get(f"/calls?q={quote(other)}").text, other
+
+
+def test_worklist_finds_a_patients_tickets_as_people_type_them(site: Site) -> None:
+    tid = site.seeded.card_ticket
+    c = _client(site, "agent_card")
+    for typed in ("138 0013 0001", "mrn0001", "王芳"):
+        page = c.get(f"/worklist?q={quote(typed)}")
+        assert page.status == 200 and f'data-ticket="{tid}"' in page.text, typed
+        assert f'value="{typed}"' in page.text  # the search stays in the box
+    assert f'data-ticket="{tid}"' not in c.get("/worklist?q=13800130009").text
 
 
 def test_times_are_shown_in_the_hospital_zone(site: Site) -> None:
