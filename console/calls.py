@@ -119,7 +119,8 @@ class TaskResult:
     has_more: bool
 
 
-def search_tasks(session: Session, who: Principal, f: CallSearch) -> TaskResult:
+def search_tasks(session: Session, who: Principal, f: CallSearch,
+                 page_size: int = PAGE_SIZE) -> TaskResult:
     """Follow-up tasks by due date (newest first), with or without calls yet."""
     stmt = (select(FollowupTask.id, FollowupTask.due_date, Department.code, Patient.id,
                    Patient.name, Patient.mrn, FollowupTask.script_id, FollowupTask.status,
@@ -142,10 +143,10 @@ def search_tasks(session: Session, who: Principal, f: CallSearch) -> TaskResult:
     if f.q:
         stmt = stmt.where(FollowupTask.patient_id.in_(matching_patients(session, f.q)))
     rows = session.execute(stmt.order_by(FollowupTask.due_date.desc(), FollowupTask.id.desc())
-                           .offset((f.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+                           .offset((f.page - 1) * page_size).limit(page_size + 1)).all()
     out = tuple(TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].value, r[8], r[9])
-                for r in rows[:PAGE_SIZE])
-    return TaskResult(out, f.page, len(rows) > PAGE_SIZE)
+                for r in rows[:page_size])
+    return TaskResult(out, f.page, len(rows) > page_size)
 
 
 MIN_MRN_PREFIX = 3  # a shorter MRN start matches too many patients to be meant

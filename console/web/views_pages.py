@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -19,12 +21,13 @@ from console.calls import (
     search_tasks,
 )
 from console.charts import Bar, bar_chart
-from console.csv_export import calls_csv
+from console.csv_export import calls_csv, tasks_csv
 from console.dashboard import dashboard
 from console.forms import CallSearch, date
 from console.i18n import translate
 from console.legal_hold import HoldForm, set_legal_hold
 from console.periods import local_today
+from console.questions import script_name
 from console.web.base import (
     deps,
     form_data,
@@ -90,7 +93,34 @@ async def calls_csv_export(request: Request) -> Response:
     headers = {"Content-Disposition": 'attachment; filename="followup-calls.csv"'}
     if result.has_more:
         headers["X-Export-Truncated"] = str(EXPORT_LIMIT)
-    return Response(calls_csv(result.rows, d.timezone, locale(request)),
+    return Response(calls_csv(result.rows, d.timezone, locale(request),
+                              _script_names(request)),
+                    media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _script_names(request: Request) -> Callable[[str], str]:
+    catalog, lang = deps(request).questions, locale(request)
+    return lambda script_id: script_name(catalog, script_id, lang)
+
+
+async def tasks_csv_export(request: Request) -> Response:
+    """The task search (up to `EXPORT_LIMIT`) as CSV; scoped like the page and audited."""
+    who = await principal(request, Permission.CALLS)
+    d = deps(request)
+    f = CallSearch.parse({k: v for k, v in request.query_params.items() if k != "page"})
+
+    def work(s: Session) -> TaskResult:
+        result = search_tasks(s, who, f, page_size=EXPORT_LIMIT)
+        d.audit.append(s, who.actor, "tasks.export", "search", 0,
+                       {"query": dict(request.query_params), "rows": len(result.rows),
+                        "truncated": result.has_more})
+        return result
+
+    result = await in_db(request, work)
+    headers = {"Content-Disposition": 'attachment; filename="followup-tasks.csv"'}
+    if result.has_more:
+        headers["X-Export-Truncated"] = str(EXPORT_LIMIT)
+    return Response(tasks_csv(result.rows, locale(request), _script_names(request)),
                     media_type="text/csv; charset=utf-8", headers=headers)
 
 

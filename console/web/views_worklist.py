@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from console.access import Permission
+from console.calls import EXPORT_LIMIT
+from console.csv_export import tickets_csv
 from console.forms import (
     ClickToCallForm,
     Disposition,
@@ -16,7 +19,7 @@ from console.forms import (
 )
 from console.i18n import translate
 from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
-from console.worklist import WorklistService, open_tickets
+from console.worklist import TicketRow, WorklistService, open_tickets
 from core.enums import TicketReason
 from core.errors import TelephonyError
 
@@ -35,6 +38,27 @@ async def worklist_page(request: Request) -> Response:
     return render(request, "worklist.html", {"rows": rows, "reason": reason, "q": q,
                                              "reasons": list(TicketReason),
                                              "dispositions": list(Disposition)}, who=who)
+
+
+async def worklist_csv(request: Request) -> Response:
+    """The worklist as the agent filtered it, as CSV; scoped and audited."""
+    who = await principal(request, Permission.WORKLIST)
+    params = dict(request.query_params)
+    reason = choice(params, "reason", TicketReason, required=False)
+    q = text(params, "q", max_len=64)
+    d = deps(request)
+
+    def work(s: Session) -> list[TicketRow]:
+        rows = open_tickets(s, who, reason, limit=EXPORT_LIMIT, q=q)
+        d.audit.append(s, who.actor, "tickets.export", "search", 0,
+                       {"query": params, "rows": len(rows)})
+        return rows
+
+    rows = await in_db(request, work)
+    return Response(tickets_csv(rows, d.timezone, locale(request)),
+                    media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition":
+                             'attachment; filename="followup-tickets.csv"'})
 
 
 async def claim(request: Request) -> Response:

@@ -545,3 +545,27 @@ def test_calls_export_as_csv_is_scoped_audited_and_cannot_run_a_formula(site: Si
     assert f"\r\n{sd.onc_call}," not in everything  # another department's call
     first, _ = _audit(site, "calls.export")
     assert first.actor == "user:mgr_card" and first.detail["rows"] == 1
+    assert row[7:] == ["已接听", "已完成"]  # outcomes in words, not stored values
+
+
+def test_tasks_and_tickets_export_as_csv_scoped_audited_in_words(site: Site) -> None:
+    sd = site.seeded
+    _card_patient(site, rename='@SUM(1+1)*cmd|"/c calc"!A0')
+    c = _client(site, "mgr_card")
+    tasks = list(csv.reader(io.StringIO(c.get("/tasks.csv").body.decode("utf-8-sig"))))
+    assert tasks[0][:4] == ["任务编号", "应随访日", "科室", "患者"]
+    assert {r[2] for r in tasks[1:]} == {"CARD"}  # only the manager's department
+    mine = [r for r in tasks[1:] if r[3].endswith('"/c calc"!A0')]
+    assert mine and all(r[3].startswith("'@") for r in mine)  # text, never a formula
+    assert "done" not in {r[6] for r in tasks[1:]} and "已完成" in {r[6] for r in tasks[1:]}
+    [task_audit] = _audit(site, "tasks.export")
+    assert task_audit.actor == "user:mgr_card" and task_audit.detail["rows"] == len(tasks) - 1
+    agent = _client(site, "agent_card")
+    reply = agent.get("/worklist.csv?q=" + quote("138 0013 0001"))
+    tickets = list(csv.reader(io.StringIO(reply.body.decode("utf-8-sig"))))
+    assert tickets[0][:2] == ["工单编号", "时间"]
+    [ticket] = tickets[1:]
+    assert ticket[0] == str(sd.card_ticket) and ticket[5:8] == ["警示症状", "高", "待处理"]
+    assert str(sd.onc_ticket) not in {r[0] for r in tickets}
+    [ticket_audit] = _audit(site, "tickets.export")
+    assert ticket_audit.actor == "user:agent_card" and ticket_audit.detail["rows"] == 1
