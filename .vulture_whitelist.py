@@ -13,6 +13,7 @@ _.finalize  # console/web/app.py: Jinja calls its environment's finalize on ever
 _.has_more  # calls.html, tasks.html: CallPage / TaskPage
 _.offset_s  # _call_body.html: an answer's position in the recording
 _.clip_id  # _call_body.html: a voice answer's own clip, played inline
+_.last_day  # report.html: the month's drill-down links
 _.recording_flagged  # _call_body.html
 _.department_name_en  # report.html
 _.progress_percent  # sample.html: SpotCheckSample

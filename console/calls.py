@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from console.access import Principal
 from console.forms import CallSearch
 from console.periods import day_range
-from core.enums import DialOutcome, RecordingKind, ScriptOutcome, TaskStatus
+from core.enums import AnswerSource, DialOutcome, RecordingKind, ScriptOutcome, TaskStatus
 from core.errors import NotFound
 from core.phones import to_e164
 from core.store.models import (
@@ -79,6 +79,14 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
             stmt = stmt.where(CallAttempt.dial_outcome == DialOutcome(f.outcome))
         else:
             return SearchResult((), f.page, False)
+    if f.question:
+        script_id, question_id = f.question.split("/")
+        answered = select(Answer.id).where(
+            Answer.attempt_id == CallAttempt.id, Answer.script_id == script_id,
+            Answer.question_id == question_id, Answer.source != AnswerSource.NONE)
+        if f.answer:
+            answered = answered.where(Answer.value == f.answer)
+        stmt = stmt.where(exists(answered))
     if f.q:
         # Patients first (each condition has its index), then their attempts: an OR across
         # the join would defeat every index.

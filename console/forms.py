@@ -272,6 +272,10 @@ class CallSearch:
     date_from: dt.date | None
     date_to: dt.date | None
     page: int
+    # a report's drill-down: calls that answered this question ("script/question"), and
+    # with this stored value when `answer` is given
+    question: str = ""
+    answer: str = ""
 
     @classmethod
     def parse(cls, form: Form) -> CallSearch:
@@ -280,5 +284,9 @@ class CallSearch:
         outcome = text(form, "outcome", max_len=24)
         date_from = date(form, "date_from") if form.get("date_from") else None
         date_to = date(form, "date_to") if form.get("date_to") else None
+        question = text(form, "question", max_len=129)
+        if question and question.count("/") != 1:
+            raise FormError("question", "bad_format")
         return cls(q, optional_int(form, "department_id"), script, outcome, date_from, date_to,
-                   integer(form, "page", low=1, high=10_000, default=1))
+                   integer(form, "page", low=1, high=10_000, default=1), question,
+                   text(form, "answer", max_len=256))

@@ -150,6 +150,14 @@ class MonthlyReport:
     worst: tuple[QuestionStat, ...]
     min_cell: int = MIN_CELL
 
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date.fromisoformat(self.month + "-01")
+
+    @property
+    def last_day(self) -> dt.date:
+        return next_month(self.first_day) - dt.timedelta(days=1)
+
 
 def _suppress(n: int) -> bool:
     return n < MIN_CELL

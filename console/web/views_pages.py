@@ -27,7 +27,7 @@ from console.forms import CallSearch, date
 from console.i18n import translate
 from console.legal_hold import HoldForm, set_legal_hold
 from console.periods import local_today
-from console.questions import script_name
+from console.questions import question_name, script_name
 from console.web.base import (
     deps,
     form_data,
@@ -38,7 +38,7 @@ from console.web.base import (
     redirect,
     render,
 )
-from core.enums import DialOutcome, ScriptOutcome, TaskStatus
+from core.enums import DialOutcome, ScriptOutcome, TaskStatus, YesNo
 from core.store.models import Department, Recording
 from recordings.store import AccessKind
 
@@ -71,8 +71,25 @@ async def calls_page(request: Request) -> Response:
     outcomes = ([(o.value, f"script.{o.value}") for o in ScriptOutcome]
                 + [(o.value, f"dial.{o.value}") for o in DialOutcome])
     return render(request, "calls.html", {"f": f, "result": result, "departments": depts,
-                                          "outcomes": outcomes,
+                                          "outcomes": outcomes, "drill": _drill(request, f),
                                           "query": dict(request.query_params)}, who=who)
+
+
+def _drill(request: Request, f: CallSearch) -> str:
+    """A report's drill-down filter in words: the question, and the answer when given."""
+    if not f.question:
+        return ""
+    catalog, lang = deps(request).questions, locale(request)
+    script_id, question_id = f.question.split("/")
+    shown = question_name(catalog, script_id, question_id, lang)
+    if not f.answer:
+        return shown
+    if f.answer in {v.value for v in YesNo}:
+        said = translate(lang, f"yesno.{f.answer}")
+    else:
+        label = catalog.option_label(script_id, question_id, f.answer, lang) if catalog else None
+        said = label or f.answer
+    return f"{shown} = {said}"
 
 
 async def calls_csv_export(request: Request) -> Response:

@@ -315,6 +315,31 @@ def _cell(ws: Any, first: str, column: str) -> Any:
     return ws.cell(row, col)
 
 
+def test_report_figures_drill_down_to_the_tasks_and_calls_behind_them(site: Site) -> None:
+    import html
+    import re
+
+    c = _client(site, "mgr_card")
+    page = c.get(f"/reports/monthly?department={site.seeded.card_id}&month=2026-03").text
+    links = {html.unescape(m.group(2)): html.unescape(m.group(1)) for m in re.finditer(
+        r'<a class="drill" href="([^"]+)">([^<]+)</a>', page)}
+    # "responded 6": the six tasks due in March that were completed
+    done = c.get(links["6"]).text
+    assert done.count('<tr data-task=') == 6
+    # the share of "yes" (60.0 %: 3 of 5) lists exactly the three calls that said yes
+    said_yes = c.get(links["60.0%"])
+    assert said_yes.status == 200 and said_yes.text.count('class="call-link"') == 3
+    assert 'id="drill">回答了：' in said_yes.text and "= 是" in said_yes.text
+    # a question's name lists every call that answered it (5)
+    recommend = next(url for url in links.values() if "recommend" in url and "answer=" not in url)
+    assert c.get(recommend).text.count('class="call-link"') == 5
+    # scoped: the same drill-down into another department shows nothing of it
+    other = links["60.0%"].replace(f"department_id={site.seeded.card_id}",
+                                   f"department_id={site.seeded.onc_id}")
+    assert 'class="call-link"' not in c.get(other).text
+    assert c.get("/calls?question=no-slash").status == 400
+
+
 def test_bad_report_parameters_are_refused(site: Site) -> None:
     c = _client(site, "admin")
     assert c.get("/reports/monthly?month=2026-13").status == 400
