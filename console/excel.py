@@ -151,6 +151,17 @@ def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading,
     chart.set_categories(Reference(tr.ws, min_col=1, min_row=first_m, max_row=tr.ws.max_row))
     tr.ws.add_chart(chart, f"F{tr.header_row}")
 
+    if report.ranking:
+        rank = _Sheet(wb.create_sheet(), report, head, "report.ranking",
+                      [("dash.department", 24), ("report.eligible", 12),
+                       ("report.responded", 12), ("report.response_rate", 14)])
+        for d in report.ranking:
+            rank.row([safe_text(d.name if t == "zh" else (d.name_en or d.name)),
+                      d.figures.eligible, d.figures.responded,
+                      suppressed if d.figures.response_rate is None
+                      else d.figures.response_rate], {4: PERCENT})
+        rank.close()
+
     worst = _Sheet(wb.create_sheet(), report, head, "report.worst",
                    [("call.question", 44), ("report.result", 12), ("report.n", 10)])
     for q in report.worst:

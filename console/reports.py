@@ -9,8 +9,9 @@ a number's median and interquartile range (`statistics.quantiles`, inclusive met
 voice question's count of spoken answers and how many still wait for a person's review.
 Any cell with fewer than `MIN_CELL` answers is suppressed.
 Finished months are kept in `report_snapshots` (tagged with `SNAPSHOT_FORMAT`; a snapshot
-of an older format is recomputed), so the trend reads six small rows instead of six months
-of answers.
+of an older format is recomputed), so the twelve-month trend reads twelve small rows
+instead of a year of answers. Whoever sees every department also gets the hospital-wide
+ranking of the month's response rates.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ MIN_CELL = 5
 # 2: yes/no shares count "yes" (format 1 counted "true", which no channel stores) and the
 # pooled mean of all scale answers is gone; 3: choice, number and voice questions too
 SNAPSHOT_FORMAT = 3
-TREND_MONTHS = 6
+TREND_MONTHS = 12
 WORST_ITEMS = 3
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
         9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042,
@@ -138,6 +139,17 @@ class MonthFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class DepartmentRank:
+    """One department's month in the hospital-wide ranking."""
+
+    department_id: int
+    code: str
+    name: str
+    name_en: str
+    figures: MonthFigures
+
+
+@dataclass(frozen=True, slots=True)
 class MonthlyReport:
     department_id: int
     department_code: str
@@ -149,6 +161,9 @@ class MonthlyReport:
     trend: tuple[MonthFigures, ...]  # oldest first, ending with this month
     worst: tuple[QuestionStat, ...]
     min_cell: int = MIN_CELL
+    # every department's month, best response rate first (suppressed last); empty unless
+    # the reader sees every department
+    ranking: tuple[DepartmentRank, ...] = ()
 
     @property
     def first_day(self) -> dt.date:
@@ -357,4 +372,18 @@ class ReportService:
         shown = [q for q in stats if not q.suppressed and q.kind == QuestionKind.SCALE.value]
         worst = sorted(shown, key=lambda q: (q.mean or 0.0, q.key))[:WORST_ITEMS]
         return MonthlyReport(dept.id, dept.code, dept.name, dept.name_en, month_key(first),
-                             figures, stats, tuple(trend), tuple(worst))
+                             figures, stats, tuple(trend), tuple(worst),
+                             ranking=self._ranking(session, who, first))
+
+    def _ranking(self, session: Session, who: Principal, first: dt.date
+                 ) -> tuple[DepartmentRank, ...]:
+        """The month of every department, for a reader who sees them all (a manager's
+        grants never make a department's figures visible to them here)."""
+        if who.departments is not None:
+            return ()
+        rows = [DepartmentRank(d.id, d.code, d.name, d.name_en,
+                               self._month(session, d.id, first)[0])
+                for d in session.execute(select(Department).order_by(Department.code))
+                .scalars()]
+        return tuple(sorted(rows, key=lambda r: (r.figures.response_rate is None,
+                                                 -(r.figures.response_rate or 0.0), r.code)))

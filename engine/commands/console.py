@@ -158,11 +158,11 @@ def _system_principal() -> Principal:
 
 
 @report.command("snapshots")
-@click.option("--months", type=click.IntRange(1, 36), default=6, show_default=True)
+@click.option("--months", type=click.IntRange(1, 36), default=12, show_default=True)
 @pass_app
 def report_snapshots(app: App, months: int) -> None:
     """Keep the figures of finished months for every department (run nightly, so the first
-    report of a month does not compute six months of answers)."""
+    report of a month does not compute a year of answers)."""
     svc = ReportService(app.clock, app.settings.hospital.default_timezone)
     with app.db.session() as s:
         ids = list(s.execute(select(Department.id).order_by(Department.id)).scalars())

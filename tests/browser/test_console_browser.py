@@ -163,8 +163,8 @@ def test_manager_walk_report_excel_and_other_departments_refused(browser: Any,
         page.click("#excel")
     path = info.value.path()
     wb = load_workbook(io.BytesIO(Path(path).read_bytes()))
-    assert wb.sheetnames == ["概要", "各题结果", "近六个月趋势", "得分最低的项目"]
-    assert len(wb["近六个月趋势"]._charts) == 1
+    assert wb.sheetnames == ["概要", "各题结果", "近十二个月趋势", "得分最低的项目"]
+    assert len(wb["近十二个月趋势"]._charts) == 1
     sd = web.seeded
     for url in (f"/calls/{sd.onc_call}", f"/patients/{sd.onc_patient}",
                 f"/recordings/{sd.onc_recording}/audio",

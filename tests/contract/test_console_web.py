@@ -262,7 +262,7 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
                                                                  "format": "xlsx"}
     # a zh session's workbook: Chinese sheets and headers, a title block on every sheet,
     # the header row frozen and filtered, shares as 0.0 % numbers, native charts
-    assert wb.sheetnames == ["概要", "各题结果", "近六个月趋势", "得分最低的项目"]
+    assert wb.sheetnames == ["概要", "各题结果", "近十二个月趋势", "得分最低的项目"]
     for ws in wb.worksheets:
         assert ws["A1"].value.startswith("示范医院 · 月度满意度报告"), ws.title
         block = {r[0]: r[1] for r in ws.iter_rows(min_row=2, max_row=5, values_only=True)}
@@ -285,9 +285,9 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
     yes_cell = next(c for c in wb["各题结果"]["B"] if c.value == "是非题")
     assert wb["各题结果"].cell(yes_cell.row, 4).number_format == "0.0%"
     assert any(r["均值 / 是的比例"] == "样本过少，不予显示" for r in questions.values())
-    assert len(wb["各题结果"]._charts) == 2 and len(wb["近六个月趋势"]._charts) == 1
-    assert list(_sheet_rows(wb["近六个月趋势"])) == [
-        "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
+    assert len(wb["各题结果"]._charts) == 2 and len(wb["近十二个月趋势"]._charts) == 1
+    assert list(_sheet_rows(wb["近十二个月趋势"])) == [
+        *(f"2025-{m:02d}" for m in range(4, 13)), "2026-01", "2026-02", "2026-03"]
     printable = c.get(f"/reports/monthly/print?department={site.seeded.card_id}&month=2026-03")
     assert printable.status == 200 and 'class="printable"' in printable.text
     # what a department head files: the title block, the definitions, a signature line
@@ -338,6 +338,23 @@ def test_report_figures_drill_down_to_the_tasks_and_calls_behind_them(site: Site
                                    f"department_id={site.seeded.onc_id}")
     assert 'class="call-link"' not in c.get(other).text
     assert c.get("/calls?question=no-slash").status == 400
+
+
+def test_hospital_wide_ranking_only_for_those_who_see_every_department(site: Site) -> None:
+    url = f"/reports/monthly?department={site.seeded.card_id}&month=2026-03"
+    mgr = _client(site, "mgr_card").get(url).text
+    assert 'id="ranking"' not in mgr and "肿瘤科" not in mgr
+    admin = _client(site, "admin").get(url).text
+    assert 'id="ranking"' in admin
+    rows = admin[admin.index('id="ranking"'):]
+    card, onc = rows.index('data-department="CARD"'), rows.index('data-department="ONC"')
+    # CARD's 85.7 % is its own report's figure; ONC's month is too small to show a rate,
+    # so it ranks after every department with one
+    assert card < onc and "85.7%" in rows[card:onc]
+    xlsx = _client(site, "admin").get(url.replace("monthly?", "monthly.xlsx?"))
+    ranking = _sheet_rows(load_workbook(io.BytesIO(xlsx.body))["全院科室应答率排名"])
+    assert ranking["心内科"]["应答率"] == pytest.approx(6 / 7)
+    assert list(ranking) == ["心内科", "肿瘤科"]
 
 
 def test_bad_report_parameters_are_refused(site: Site) -> None:

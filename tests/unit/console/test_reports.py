@@ -82,12 +82,12 @@ def test_report_trend_uses_snapshots_for_finished_months(sqlite_db: Database,
     who = _principal(frozenset({seeded.card_id}))
     with sqlite_db.session() as s:
         first = svc.monthly(s, who, seeded.card_id, dt.date(2026, 3, 1))
-    assert [m.month for m in first.trend] == ["2025-10", "2025-11", "2025-12", "2026-01",
-                                              "2026-02", "2026-03"]
+    assert [m.month for m in first.trend] == [
+        *(f"2025-{m:02d}" for m in range(4, 13)), "2026-01", "2026-02", "2026-03"]
     feb = first.trend[-2]
     assert feb.eligible == 6 and feb.response_rate is not None
     with sqlite_db.session() as s:
-        assert s.execute(select(func.count()).select_from(ReportSnapshot)).scalar_one() == 5
+        assert s.execute(select(func.count()).select_from(ReportSnapshot)).scalar_one() == 11
         # change February's raw answers: the finished month keeps its snapshot figures
         for a in s.execute(select(Answer).where(Answer.created_at < dt.datetime(
                 2026, 2, 28, tzinfo=dt.UTC), Answer.created_at >= dt.datetime(
