@@ -112,6 +112,9 @@ def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading,
              suppressed if f.response_rate is None else f.response_rate, PERCENT)):
         summary.row([translate(t, key), value, translate(t, key + ".def")],
                     {2: fmt} if fmt and not isinstance(value, str) else None)
+    summary.row([translate(t, "report.satisfaction"),
+                 suppressed if f.satisfaction is None else f.satisfaction,
+                 translate(t, "report.satisfaction.def")], {2: "0.0"})
     summary.row([translate(t, "report.min_cell"), report.min_cell,
                  translate(t, "report.note", n=report.min_cell)])
     summary.close()
@@ -136,10 +139,11 @@ def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading,
 
     tr = _Sheet(wb.create_sheet(), report, head, "report.trend",
                 [("report.month", 12), ("report.eligible", 14), ("report.responded", 14),
-                 ("report.response_rate", 14)])
+                 ("report.response_rate", 14), ("report.satisfaction", 14)])
     first_m = tr.ws.max_row + 1
     for m in report.trend:
-        tr.row([m.month, m.eligible, m.responded, m.response_rate], {4: PERCENT})
+        tr.row([m.month, m.eligible, m.responded, m.response_rate, m.satisfaction],
+               {4: PERCENT, 5: "0.0"})
     tr.close()
     chart = LineChart()
     chart.title = translate(t, "report.response_rate")
@@ -149,7 +153,7 @@ def report_workbook(report: MonthlyReport, names: dict[str, str], head: Heading,
     chart.add_data(Reference(tr.ws, min_col=4, min_row=first_m - 1, max_row=tr.ws.max_row),
                    titles_from_data=True)
     chart.set_categories(Reference(tr.ws, min_col=1, min_row=first_m, max_row=tr.ws.max_row))
-    tr.ws.add_chart(chart, f"F{tr.header_row}")
+    tr.ws.add_chart(chart, f"G{tr.header_row}")
 
     if report.ranking:
         rank = _Sheet(wb.create_sheet(), report, head, "report.ranking",

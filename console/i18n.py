@@ -147,6 +147,13 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "report.ci": ("95% 置信区间", "95% CI"),
     "report.suppressed": ("样本过少，不予显示", "suppressed (too few answers)"),
     "report.trend": ("近十二个月趋势", "Trend, last twelve months"),
+    "report.satisfaction": ("满意度指数", "Satisfaction index"),
+    "report.satisfaction.def": (
+        "模板指定的满意度题目，每题换算为 0–100 分（评分题按量程，是非题“是”为 100），"
+        "先求每通电话的平均分，再对电话求平均",
+        "The template's index items, each scaled to 0-100 (a scale over its range, a yes/no "
+        "item: yes is 100): each call's mean, averaged over the calls"),
+    "report.calls_n": ("{n} 通电话", "{n} calls"),
     "report.ranking": ("全院科室应答率排名", "Hospital-wide ranking by response rate"),
     "report.worst": ("得分最低的项目", "Worst items"),
     "report.share_yes": ("是的比例", "share yes"),
@@ -297,6 +304,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "error.telephony_error": ("拨号失败", "The call could not be placed"),
     "error.telephony_unavailable": ("电话系统暂时不可用", "The telephone system is unavailable"),
     "error.other": ("系统错误", "Something went wrong"),
+    "problem.bad_format": ("格式不对", "is not in the expected format"),
     "problem.required": ("必填", "is required"),
     "problem.too_long": ("太长", "is too long"),
     "problem.markup": ("不能包含 HTML 或脚本", "may not contain HTML or script"),

@@ -5,9 +5,34 @@ question or a script by its text in the reader's language instead of its id."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 _FIRST_QUESTION = re.compile(r"^(.+?[？?])")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexItem:
+    """A question a template's satisfaction index averages, and the range mapped onto
+    0-100: a scale from its min to its max; a yes/no item from no (0) to yes (1)."""
+
+    script_id: str
+    question_id: str
+    low: int
+    high: int
+    yes_no: bool = False
+
+    def score(self, value: str) -> float | None:
+        """The stored answer on 0-100; None for a value outside the item's range."""
+        if self.yes_no:
+            return {"yes": 100.0, "no": 0.0}.get(value)
+        text = value.strip()
+        if not (text.isascii() and text.lstrip("-").isdigit()):
+            return None
+        number = int(text)
+        if not self.low <= number <= self.high or self.high <= self.low:
+            return None
+        return 100.0 * (number - self.low) / (self.high - self.low)
 
 
 class QuestionCatalog(Protocol):
@@ -24,6 +49,10 @@ class QuestionCatalog(Protocol):
                      ) -> str | None:
         """A choice option's label in `lang` (by its stored value); None when the script
         gives none."""
+        ...
+
+    def satisfaction_index(self) -> tuple[IndexItem, ...]:
+        """Every template's index items (from each script's newest version)."""
         ...
 
 

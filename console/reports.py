@@ -36,6 +36,7 @@ from console.periods import (
     next_month,
     previous_month,
 )
+from console.questions import IndexItem
 from core.clock import Clock
 from core.enums import AnswerSource, DialOutcome, QuestionKind, TaskStatus, YesNo
 from core.errors import NotFound
@@ -49,8 +50,9 @@ from core.store.models import (
 
 MIN_CELL = 5
 # 2: yes/no shares count "yes" (format 1 counted "true", which no channel stores) and the
-# pooled mean of all scale answers is gone; 3: choice, number and voice questions too
-SNAPSHOT_FORMAT = 3
+# pooled mean of all scale answers is gone; 3: choice, number and voice questions too;
+# 4: the templates' satisfaction index
+SNAPSHOT_FORMAT = 4
 TREND_MONTHS = 12
 WORST_ITEMS = 3
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -126,6 +128,13 @@ class MonthFigures:
     stopped: int
     still_open: int
     answers: int  # scale and yes/no answers given in the month's calls
+    # the templates' satisfaction index (0-100): the mean over answered calls of each
+    # call's mean of its index items, each normalised (`IndexItem.score`), with its 95% CI;
+    # None when no template defines one or fewer than `MIN_CELL` calls answered an item
+    satisfaction: float | None = None
+    satisfaction_low: float | None = None
+    satisfaction_high: float | None = None
+    satisfaction_calls: int = 0
 
     @property
     def response_rate(self) -> float | None:
@@ -178,9 +187,11 @@ def _suppress(n: int) -> bool:
     return n < MIN_CELL
 
 
-def month_figures(session: Session, department_id: int, first: dt.date, tz: str
-                  ) -> tuple[MonthFigures, tuple[QuestionStat, ...]]:
-    """Compute one month from the raw rows (two grouped queries over index ranges)."""
+def month_figures(session: Session, department_id: int, first: dt.date, tz: str,
+                  index: tuple[IndexItem, ...] = ()) -> tuple[MonthFigures,
+                                                          tuple[QuestionStat, ...]]:
+    """Compute one month from the raw rows (grouped queries over index ranges); `index`:
+    the templates' satisfaction index items."""
     by_status: dict[TaskStatus, int] = {status: int(n) for status, n in session.execute(
         select(FollowupTask.status, func.count())
         .where(FollowupTask.due_date >= first, FollowupTask.due_date < next_month(first),
@@ -201,6 +212,7 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
     sums: dict[tuple[str, str, QuestionKind], list[float]] = {}
     values: dict[tuple[str, str, QuestionKind], dict[str, int]] = {}
     voice: dict[tuple[str, str], list[int]] = {}
+    per_call: dict[int, list[float]] = {}  # attempt -> its index items' scores
     for chunk in chunked(attempt_ids, ID_CHUNK):
         for script_id, question_id, kind, n, s1, s2, yes in session.execute(
                 select(Answer.script_id, Answer.question_id, Answer.kind, func.count(),
@@ -219,6 +231,8 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
             acc[3] += int(yes or 0)
         _count_values(session, chunk, values)
         _count_voice(session, chunk, voice)
+        if index:
+            _index_scores(session, chunk, index, per_call)
     stats: list[QuestionStat] = []
     all_n = 0
     for (script_id, question_id, kind), (n_, s1, s2, yes) in sums.items():
@@ -243,8 +257,34 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str
         responded=by_status.get(TaskStatus.DONE, 0), failed=by_status.get(TaskStatus.FAILED, 0),
         stopped=by_status.get(TaskStatus.STOPPED, 0),
         still_open=by_status.get(TaskStatus.PENDING, 0) + by_status.get(TaskStatus.CLAIMED, 0),
-        answers=all_n)
+        answers=all_n, **_satisfaction(per_call))
     return figures, tuple(stats)
+
+
+def _index_scores(session: Session, attempt_ids: Sequence[int], index: tuple[IndexItem, ...],
+                  into: dict[int, list[float]]) -> None:
+    """Each attempt's answers to index items, scored 0-100."""
+    items = {(i.script_id, i.question_id): i for i in index}
+    for attempt_id, script_id, question_id, value in session.execute(
+            select(Answer.attempt_id, Answer.script_id, Answer.question_id, Answer.value)
+            .where(Answer.attempt_id.in_(attempt_ids),
+                   Answer.script_id.in_(sorted({i.script_id for i in index})),
+                   Answer.kind.in_([QuestionKind.SCALE, QuestionKind.YES_NO]),
+                   Answer.source != AnswerSource.NONE, Answer.value.is_not(None))):
+        item = items.get((script_id, question_id))
+        score = item.score(value) if item is not None and value is not None else None
+        if score is not None:
+            into.setdefault(attempt_id, []).append(score)
+
+
+def _satisfaction(per_call: dict[int, list[float]]) -> dict[str, Any]:
+    """The index over calls (each call's mean counts once), suppressed below `MIN_CELL`."""
+    means = [sum(s) / len(s) for s in per_call.values() if s]
+    if _suppress(len(means)):
+        return {"satisfaction_calls": len(means)}
+    m, lo, hi = mean_ci(len(means), sum(means), sum(x * x for x in means))
+    return {"satisfaction": m, "satisfaction_low": max(0.0, lo),
+            "satisfaction_high": min(100.0, hi), "satisfaction_calls": len(means)}
 
 
 def _count_values(session: Session, attempt_ids: Sequence[int],
@@ -313,9 +353,10 @@ def _from_snapshot(data: dict[str, Any]
 
 
 class ReportService:
-    def __init__(self, clock: Clock, tz: str) -> None:
+    def __init__(self, clock: Clock, tz: str, index: tuple[IndexItem, ...] = ()) -> None:
         self._clock = clock
         self._tz = tz
+        self._index = index
 
     def _month(self, session: Session, department_id: int, first: dt.date
                ) -> tuple[MonthFigures, tuple[QuestionStat, ...]]:
@@ -328,7 +369,7 @@ class ReportService:
             kept = _from_snapshot(snap.data)
             if kept is not None:
                 return kept
-        figures, stats = month_figures(session, department_id, first, self._tz)
+        figures, stats = month_figures(session, department_id, first, self._tz, self._index)
         if snap is not None:  # an older format: replaced by the figures computed now
             snap.data = _to_snapshot(figures, stats)
             snap.computed_at = self._clock.now()

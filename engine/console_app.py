@@ -6,18 +6,24 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
 from console.definitions import DefinitionFile
 from console.deps import ConsoleDeps
+from console.questions import IndexItem
 from console.web import create_app
+from core.enums import QuestionKind
 from core.errors import FileValidationError
 from dialer.asterisk.ami import AmiConfig
 from dialer.asterisk.click_to_call import AsteriskClickToCall
 from dialer.asterisk.telephony import OriginatePlan
 from engine.app import App
 from engine.dialing import recording_store
+
+if TYPE_CHECKING:
+    from ivr.script_model import Script
 
 log = logging.getLogger(__name__)
 MAX_SHOWN = 200_000  # characters of one definition file shown in the viewer
@@ -68,6 +74,7 @@ class ScriptWording:
     def __init__(self, scripts_dir: Path) -> None:
         self._scripts_dir = scripts_dir
         self._texts: dict[tuple[str, str, str], tuple[int, str]] | None = None
+        self._index: tuple[IndexItem, ...] | None = None
 
     def wording(self, script_id: str, question_id: str, lang: str) -> str | None:
         return self._text(script_id, question_id, lang)
@@ -78,6 +85,12 @@ class ScriptWording:
     def option_label(self, script_id: str, question_id: str, value: str, lang: str
                      ) -> str | None:
         return self._text(script_id, f"{question_id}={value}", lang)
+
+    def satisfaction_index(self) -> tuple[IndexItem, ...]:
+        if self._index is None:
+            self._texts = self._load()
+        assert self._index is not None
+        return self._index
 
     def _text(self, script_id: str, key: str, lang: str) -> str | None:
         if self._texts is None:
@@ -90,6 +103,7 @@ class ScriptWording:
         from ivr.script_loader import load_script
 
         texts: dict[tuple[str, str, str], tuple[int, str]] = {}
+        newest: dict[str, Script] = {}
 
         def keep(key: tuple[str, str, str], version: int, text: str) -> None:
             if key not in texts or texts[key][0] < version:
@@ -100,6 +114,8 @@ class ScriptWording:
                 script = load_script(path)
             except FileValidationError:
                 continue
+            if script.id not in newest or newest[script.id].version < script.version:
+                newest[script.id] = script
             lang = script.locale.split("-")[0]
             keep((script.id, "", lang), script.version, script.title)
             for q in script.questions:
@@ -108,6 +124,11 @@ class ScriptWording:
                     if option.label:
                         keep((script.id, f"{q.id}={option.value}", lang), script.version,
                              option.label)
+        self._index = tuple(
+            IndexItem(s.id, qid, s.question(qid).min or 0, s.question(qid).max or 1,
+                      yes_no=s.question(qid).kind is QuestionKind.YES_NO)
+            for s in sorted(newest.values(), key=lambda s: s.id)
+            for qid in s.satisfaction_index)
         return texts
 
 

@@ -35,17 +35,21 @@ def daemon_jobs(app: App) -> DaemonJobs:
 
     def report_snapshots() -> dict[str, int]:
         """Keep finished months' report figures, so the first report of a month is quick."""
+        from pathlib import Path
+
         from sqlalchemy import select
 
-        from console.reports import ReportService
+        from console.reports import TREND_MONTHS, ReportService
         from core.store.models import Department
+        from engine.console_app import ScriptWording
 
-        svc = ReportService(app.clock, app.settings.hospital.default_timezone)
+        index = ScriptWording(Path(app.settings.scripts.dir)).satisfaction_index()
+        svc = ReportService(app.clock, app.settings.hospital.default_timezone, index)
         with app.db.session() as session:
             ids = list(session.execute(select(Department.id)).scalars())
         for dept_id in ids:
             with app.db.session() as session:
-                svc.store_finished_months(session, dept_id, 6)
+                svc.store_finished_months(session, dept_id, TREND_MONTHS)
         return {"departments": len(ids)}
 
     return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention,

@@ -36,6 +36,7 @@ questions:
   - {id: sbp, kind: number, text: "...", min: 60, max: 260}
   - {id: comment, kind: voice, text: "...", max_seconds: 30}
   - {id: tip, kind: message, text: "..."}
+satisfaction_index: [overall, recommend]   # optional: the report's 0-100 index items
 closing: "感谢您的配合，再见。"
 messages: {invalid: "..."}         # optional overrides of ivr.messages.DEFAULT_MESSAGES
 ```
@@ -81,7 +82,7 @@ Loc = tuple[str | int, ...]
 
 _TOP_KEYS = {"id", "version", "locale", "title", "valid_from", "valid_until", "retries",
              "timeout_s", "greeting", "identity", "consent", "questions", "closing",
-             "messages"}
+             "messages", "satisfaction_index"}
 _QUESTION_KEYS = {"id", "kind", "text", "when", "voice", "options", "min", "max",
                   "max_digits", "max_seconds", "red_flag"}
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -225,6 +226,7 @@ def load_script(path: str | Path, text: str | None = None) -> Script:
     return Script(
         id=header.script_id, version=header.version, locale=header.locale,
         title=header.title, path=str(path),
+        satisfaction_index=_satisfaction_index(b, data.get("satisfaction_index"), questions),
         greeting=b.template(data.get("greeting"), ("greeting",), public),
         closing=b.template(data.get("closing"), ("closing",), verified),
         questions=tuple(questions), messages=messages, identity=identity, consent=consent,
@@ -346,6 +348,26 @@ def _question(b: _Builder, raw: Any, loc: Loc, earlier: list[str], later: set[st
     return Question(id=qid, kind=kind, text=text, line=b.lines.line_of(loc), when=when,
                     options=options, min=low, max=high, max_digits=max_digits, voice=voice,
                     max_seconds=max_seconds, red_flags=tuple(flags))
+
+
+def _satisfaction_index(b: _Builder, raw: object, questions: list[Question]
+                        ) -> tuple[str, ...]:
+    """The questions the template's satisfaction index averages (scale and yes/no items,
+    each normalised to 0-100 by the report); empty when the script defines none."""
+    if raw is None:
+        return ()
+    loc = ("satisfaction_index",)
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
+        raise b.error(loc, "must be a list of question ids")
+    kinds = {q.id: q.kind for q in questions}
+    for i, qid in enumerate(raw):
+        if qid not in kinds:
+            raise b.error((*loc, i), f"no question {qid!r} in this script")
+        if kinds[qid] not in (QuestionKind.SCALE, QuestionKind.YES_NO):
+            raise b.error((*loc, i), f"{qid!r} is not a scale or yes/no question")
+    if len(set(raw)) != len(raw):
+        raise b.error(loc, "names a question twice")
+    return tuple(raw)
 
 
 def load_scripts(scripts_dir: Path) -> list[Script]:

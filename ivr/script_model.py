@@ -151,6 +151,8 @@ class Script:
     consent: Consent | None = None
     retries: int = 2  # re-prompts after a timeout or an invalid key
     timeout_s: float = 6.0
+    # the questions a satisfaction template's index averages (each normalised to 0-100)
+    satisfaction_index: tuple[str, ...] = ()
 
     def question(self, question_id: str) -> Question:
         for q in self.questions:

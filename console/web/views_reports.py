@@ -29,7 +29,8 @@ async def _load(request: Request, who: Principal
     first = month(params, "month", default=last_finished_month(d.clock.now(), d.timezone))
     dept_id = integer(params, "department", low=1, high=2**53) if params.get("department") \
         else None
-    svc = ReportService(d.clock, d.timezone)
+    svc = ReportService(d.clock, d.timezone,
+                        d.questions.satisfaction_index() if d.questions is not None else ())
 
     def work(s: Session) -> tuple[MonthlyReport | None, list[Department]]:
         depts = list(s.execute(select(Department).where(who.scope(Department.id))

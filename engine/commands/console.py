@@ -163,7 +163,8 @@ def _system_principal() -> Principal:
 def report_snapshots(app: App, months: int) -> None:
     """Keep the figures of finished months for every department (run nightly, so the first
     report of a month does not compute a year of answers)."""
-    svc = ReportService(app.clock, app.settings.hospital.default_timezone)
+    index = ScriptWording(Path(app.settings.scripts.dir)).satisfaction_index()
+    svc = ReportService(app.clock, app.settings.hospital.default_timezone, index)
     with app.db.session() as s:
         ids = list(s.execute(select(Department.id).order_by(Department.id)).scalars())
     for dept_id in ids:
@@ -193,17 +194,21 @@ def report_monthly(app: App, department: str, month_text: str | None,
         raise click.BadParameter("expected YYYY-MM", param_hint="--month") from exc
     dept = _department_id(app, department)
     assert dept is not None
+    wording = ScriptWording(Path(app.settings.scripts.dir))
     with app.db.session() as s:
         try:
-            rep = ReportService(app.clock, tz).monthly(s, _system_principal(), dept, first)
+            rep = ReportService(app.clock, tz, wording.satisfaction_index()).monthly(
+                s, _system_principal(), dept, first)
         except NotFound as exc:
             raise click.ClickException(exc.message) from exc
     f = rep.figures
     rate = "suppressed" if f.response_rate is None else f"{f.response_rate:.1%}"
     click.echo(f"{rep.department_code} {rep.department_name} {rep.month}: eligible {f.eligible}, "
                f"responded {f.responded} ({rate}), failed {f.failed}, stopped {f.stopped}, "
-               f"open {f.still_open}")
-    wording = ScriptWording(Path(app.settings.scripts.dir))
+               f"open {f.still_open}, satisfaction index "
+               + ("suppressed" if f.satisfaction is None else
+                  f"{f.satisfaction:.1f} [{f.satisfaction_low:.1f}, {f.satisfaction_high:.1f}]"
+                  f" over {f.satisfaction_calls} calls"))
     shown = figure_texts(rep.questions, "en", wording)
     for q in rep.questions:
         click.echo(f"  {q.key:45} n={q.n:<6} {q.kind:7} {shown[q.key]}")

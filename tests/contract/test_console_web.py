@@ -251,6 +251,10 @@ def test_monthly_report_page_excel_and_print(site: Site) -> None:
     assert ">inpatient-satisfaction/overall<" not in page.text
     # yes/no as the share of "yes", in percent (3 of 5 this month)
     assert "60.0%" in page.text
+    # the inpatient template's satisfaction index, over the five calls that answered it
+    import re
+    assert re.search(r'id="satisfaction">\d+\.\d <small>\(95% 置信区间 [\d.]+–[\d.]+, 5 通电话',
+                     page.text), page.text[page.text.index('id="satisfaction"'):][:200]
     # no month given: the last finished one (the clock is in 2026-03)
     default = c.get(f"/reports/monthly?department={site.seeded.card_id}")
     assert 'name="month" value="2026-02"' in default.text

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from console.questions import IndexItem
 from console.reports import month_figures
 from core.enums import (
     AnswerSource,
@@ -42,6 +43,9 @@ from core.store.models import (
 )
 
 TZ = "Asia/Shanghai"
+# a template's index: the 1-5 item and one yes/no item (the pain score stays out of it)
+INDEX = (IndexItem("cardiology-post-discharge", "overall", 1, 5),
+         IndexItem("cardiology-post-discharge", "meds", 0, 1, yes_no=True))
 MONTH = dt.date(2026, 11, 1)
 # two-sided 95% Student t quantiles from a printed table, for the sample sizes seeded here
 T95 = {9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
@@ -156,14 +160,14 @@ def test_report_matches_an_independent_recomputation(db: Database) -> None:
     start = dt.datetime(2026, 11, 1, tzinfo=ZoneInfo(TZ)).astimezone(dt.UTC)
     end = dt.datetime(2026, 12, 1, tzinfo=ZoneInfo(TZ)).astimezone(dt.UTC)
     with db.session() as s:
-        figures, stats = month_figures(s, card, MONTH, TZ)
+        figures, stats = month_figures(s, card, MONTH, TZ, INDEX)
         tasks = s.execute(select(FollowupTask.status).where(
             FollowupTask.department_id == card, FollowupTask.due_date >= MONTH,
             FollowupTask.due_date < dt.date(2026, 12, 1))).scalars().all()
         rows = s.execute(
             select(Answer.question_id, Answer.kind, Answer.source, Answer.value,
                    Answer.needs_review, CallAttempt.created_at, CallAttempt.dial_outcome,
-                   CallAttempt.department_id)
+                   CallAttempt.department_id, Answer.attempt_id)
             .join(CallAttempt, CallAttempt.id == Answer.attempt_id)).all()
 
     eligible = [x for x in tasks if x not in (TaskStatus.CANCELLED, TaskStatus.MERGED)]
@@ -177,10 +181,15 @@ def test_report_matches_an_independent_recomputation(db: Database) -> None:
     values: dict[str, list[str]] = {}
     kinds: dict[str, QuestionKind] = {}
     spoken: list[bool] = []  # the voice question's answers: awaiting review or not
-    for qid, kind, source, value, review, created, dial, dept in rows:
+    scored: dict[int, list[float]] = {}  # call -> its index items on 0-100, by hand
+    for qid, kind, source, value, review, created, dial, dept, call in rows:
         created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)
         if dept != card or not start <= created < end or dial is not DialOutcome.ANSWERED:
             continue
+        if qid == "overall" and value is not None:  # 1-5 -> 0, 25, 50, 75, 100
+            scored.setdefault(call, []).append((int(value) - 1) * 25.0)
+        if qid == "meds" and value in ("yes", "no"):
+            scored.setdefault(call, []).append(100.0 if value == "yes" else 0.0)
         if kind is QuestionKind.VOICE and source is AnswerSource.VOICE:
             spoken.append(review)
             continue
@@ -235,3 +244,11 @@ def test_report_matches_an_independent_recomputation(db: Database) -> None:
     assert by_id["pain"].mean == pytest.approx(statistics.fmean(float(v)
                                                                 for v in values["pain"]))
     assert not hasattr(figures, "mean_score")
+    # the satisfaction index: each call's mean of its index items, averaged over calls
+    per_call = [statistics.fmean(v) for v in scored.values()]
+    index = statistics.fmean(per_call)
+    half = T95[len(per_call) - 1] * statistics.stdev(per_call) / math.sqrt(len(per_call))
+    assert figures.satisfaction_calls == len(per_call)
+    assert figures.satisfaction == pytest.approx(index)
+    assert figures.satisfaction_low == pytest.approx(index - half, abs=0.5)
+    assert figures.satisfaction_high == pytest.approx(index + half, abs=0.5)

@@ -6,10 +6,12 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import pytest
+
 from console.charts import Bar, bar_chart, fit_label, line_chart
 from console.i18n import CATALOGUE, translate
 from console.periods import local_time
-from console.questions import short_wording
+from console.questions import IndexItem, short_wording
 
 CONSOLE = Path(__file__).resolve().parents[3] / "console"
 
@@ -101,3 +103,18 @@ def test_every_error_status_in_the_table_has_words() -> None:
 
     for cls, _status in STATUS_BY_ERROR:
         assert f"error.{cls.code}" in CATALOGUE["en"], cls
+
+
+@pytest.mark.parametrize(("item", "value", "score"), [
+    (IndexItem("s", "q", 1, 5), "1", 0.0),
+    (IndexItem("s", "q", 1, 5), "4", 75.0),
+    (IndexItem("s", "q", 0, 10), "10", 100.0),
+    (IndexItem("s", "q", 1, 5), "6", None),  # outside the item's range: not scored
+    (IndexItem("s", "q", 1, 5), "３", None),  # fullwidth digit: not a number here
+    (IndexItem("s", "q", 0, 1, yes_no=True), "yes", 100.0),
+    (IndexItem("s", "q", 0, 1, yes_no=True), "no", 0.0),
+    (IndexItem("s", "q", 0, 1, yes_no=True), "true", None),
+])
+def test_index_items_score_answers_on_0_to_100(item: IndexItem, value: str,
+                                               score: float | None) -> None:
+    assert item.score(value) == score

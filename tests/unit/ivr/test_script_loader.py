@@ -160,3 +160,38 @@ def test_shipped_scripts_load_in_three_locales() -> None:
     post_op = [v for v in scan_versions(REPO / "scripts") if v.script_id == "post-operative"]
     assert [(v.version, v.valid_from is None, v.valid_until is None) for v in post_op] == [
         (1, True, False), (2, False, True)]
+
+
+_INDEXED = """\
+  - id: overall
+    kind: scale
+    text: "How was it? 1 to 5."
+  - id: again
+    kind: yes_no
+    text: "Come again?"
+  - id: say
+    kind: voice
+    text: "Tell us."
+"""
+
+
+@pytest.mark.parametrize(("index", "field", "problem"), [
+    ("[overall, nope]", "satisfaction_index.1", "no question 'nope'"),
+    ("[overall, say]", "satisfaction_index.1", "not a scale or yes/no"),
+    ("[overall, overall]", "satisfaction_index", "twice"),
+    ("overall", "satisfaction_index", "list of question ids"),
+])
+def test_a_satisfaction_index_names_scale_or_yes_no_questions_of_its_script(
+        tmp_path: Path, index: str, field: str, problem: str) -> None:
+    err = load_text(tmp_path, _INDEXED + f"satisfaction_index: {index}\n")
+    assert err.field == field and problem in err.problem
+
+
+def test_satisfaction_index_and_option_labels_load(tmp_path: Path) -> None:
+    path = write_script(tmp_path, HEAD + _INDEXED + "satisfaction_index: [overall, again]\n",
+                        script_id="t")
+    assert load_script(path).satisfaction_index == ("overall", "again")
+    shipped = [s for s in load_scripts(REPO / "scripts") if s.id == "surgery-post-discharge"
+               and s.locale == "zh-CN"]
+    assert [o.label for o in shipped[0].question("wound").options] == [
+        "愈合良好", "红肿", "渗液或出血"]
