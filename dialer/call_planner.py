@@ -149,7 +149,8 @@ class CallPlanner:
             prompt=prompt, birth_year=birth.year if birth else None,
             staffed_hours=self._nurse_hours.contains(now, st.hospital_tz),
             nurse_queue=st.nurse_queue, agent_queue=st.agent_queue,
-            earlier_answers=tuple(a for a in earlier if a.answered))
+            earlier_answers=tuple(a for a in earlier if a.answered),
+            staff_language=st.hospital_language)
         return PreparedCall(task, task.phone, scripts, context)
 
     async def plan(self, prepared: PreparedCall, attempt_id: AttemptId) -> CallPlan:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.enums import ScriptOutcome, Severity, TicketReason
+from core.ticket_texts import TicketText, ticket_text
 from ivr.results import ScriptResult, TicketRequest
 
 # The order in which merged scripts' outcomes decide the call's outcome.
@@ -43,7 +44,8 @@ def combine(results: Sequence[ScriptResult]) -> CallIvrResult:
         red_flags=sum(len(r.red_flags) for r in results))
 
 
-def unanswered_handoff_tickets(result: CallIvrResult) -> tuple[TicketRequest, ...]:
+def unanswered_handoff_tickets(result: CallIvrResult, staff_language: str
+                               ) -> tuple[TicketRequest, ...]:
     """The tickets a handoff nobody took must raise: each red flag that was sent to the
     nurse queue keeps its severity and summary; a request for a person (the 0 key)
     becomes an `asked_for_person` ticket."""
@@ -54,8 +56,10 @@ def unanswered_handoff_tickets(result: CallIvrResult) -> tuple[TicketRequest, ..
     flags = [h for h in source.red_flags if h.transferred]
     if flags:
         return tuple(TicketRequest(TicketReason.RED_FLAG, h.severity,
-                                   f"{h.summary} (nobody in {queue} answered)",
+                                   ticket_text(staff_language, TicketText.NOBODY_ANSWERED,
+                                               summary=h.summary, queue=queue),
                                    source.script_id, h.question_id) for h in flags)
     return (TicketRequest(TicketReason.ASKED_FOR_PERSON, Severity.LOW,
-                          f"asked for a person; nobody in {queue} answered",
+                          ticket_text(staff_language, TicketText.PERSON_NOBODY_ANSWERED,
+                                      queue=queue),
                           source.script_id),)

@@ -19,7 +19,7 @@ def summarise_report(report: CallReport, plan: CallPlan) -> CallSummary:
     tickets = ivr.tickets if ivr is not None else ()
     if script is ScriptOutcome.TRANSFERRED and report.agent is None and ivr is not None:
         script = ScriptOutcome.HANDOFF_UNANSWERED
-        tickets = tickets + unanswered_handoff_tickets(ivr)
+        tickets = tickets + unanswered_handoff_tickets(ivr, plan.context.staff_language)
     if report.outcome is DialOutcome.ANSWERED and script is None:
         script = ScriptOutcome.PARTIAL  # answered but the IVR never ran: call back
     return CallSummary(

@@ -29,6 +29,7 @@ from core.clock import Clock
 from core.enums import CallProgress, DialOutcome, ScriptOutcome, TaskStatus, TicketReason
 from core.errors import ConfigError, TemporaryError
 from core.store.db import Database
+from core.ticket_texts import TicketText, ticket_text
 from dialer.attempt_events import AttemptRecorder
 from dialer.attempt_log import AttemptLog, CallSummary, FinishResult
 from dialer.call_plan import AttemptId, CallPlan, ProgressBus, ProgressEvent
@@ -89,6 +90,7 @@ class CampaignOptions:
     max_consecutive_failures: int = 5  # then calling pauses for `failure_pause_s`
     failure_pause_s: float = 300.0
     health_interval_s: float = 30.0
+    staff_language: str = "en-US"  # the language of the tickets the campaign raises
 
 
 class Campaign:
@@ -318,8 +320,9 @@ class Campaign:
                f"({summary.error or summary.dial.value})")
         self._raise(Alarm.FAILURES, why)
         pause_min = round(self._options.failure_pause_s / 60)
-        ticket = TicketRequest(TicketReason.CALLING_PAUSED, None,
-                               f"calling paused {pause_min} min: {why}"[:500])
+        ticket = TicketRequest(TicketReason.CALLING_PAUSED, None, ticket_text(
+            self._options.staff_language, TicketText.CALLING_PAUSED, minutes=pause_min,
+            why=why))
         return replace(summary, tickets=(*summary.tickets, ticket))
 
     # -- one call -------------------------------------------------------------------------

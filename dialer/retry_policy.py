@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from core.enums import DialOutcome, ScriptOutcome, TaskStatus, TicketReason
+from core.ticket_texts import TicketText, outcome_words, ticket_text
 
 
 class RetryKey(StrEnum):
@@ -59,6 +60,8 @@ class RetryDecision:
     next_attempt_at: dt.datetime | None = None
     ticket: TicketReason | None = None
     counts_as_attempt: bool = True
+    # why: the retry key when it retries; when it raises a ticket, that ticket's summary in
+    # the staff's language
     reason: str = ""
 
 
@@ -67,6 +70,7 @@ class RetryPolicy:
     """Delays per `RetryKey`."""
 
     delays: dict[RetryKey, dt.timedelta] = field(default_factory=lambda: dict(DEFAULT_DELAYS))
+    staff_language: str = "en-US"  # the language of the tickets' summaries (`reason`)
 
     def decide(self, *, dial: DialOutcome | None, script: ScriptOutcome | None,
                attempts_after: int, max_attempts: int, now: dt.datetime) -> RetryDecision:
@@ -81,7 +85,8 @@ class RetryPolicy:
             key = RetryKey.PARTIAL  # resume at the first unanswered question
         elif dial is DialOutcome.INVALID_NUMBER:
             return RetryDecision(TaskStatus.STOPPED, ticket=TicketReason.INVALID_NUMBER,
-                                 reason="invalid number")
+                                 reason=ticket_text(self.staff_language,
+                                                    TicketText.INVALID_NUMBER))
         elif dial is None:
             key = RetryKey.UNKNOWN
         else:
@@ -90,7 +95,10 @@ class RetryPolicy:
         if counts and attempts_after >= max_attempts:
             return RetryDecision(TaskStatus.FAILED, ticket=TicketReason.ATTEMPTS_EXHAUSTED,
                                  counts_as_attempt=counts,
-                                 reason=f"{key.value} after the last of {max_attempts} attempts")
+                                 reason=ticket_text(
+                                     self.staff_language, TicketText.LAST_ATTEMPT,
+                                     outcome=outcome_words(self.staff_language, key.value),
+                                     attempts=max_attempts))
         delay = self.delays.get(key, DEFAULT_DELAYS[key])
         return RetryDecision(TaskStatus.PENDING, next_attempt_at=now + delay,
                              counts_as_attempt=counts, reason=key.value)

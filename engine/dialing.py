@@ -125,7 +125,8 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
     claimer = TaskClaimer(app.db, owner, dt.timedelta(seconds=s.dialer.lease_seconds), rules,
                           s.hospital.default_timezone)
     recordings = recording_store(app, clock)
-    attempts = AttemptLog(app.db, RetryPolicy(), recordings, backend)
+    attempts = AttemptLog(app.db, RetryPolicy(staff_language=s.hospital.default_language),
+                          recordings, backend)
     recognizer = speech_recognizer(app)
     handler, planner, scripts = build_handler(app, attempts, clock, recognizer)
     telephony = telephony_factory(handler, scripts)
@@ -142,7 +143,8 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
                         CampaignOptions(lease_renew_s=lease / 5, reclaim_interval_s=lease / 5,
                                         reclaim_grace_s=lease,
                                         max_consecutive_failures=(
-                                            s.dialer.max_consecutive_failures)),
+                                            s.dialer.max_consecutive_failures),
+                                        staff_language=s.hospital.default_language),
                         health_checks=tuple(checks),
                         spool_sweep=functools.partial(sweep_spool, app.db, attempts, recordings))
     return DialerParts(campaign, claimer, attempts, lock, recognizer)

@@ -26,3 +26,4 @@ class CallContext:
     agent_queue: str = "followup-agents"
     earlier_answers: tuple[Answer, ...] = ()
     channel_variables: Mapping[str, str] = field(default_factory=dict)
+    staff_language: str = "en-US"  # what the tickets this call raises are written in

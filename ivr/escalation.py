@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.enums import ScriptOutcome, Severity, TicketReason
+from core.ticket_texts import TicketText, ticket_text
 from ivr.call_state import CallEnded, CallIO, CallState, HungUp, condition_values
 from ivr.red_flag_action import RedFlagAction
 from ivr.results import Answer, RedFlagHit, TicketRequest
@@ -50,7 +51,7 @@ class Escalation:
             raise HungUp
         state.result.tickets.append(TicketRequest(
             TicketReason.ASKED_FOR_PERSON, Severity.LOW,
-            "asked for a person (key 0); no agent took the call", script.id,
+            ticket_text(state.context.staff_language, TicketText.ASKED_FOR_PERSON), script.id,
             q.id if q else None))
         await self.io.message(state, script, "operator_unavailable")
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.enums import AnswerSource, QuestionKind, ScriptOutcome, Severity, TicketReason
+from core.ticket_texts import TicketText, ticket_text
 from ivr.answer_reading import Signal, VoiceReader, new_answer, read_keys
 from ivr.call_context import CallContext
 from ivr.call_state import (
@@ -186,8 +187,9 @@ class ScriptInterpreter:
                     r.identity_verified = True
                 return
             template, key = check.retry, "identity.retry"
-        summary = ("identity not verified: birth year unknown" if expected is None
-                   else f"identity not verified after {check.tries} tries")
+        language = run.context.staff_language
+        summary = (ticket_text(language, TicketText.IDENTITY_NO_BIRTH_YEAR) if expected is None
+                   else ticket_text(language, TicketText.IDENTITY_FAILED, tries=check.tries))
         run.results[0].tickets.append(TicketRequest(
             TicketReason.IDENTITY_FAILED, Severity.LOW, summary, script.id))
         await self.io.play(run, script, "identity.failed", check.failed)

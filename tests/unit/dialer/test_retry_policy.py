@@ -80,3 +80,18 @@ def test_delays_are_configurable() -> None:
     d = policy.decide(dial=DialOutcome.BUSY, script=None, attempts_after=1, max_attempts=3,
                       now=NOW)
     assert d.next_attempt_at == NOW + dt.timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(("language", "exhausted", "invalid"), [
+    ("zh-CN", "已拨打 3 次，最后一次仍无人接听", "号码无效"),
+    ("en-US", "no answer after the last of 3 attempts", "invalid number"),
+])
+def test_ticket_summaries_are_in_the_staffs_language(language: str, exhausted: str,
+                                                     invalid: str) -> None:
+    policy = RetryPolicy(staff_language=language)
+    last = policy.decide(dial=DialOutcome.NO_ANSWER, script=None, attempts_after=3,
+                         max_attempts=3, now=NOW)
+    assert last.ticket is TicketReason.ATTEMPTS_EXHAUSTED and last.reason == exhausted
+    bad = policy.decide(dial=DialOutcome.INVALID_NUMBER, script=None, attempts_after=1,
+                        max_attempts=3, now=NOW)
+    assert bad.ticket is TicketReason.INVALID_NUMBER and bad.reason == invalid

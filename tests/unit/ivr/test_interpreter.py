@@ -184,10 +184,13 @@ async def test_identity_failure_says_nothing_medical_and_raises_a_ticket(
         script_factory: Make, interpreter_factory: MakeInterp, sink: InMemoryAnswerSink,
         tmp_path: Path) -> None:
     channel = ScriptedChannel([Press("1111#"), Press("1981#")], tmp_path)
-    result = await interpreter_factory().run(script_factory(), channel, call_context())
+    result = await interpreter_factory().run(script_factory(), channel,
+                                             call_context(staff_language="zh-CN"))
     assert result.outcome is ScriptOutcome.IDENTITY_FAILED
     assert not result.identity_verified and not sink.answers
     assert [t.reason for t in result.tickets] == [TicketReason.IDENTITY_FAILED]
+    # written for the hospital's staff, who read Chinese, whatever the call's language
+    assert result.tickets[0].summary == "身份未核实：2 次均未答对出生年份"
     assert not any("q." in k for k in channel.keys)
     assert not any("bypass" in t for t in channel.texts)
     assert channel.keys[-1] == "test-all/identity.failed"
