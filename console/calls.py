@@ -44,6 +44,8 @@ class CallRow:
     number: int
     dial_outcome: str
     script_outcome: str
+    department_name: str = ""
+    department_name_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,8 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
     created_at indexes."""
     stmt = (select(CallAttempt.id, CallAttempt.created_at, Department.code, Patient.id,
                    Patient.name, Patient.mrn, FollowupTask.script_id, CallAttempt.number,
-                   CallAttempt.dial_outcome, CallAttempt.script_outcome)
+                   CallAttempt.dial_outcome, CallAttempt.script_outcome, Department.name,
+                   Department.name_en)
             .join(Patient, Patient.id == CallAttempt.patient_id)
             .join(FollowupTask, FollowupTask.id == CallAttempt.task_id)
             .join(Department, Department.id == CallAttempt.department_id)
@@ -97,7 +100,8 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
     rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
                            .offset((f.page - 1) * page_size).limit(page_size + 1)).all()
     out = tuple(CallRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                        r[8].value if r[8] else "", r[9].value if r[9] else "")
+                        r[8].value if r[8] else "", r[9].value if r[9] else "", r[10],
+                        r[11] or "")
                 for r in rows[:page_size])
     return SearchResult(out, f.page, len(rows) > page_size)
 
@@ -118,6 +122,8 @@ class TaskRow:
     status: str
     attempts: int
     max_attempts: int
+    department_name: str = ""
+    department_name_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +138,8 @@ def search_tasks(session: Session, who: Principal, f: CallSearch,
     """Follow-up tasks by due date (newest first), with or without calls yet."""
     stmt = (select(FollowupTask.id, FollowupTask.due_date, Department.code, Patient.id,
                    Patient.name, Patient.mrn, FollowupTask.script_id, FollowupTask.status,
-                   FollowupTask.attempts, FollowupTask.max_attempts)
+                   FollowupTask.attempts, FollowupTask.max_attempts, Department.name,
+                   Department.name_en)
             .join(Patient, Patient.id == FollowupTask.patient_id)
             .join(Department, Department.id == FollowupTask.department_id)
             .where(who.scope(FollowupTask.department_id)))
@@ -152,7 +159,8 @@ def search_tasks(session: Session, who: Principal, f: CallSearch,
         stmt = stmt.where(FollowupTask.patient_id.in_(matching_patients(session, f.q)))
     rows = session.execute(stmt.order_by(FollowupTask.due_date.desc(), FollowupTask.id.desc())
                            .offset((f.page - 1) * page_size).limit(page_size + 1)).all()
-    out = tuple(TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].value, r[8], r[9])
+    out = tuple(TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].value, r[8], r[9],
+                        r[10], r[11] or "")
                 for r in rows[:page_size])
     return TaskResult(out, f.page, len(rows) > page_size)
 

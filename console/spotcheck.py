@@ -37,6 +37,8 @@ class SampleSummary:
     population: int
     size: int
     reviewed: int
+    department_name: str = ""
+    department_name_en: str = ""
 
     @property
     def progress_percent(self) -> int:
@@ -86,14 +88,17 @@ class SpotCheckService:
         size = func.count(SpotCheckItem.id)
         reviewed = func.count(SpotCheckItem.reviewed_at)
         rows = session.execute(
-            select(SpotCheckSample, Department.code, size, reviewed)
+            select(SpotCheckSample, Department.code, size, reviewed, Department.name,
+                   Department.name_en)
             .join(Department, Department.id == SpotCheckSample.department_id)
             .outerjoin(SpotCheckItem, SpotCheckItem.sample_id == SpotCheckSample.id)
             .where(who.scope(SpotCheckSample.department_id))
-            .group_by(SpotCheckSample.id, Department.code)
+            .group_by(SpotCheckSample.id, Department.code, Department.name,
+                      Department.name_en)
             .order_by(SpotCheckSample.id.desc()).limit(100)).all()
         return [SampleSummary(s.id, code, s.script_id or "", s.day, s.rate * 100,
-                              s.population, n, r) for s, code, n, r in rows]
+                              s.population, n, r, dept, dept_en or "")
+                for s, code, n, r, dept, dept_en in rows]
 
     def sample(self, session: Session, who: Principal, sample_id: int
                ) -> tuple[SampleSummary, list[SampleItemRow]]:

@@ -44,6 +44,8 @@ class TicketRow:
     created_at: dt.datetime
     attempt_id: int | None
     notes: str
+    department_name: str = ""
+    department_name_en: str = ""
 
 
 # Most severe first (`Severity.rank`), then the lower priority number (`core.tickets`: a
@@ -55,7 +57,8 @@ def open_tickets(session: Session, who: Principal, reason: TicketReason | None =
                  limit: int = 200, q: str = "") -> list[TicketRow]:
     """Open and claimed tickets in the caller's departments, most urgent first; `q` finds
     a patient's as the call search does (name, MRN or its start, phone in any format)."""
-    stmt = (select(Ticket, Patient.name, Patient.phone, Department.code, User.username)
+    stmt = (select(Ticket, Patient.name, Patient.phone, Department.code, User.username,
+                   Department.name, Department.name_en)
             .join(Patient, Patient.id == Ticket.patient_id)
             .join(Department, Department.id == Ticket.department_id)
             .outerjoin(User, User.id == Ticket.assigned_user_id)
@@ -69,8 +72,8 @@ def open_tickets(session: Session, who: Principal, reason: TicketReason | None =
                                          Ticket.created_at).limit(limit)).all()
     return [TicketRow(t.id, t.reason.value, t.severity.value if t.severity else "", t.priority,
                       t.status.value, t.summary, t.patient_id, name, phone or "", code,
-                      user or "", t.created_at, t.attempt_id, t.notes or "")
-            for t, name, phone, code, user in rows]
+                      user or "", t.created_at, t.attempt_id, t.notes or "", dept, dept_en or "")
+            for t, name, phone, code, user, dept, dept_en in rows]
 
 
 class WorklistService:

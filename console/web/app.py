@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -129,6 +131,17 @@ def routes() -> list[Route | Mount]:
     ]
 
 
+@pass_context
+def department_name(ctx: Context, item: object) -> str:
+    """A department (a `Department`, or a row carrying `department_name[_en]`) by its name
+    in the reader's language; its code when no name is stored."""
+    name = getattr(item, "department_name", None) or getattr(item, "name", "") or ""
+    name_en = getattr(item, "department_name_en", None) or getattr(item, "name_en", "") or ""
+    code = getattr(item, "department", None) or getattr(item, "code", "") or ""
+    shown = name if ctx.get("lang") == "zh" else (name_en or name)
+    return str(shown or code)
+
+
 def create_app(deps: ConsoleDeps) -> Starlette:
     """The console app. `deps.secret_key` signs the session cookie (must be long and secret).
 
@@ -153,5 +166,6 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     templates.env.filters["local"] = functools.partial(local_time, tz=deps.timezone)
     templates.env.globals["question_name"] = functools.partial(question_name, deps.questions)
     templates.env.globals["script_name"] = functools.partial(script_name, deps.questions)
+    templates.env.filters["dept"] = department_name
     app.state.templates = templates
     return app

@@ -361,6 +361,21 @@ def test_hospital_wide_ranking_only_for_those_who_see_every_department(site: Sit
     assert list(ranking) == ["心内科", "肿瘤科"]
 
 
+def test_departments_are_named_not_coded_or_numbered(site: Site) -> None:
+    import re
+
+    calls = _client(site, "mgr_card").get("/calls").text
+    assert '<td title="CARD">心内科</td>' in calls
+    assert f'<option value="{site.seeded.card_id}" >心内科</option>' in calls
+    users = _client(site, "sys").get("/users").text
+    rows = re.findall(r'<tr data-user="mgr_card">.*?</tr>', users, re.S)
+    assert rows and "<td>心内科</td>" in rows[0]
+    assert "<td>全部科室</td>" in users  # a hospital-wide account
+    english = _client(site, "mgr_card")
+    english.get("/lang/en?next=/")
+    assert '<td title="CARD">Cardiology</td>' in english.get("/calls").text
+
+
 def test_bad_report_parameters_are_refused(site: Site) -> None:
     c = _client(site, "admin")
     assert c.get("/reports/monthly?month=2026-13").status == 400
