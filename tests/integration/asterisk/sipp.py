@@ -194,6 +194,10 @@ class Sipp:
             self.proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         self._work = work
+        # a loaded machine can take seconds to start SIPp: a call placed before it listens
+        # rings into nothing until Asterisk's originate timeout, which is not what a test
+        # of a phone that answers means to check
+        _wait_until_bound(port, self.proc, 20.0)
 
     def wait(self, timeout_s: float) -> int:
         """The exit status (0: the scenario ran to its end)."""
@@ -217,6 +221,21 @@ class Sipp:
             if path.exists():
                 parts.append(f"--- {name}\n{path.read_text(errors='replace')[-3000:]}")
         return "\n".join(parts)
+
+
+def _wait_until_bound(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Until a UDP socket is bound to 127.0.0.1:`port` (read from /proc/net/udp, so the
+    check never takes the port itself), the process exits, or `timeout_s` passes."""
+    wanted = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            table = Path("/proc/net/udp").read_text()
+        except OSError:
+            return  # not Linux: carry on as before
+        if any(line.split()[1] == wanted for line in table.splitlines()[1:] if line.strip()):
+            return
+        time.sleep(0.05)
 
 
 def wait_for_exit(peers: list[Sipp], timeout_s: float) -> dict[str, int]:
