@@ -1,23 +1,26 @@
 """Benchmark: the console's dashboard, call search and monthly report queries over
-1,000,000 call attempts in PostgreSQL.
+10,000,000 call attempts in PostgreSQL (five years of a large hospital).
 
-    .venv/bin/python bench/console.py            # 1,000,000 attempts (the issue's size)
+    .venv/bin/python bench/console.py            # 10,000,000 attempts (the issue's size)
     .venv/bin/python bench/console.py --quick    # 100,000 attempts, under a minute
 
 PostgreSQL: $FOLLOWUP_BENCH_PG_URL, else $FOLLOWUP_TEST_PG_URL, else
 postgresql://followup:followup@127.0.0.1/followup_test. A scratch database is created,
-migrated (the real schema and indexes), filled with generate_series (12 departments, a year
-of tasks, two attempts per task, five survey answers per completed satisfaction call, a
-ticket per failed task), analysed, measured, and dropped.
+migrated (the real schema and indexes), filled with generate_series (12 departments, five
+years of tasks, two attempts per task, five survey answers per completed satisfaction call
+stored as the IVR stores them, a ticket per failed task), analysed, measured, and dropped.
 
 Each query runs through the console's own service functions (the SQL the pages run):
 dashboard (hospital-wide, and one department's manager), call search (newest page, one
-department, a patient-name prefix, an MRN), monthly report (this month live + five finished
-months from snapshots; the cold first run that builds the snapshots is reported apart).
+department, a patient-name prefix, an MRN as stored, in lower case and by its start, a
+phone as people type it), monthly report (this month live + eleven finished months from
+snapshots, the template's satisfaction index included). Cold: one department's finished
+month computed from the raw rows with no snapshot (target <= 2 s), reported apart.
 
 Baseline, measured in the same run: one sequential scan of call_attempts
 (`SELECT count(*), sum(talk_time_s)`), what each query would cost without its index.
-Figures: p95 in ms, and p95 / baseline (lower is better; target p95 <= 300 ms).
+Figures: p95 in ms, and p95 / baseline (lower is better; target p95 <= 300 ms, cold
+month <= 2,000 ms).
 The last line printed is one JSON object of the figures.
 """
 
@@ -45,7 +48,8 @@ from console.calls import search_calls
 from console.dashboard import dashboard
 from console.forms import CallSearch
 from console.periods import local_today
-from console.reports import ReportService
+from console.questions import IndexItem
+from console.reports import ReportService, month_figures
 from core.clock import FakeClock
 from core.enums import Role
 from core.store.db import Database
@@ -54,6 +58,8 @@ NOW = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)
 TZ = "Asia/Shanghai"
 DEPARTMENTS = 12
 TARGET_MS = 300.0
+COLD_TARGET_MS = 2000.0
+YEARS = 5
 
 
 def _pg_url() -> str:
@@ -64,8 +70,9 @@ def _pg_url() -> str:
 def _fill(db: Database, attempts: int) -> dict[str, int]:
     tasks = attempts // 2
     patients = max(1000, tasks // 3)
-    params = {"p": patients, "t": tasks, "d": DEPARTMENTS,
-              "now": NOW.replace(tzinfo=None), "day0": (NOW - dt.timedelta(days=364)).date()}
+    days = 365 * YEARS
+    params = {"p": patients, "t": tasks, "d": DEPARTMENTS, "days": days,
+              "now": NOW.replace(tzinfo=None), "day0": (NOW - dt.timedelta(days=days - 1)).date()}
     steps = [
         """INSERT INTO departments (code, name, name_en)
            SELECT 'D' || g, '科室' || g, 'Dept ' || g FROM generate_series(1, :d) g""",
@@ -89,7 +96,7 @@ def _fill(db: Database, attempts: int) -> dict[str, int]:
            SELECT 'k' || g, 1 + g % :p, 1 + g % :p, 1 + (1 + g % :p) % :d, 'r', 3,
                   (ARRAY['inpatient-satisfaction','cardiology-post-discharge',
                          'post-operative'])[1 + g % 3], 1, '[]',
-                  :day0 + (g::bigint * 365 / :t)::int, '09:00-20:00', 'Asia/Shanghai',
+                  :day0 + (g::bigint * :days / :t)::int, '09:00-20:00', 'Asia/Shanghai',
                   :now, :now, 50,
                   (ARRAY['done','done','done','done','done','done','failed','stopped',
                          'pending','done'])[1 + g % 10],
@@ -112,7 +119,7 @@ def _fill(db: Database, attempts: int) -> dict[str, int]:
                kind, source, value, needs_review, created_at)
            SELECT a.id, a.task_id, 'inpatient-satisfaction', 1, q.qid, q.kind, 'keypad',
                   CASE WHEN q.kind = 'scale' THEN ((a.id * 7 + q.n) % 5 + 1)::text
-                       ELSE CASE WHEN a.id % 4 = 0 THEN 'false' ELSE 'true' END END,
+                       ELSE CASE WHEN a.id % 4 = 0 THEN 'no' ELSE 'yes' END END,
                   false, a.created_at
            FROM call_attempts a JOIN followup_tasks t ON t.id = a.task_id
            CROSS JOIN (VALUES (1, 'overall', 'scale'), (2, 'doctors', 'scale'),
@@ -161,7 +168,7 @@ def main() -> None:
     ap.add_argument("--attempts", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=None)
     args = ap.parse_args()
-    attempts = args.attempts or (100_000 if args.quick else 1_000_000)
+    attempts = args.attempts or (100_000 if args.quick else 10_000_000)
     repeat = args.repeat or (10 if args.quick else 30)
 
     admin = Database(_pg_url())
@@ -183,7 +190,8 @@ def main() -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     figures = {"attempts": counts["call_attempts"], "answers": counts["answers"],
-               "target_ms": TARGET_MS, **figures}
+               "fill_s": round(fill_s, 1), "target_ms": TARGET_MS,
+               "cold_target_ms": COLD_TARGET_MS, **figures}
     print(json.dumps(figures))
 
 
@@ -195,7 +203,10 @@ def _measure(db: Database, repeat: int) -> dict[str, Any]:
                         frozenset({Role.DEPT_MANAGER}), ROLE_PERMISSIONS[Role.DEPT_MANAGER],
                         frozenset({3}))
     today = local_today(NOW, TZ)
-    reports = ReportService(clock, TZ)
+    scales = [IndexItem("inpatient-satisfaction", q, 1, 5)
+              for q in ("overall", "doctors", "nurses", "food")]
+    index = (*scales, IndexItem("inpatient-satisfaction", "recommend", 0, 1, yes_no=True))
+    reports = ReportService(clock, TZ, index)
 
     def run(fn: Callable[[Any], Any]) -> Callable[[], Any]:
         def go() -> Any:
@@ -214,6 +225,10 @@ def _measure(db: Database, repeat: int) -> dict[str, Any]:
             run(lambda s: search_calls(s, everyone, CallSearch.parse({}), TZ)),
             run(lambda s: search_calls(s, manager, CallSearch.parse({}), TZ)),
             run(lambda s: search_calls(s, everyone, CallSearch.parse({"q": "M00000777"}), TZ)),
+            run(lambda s: search_calls(s, everyone, CallSearch.parse({"q": "m00000777"}), TZ)),
+            run(lambda s: search_calls(s, everyone, CallSearch.parse({"q": "M0000077"}), TZ)),
+            run(lambda s: search_calls(s, everyone, CallSearch.parse(
+                {"q": "138 0000 0777"}), TZ)),
             run(lambda s: search_calls(s, manager, CallSearch.parse(
                 {"outcome": "completed", "date_from": "2026-02-01",
                  "date_to": "2026-02-28"}), TZ)),
@@ -221,9 +236,22 @@ def _measure(db: Database, repeat: int) -> dict[str, Any]:
         ],
         "monthly_report": [run(lambda s: reports.monthly(s, manager, 3, today.replace(day=1)))],
     }
-    cold = _time(run(lambda s: reports.monthly(s, manager, 3, today.replace(day=1))), 1)[0]
+    # cold: a finished month of one department straight from the raw rows (no snapshot),
+    # a different month each time so no cache of ours helps
+    first = today.replace(day=1)
+    months = []
+    for _ in range(3):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+        months.append(first)
+    cold = [_time(run(lambda s, m=m: month_figures(s, 3, m, TZ, index)), 1)[0] for m in months]
+    reports_warmup = _time(run(lambda s: reports.monthly(s, manager, 3, today.replace(day=1))),
+                           1)[0]
     out: dict[str, Any] = {"baseline_seq_scan_ms": round(baseline_ms, 1),
-                           "monthly_report_cold_ms": round(cold, 1)}
+                           "cold_department_month_ms": round(max(cold), 1),
+                           "monthly_report_first_run_ms": round(reports_warmup, 1)}
+    print(f"cold department-month report (no snapshot): max {max(cold):.1f} ms of "
+          f"{[round(c, 1) for c in cold]}, target <= {COLD_TARGET_MS:.0f} ms; first report "
+          f"run, building twelve months of snapshots: {reports_warmup:.1f} ms", flush=True)
     for key, fns in queries.items():
         samples: list[float] = []
         per_variant = []
@@ -239,7 +267,8 @@ def _measure(db: Database, repeat: int) -> dict[str, Any]:
         print(f"{key:15} p95 {p95:8.1f} ms  ({p95 / baseline_ms:.3f} x seq scan "
               f"{baseline_ms:.1f} ms; variants {per_variant}) target <= {TARGET_MS:.0f} ms",
               flush=True)
-    out["all_within_target"] = all(out[f"{k}_p95_ms"] <= TARGET_MS for k in queries)
+    out["all_within_target"] = all(out[f"{k}_p95_ms"] <= TARGET_MS for k in queries) and \
+        out["cold_department_month_ms"] <= COLD_TARGET_MS
     return out
 
 
