@@ -4,6 +4,7 @@ every label goes through `html.escape`."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,9 +65,14 @@ def bar_chart(bars: Sequence[Bar], *, max_value: float, title: str, width: int =
     return Markup("".join(parts))
 
 
+_MONTH = re.compile(r"\d{4}-\d{2}")
+
+
 def line_chart(points: Sequence[tuple[str, float | None]], *, max_value: float, title: str,
                width: int = 640, height: int = 200, fmt: str = "{:.2f}") -> Markup:
-    """A line over months; missing (suppressed) points break the line."""
+    """A line over months; missing (suppressed) points break the line. A month label
+    (`2026-02`) repeats its year only where the year changes (`2025-11`, `12`, `2026-01`),
+    so twelve months fit under the axis."""
     left, right, top, bottom = 40, 40, 30, 30
     pw, ph = width - left - right, height - top - bottom
     step = pw / max(1, len(points) - 1)
@@ -79,8 +85,11 @@ def line_chart(points: Sequence[tuple[str, float | None]], *, max_value: float, 
     path: list[str] = []
     for i, (label, value) in enumerate(points):
         x = left + i * step
+        shown = label
+        if i > 0 and _MONTH.fullmatch(label) and points[i - 1][0][:5] == label[:5]:
+            shown = label[5:]
         parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" '
-                     f'class="chart-label">{html.escape(label)}</text>')
+                     f'class="chart-label">{html.escape(shown)}</text>')
         if value is None or max_value <= 0:
             if len(path) > 1:
                 parts.append(f'<polyline points="{" ".join(path)}" class="chart-line"/>')

@@ -56,6 +56,13 @@ def test_line_chart_breaks_at_missing_points() -> None:
     assert svg.count("<circle") == 3 and svg.count("<polyline") == 1
 
 
+def test_twelve_month_labels_name_the_year_only_where_it_changes() -> None:
+    months = [f"2025-{m:02d}" for m in range(4, 13)] + ["2026-01", "2026-02", "2026-03"]
+    svg = str(line_chart([(m, 50.0) for m in months], max_value=100, title="t"))
+    labels = re.findall(r'class="chart-label">([^<]+)<', svg)
+    assert labels == ["2025-04", *(f"{m:02d}" for m in range(5, 13)), "2026-01", "02", "03"]
+
+
 def test_both_locales_have_the_same_keys() -> None:
     assert set(CATALOGUE["zh"]) == set(CATALOGUE["en"])
     assert translate("en", "report.note", n=5).startswith("Cells with fewer than 5")
