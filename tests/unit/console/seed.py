@@ -186,7 +186,7 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
         t_ticket = Ticket(task_id=t1.id, attempt_id=a1.id, patient_id=p1.id,
                           department_id=card.id, reason=TicketReason.RED_FLAG,
                           severity=Severity.HIGH, priority=90, status=TicketStatus.OPEN,
-                          summary="shortness of breath", created_at=now)
+                          summary="出院后气短", created_at=now)
         s.add(t_ticket)
         s.flush()
         out.card_ticket = t_ticket.id
