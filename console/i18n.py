@@ -46,6 +46,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "calls.attempt_id": ("通话编号", "Call no."),
     "calls.mrn": ("病历号", "MRN"),
     "calls.export": ("导出 CSV", "Export CSV"),
+    "calls.export_xlsx": ("导出 Excel", "Export Excel"),
     "calls.drill": ("回答了", "Answered"),
     "calls.dial": ("拨号结果", "Dial outcome"),
     "calls.outcome": ("通话结果", "Outcome"),

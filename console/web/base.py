@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from console.access import Permission, Principal, load_principal
 from console.deps import ConsoleDeps
+from console.exports import Table, as_csv, as_xlsx
 from console.forms import FormError
 from console.i18n import DEFAULT_LOCALE, LOCALES, translate
 from console.sessions import session_user
@@ -142,3 +143,20 @@ def path_id(request: Request, name: str = "id") -> int:
     if not isinstance(value, int) or not 1 <= value <= 2**53:
         raise NotFound(f"{name} {value} not found")
     return value
+
+
+def export_format(request: Request) -> str:
+    """"csv" or "xlsx", from the path's suffix (`/calls.csv`, `/calls.xlsx`)."""
+    return "xlsx" if request.url.path.endswith(".xlsx") else "csv"
+
+
+def export_response(table: Table, fmt: str, name: str, sheet: str,
+                    truncated_at: int | None) -> Response:
+    """An export as a download; `X-Export-Truncated` says where a long one was cut."""
+    headers = {"Content-Disposition": f'attachment; filename="followup-{name}.{fmt}"'}
+    if truncated_at is not None:
+        headers["X-Export-Truncated"] = str(truncated_at)
+    if fmt == "xlsx":
+        return Response(as_xlsx(table, sheet), headers=headers, media_type=(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    return Response(as_csv(table), media_type="text/csv; charset=utf-8", headers=headers)

@@ -21,8 +21,8 @@ from console.calls import (
     search_tasks,
 )
 from console.charts import Bar, bar_chart
-from console.csv_export import calls_csv, tasks_csv
 from console.dashboard import dashboard
+from console.exports import calls_table, tasks_table
 from console.forms import CallSearch, date
 from console.i18n import translate
 from console.legal_hold import HoldForm, set_legal_hold
@@ -30,6 +30,8 @@ from console.periods import local_today
 from console.questions import question_name, script_name
 from console.web.base import (
     deps,
+    export_format,
+    export_response,
     form_data,
     in_db,
     locale,
@@ -92,27 +94,25 @@ def _drill(request: Request, f: CallSearch) -> str:
     return f"{shown} = {said}"
 
 
-async def calls_csv_export(request: Request) -> Response:
-    """The search's calls (up to `EXPORT_LIMIT`, newest first) as CSV; scoped like the page
-    and audited with the search it ran."""
+async def calls_export(request: Request) -> Response:
+    """The search's calls (up to `EXPORT_LIMIT`, newest first) as CSV or Excel (by the
+    path's suffix); scoped like the page and audited with the search it ran."""
     who = await principal(request, Permission.CALLS)
     d = deps(request)
     f = CallSearch.parse({k: v for k, v in request.query_params.items() if k != "page"})
+    fmt = export_format(request)
 
     def work(s: Session) -> SearchResult:
         result = search_calls(s, who, f, d.timezone, page_size=EXPORT_LIMIT)
         d.audit.append(s, who.actor, "calls.export", "search", 0,
                        {"query": dict(request.query_params), "rows": len(result.rows),
-                        "truncated": result.has_more})
+                        "truncated": result.has_more, "format": fmt})
         return result
 
     result = await in_db(request, work)
-    headers = {"Content-Disposition": 'attachment; filename="followup-calls.csv"'}
-    if result.has_more:
-        headers["X-Export-Truncated"] = str(EXPORT_LIMIT)
-    return Response(calls_csv(result.rows, d.timezone, locale(request),
-                              _script_names(request)),
-                    media_type="text/csv; charset=utf-8", headers=headers)
+    table = calls_table(result.rows, d.timezone, locale(request), _script_names(request))
+    return export_response(table, fmt, "calls", translate(locale(request), "calls.tab_calls"),
+                           EXPORT_LIMIT if result.has_more else None)
 
 
 def _script_names(request: Request) -> Callable[[str], str]:
@@ -120,25 +120,25 @@ def _script_names(request: Request) -> Callable[[str], str]:
     return lambda script_id: script_name(catalog, script_id, lang)
 
 
-async def tasks_csv_export(request: Request) -> Response:
-    """The task search (up to `EXPORT_LIMIT`) as CSV; scoped like the page and audited."""
+async def tasks_export(request: Request) -> Response:
+    """The task search (up to `EXPORT_LIMIT`) as CSV or Excel; scoped like the page and
+    audited."""
     who = await principal(request, Permission.CALLS)
     d = deps(request)
     f = CallSearch.parse({k: v for k, v in request.query_params.items() if k != "page"})
+    fmt = export_format(request)
 
     def work(s: Session) -> TaskResult:
         result = search_tasks(s, who, f, page_size=EXPORT_LIMIT)
         d.audit.append(s, who.actor, "tasks.export", "search", 0,
                        {"query": dict(request.query_params), "rows": len(result.rows),
-                        "truncated": result.has_more})
+                        "truncated": result.has_more, "format": fmt})
         return result
 
     result = await in_db(request, work)
-    headers = {"Content-Disposition": 'attachment; filename="followup-tasks.csv"'}
-    if result.has_more:
-        headers["X-Export-Truncated"] = str(EXPORT_LIMIT)
-    return Response(tasks_csv(result.rows, locale(request), _script_names(request)),
-                    media_type="text/csv; charset=utf-8", headers=headers)
+    table = tasks_table(result.rows, locale(request), _script_names(request))
+    return export_response(table, fmt, "tasks", translate(locale(request), "calls.tab_tasks"),
+                           EXPORT_LIMIT if result.has_more else None)
 
 
 async def tasks_page(request: Request) -> Response:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from console.access import Permission
 from console.calls import EXPORT_LIMIT
-from console.csv_export import tickets_csv
+from console.exports import tickets_table
 from console.forms import (
     ClickToCallForm,
     Disposition,
@@ -18,7 +18,18 @@ from console.forms import (
     text,
 )
 from console.i18n import translate
-from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
+from console.web.base import (
+    deps,
+    export_format,
+    export_response,
+    form_data,
+    in_db,
+    locale,
+    path_id,
+    principal,
+    redirect,
+    render,
+)
 from console.worklist import TicketRow, WorklistService, open_tickets
 from core.enums import TicketReason
 from core.errors import TelephonyError
@@ -40,25 +51,24 @@ async def worklist_page(request: Request) -> Response:
                                              "dispositions": list(Disposition)}, who=who)
 
 
-async def worklist_csv(request: Request) -> Response:
-    """The worklist as the agent filtered it, as CSV; scoped and audited."""
+async def worklist_export(request: Request) -> Response:
+    """The worklist as the agent filtered it, as CSV or Excel; scoped and audited."""
     who = await principal(request, Permission.WORKLIST)
     params = dict(request.query_params)
     reason = choice(params, "reason", TicketReason, required=False)
     q = text(params, "q", max_len=64)
     d = deps(request)
+    fmt = export_format(request)
 
     def work(s: Session) -> list[TicketRow]:
         rows = open_tickets(s, who, reason, limit=EXPORT_LIMIT, q=q)
         d.audit.append(s, who.actor, "tickets.export", "search", 0,
-                       {"query": params, "rows": len(rows)})
+                       {"query": params, "rows": len(rows), "format": fmt})
         return rows
 
     rows = await in_db(request, work)
-    return Response(tickets_csv(rows, d.timezone, locale(request)),
-                    media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition":
-                             'attachment; filename="followup-tickets.csv"'})
+    return export_response(tickets_table(rows, d.timezone, locale(request)), fmt, "tickets",
+                           translate(locale(request), "work.title"), None)
 
 
 async def claim(request: Request) -> Response:

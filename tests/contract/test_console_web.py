@@ -615,7 +615,7 @@ def test_tasks_and_tickets_export_as_csv_scoped_audited_in_words(site: Site) -> 
     c = _client(site, "mgr_card")
     tasks = list(csv.reader(io.StringIO(c.get("/tasks.csv").body.decode("utf-8-sig"))))
     assert tasks[0][:4] == ["任务编号", "应随访日", "科室", "患者"]
-    assert {r[2] for r in tasks[1:]} == {"CARD"}  # only the manager's department
+    assert {r[2] for r in tasks[1:]} == {"心内科"}  # only the manager's department, by name
     mine = [r for r in tasks[1:] if r[3].endswith('"/c calc"!A0')]
     assert mine and all(r[3].startswith("'@") for r in mine)  # text, never a formula
     assert "done" not in {r[6] for r in tasks[1:]} and "已完成" in {r[6] for r in tasks[1:]}
@@ -630,3 +630,15 @@ def test_tasks_and_tickets_export_as_csv_scoped_audited_in_words(site: Site) -> 
     assert str(sd.onc_ticket) not in {r[0] for r in tickets}
     [ticket_audit] = _audit(site, "tickets.export")
     assert ticket_audit.actor == "user:agent_card" and ticket_audit.detail["rows"] == 1
+    # the same three as Excel: one sheet, the header frozen and filtered, same cells
+    for url, first in (("/tasks.xlsx", "任务编号"), ("/calls.xlsx", "通话编号")):
+        reply = c.get(url)
+        assert reply.headers["content-type"].startswith("application/vnd.openxmlformats")
+        ws = load_workbook(io.BytesIO(reply.body)).active
+        assert ws["A1"].value == first and ws.freeze_panes == "A2" and ws.auto_filter.ref
+        cells = [str(v) for row in ws.iter_rows(min_row=2, values_only=True) for v in row]
+        assert not any(v.startswith(("=", "@", "+", "-")) for v in cells)  # never a formula
+        assert any(v.startswith("'@SUM") for v in cells) or url == "/calls.xlsx"
+    sheet = load_workbook(io.BytesIO(agent.get("/worklist.xlsx").body)).active
+    assert sheet.title == "工单" and sheet["A2"].value == sd.card_ticket
+    assert [e.detail["format"] for e in _audit(site, "tasks.export")] == ["csv", "xlsx"]
