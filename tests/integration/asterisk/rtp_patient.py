@@ -65,7 +65,7 @@ class RtpPatient:
         self._gap_s = gap_ms / 1000
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.settimeout(0.02)
+        self._sock.settimeout(0.005)  # the send loop's tick: frames stay on their clock
         self._remote: tuple[str, int] | None = None
         self._seq = random.randrange(1 << 16)
         self._ts = random.randrange(1 << 32)
@@ -101,11 +101,15 @@ class RtpPatient:
         while not self._stop.is_set():
             self._receive()
             now = time.monotonic()
-            if self._remote is not None and now >= next_frame:
+            if now - next_frame > 0.5:
+                next_frame = now  # stalled (a loaded machine): carry on from here
+            # a phone sends 50 frames a second on its own clock, never fewer because a
+            # loop iteration ran late: every frame due by now goes out
+            while self._remote is not None and now >= next_frame:
                 self._send(PCMU, _VOICE if self._talks and not self._keys else _SILENCE,
                            marker=False)
                 self._ts = (self._ts + FRAME) & 0xFFFFFFFF
-                next_frame = now + 0.02
+                next_frame += 0.02
             if self._keys and self._heard_since_keys and self._last_audio \
                     and now - self._last_audio >= self._quiet_s:
                 keys = self._keys.pop(0)
