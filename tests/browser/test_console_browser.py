@@ -9,6 +9,7 @@ in the player, never played.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 from collections.abc import Iterator
@@ -20,9 +21,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from core.clock import FakeClock
-from core.enums import TicketStatus
+from core.enums import TaskStatus, TicketStatus
 from core.store.db import Database
-from core.store.models import AuditEntry, QaReview, Ticket
+from core.store.models import AuditEntry, FollowupTask, QaReview, Ticket
 from tests.unit.console.fixtures import Site, running_site
 from tests.unit.console.seed import PASSWORD
 
@@ -155,6 +156,22 @@ def test_agent_walk_worklist_disposition(browser: Any, web: Site) -> None:
 def test_manager_walk_report_excel_and_other_departments_refused(browser: Any,
                                                                   web: Site) -> None:
     page = _login(browser, web, "mgr_card")
+    # the call search as a person types a phone number
+    page.click("a[href='/calls']")
+    page.fill("input[name=q]", "138 0013 0001")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector(f"a.call-link[href='/calls/{web.seeded.card_call}']")
+    page.goto(web.base + "/reports/monthly?month=2026-03")
+    page.wait_for_selector("#figures")
+    # the page's response rate is the raw rows' (a deliberately simple recount)
+    with web.db.session() as s:
+        due = s.execute(select(FollowupTask.status).where(
+            FollowupTask.department_id == web.seeded.card_id,
+            FollowupTask.due_date >= dt.date(2026, 3, 1),
+            FollowupTask.due_date < dt.date(2026, 4, 1))).scalars().all()
+    eligible = [x for x in due if x not in (TaskStatus.CANCELLED, TaskStatus.MERGED)]
+    done = sum(1 for x in eligible if x is TaskStatus.DONE)
+    assert page.inner_text("#response-rate") == f"{100 * done / len(eligible):.1f}%"
     page.click("a[href='/reports/monthly']")
     page.wait_for_selector("#figures")
     assert page.locator("svg.chart").count() == 2
