@@ -91,14 +91,27 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
             answered = answered.where(Answer.value == f.answer)
         stmt = stmt.where(exists(answered))
     if f.q:
-        # Patients first (each condition has its index), then their attempts: an OR across
-        # the join would defeat every index.
+        # Patients first (each condition has its index), then their attempts by the patient
+        # index, then the page by those ids: an OR across the join would defeat every index,
+        # and "patient in (...) ORDER BY created_at LIMIT n" lets PostgreSQL walk the
+        # created_at index backwards past millions of rows looking for a few hundred
+        # patients' calls (757 ms at 10 M attempts)
         q = f.q
         by_patient = CallAttempt.patient_id.in_(matching_patients(session, q))
-        stmt = stmt.where(or_(CallAttempt.id == int(q), by_patient)
-                          if q.isdigit() and len(q) < 16 else by_patient)
+        # the page is cut from the patients' few calls here: given "... ORDER BY created_at
+        # LIMIT n", PostgreSQL walks the created_at index backwards, filtering out hundreds
+        # of thousands of rows, instead of reading them by patient
+        found = list(session.execute(stmt.where(
+            or_(CallAttempt.id == int(q), by_patient) if q.isdigit() and len(q) < 16
+            else by_patient).with_only_columns(CallAttempt.id, CallAttempt.created_at)))
+        found.sort(key=lambda r: (r[1], r[0]), reverse=True)
+        page = found[(f.page - 1) * page_size:f.page * page_size + 1]
+        stmt = stmt.where(CallAttempt.id.in_([r[0] for r in page]))
+        offset = 0
+    else:
+        offset = (f.page - 1) * page_size
     rows = session.execute(stmt.order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
-                           .offset((f.page - 1) * page_size).limit(page_size + 1)).all()
+                           .offset(offset).limit(page_size + 1)).all()
     out = tuple(CallRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
                         r[8].value if r[8] else "", r[9].value if r[9] else "", r[10],
                         r[11] or "")
@@ -155,10 +168,17 @@ def search_tasks(session: Session, who: Principal, f: CallSearch,
         if f.outcome not in {s.value for s in TaskStatus}:
             return TaskResult((), f.page, False)
         stmt = stmt.where(FollowupTask.status == TaskStatus(f.outcome))
-    if f.q:
-        stmt = stmt.where(FollowupTask.patient_id.in_(matching_patients(session, f.q)))
+    offset = (f.page - 1) * page_size
+    if f.q:  # the patients' tasks by the patient index, the page cut here (`search_calls`)
+        found = list(session.execute(stmt.where(
+            FollowupTask.patient_id.in_(matching_patients(session, f.q)))
+            .with_only_columns(FollowupTask.id, FollowupTask.due_date)))
+        found.sort(key=lambda r: (r[1], r[0]), reverse=True)
+        page = found[offset:offset + page_size + 1]
+        stmt = stmt.where(FollowupTask.id.in_([r[0] for r in page]))
+        offset = 0
     rows = session.execute(stmt.order_by(FollowupTask.due_date.desc(), FollowupTask.id.desc())
-                           .offset((f.page - 1) * page_size).limit(page_size + 1)).all()
+                           .offset(offset).limit(page_size + 1)).all()
     out = tuple(TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7].value, r[8], r[9],
                         r[10], r[11] or "")
                 for r in rows[:page_size])
