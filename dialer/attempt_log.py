@@ -103,8 +103,8 @@ class CallSummary:
 
 @dataclass(frozen=True)
 class FinishResult:
-    """What `finish` decided. `spooled` says why the call recording stayed in the spool
-    (the recordings folder failed), None when it was filed or there was none."""
+    """What `finish` decided. `spooled` says why the call recording, or a voice clip of the
+    call, stayed in the spool (the recordings folder failed); None when nothing did."""
 
     status: TaskStatus
     tickets: int = 0
@@ -307,6 +307,14 @@ class AttemptLog:
                     attempt.recording_spool = str(summary.recording)
                     log.error("attempt %s: call recording kept in the spool: %s",
                               attempt_id, spooled)
+            if spooled is None:
+                # a voice clip spooled while the folder failed for a moment, the call's own
+                # recording filed once it had room: the campaign must still sweep the clip
+                clips = s.execute(select(func.count()).select_from(AnswerRow).where(
+                    AnswerRow.attempt_id == attempt_id,
+                    AnswerRow.clip_spool.is_not(None))).scalar_one()
+                if clips:
+                    spooled = f"{clips} answer clip(s) kept in the spool"
             decision = self._policy.decide(dial=summary.dial, script=summary.script,
                                            attempts_after=task.attempts,
                                            max_attempts=task.max_attempts, now=now)
