@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from console.access import Principal
@@ -92,21 +93,14 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
         stmt = stmt.where(exists(answered))
     if f.q:
         # Patients first (each condition has its index), then their attempts by the patient
-        # index, then the page by those ids: an OR across the join would defeat every index,
-        # and "patient in (...) ORDER BY created_at LIMIT n" lets PostgreSQL walk the
-        # created_at index backwards past millions of rows looking for a few hundred
-        # patients' calls (757 ms at 10 M attempts)
+        # index, then the page cut from them (`_cut_page`): an OR across the join would
+        # defeat every index
         q = f.q
         by_patient = CallAttempt.patient_id.in_(matching_patients(session, q))
-        # the page is cut from the patients' few calls here: given "... ORDER BY created_at
-        # LIMIT n", PostgreSQL walks the created_at index backwards, filtering out hundreds
-        # of thousands of rows, instead of reading them by patient
-        found = list(session.execute(stmt.where(
+        stmt = _cut_page(session, stmt.where(
             or_(CallAttempt.id == int(q), by_patient) if q.isdigit() and len(q) < 16
-            else by_patient).with_only_columns(CallAttempt.id, CallAttempt.created_at)))
-        found.sort(key=lambda r: (r[1], r[0]), reverse=True)
-        page = found[(f.page - 1) * page_size:f.page * page_size + 1]
-        stmt = stmt.where(CallAttempt.id.in_([r[0] for r in page]))
+            else by_patient), CallAttempt.id, CallAttempt.created_at,
+            (f.page - 1) * page_size, page_size)
         offset = 0
     else:
         offset = (f.page - 1) * page_size
@@ -117,6 +111,18 @@ def search_calls(session: Session, who: Principal, f: CallSearch, tz: str,
                         r[11] or "")
                 for r in rows[:page_size])
     return SearchResult(out, f.page, len(rows) > page_size)
+
+
+def _cut_page(session: Session, stmt: Select[*tuple[Any, ...]], id_col: Any,
+              order_col: Any, offset: int, size: int) -> Select[*tuple[Any, ...]]:
+    """`stmt` narrowed to one page (and one row more) of its rows, newest `order_col`
+    first, cut here from the few rows a patient search matches: given "... ORDER BY
+    created_at LIMIT n", PostgreSQL walks that index backwards past hundreds of thousands
+    of rows instead of reading the patients' rows by their index (757 ms at 10 M
+    attempts)."""
+    found = list(session.execute(stmt.with_only_columns(id_col, order_col)))
+    found.sort(key=lambda r: (r[1], r[0]), reverse=True)
+    return stmt.where(id_col.in_([r[0] for r in found[offset:offset + size + 1]]))
 
 
 def _prefix(q: str) -> str:
@@ -170,12 +176,9 @@ def search_tasks(session: Session, who: Principal, f: CallSearch,
         stmt = stmt.where(FollowupTask.status == TaskStatus(f.outcome))
     offset = (f.page - 1) * page_size
     if f.q:  # the patients' tasks by the patient index, the page cut here (`search_calls`)
-        found = list(session.execute(stmt.where(
-            FollowupTask.patient_id.in_(matching_patients(session, f.q)))
-            .with_only_columns(FollowupTask.id, FollowupTask.due_date)))
-        found.sort(key=lambda r: (r[1], r[0]), reverse=True)
-        page = found[offset:offset + page_size + 1]
-        stmt = stmt.where(FollowupTask.id.in_([r[0] for r in page]))
+        stmt = _cut_page(session, stmt.where(
+            FollowupTask.patient_id.in_(matching_patients(session, f.q))),
+            FollowupTask.id, FollowupTask.due_date, offset, page_size)
         offset = 0
     rows = session.execute(stmt.order_by(FollowupTask.due_date.desc(), FollowupTask.id.desc())
                            .offset(offset).limit(page_size + 1)).all()
