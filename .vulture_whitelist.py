@@ -92,3 +92,6 @@ _.bursts  # tests/integration/asterisk/rtp_patient.py: Heard, shown in failure m
 
 # -- unfinished: read by a feature an open issue builds ------------------------------------
 _.hold_time_s  # TODO(wallboard, issue 11): a transfer's queue wait, for the live view
+
+# -- called by asyncio's event loop -----------------------------------------------------------
+_.eof_received  # dialer/asterisk/agi_stream.py: asyncio.Protocol callback (peer closed)

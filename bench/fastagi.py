@@ -66,8 +66,13 @@ RECORDING = AgiRecording.load(AGI / "followup_dtmf_record.dialogue.txt",
 SOUNDS = Path("/var/lib/followup-lab/sounds")
 
 
+# built once, as the engine's PromptMaker builds a call's prompts before it is answered
+_PROMPTS = {name: Prompt(SOUNDS / f"followup-{name}.wav", name, name)
+            for name in ("hello", "press", "confirm", "record", "goodbye")}
+
+
 def _prompt(name: str) -> Prompt:
-    return Prompt(SOUNDS / f"followup-{name}.wav", name, name)
+    return _PROMPTS[name]
 
 
 async def recorded_dialogue(channel: AgiChannel) -> None:

@@ -82,10 +82,10 @@ def parse_result_line(line: str) -> AgiResult:
     The first line of a 520 usage block (`520-...`) parses as a USAGE result whose message
     is that first line; the caller reads on until the `520 ` end line.
     """
-    if line.startswith("200 result="):  # the common answer: a bare integer, no data
-        raw = line[11:]
-        if raw.isdigit() or (raw[:1] == "-" and raw[1:].isdigit()):
-            return AgiResult(code=AgiResultCode.SUCCESS, result=int(raw), raw_result=raw)
+    if line.startswith("200 result="):
+        fast = _parse_plain_success(line[11:])
+        if fast is not None:
+            return fast
     m = _RESULT_RE.match(line.rstrip("\r"))
     if m is None:
         raise AgiProtocolError(f"not an AGI response line: {line[:80]!r}")
@@ -108,6 +108,37 @@ def parse_result_line(line: str) -> AgiResult:
         data=body["data"] or "",
         endpos=int(endpos) if endpos is not None else None,
     )
+
+
+def _int_text(raw: str) -> bool:
+    return raw.isascii() and (raw.isdigit() or (raw[:1] == "-" and raw[1:].isdigit()))
+
+
+def _parse_plain_success(rest: str) -> AgiResult | None:
+    """The answers Asterisk sends thousands of times a second, written as it writes them
+    (`N`, `N (data)`, `N endpos=E`, `N (data) endpos=E`, single blanks), without a regex.
+    None for anything else: the general parser decides."""
+    raw, blank, tail = rest.partition(" ")
+    if not _int_text(raw):
+        return None
+    data = ""
+    if blank and tail[:1] == "(":
+        close = tail.find(")")
+        if close < 0:
+            return None
+        data, after = tail[1:close], tail[close + 1:]
+        if after[:1] not in ("", " "):
+            return None
+        tail = after[1:]
+    endpos: int | None = None
+    if tail.startswith("endpos="):
+        if not _int_text(tail[7:]):
+            return None
+        endpos, tail = int(tail[7:]), ""
+    if tail:
+        return None
+    return AgiResult(code=AgiResultCode.SUCCESS, result=int(raw), raw_result=raw, data=data,
+                     endpos=endpos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,25 +214,35 @@ def parse_environment(lines: list[str]) -> AgiRequest:
     """
     if len(lines) > MAX_ENV_LINES:
         raise AgiProtocolError("AGI environment too long")
-    values: dict[str, str] = {}
+    known: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    arg_values: dict[str, str] = {}
+    script_full: str | None = None
     for line in lines:
-        key, sep, value = line.rstrip("\r").partition(":")
+        key, sep, value = line.partition(":")
         if not sep or not key.startswith("agi_") or not key.isascii():
             raise AgiProtocolError(f"bad AGI environment line: {line[:80]!r}")
-        values[key] = value[1:] if value.startswith(" ") else value
-    script_full = values.get("agi_network_script")
+        value = value.rstrip("\r")
+        if value[:1] == " ":
+            value = value[1:]
+        attr = _KNOWN_KEYS.get(key)
+        if attr is not None:
+            known[attr] = value
+        elif key == "agi_network_script":
+            script_full = value
+        elif key.startswith("agi_arg_"):
+            arg_values[key] = value
+        else:
+            extra[key] = value
     if script_full is None:
         raise AgiProtocolError("AGI environment has no agi_network_script")
     script, _, qs = script_full.partition("?")
-    query = dict(parse_qsl(qs, keep_blank_values=True))
-    known = {attr: values[key] for key, attr in _KNOWN_KEYS.items() if key in values}
+    query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
     args = []
     n = 1
-    while f"agi_arg_{n}" in values:
-        args.append(values[f"agi_arg_{n}"])
+    while (arg := arg_values.get(f"agi_arg_{n}")) is not None:
+        args.append(arg)
         n += 1
-    extra = {k: v for k, v in values.items()
-             if k not in _KNOWN_KEYS and k != "agi_network_script" and not k.startswith("agi_arg_")}
     return AgiRequest(network_script=script_full, script=script, query=query,
                       args=tuple(args), extra=extra, **known)
 

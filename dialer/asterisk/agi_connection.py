@@ -11,7 +11,6 @@ with an exception escaping to the server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
@@ -31,8 +30,16 @@ MAX_USAGE_LINES = 100
 _DEAD = AgiResult(code=AgiResultCode.DEAD_CHANNEL, message="connection closed")
 
 
+class AgiReader(Protocol):
+    """The receiving half of a session (`AgiStream`, or an `asyncio.StreamReader`)."""
+
+    async def readline(self) -> bytes: ...
+
+    async def readuntil(self, separator: bytes) -> bytes: ...
+
+
 class AgiWriter(Protocol):
-    """The sending half of a session (an `asyncio.StreamWriter`, or a test emulator)."""
+    """The sending half of a session (`AgiStream`, or a test emulator)."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -40,13 +47,11 @@ class AgiWriter(Protocol):
 
     def is_closing(self) -> bool: ...
 
-    async def wait_closed(self) -> None: ...
-
 
 class AgiConnection:
     """The lock-step command channel of one FastAGI session."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: AgiWriter,
+    def __init__(self, reader: AgiReader, writer: AgiWriter,
                  command_timeout_s: float | None = None) -> None:
         self._reader = reader
         self._writer = writer
@@ -64,7 +69,7 @@ class AgiConnection:
         except asyncio.LimitOverrunError as exc:
             raise AgiProtocolError("AGI environment too long") from exc
         text = block[:-2].decode("utf-8", "replace")
-        return parse_environment([line.rstrip("\r") for line in text.split("\n")])
+        return parse_environment(text.split("\n"))
 
     async def send(self, line: str) -> AgiResult:
         """Send one command line and return its response.
@@ -140,10 +145,8 @@ class AgiConnection:
         self.hung_up = True
         self._writer.close()
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Close the socket: for Asterisk, the AGI script has ended."""
         if not self._writer.is_closing():
             self._writer.close()
         self.closed = True
-        with contextlib.suppress(ConnectionError, OSError):
-            await self._writer.wait_closed()

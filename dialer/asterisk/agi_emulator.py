@@ -8,7 +8,6 @@ run the shared Channel contract suite and real question scripts without an Aster
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import wave
@@ -17,6 +16,7 @@ from pathlib import Path
 from core.clock import FakeClock
 from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.agi_connection import AgiConnection
+from dialer.asterisk.agi_stream import AgiStream
 from dialer.asterisk.testing import DEAD_LINE, DEAD_OK_VERBS, verb_of
 from ivr.testing import Action, BargeIn, HangUp, Press, Speak
 
@@ -32,7 +32,7 @@ class AgiEmulator:
     into `reader`.
     """
 
-    def __init__(self, actions: list[Action], clock: FakeClock, reader: asyncio.StreamReader,
+    def __init__(self, actions: list[Action], clock: FakeClock, reader: AgiStream,
                  accept_transfer: bool = True) -> None:
         self._actions = list(actions)
         self._keys = ""  # typed keys not consumed yet
@@ -58,9 +58,6 @@ class AgiEmulator:
 
     def is_closing(self) -> bool:
         return self._closed
-
-    async def wait_closed(self) -> None:
-        return None
 
     # -- Asterisk's behaviour -------------------------------------------------------------
 
@@ -231,7 +228,7 @@ def emulated_agi_channel(actions: list[Action], work_dir: Path, accept_transfer:
                          clock: FakeClock | None = None) -> tuple[AgiChannel, AgiEmulator]:
     """An `AgiChannel` whose Asterisk is an `AgiEmulator` (call inside a running loop)."""
     clock = clock or FakeClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    reader = asyncio.StreamReader()
+    reader = AgiStream()
     emulator = AgiEmulator(actions, clock, reader, accept_transfer)
     channel = AgiChannel(AgiConnection(reader, emulator), clock, work_dir, clip_prefix="clip")
     return channel, emulator

@@ -16,7 +16,6 @@ message and HANGUP, and is logged. Closing the socket ends the AGI; the dialplan
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from core.clock import Clock
 from dialer.asterisk.agi import AgiProtocolError, AgiRequest
 from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.agi_connection import AgiConnection
+from dialer.asterisk.agi_stream import AgiStream, session_protocol
 from ivr.channel import Prompt
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ class FastAgiServer(Generic[A]):
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self._host, self._port,
-                                                  limit=16384, backlog=4096)
+        self._server = await asyncio.get_running_loop().create_server(
+            session_protocol(self._accept, limit=16384), self._host, self._port, backlog=4096)
 
     async def close(self) -> None:
         """Stop accepting, cancel the sessions in flight and wait for them."""
@@ -108,21 +108,20 @@ class FastAgiServer(Generic[A]):
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, stream: AgiStream) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         self.stats.sessions += 1
         self.stats.active += 1
-        conn = AgiConnection(reader, writer, self._command_timeout)
+        conn = AgiConnection(stream, stream, self._command_timeout)
         try:
             await self._session(conn)
         finally:
             self.stats.active -= 1
             if task is not None:
                 self._tasks.discard(task)
-            with contextlib.suppress(ConnectionError, OSError):
-                await conn.close()
+            conn.close()
 
     async def _session(self, conn: AgiConnection) -> None:
         try:

@@ -31,6 +31,10 @@ AGI = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk" / "agi"
     ("200 result=0 (timeout) endpos=120000", AgiResultCode.SUCCESS, 0, "timeout", 120000),
     ("200 result=-1 endpos=32000", AgiResultCode.SUCCESS, -1, "", 32000),
     ("200 result=0 endpos=37648", AgiResultCode.SUCCESS, 0, "", 37648),
+    ("200 result=1 (a b  c) endpos=5", AgiResultCode.SUCCESS, 1, "a b  c", 5),
+    ("200 result=1 ()", AgiResultCode.SUCCESS, 1, "", None),
+    ("200 result=0 ", AgiResultCode.SUCCESS, 0, "", None),
+    ("200 result=0  endpos=8\r", AgiResultCode.SUCCESS, 0, "", 8),
     ("511 Command Not Permitted on a dead channel or intercept routine",
      AgiResultCode.DEAD_CHANNEL, None, "", None),
     ("510 Invalid or unknown command", AgiResultCode.INVALID_COMMAND, None, "", None),
@@ -64,10 +68,24 @@ def test_every_recorded_response_line_parses() -> None:
 
 
 @pytest.mark.parametrize("line", ["", "HANGUP", "hello", "999 what", "200 result=abc",
-                                  "200 nothing", "20 result=1"])
+                                  "200 nothing", "20 result=1", "200 result=1 (x)endpos=3",
+                                  "200 result=1 (x) endpos=", "200 result=1 (x", "200 result=٣",
+                                  "200 result=1 (x) junk"])
 def test_garbage_result_lines_raise_protocol_error(line: str) -> None:
     with pytest.raises(AgiProtocolError):
         parse_result_line(line)
+
+
+@given(st.integers(-1, 10**6), st.none() | st.text(st.characters(
+    blacklist_characters=")\n\r", blacklist_categories=("Cs",)), max_size=30),
+       st.none() | st.integers(-1, 10**9))
+def test_success_lines_parse_back_to_their_parts(result: int, data: str | None,
+                                                 endpos: int | None) -> None:
+    line = f"200 result={result}" + (f" ({data})" if data is not None else "") \
+        + (f" endpos={endpos}" if endpos is not None else "")
+    parsed = parse_result_line(line)
+    assert (parsed.code, parsed.result, parsed.raw_result, parsed.data, parsed.endpos) == (
+        AgiResultCode.SUCCESS, result, str(result), data or "", endpos)
 
 
 @given(st.text(max_size=200))
