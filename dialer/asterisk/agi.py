@@ -15,6 +15,7 @@ raw line travels further. Behaviour matches Asterisk 22.10.1 as recorded in
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -143,23 +144,26 @@ def _parse_plain_success(rest: str) -> AgiResult | None:
 
 @dataclass(frozen=True, slots=True)
 class AgiRequest:
-    """The AGI environment Asterisk sends when a session opens."""
+    """The AGI environment Asterisk sends when a session opens.
+
+    Typed fields for what the engine reads; `env` keeps every `agi_*` value as sent
+    (`agi_callerid`, the originate CallerID, is the hospital's, not the patient's).
+    """
 
     network_script: str  # "followup?attempt=42": the path after host:port, query included
     script: str  # "followup"
     query: dict[str, str]
-    request: str = ""
     channel: str = ""
     uniqueid: str = ""
-    language: str = ""
-    version: str = ""
-    callerid: str = ""  # the originate CallerID (the hospital), not the patient
-    context: str = ""
-    extension: str = ""
-    priority: str = ""
-    accountcode: str = ""
-    args: tuple[str, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The AGI() arguments after the script (`agi_arg_1`, `agi_arg_2`, ...)."""
+        out: list[str] = []
+        while (arg := self.env.get(f"agi_arg_{len(out) + 1}")) is not None:
+            out.append(arg)
+        return tuple(out)
 
     @property
     def attempt_id(self) -> str | None:
@@ -190,69 +194,47 @@ def _epoch(raw: str | None) -> float | None:
     return float(raw)
 
 
-_KNOWN_KEYS = {
-    "agi_request": "request",
-    "agi_channel": "channel",
-    "agi_uniqueid": "uniqueid",
-    "agi_language": "language",
-    "agi_version": "version",
-    "agi_callerid": "callerid",
-    "agi_context": "context",
-    "agi_extension": "extension",
-    "agi_priority": "priority",
-    "agi_accountcode": "accountcode",
-}
-
 MAX_ENV_LINES = 200
 
 
-def parse_environment(lines: list[str]) -> AgiRequest:
-    """Build an `AgiRequest` from the environment lines (the final empty line excluded).
+_ENV_LINE = re.compile(r"^(agi_[^:\n]*): ?(.*)$", re.MULTILINE)
+
+
+def parse_environment(block: str) -> AgiRequest:
+    """Build an `AgiRequest` from the environment block (`agi_key: value` lines joined by
+    LF, the final empty line excluded; a CR before an LF is dropped).
 
     Raises `AgiProtocolError` when a line is not `agi_key: value` or the block names no
     `agi_network_script` (a FastAGI request always does).
     """
-    if len(lines) > MAX_ENV_LINES:
+    if "\r" in block:
+        block = block.replace("\r\n", "\n").rstrip("\r")
+    lines = block.count("\n") + 1
+    if lines > MAX_ENV_LINES:
         raise AgiProtocolError("AGI environment too long")
-    known: dict[str, str] = {}
-    extra: dict[str, str] = {}
-    arg_values: dict[str, str] = {}
-    script_full: str | None = None
-    for line in lines:
-        key, sep, value = line.partition(":")
-        if not sep or not key.startswith("agi_") or not key.isascii():
-            raise AgiProtocolError(f"bad AGI environment line: {line[:80]!r}")
-        value = value.rstrip("\r")
-        if value[:1] == " ":
-            value = value[1:]
-        attr = _KNOWN_KEYS.get(key)
-        if attr is not None:
-            known[attr] = value
-        elif key == "agi_network_script":
-            script_full = value
-        elif key.startswith("agi_arg_"):
-            arg_values[key] = value
-        else:
-            extra[key] = value
+    pairs = _ENV_LINE.findall(block)  # one pass in C; every line must be a pair
+    if len(pairs) != lines:
+        bad = next(line for line in block.split("\n") if not _ENV_LINE.fullmatch(line))
+        raise AgiProtocolError(f"bad AGI environment line: {bad[:80]!r}")
+    env = dict(pairs)
+    script_full = env.get("agi_network_script")
     if script_full is None:
         raise AgiProtocolError("AGI environment has no agi_network_script")
     script, _, qs = script_full.partition("?")
-    query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
-    args = []
-    n = 1
-    while (arg := arg_values.get(f"agi_arg_{n}")) is not None:
-        args.append(arg)
-        n += 1
-    return AgiRequest(network_script=script_full, script=script, query=query,
-                      args=tuple(args), extra=extra, **known)
+    return AgiRequest(network_script=script_full, script=script,
+                      query=dict(parse_qsl(qs, keep_blank_values=True)) if qs else {},
+                      channel=env.get("agi_channel", ""), uniqueid=env.get("agi_uniqueid", ""),
+                      env=env)
 
 
+@functools.lru_cache(maxsize=4096)
 def quote(value: str) -> str:
     """One AGI argument, safe whatever it holds.
 
     Asterisk splits a command on blanks and honours double quotes and backslash escapes;
     a CR or LF would end the command early and let the rest run as a new one. So: drop
-    CR/LF/NUL, escape backslash and quote, wrap in double quotes.
+    CR/LF/NUL, escape backslash and quote, wrap in double quotes. Cached: a call's
+    arguments (its prompts, timeouts, variable names) repeat across calls.
     """
     if _NEEDS_ESCAPE.search(value) is None:
         return f'"{value}"'
@@ -261,6 +243,7 @@ def quote(value: str) -> str:
     return f'"{cleaned}"'
 
 
+@functools.lru_cache(maxsize=256)
 def check_variable_name(name: str) -> str:
     """A channel variable name we are willing to send (letters, digits, underscore)."""
     if not _VARIABLE_NAME_RE.fullmatch(name):
@@ -270,4 +253,4 @@ def check_variable_name(name: str) -> str:
 
 def command(verb: str, *args: str) -> str:
     """A full command line: the verb as is (ours, constant) and every argument quoted."""
-    return " ".join((verb, *(quote(a) for a in args)))
+    return " ".join([verb, *map(quote, args)])

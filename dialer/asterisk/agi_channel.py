@@ -19,14 +19,14 @@ failure is logged and the method returns an empty, not-hung-up result).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from core.clock import Clock
-from dialer.asterisk.agi import AgiResult, check_variable_name, command
+from dialer.asterisk.agi import AgiResult, AgiResultCode, check_variable_name, command
 from dialer.asterisk.agi_connection import AgiConnection
 from ivr.channel import DigitsResult, InputEnd, PlayResult, Prompt, RecordResult
 
@@ -36,10 +36,13 @@ TRANSFER_VARIABLE = "FOLLOWUP_TRANSFER"
 SAMPLE_RATE = 8000  # RECORD FILE wav is 8 kHz: endpos / 8 = milliseconds
 ALL_DIGITS = "0123456789*#"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_PLAYED = PlayResult(digit=None, hung_up=False)
 
 
+@functools.lru_cache(maxsize=4096)
 def audio_stem(path: Path) -> str:
-    """Asterisk wants a sound file name without its extension."""
+    """Asterisk wants a sound file name without its extension. (Cached: a script's
+    prompts are played on call after call.)"""
     text = str(path)
     return text[:-4] if text[-4:].lower() == ".wav" else text
 
@@ -88,7 +91,8 @@ class AgiChannel:
 
     def _suspect(self, res: AgiResult) -> bool:
         """Anything but a plain success is worth a closer look (cheap, no await)."""
-        return not res.ok or res.result == -1 or self._conn.hung_up or self._conn.closed
+        return (res.code is not AgiResultCode.SUCCESS or res.result == -1
+                or self._conn.hung_up or self._conn.closed)
 
     async def _gone(self, res: AgiResult, what: str) -> bool:
         """Did the far end leave during the command that got `res`?"""
@@ -110,8 +114,8 @@ class AgiChannel:
         if self._suspect(res) and await self._gone(
                 res, f"STREAM FILE {prompt.key or prompt.audio}"):
             return PlayResult(digit=None, hung_up=True)
-        if not res.ok or res.result == -1:
-            return PlayResult(digit=None, hung_up=False)
+        if not res.ok or res.result == -1 or res.result == 0:
+            return _PLAYED  # played to its end (or not at all, logged above): no key
         return PlayResult(digit=_digit(res), hung_up=False)
 
     def _offset_ms(self) -> int:
@@ -120,26 +124,28 @@ class AgiChannel:
 
     async def collect_digits(self, prompt: Prompt | None, max_digits: int, timeout_s: float,
                              terminator: str = "#") -> DigitsResult:
-        got = await self._collect(prompt, max_digits, timeout_s, terminator)
-        return replace(got, offset_ms=self._offset_ms()) if got.digits else got
-
-    async def _collect(self, prompt: Prompt | None, max_digits: int, timeout_s: float,
-                       terminator: str) -> DigitsResult:
         if not self.active:
             return DigitsResult("", InputEnd.HANGUP)
         timeout_ms = str(max(1, int(timeout_s * 1000)))
-        if prompt is not None and terminator == "#":
-            res = await self._conn.send(
-                command("GET DATA", audio_stem(prompt.audio), timeout_ms, str(max_digits)))
-            if self._suspect(res) and await self._gone(
-                    res, f"GET DATA {prompt.key or prompt.audio}"):
-                return DigitsResult("", InputEnd.HANGUP)
-            if not res.ok or res.result == -1:
-                return DigitsResult("", InputEnd.TIMEOUT)  # the question was not heard
-            digits = res.raw_result
-            if res.data == "timeout" and len(digits) < max_digits:
-                return DigitsResult(digits, InputEnd.TIMEOUT)
-            return DigitsResult(digits, InputEnd.DIGITS)
+        if prompt is None or terminator != "#":
+            got = await self._collect_keys(prompt, max_digits, timeout_ms, terminator)
+            if not got.digits:
+                return got
+            return DigitsResult(got.digits, got.end, offset_ms=self._offset_ms())
+        res = await self._conn.send(
+            command("GET DATA", audio_stem(prompt.audio), timeout_ms, str(max_digits)))
+        if self._suspect(res) and await self._gone(res, f"GET DATA {prompt.key or prompt.audio}"):
+            return DigitsResult("", InputEnd.HANGUP)
+        if not res.ok or res.result == -1:
+            return DigitsResult("", InputEnd.TIMEOUT)  # the question was not heard
+        digits = res.raw_result
+        end = InputEnd.TIMEOUT if res.data == "timeout" and len(digits) < max_digits \
+            else InputEnd.DIGITS
+        return DigitsResult(digits, end, offset_ms=self._offset_ms() if digits else None)
+
+    async def _collect_keys(self, prompt: Prompt | None, max_digits: int, timeout_ms: str,
+                            terminator: str) -> DigitsResult:
+        """Keys one by one (WAIT FOR DIGIT), after a prompt any key interrupts."""
         digits = ""
         if prompt is not None:
             played = await self.play(prompt, ALL_DIGITS)
@@ -170,16 +176,16 @@ class AgiChannel:
             played = await self.play(prompt)
             if played.hung_up:
                 return empty
-        stem = self._record_dir / f"{self._clip_prefix}-{next(self._clip_numbers)}"
+        stem = f"{self._record_dir}/{self._clip_prefix}-{next(self._clip_numbers)}"
         offset_ms = self._offset_ms()
-        args = [str(stem), "wav", stop_digits, str(max(1, int(max_seconds * 1000))), "0"]
+        args = [stem, "wav", stop_digits, str(max(1, int(max_seconds * 1000))), "0"]
         if silence_seconds > 0:
             args.append(f"s={max(1, round(silence_seconds))}")
         res = await self._conn.send(command("RECORD FILE", *args))
         duration_ms = max(0, (res.endpos or 0) * 1000 // SAMPLE_RATE)
-        # not with_suffix: "1795652831.0" has a dot; nothing recorded (silence trimmed, or a
-        # stop key at once) is no clip at all
-        audio: Path | None = stem.parent / f"{stem.name}.wav" if duration_ms > 0 else None
+        # the stem plus ".wav" (not with_suffix: "1795652831.0" has a dot); nothing recorded
+        # (silence trimmed, or a stop key at once) is no clip at all
+        audio = Path(f"{stem}.wav") if duration_ms > 0 else None
         if res.ok and res.data == "hangup":
             self._conn.hung_up = True  # Asterisk says so: "200 result=-1 (hangup)"
         if self._suspect(res) and await self._gone(res, "RECORD FILE"):

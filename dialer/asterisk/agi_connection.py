@@ -11,6 +11,7 @@ with an exception escaping to the server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from dialer.asterisk.agi import (
     parse_environment,
     parse_result_line,
 )
+from dialer.asterisk.agi_stream import AgiStream
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,14 @@ MAX_USAGE_LINES = 100
 _DEAD = AgiResult(code=AgiResultCode.DEAD_CHANNEL, message="connection closed")
 
 
-class AgiReader(Protocol):
-    """The receiving half of a session (`AgiStream`, or an `asyncio.StreamReader`)."""
+@functools.lru_cache(maxsize=4096)
+def _parse_response(data: bytes) -> AgiResult | None:
+    """One response line as read (LF included); None for the bare HANGUP notice.
 
-    async def readline(self) -> bytes: ...
-
-    async def readuntil(self, separator: bytes) -> bytes: ...
+    Cached on the bytes: Asterisk answers the same few lines over and over (`200 result=0`,
+    a prompt's `endpos`). An `AgiResult` is immutable, and garbage raises (never cached)."""
+    raw = data[:-1].decode("utf-8", "replace").rstrip("\r")
+    return None if raw == HANGUP_LINE else parse_result_line(raw)
 
 
 class AgiWriter(Protocol):
@@ -51,7 +55,7 @@ class AgiWriter(Protocol):
 class AgiConnection:
     """The lock-step command channel of one FastAGI session."""
 
-    def __init__(self, reader: AgiReader, writer: AgiWriter,
+    def __init__(self, reader: AgiStream, writer: AgiWriter,
                  command_timeout_s: float | None = None) -> None:
         self._reader = reader
         self._writer = writer
@@ -68,8 +72,7 @@ class AgiConnection:
             raise AgiProtocolError("connection closed inside the AGI environment") from exc
         except asyncio.LimitOverrunError as exc:
             raise AgiProtocolError("AGI environment too long") from exc
-        text = block[:-2].decode("utf-8", "replace")
-        return parse_environment(text.split("\n"))
+        return parse_environment(block[:-2].decode("utf-8", "replace"))
 
     async def send(self, line: str) -> AgiResult:
         """Send one command line and return its response.
@@ -81,33 +84,51 @@ class AgiConnection:
             return _DEAD
         if "\n" in line or "\r" in line:
             raise ValueError("an AGI command is one line")  # a programming error, not input
+        reader = self._reader
         try:
             self._writer.write(line.encode("utf-8") + b"\n")
-            if self._timeout is None:  # the server bounds the whole session instead
-                return await self._read_response()
-            async with asyncio.timeout(self._timeout):  # no extra Task, unlike wait_for
-                return await self._read_response()
+            if self._timeout is not None:
+                async with asyncio.timeout(self._timeout):  # no extra Task, unlike wait_for
+                    return await self._read_response(None)
+            # else the server bounds the whole session. The common case inline (one
+            # line, a plain success): a command is answered thousands of times a second
+            while (data := reader.take()) is None:
+                if reader.at_eof:
+                    raise AgiProtocolError("connection closed before the response")
+                await reader.more()
+            result = _parse_response(data)
+            if result is not None and result.code is AgiResultCode.SUCCESS:
+                return result
+            return await self._read_response(data)
+        except asyncio.LimitOverrunError:
+            log.warning("AGI session ended: a line longer than the limit")
         except (ConnectionError, OSError, TimeoutError, AgiProtocolError) as exc:
             log.warning("AGI session ended on %s: %s", type(exc).__name__, exc)
-            self._close()
-            return _DEAD
+        self._close()
+        return _DEAD
 
-    async def _read_response(self) -> AgiResult:
+    async def _read_response(self, data: bytes | None) -> AgiResult:
+        """The response, from the line `data` already read (if any) on."""
+        reader = self._reader
         while True:
-            try:
-                data = await self._reader.readline()
-            except (asyncio.LimitOverrunError, ValueError) as exc:
-                raise AgiProtocolError("AGI line too long") from exc
-            if not data.endswith(b"\n"):
-                raise AgiProtocolError("connection closed before the response")
-            raw = data[:-1].decode("utf-8", "replace").rstrip("\r")
-            if raw == HANGUP_LINE:
+            if data is None:
+                data = reader.take()
+                if data is None:
+                    if reader.at_eof:
+                        raise AgiProtocolError("connection closed before the response")
+                    await reader.more()
+                    continue
+            result = _parse_response(data)
+            if result is None:  # the bare HANGUP notice: the response follows it
                 self.hung_up = True
+                data = None
                 continue
-            result = parse_result_line(raw)
+            if result.code is AgiResultCode.SUCCESS:
+                return result
             if result.code is AgiResultCode.TRYING:
+                data = None
                 continue
-            if result.code is AgiResultCode.USAGE and raw.startswith("520-"):
+            if result.code is AgiResultCode.USAGE and data.startswith(b"520-"):
                 for _ in range(MAX_USAGE_LINES):
                     more = await self._readline()
                     if more is None or more.startswith("520 "):
@@ -134,7 +155,7 @@ class AgiConnection:
         """One line, None at the end of the stream (possibly mid-line)."""
         try:
             data = await self._reader.readline()
-        except (asyncio.LimitOverrunError, ValueError) as exc:
+        except asyncio.LimitOverrunError as exc:
             raise AgiProtocolError("AGI line too long") from exc
         if not data.endswith(b"\n"):
             return None

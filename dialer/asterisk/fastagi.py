@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,22 +116,32 @@ class FastAgiServer(Generic[A]):
         self.stats.sessions += 1
         self.stats.active += 1
         conn = AgiConnection(stream, stream, self._command_timeout)
+        # one deadline per session (a timer per command would cost more than the rest of
+        # the command's handling): first for the environment, then moved for the call
+        request: AgiRequest | None = None
         try:
-            await self._session(conn)
+            async with asyncio.timeout(self._env_timeout) as deadline:
+                request = await conn.read_environment()
+                deadline.reschedule(asyncio.get_running_loop().time() + self._session_timeout)
+                await self._call(conn, request)
+        except TimeoutError:
+            if request is None:
+                self.stats.protocol_errors += 1
+                log.warning("FastAGI: no AGI environment within %.0fs", self._env_timeout)
+            else:
+                self.stats.handler_errors += 1
+                log.error("FastAGI: session on channel %s exceeded %.0fs; ending it",
+                          request.channel, self._session_timeout)
+        except (AgiProtocolError, ConnectionError, OSError) as exc:  # the environment
+            self.stats.protocol_errors += 1
+            log.warning("FastAGI: bad session start: %s", exc)
         finally:
             self.stats.active -= 1
             if task is not None:
                 self._tasks.discard(task)
             conn.close()
 
-    async def _session(self, conn: AgiConnection) -> None:
-        try:
-            async with asyncio.timeout(self._env_timeout):
-                request = await conn.read_environment()
-        except (AgiProtocolError, TimeoutError, ConnectionError, OSError) as exc:
-            self.stats.protocol_errors += 1
-            log.warning("FastAGI: bad session start: %s", exc)
-            return
+    async def _call(self, conn: AgiConnection, request: AgiRequest) -> None:
         if request.script.strip("/") != self._script:
             self.stats.unknown_attempt += 1
             log.warning("FastAGI: no route for %r (channel %s)", request.script, request.channel)
@@ -153,15 +164,7 @@ class FastAgiServer(Generic[A]):
             await channel.hangup()
             return
         try:
-            # one deadline per session (a timer per command would cost more than the rest
-            # of the command's handling); Asterisk closes the socket when the call ends
-            async with asyncio.timeout(self._session_timeout):
-                await self._handler(attempt, request, channel)
-        except TimeoutError:
-            self.stats.handler_errors += 1
-            log.error("FastAGI: session for attempt %s exceeded %.0fs; ending it",
-                      attempt_id, self._session_timeout)
-            return
+            await self._handler(attempt, request, channel)  # until Asterisk closes the socket
         except Exception:
             # one broken session must not take the server down; the call is logged and the
             # AGI ends, so the dialplan goes on (hangs up) instead of leaving dead air
@@ -171,5 +174,8 @@ class FastAgiServer(Generic[A]):
         self.stats.completed += 1
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
 def _safe(value: str) -> str:
-    return "".join(c for c in value if c.isalnum() or c in "._-")[:64] or "call"
+    return _UNSAFE.sub("", value)[:64] or "call"

@@ -96,23 +96,23 @@ def test_result_parser_never_raises_anything_else(line: str) -> None:
 
 def test_environment_of_a_recorded_session() -> None:
     rec = AgiRecording.load(AGI / "followup_dtmf_record.dialogue.txt")
-    req = parse_environment(list(rec.environment))
+    req = parse_environment("\n".join(rec.environment))
     assert req.network_script == "followup?task=task-1001"
     assert req.script == "followup"
     assert req.query == {"task": "task-1001"}
     assert req.attempt_id is None
     assert req.channel == "PJSIP/1001-00000000"
     assert req.uniqueid == "1795652831.0"
-    assert req.callerid == "5550100"
-    assert req.extension == "s"
-    assert req.accountcode == ""
-    assert req.version == "22.10.1"
-    assert req.extra["agi_network"] == "yes"
+    assert req.env["agi_callerid"] == "5550100"
+    assert req.env["agi_extension"] == "s"
+    assert req.env["agi_accountcode"] == ""
+    assert req.env["agi_version"] == "22.10.1"
+    assert req.env["agi_network"] == "yes"
 
 
 def test_environment_attempt_from_query_and_args() -> None:
-    req = parse_environment(["agi_network_script: followup?attempt=42&x=1",
-                             "agi_arg_1: a", "agi_arg_2: b c"])
+    req = parse_environment("agi_network_script: followup?attempt=42&x=1\n"
+                            "agi_arg_1: a\nagi_arg_2: b c")
     assert req.attempt_id == "42"
     assert req.args == ("a", "b c")
 
@@ -128,14 +128,15 @@ def test_environment_attempt_from_query_and_args() -> None:
     ("recorded=１７６５&agi=1765075200", 0),  # fullwidth digits are not a time
 ])
 def test_recording_lead_from_the_dialplan_times(query: str, lead_ms: int) -> None:
-    req = parse_environment([f"agi_network_script: followup?attempt=42&{query}"])
+    req = parse_environment(f"agi_network_script: followup?attempt=42&{query}")
     assert req.recording_lead_ms == lead_ms
 
 
-@pytest.mark.parametrize("lines", [[], ["agi_channel: x"], ["nonsense"], ["foo: bar"]])
+@pytest.mark.parametrize("lines", [[], ["agi_channel: x"], ["nonsense"], ["foo: bar"],
+                                   ["agi_network_script: followup", "agi_x"]])
 def test_bad_environment_raises(lines: list[str]) -> None:
     with pytest.raises(AgiProtocolError):
-        parse_environment(lines)
+        parse_environment("\n".join(lines))
 
 
 def test_quote_neutralises_injection() -> None:

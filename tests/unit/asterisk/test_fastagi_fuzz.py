@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from pathlib import Path
 
@@ -43,12 +44,16 @@ async def _serve(payloads: list[bytes]) -> tuple[list[str], FastAgiServer[str]]:
     try:
         for payload in payloads:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(payload)
-            await writer.drain()
-            writer.write_eof()
-            await asyncio.wait_for(reader.read(), 5)  # the server closes its side
+            try:
+                writer.write(payload)
+                await writer.drain()
+                writer.write_eof()
+                await asyncio.wait_for(reader.read(), 5)  # the server closes its side
+            except ConnectionResetError:
+                pass  # it closed while bytes it refused to read were still unread: a reset
             writer.close()
-            await writer.wait_closed()
+            with contextlib.suppress(ConnectionResetError):
+                await writer.wait_closed()
         # a well-behaved session afterwards still works
         await asyncio.wait_for(replay_agi_session("127.0.0.1", server.port, REC,
                                                   script="followup?attempt=good"), 5)
@@ -88,3 +93,28 @@ def test_garbage_responses_after_a_valid_environment(lines: list[str], truncate:
 def test_an_overlong_line_is_refused_not_buffered_forever() -> None:
     done, _server = asyncio.run(_serve([ENV + b"200 result=" + b"1" * 100_000 + b"\n"]))
     assert "good" in done
+
+
+def test_a_peer_that_connects_and_says_nothing_is_dropped_after_the_env_timeout() -> None:
+    async def run() -> FastAgiServer[str]:
+        async def resolve(attempt_id: str) -> str | None:
+            return attempt_id
+
+        async def handler(attempt: str, request: AgiRequest, channel: AgiChannel) -> None:
+            raise AssertionError("no environment, no call")
+
+        server: FastAgiServer[str] = FastAgiServer(
+            resolve, handler, FakeClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)), Path("/tmp"),
+            port=0, env_timeout_s=0.2)
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"agi_request: half an environment\n")
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+            writer.close()
+        finally:
+            await server.close()
+        return server
+
+    server = asyncio.run(run())
+    assert server.stats.protocol_errors == 1 and server.stats.active == 0
