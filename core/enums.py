@@ -217,3 +217,6 @@ class RejectReason(StrEnum):
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     UNKNOWN_PATIENT = "unknown_patient"
     INVALID_VALUE = "invalid_value"
+    TOO_LONG = "too_long"  # longer than the store keeps
+    IMPLAUSIBLE_DATE = "implausible_date"  # a birth in the future, a visit years ahead
+    MRN_IN_USE = "mrn_in_use"  # the record number belongs to another patient

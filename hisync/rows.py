@@ -62,15 +62,31 @@ class RowError(Exception):
         self.detail = detail
 
 
+# The store's column sizes (core/store/models.py): longer text is a reject at parse time,
+# the same on every store (SQLite would keep it; PostgreSQL would fail the whole batch).
+LIMITS: dict[str, dict[str, int]] = {
+    "patients": {"his_id": 64, "mrn": 64, "name": 128, "language": 16, "timezone": 64},
+    "encounters": {"his_id": 64, "patient_his_id": 64, "attending_doctor": 128,
+                   "disposition": 32},
+}
+# Characters no name, id or code holds: C0/C1 controls and invisible format characters
+# (bidi overrides such as U+202E make a terminal or a page show something else).
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+LATEST_VISIT_AHEAD = dt.timedelta(days=366)  # a planned admission, not a typo's year 2062
+
+
 @dataclass(frozen=True)
 class ParserConfig:
-    """Everything a parse worker needs (picklable)."""
+    """Everything a parse worker needs (picklable). `today` (the sync's clock, in the
+    hospital's zone) bounds plausible dates; None skips those checks."""
 
     mapping: HisMapping
     region: str = "CN"
     timezone: str = "Asia/Shanghai"
     language: str = "zh-CN"
     encoding: Encoding = "generic"
+    today: dt.date | None = None
 
 
 def text(value: Any) -> str | None:
@@ -116,6 +132,8 @@ class RowParser:
         self._mapping = mapping
         self._parse_one: Callable[[list[str | None]], Accepted] = (
             self._patient if entity == "patients" else self._encounter)
+        self._limits = [(field, size, self._ix[field]) for field, size in LIMITS[entity].items()]
+        self._today = config.today
 
     # -- cells -------------------------------------------------------------------------
 
@@ -208,6 +226,7 @@ class RowParser:
             if birth is None:
                 raise RowError("birth_date", RejectReason.UNPARSEABLE_DATE,
                                f"{birth_raw!r} is not a date")
+            self._plausible_birth(birth)
         language = self._language(c[ix["language"]])
         timezone = c[ix["timezone"]] or self._default_tz
         if timezone != self._default_tz and zone(timezone) is None:
@@ -240,7 +259,10 @@ class RowParser:
         dept = self._code(c, "department", m.departments, RejectReason.UNKNOWN_DEPARTMENT).code
         admit = self._datetime(c, "admit_at", required=True)
         assert admit is not None
+        self._plausible_visit("admit_at", admit)
         discharge = self._datetime(c, "discharge_at", required=False)
+        if discharge is not None:
+            self._plausible_visit("discharge_at", discharge)
         if discharge is not None and discharge < admit:
             raise RowError("discharge_at", RejectReason.INVALID_VALUE,
                            "discharge is before admission")
@@ -263,6 +285,38 @@ class RowParser:
     def raw(self, row: Row) -> RawRow:
         return {c: text(v) for c, v in zip(self.columns, row, strict=True)}
 
+    def _check_text(self, c: list[str | None]) -> None:
+        """Sizes the store keeps, and no hidden characters in any cell."""
+        for field, size, i in self._limits:
+            value = c[i]
+            if value is not None and len(value) > size:
+                raise RowError(field, RejectReason.TOO_LONG,
+                               f"{len(value)} characters; the most kept is {size}")
+        for i, value in enumerate(c):
+            if value is None or value.isprintable():
+                continue
+            hidden = _HIDDEN.search(value)
+            if hidden is not None:
+                raise RowError(self._field_of(i), RejectReason.INVALID_VALUE,
+                               f"holds a control or invisible character "
+                               f"(U+{ord(hidden.group()):04X})")
+
+    def _field_of(self, i: int) -> str:
+        column = self.columns[i] if i < len(self.columns) else "?"
+        spec = self._mapping.entity(self.entity)
+        return spec.fields.get(column, column)
+
+    def _plausible_birth(self, birth: dt.date) -> None:
+        if birth < EARLIEST_BIRTH or (self._today is not None and birth > self._today):
+            raise RowError("birth_date", RejectReason.IMPLAUSIBLE_DATE,
+                           f"born {birth.isoformat()}: not between 1900 and today")
+
+    def _plausible_visit(self, field: str, at: dt.datetime) -> None:
+        if at.year < 1900 or (self._today is not None
+                              and at.date() > self._today + LATEST_VISIT_AHEAD):
+            raise RowError(field, RejectReason.IMPLAUSIBLE_DATE,
+                           f"{at.date().isoformat()}: before 1900 or over a year ahead")
+
     def parse_row(self, row: Row) -> Accepted | Reject:
         try:
             cells = self._cells(row)
@@ -271,6 +325,7 @@ class RowParser:
                                RejectReason.MISSING_FIELD,
                                "the watermark column is empty: the row cannot be synced "
                                "incrementally")
+            self._check_text(cells)
             return self._parse_one(cells)
         except RowError as err:
             return make_reject(text(row[self._key]) or "", err.field, err.reason, err.detail,

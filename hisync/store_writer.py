@@ -177,6 +177,8 @@ class StoreWriter:
                 conn.exec_driver_sql("PRAGMA cache_size = -65536")
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 16384")
             links: dict[str, int] = {}
+            if entity == "patients" and accepted:
+                accepted = self._one_patient_per_mrn(conn, columns, rows, accepted, rejects)
             if entity == "encounters":
                 links = self._patient_ids(conn, {a[3] for a in accepted if a[3]})
                 if len(links) < len({a[3] for a in accepted}):
@@ -257,6 +259,30 @@ class StoreWriter:
         changes = raw.total_changes - before
         inserted = raw.execute(top).fetchone()[0] - before_id
         return inserted, changes - inserted
+
+    def _one_patient_per_mrn(self, conn: Connection, columns: Sequence[str],
+                             rows: Sequence[Sequence[Any]], accepted: list[AcceptedRow],
+                             rejects: list[Reject]) -> list[AcceptedRow]:
+        """An MRN identifies one patient: a row whose MRN another patient holds (stored, or
+        earlier in this batch) goes to quarantine naming the holder; the holder keeps it."""
+        mrn_at = PATIENT_COLUMNS.index("mrn")
+        holder: dict[str, str] = {}
+        t = _TABLES["patients"]
+        for chunk in _chunks(sorted({str(a[2][mrn_at]) for a in accepted})):
+            holder.update((m, h) for m, h in conn.execute(
+                select(t.c.mrn, t.c.his_id).where(t.c.mrn.in_(chunk))))
+        kept: list[AcceptedRow] = []
+        for a in accepted:
+            mrn = str(a[2][mrn_at])
+            owner = holder.setdefault(mrn, a[0])
+            if owner == a[0]:
+                kept.append(a)
+                continue
+            rejects.append(make_reject(
+                a[0], "mrn", RejectReason.MRN_IN_USE,
+                f"this MRN belongs to HIS patient {owner!r}; one of the two records is wrong",
+                _raw(columns, rows[a[5]])))
+        return kept
 
     def _patient_ids(self, conn: Connection, his_ids: set[str]) -> dict[str, int]:
         out: dict[str, int] = {}

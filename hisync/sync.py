@@ -13,6 +13,10 @@ rejected, and how long it took. Per entity:
    committed mark; give up after `retries` consecutive failures without progress.
    `SourceError` (permanent) ends the run at once.
 
+Each run starts at the stored watermark itself, re-reading the rows that share it: HIS
+clocks and batch exports give many rows one timestamp, and a row that arrives later with the
+watermark's timestamp and a lower key than the last one read is still found.
+
 Incremental reading trusts the HIS to move a row's watermark forward when the row changes:
 a row changed without a newer watermark (or fixed in place after it was quarantined) is only
 seen again by a `full=True` run.
@@ -46,6 +50,7 @@ from core.clock import Clock
 from core.enums import SyncRunStatus
 from core.errors import SourceUnavailable, StoreUnavailable
 from core.store.db import Database
+from hisync.dates import zone
 from hisync.encoding import encoding_for
 from hisync.mapping import ENTITIES, HisMapping
 from hisync.parallel import BatchParser
@@ -173,6 +178,19 @@ def read_ahead(batches: Generator[RawBatch, None, None],
                 reader.join(timeout=0.05)
 
 
+def error_text(exc: BaseException) -> str:
+    """What went wrong, for the run log, without the data of the rows involved: a database
+    error gives its driver's first line (PostgreSQL's DETAIL line, "Key (mrn)=(...)", and
+    SQLAlchemy's statement and parameters are left out)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return f"{type(exc.orig).__name__}: {first}"[:300]
+    if isinstance(exc, sa_exc.StatementError):
+        return f"{type(exc).__name__}: the store refused a statement"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
 class HisSync:
     """Syncs one source into the store. Build one per run."""
 
@@ -186,8 +204,10 @@ class HisSync:
         self.clock = clock
         self.options = options or SyncOptions()
         d = defaults or LocaleDefaults()
+        today = clock.now().astimezone(zone(mapping.timezone or d.timezone)).date()
         self.config = ParserConfig(mapping=mapping, region=d.region, timezone=d.timezone,
-                                   language=d.language, encoding=encoding_for(db.dialect))
+                                   language=d.language, encoding=encoding_for(db.dialect),
+                                   today=today)
         self.progress = progress
         self.sleep = sleep
         self.writer = StoreWriter(db, source.name)
@@ -214,6 +234,10 @@ class HisSync:
                     start = self.writer.load_mark(entity)
                     if start is not None:
                         marks_from.append(start.watermark)
+                        # every row AT the watermark again, not only those after its key:
+                        # a row that arrived since with the same time and a lower key
+                        # would never be read (unchanged rows cost a hash compare)
+                        start = Mark(start.watermark, None)
                     counts, end = self._sync_entity(entity, start, parser, report)
                     report.entities[entity] = counts
                     if end is not None:
@@ -222,7 +246,7 @@ class HisSync:
             report.status = SyncRunStatus.COMPLETED
         except Exception as exc:
             report.status = SyncRunStatus.FAILED
-            report.error = f"{type(exc).__name__}: {exc}"
+            report.error = error_text(exc)
             raise
         finally:
             report.finished_at = self.clock.now()

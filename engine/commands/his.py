@@ -23,6 +23,7 @@ from rich.table import Table
 from core.enums import RejectReason
 from engine import his_service
 from engine.app import App
+from engine.commands.verbatim import verbatim
 from engine.context import pass_app
 from hisync.reports import list_rejects, list_runs
 from hisync.sync import SyncReport
@@ -143,7 +144,8 @@ def rejects(app: App, reason: str | None, limit: int, include_resolved: bool) ->
     for col in columns + (["fixed"] if include_resolved else []):
         table.add_column(col)
     for r in rows:
-        cells = [r.row_key or "(no id)", r.entity, r.field, r.reason.value, r.detail]
+        cells = [verbatim(r.row_key) if r.row_key else "(no id)", r.entity,
+                 verbatim(r.field), r.reason.value, verbatim(r.detail)]
         table.add_row(*cells, *(["yes" if r.resolved else ""] if include_resolved else []))
     _out().print(table)
 
@@ -161,7 +163,7 @@ def runs(app: App, limit: int) -> None:
         secs = f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else ""
         table.add_row(str(r.id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.status.value,
                       secs, str(r.rows_read), str(r.inserted), str(r.updated), str(r.unchanged),
-                      str(r.rejected), (r.error or "")[:60])
+                      str(r.rejected), verbatim((r.error or "")[:60]))
     _out().print(table)
 
 

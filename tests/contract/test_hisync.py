@@ -118,7 +118,12 @@ def test_second_sync_changes_nothing(db: Database, his: tuple[Path, Manifest],
     before = dump(db, with_times=True)
     clock.advance(dt.timedelta(hours=1))
     again = sync(db, source, clock)
-    assert again.totals.read == 0  # nothing new after the watermark
+    with sqlite3.connect(path) as his_db:  # the rows AT each watermark are read again
+        at_marks = sum(his_db.execute(
+            f"SELECT count(*) FROM {t} WHERE updated_at = (SELECT max(updated_at) FROM {t})"
+        ).fetchone()[0] for t in ("his_patients", "his_encounters"))
+    assert again.totals.read == at_marks
+    assert (again.totals.inserted, again.totals.updated) == (0, 0)
     full = sync(db, source, clock, full=True, batch_size=1000)
     assert full.totals.read == first.totals.read
     assert (full.totals.inserted, full.totals.updated) == (0, 0)
@@ -152,7 +157,8 @@ def test_a_changed_row_is_updated_and_flagged_for_planning(
     conn.close()
     clock.advance(dt.timedelta(days=1))
     report = sync(db, SqlSource(f"sqlite:///{path}"), clock)
-    assert report.entities["patients"].updated == 1 and report.entities["patients"].read == 1
+    patients = report.entities["patients"]  # the changed row, and the one at the old mark
+    assert (patients.updated, patients.inserted, patients.read) == (1, 0, 2)
     assert report.entities["encounters"].inserted == 1  # the fixed reject
     assert report.entities["encounters"].updated == 0
     after = dump(db, with_times=True)
@@ -169,6 +175,32 @@ def test_a_changed_row_is_updated_and_flagged_for_planning(
         assert len(still_open.scalars().all()) == sum(b.rows for b in manifest.broken) - 1
     changed = [a for a, b in zip(after["patients"], before["patients"], strict=True) if a != b]
     assert len(changed) == 1 and changed[0][0] == pid
+
+
+def test_late_rows_with_the_watermark_time_and_lower_keys_are_synced(
+        db: Database, clock: FakeClock, tmp_path: Path) -> None:
+    """HIS exports stamp whole batches with one time: rows that arrive after a sync with
+    the same `updated_at` as its watermark and keys below the last one read must not be
+    skipped."""
+    path = tmp_path / "his.sqlite"
+    generate_his(path, patients=30)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE his_patients SET updated_at = '2026-02-01 08:00:00'")
+        conn.execute("UPDATE his_encounters SET updated_at = '2026-02-01 08:00:00'")
+        late = conn.execute("SELECT * FROM his_patients WHERE patient_id IN "
+                            "(SELECT min(patient_id) FROM his_patients)").fetchone()
+        conn.execute("DELETE FROM his_encounters WHERE patient_id = ?", (late[0],))
+        conn.execute("DELETE FROM his_patients WHERE patient_id = ?", (late[0],))
+    sync(db, SqlSource(f"sqlite:///{path}"), clock)
+    with sqlite3.connect(path) as conn:  # arrives late: same time, the lowest key
+        conn.execute(f"INSERT INTO his_patients VALUES ({', '.join('?' * len(late))})", late)
+    clock.advance(dt.timedelta(minutes=5))
+    again = sync(db, SqlSource(f"sqlite:///{path}"), clock)
+    with db.session() as s:
+        stored = set(s.scalars(select(Patient.his_id)))
+        rejected = set(s.scalars(select(HisReject.row_key)))
+    assert late[0] in stored | rejected
+    assert again.entities["patients"].inserted + again.entities["patients"].rejected >= 1
 
 
 def test_csv_source_gives_the_same_store_as_sqlite(db: Database, his: tuple[Path, Manifest],

@@ -61,3 +61,24 @@ def test_sync_without_source_names_the_setting(runner: CliRunner, tmp_path: Path
     runner.invoke(cli, ["--data-dir", data, "init"])
     result = runner.invoke(cli, ["--data-dir", data, "his", "sync"], standalone_mode=False)
     assert result.exception is not None and "his.source" in str(result.exception)
+
+
+def test_rejects_show_what_the_his_sent_verbatim(runner: CliRunner, tmp_path: Path) -> None:
+    """Rich reads `[...]` as markup: `[/]` crashed the listing, `[red]555[/red]` lost its
+    brackets; control characters must not reach the terminal."""
+    from tests.contract.test_hisync_hostile import patient, write_extract
+
+    folder = tmp_path / "csv"
+    write_extract(folder)
+    with (folder / "his_patients.csv").open("a", encoding="utf-8") as f:
+        row = patient("[red]555[/red]", birth_date="[/] not a date")
+        f.write(",".join(row.values()) + "\n")
+    data = str(tmp_path / "var")
+    assert runner.invoke(cli, ["--data-dir", data, "init"]).exit_code == 0
+    synced = runner.invoke(cli, ["--data-dir", data, "his", "sync", "--source", str(folder)])
+    assert synced.exit_code == 0, synced.output
+    listed = runner.invoke(cli, ["--data-dir", data, "his", "rejects", "--limit", "100"])
+    assert listed.exit_code == 0, listed.output
+    assert "[red]555[/red]" in listed.output
+    assert "'[/] not a date'" in listed.output
+    assert "\u202e" not in listed.output and "\x1b" not in listed.output
