@@ -1,16 +1,23 @@
 """Who may do what, and in which departments.
 
-A `Principal` is parsed once per request from the user row and its unexpired grants.
-`departments is None` means every department; otherwise every query filters by it.
+A `Principal` is parsed once per request from the user row and its unexpired grants. Each
+permission carries its own departments (`scopes`): a role's permissions reach only that
+role's departments, so a department manager given "agent in surgery" may work surgery's
+tickets but never reads surgery's reports. A request acts under ONE permission
+(`acting_as`), and `departments` is that permission's scope: every query filters by it.
+`None` means every department; only hospital-wide account roles (admin, sysadmin) and
+accounts created without a department have it. A temporary grant always names a
+department; it can never make anyone hospital-wide.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.enums import Role
@@ -45,6 +52,9 @@ HOSPITAL_WIDE = frozenset({Role.SYSADMIN, Role.ADMIN})
 NEEDS_DEPARTMENT = frozenset({Role.DEPT_MANAGER})
 
 
+Scope = frozenset[int] | None  # departments; None: every department
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: int
@@ -52,16 +62,22 @@ class Principal:
     display_name: str
     role: Role
     roles: frozenset[Role]
-    permissions: frozenset[Permission]
-    departments: frozenset[int] | None  # None: every department
+    scopes: Mapping[Permission, Scope]  # each permission and the departments it reaches
+    departments: Scope = frozenset()  # the scope of the permission acted under
 
     def has(self, permission: Permission) -> bool:
-        return permission in self.permissions
+        return permission in self.scopes
 
     def require(self, permission: Permission) -> None:
         """Raises PermissionDenied unless the principal holds `permission`."""
-        if permission not in self.permissions:
+        if permission not in self.scopes:
             raise PermissionDenied(f"{self.username} may not use {permission.value}")
+
+    def acting_as(self, permission: Permission) -> Principal:
+        """This principal for one request under `permission`: its departments are that
+        permission's. Raises PermissionDenied when it is not held."""
+        self.require(permission)
+        return replace(self, departments=self.scopes[permission])
 
     def sees(self, department_id: int | None) -> bool:
         if self.departments is None:
@@ -73,6 +89,8 @@ class Principal:
         """A WHERE clause keeping rows of `column` inside the principal's departments."""
         if self.departments is None:
             return true()
+        if not self.departments:
+            return false()
         return column.in_(sorted(self.departments))
 
     @property
@@ -80,32 +98,45 @@ class Principal:
         return f"user:{self.username}"[:64]
 
 
-def _one(role: Role, department_id: int | None) -> tuple[frozenset[Permission], set[int] | None]:
-    perms = ROLE_PERMISSIONS[role]
-    if role in HOSPITAL_WIDE or department_id is None:
-        return perms, None
-    return perms, {department_id}
+# Roles a temporary grant may never give: hospital-wide power over patient data (admin) or
+# over accounts (sysadmin) is an account's role, set and audited where accounts are made.
+NOT_GRANTABLE = frozenset({Role.ADMIN, Role.SYSADMIN})
+
+
+def _widen(scopes: dict[Permission, Scope], role: Role, departments: Scope) -> None:
+    for permission in ROLE_PERMISSIONS[role]:
+        have = scopes.get(permission, frozenset())
+        scopes[permission] = None if have is None or departments is None \
+            else have | departments
+
+
+def role_scopes(role: Role, department_id: int | None) -> dict[Permission, Scope]:
+    """An account role's permissions: hospital-wide for admin and sysadmin and for an
+    account made without a department, else its department's."""
+    scopes: dict[Permission, Scope] = {}
+    _widen(scopes, role, None if role in HOSPITAL_WIDE or department_id is None
+           else frozenset({department_id}))
+    return scopes
 
 
 def load_principal(session: Session, user_id: int, now: dt.datetime) -> Principal | None:
-    """The principal for an active user (None if the user is gone, inactive or locked)."""
+    """The principal for an active user (None if the user is gone, inactive or locked).
+    Grants add their role's permissions in the grant's department only; a grant without a
+    department, or of a role no grant may give, adds nothing."""
     user = session.get(User, user_id)
     if user is None or not user.active:
         return None
     if user.locked_until is not None and user.locked_until > now:
         return None
-    perms, depts = _one(user.role, user.department_id)
-    permissions = set(perms)
+    scopes = role_scopes(user.role, user.department_id)
     roles = {user.role}
-    departments: set[int] | None = None if depts is None else set(depts)
     grants = session.execute(select(UserGrant).where(UserGrant.user_id == user_id,
                                                      UserGrant.expires_at > now)).scalars()
     for grant in grants:
-        g_perms, g_depts = _one(grant.role, grant.department_id)
-        permissions |= g_perms
+        if grant.role in NOT_GRANTABLE or grant.department_id is None \
+                or grant.granted_by == user.id:
+            continue
+        _widen(scopes, grant.role, frozenset({grant.department_id}))
         roles.add(grant.role)
-        if departments is not None:
-            departments = None if g_depts is None else departments | g_depts
     return Principal(user.id, user.username, user.display_name, user.role, frozenset(roles),
-                     frozenset(permissions),
-                     None if departments is None else frozenset(departments))
+                     scopes)

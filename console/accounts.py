@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from console.access import NEEDS_DEPARTMENT
+from console.access import NEEDS_DEPARTMENT, NOT_GRANTABLE
 from console.forms import FormError, GrantForm, UserForm
 from console.passwords import hash_password, verify_password
 from console.sessions import revoke_user
@@ -99,15 +99,21 @@ class AccountService:
 
     def grant(self, session: Session, form: GrantForm, granted_by: int, actor: str
               ) -> UserGrant:
-        """A temporary right; raises NotFound / FormError for unknown user or department."""
+        """A temporary right in one department; raises NotFound / FormError for an unknown
+        user or department, a grant without a department, a role no grant may give (admin,
+        sysadmin) and a grant to oneself."""
         user = session.get(User, form.user_id)
         if user is None:
             raise NotFound(f"user {form.user_id} not found")
         if form.department_id is not None and session.get(Department, form.department_id) \
                 is None:
             raise FormError("department_id", "unknown_choice")
-        if form.role in NEEDS_DEPARTMENT and form.department_id is None:
+        if form.department_id is None:  # a grant never makes anyone hospital-wide
             raise FormError("department_id", "required")
+        if form.role in NOT_GRANTABLE:
+            raise FormError("role", "not_grantable")
+        if user.id == granted_by:
+            raise FormError("user_id", "not_yourself")
         now = self._clock.now()
         grant = UserGrant(user_id=user.id, role=form.role, department_id=form.department_id,
                           granted_by=granted_by, expires_at=now + dt.timedelta(days=form.days),

@@ -254,7 +254,7 @@ class GrantForm:
     def parse(cls, form: Form) -> GrantForm:
         role = choice(form, "role", Role)
         assert role is not None
-        if role is Role.SYSADMIN:
+        if role in (Role.ADMIN, Role.SYSADMIN):  # console.access.NOT_GRANTABLE
             raise FormError("role", "not_grantable")
         return cls(integer(form, "user_id", low=1, high=2**53), role,
                    optional_int(form, "department_id"),

@@ -328,6 +328,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
                              "3-32 lowercase letters, digits, . _ -"),
     "problem.too_short": ("至少 10 位", "must have at least 10 characters"),
     "problem.not_grantable": ("不能临时授予", "cannot be granted"),
+    "problem.not_yourself": ("不能给自己授权", "cannot be granted to yourself"),
     "problem.not_an_extension": ("不是分机号", "is not an extension"),
 }
 

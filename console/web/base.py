@@ -84,7 +84,9 @@ async def in_db(request: Request, fn: Callable[[Session], T]) -> T:
 
 
 async def principal(request: Request, need: Permission | None = None) -> Principal:
-    """The logged-in principal (re-read each request: deactivation takes effect at once).
+    """The logged-in principal (re-read each request: deactivation takes effect at once),
+    acting under `need`: its departments are that permission's. Without `need` it sees no
+    department at all.
 
     Raises LoginRequired and PermissionDenied.
     """
@@ -102,9 +104,7 @@ async def principal(request: Request, need: Permission | None = None) -> Princip
     if who is None:
         request.session.clear()
         raise LoginRequired("session ended")
-    if need is not None:
-        who.require(need)
-    return who
+    return who.acting_as(need) if need is not None else who
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200,

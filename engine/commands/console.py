@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from console.access import ROLE_PERMISSIONS, Principal
+from console.access import Principal, role_scopes
 from console.accounts import AccountService
 from console.excel import Heading, report_workbook
 from console.forms import FormError, GrantForm, UserForm, month
@@ -154,7 +154,7 @@ def report() -> None:
 
 def _system_principal() -> Principal:
     return Principal(0, "cli", "cli", Role.ADMIN, frozenset({Role.ADMIN}),
-                     ROLE_PERMISSIONS[Role.ADMIN], None)
+                     role_scopes(Role.ADMIN, None), None)
 
 
 @report.command("snapshots")

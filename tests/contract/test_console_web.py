@@ -411,6 +411,34 @@ def test_sysadmin_adds_a_user_and_grants_a_temporary_right(site: Site) -> None:
     assert len(_audit(site, "user.create")) == 1 and len(_audit(site, "user.grant")) == 1
 
 
+def test_a_grant_reaches_only_its_own_permissions_in_its_own_department(site: Site) -> None:
+    """A CARD manager granted "agent in ONC" works ONC's tickets and calls, and still
+    never reads ONC's reports, Excel or print view; the sysadmin can grant no one admin,
+    nothing without a department, and nothing to themselves."""
+    sd = site.seeded
+    sysadmin = _client(site, "sys")
+    sysadmin.get("/users")
+    mgr = sd.users["mgr_card"]
+    assert sysadmin.post(f"/users/{mgr}/grant", {"role": "agent", "department_id":
+                                                 str(sd.onc_id), "days": "3"}).status == 200
+    for form in ({"role": "agent", "department_id": "", "days": "3"},
+                 {"role": "admin", "department_id": str(sd.onc_id), "days": "3"}):
+        assert sysadmin.post(f"/users/{mgr}/grant", form).status == 400, form
+    assert sysadmin.post(f"/users/{sd.users['sys']}/grant",
+                         {"role": "supervisor", "department_id": str(sd.onc_id),
+                          "days": "3"}).status == 400
+    c = _client(site, "mgr_card")
+    assert c.get(f"/calls/{sd.onc_call}").status == 200  # as an agent in ONC
+    assert f'data-ticket="{sd.onc_ticket}"' in c.get("/worklist").text
+    for path in (f"/reports/monthly?department={sd.onc_id}",
+                 f"/reports/monthly.xlsx?department={sd.onc_id}",
+                 f"/reports/monthly/print?department={sd.onc_id}"):
+        assert c.get(path).status in (403, 404), path
+    report = c.get("/reports/monthly")
+    assert report.status == 200 and "ONC" not in report.text and "肿瘤" not in report.text
+    assert _client(site, "sys").get(f"/recordings/{sd.onc_recording}/audio").status == 403
+
+
 def test_language_switch(site: Site) -> None:
     c = _client(site, "admin")
     assert "今日总览" in c.get("/").text

@@ -33,7 +33,7 @@ def test_the_worklist_lists_the_most_urgent_first(db: Database) -> None:
              "priority": ticket_priority(reason), "status": TicketStatus.OPEN,
              "summary": f"{reason.value}/{severity}", "created_at": NOW + dt.timedelta(
                  minutes=minute)} for reason, severity, minute in rows])
-        who = Principal(1, "a", "A", Role.AGENT, frozenset({Role.AGENT}), frozenset(), None)
+        who = Principal(1, "a", "A", Role.AGENT, frozenset({Role.AGENT}), {}, None)
         listed = [(t.reason, t.severity) for t in open_tickets(s, who)]
     assert listed == [
         ("red_flag", "critical"), ("red_flag", "high"), ("red_flag", "low"),

@@ -28,7 +28,7 @@ TZ = "Asia/Shanghai"
 
 def _principal(depts: frozenset[int] | None) -> Principal:
     return Principal(1, "u", "u", Role.DEPT_MANAGER, frozenset({Role.DEPT_MANAGER}),
-                     ROLE_PERMISSIONS[Role.DEPT_MANAGER], depts)
+                     {p: depts for p in ROLE_PERMISSIONS[Role.DEPT_MANAGER]}, depts)
 
 
 @given(st.lists(st.integers(1, 5), min_size=2, max_size=200))
