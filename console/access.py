@@ -120,13 +120,11 @@ def role_scopes(role: Role, department_id: int | None) -> dict[Permission, Scope
 
 
 def load_principal(session: Session, user_id: int, now: dt.datetime) -> Principal | None:
-    """The principal for an active user (None if the user is gone, inactive or locked).
+    """The principal for an active user (None if the user is gone or inactive).
     Grants add their role's permissions in the grant's department only; a grant without a
     department, or of a role no grant may give, adds nothing."""
     user = session.get(User, user_id)
     if user is None or not user.active:
-        return None
-    if user.locked_until is not None and user.locked_until > now:
         return None
     scopes = role_scopes(user.role, user.department_id)
     roles = {user.role}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from console.access import NEEDS_DEPARTMENT, NOT_GRANTABLE
 from console.forms import FormError, GrantForm, UserForm
+from console.login_throttle import LoginThrottleStore
 from console.passwords import hash_password, verify_password
 from console.sessions import revoke_user
 from core.audit import AuditLog
@@ -18,13 +19,11 @@ from core.clock import Clock
 from core.errors import NotFound
 from core.store.models import Department, User, UserGrant
 
-LOCKOUT = dt.timedelta(minutes=15)
-
 
 class LoginResult(StrEnum):
     OK = "ok"
     BAD_CREDENTIALS = "bad_credentials"
-    LOCKED = "locked"
+    THROTTLED = "throttled"  # too many failures from this address: wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,38 +38,35 @@ class AccountService:
     def __init__(self, clock: Clock, audit: AuditLog, max_failed_logins: int) -> None:
         self._clock = clock
         self._audit = audit
-        self._max_failed = max_failed_logins
+        self._throttle = LoginThrottleStore(max_failed_logins)
 
     def login(self, session: Session, username: str, password: str,
               client: str) -> LoginOutcome:
-        """Check a password. Failures count towards a lockout; every attempt is audited.
+        """Check a password; every attempt is audited.
 
-        Unknown users and wrong passwords look the same to the caller.
+        Unknown users, wrong passwords and inactive accounts get the same answer after the
+        same work (a password hash is always checked). Failures slow down their (username,
+        address) pair and their address (`console.login_throttle`): while one is slowed
+        down the answer is THROTTLED, whether or not the username exists.
         """
         now = self._clock.now()
         name = username.strip()[:64]
-        user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
         detail = {"username": name, "client": client[:64]}
-        if user is not None and user.locked_until is not None and user.locked_until > now:
+        user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+        actor = f"user:{name}" if user else "anonymous"
+        target = user.id if user else "-"
+        until = self._throttle.blocked_until(session, name, client, now)
+        if until is not None:
             verify_password(None, password)
-            self._audit.append(session, f"user:{name}", "login.refused_locked", "user",
-                               user.id, detail)
-            return LoginOutcome(LoginResult.LOCKED)
+            self._audit.append(session, actor, "login.throttled", "user", target,
+                               {**detail, "until": until.isoformat()})
+            return LoginOutcome(LoginResult.THROTTLED)
         ok = verify_password(user.password_hash if user else None, password)
         if user is None or not user.active or not ok:
-            if user is not None:
-                user.failed_logins += 1
-                if user.failed_logins >= self._max_failed:
-                    user.locked_until = now + LOCKOUT
-                    user.failed_logins = 0
-                    revoke_user(session, user.id, now)
-                    self._audit.append(session, "system:console", "user.locked", "user",
-                                       user.id, {**detail, "until": user.locked_until.isoformat()})
-            self._audit.append(session, f"user:{name}" if user else "anonymous",
-                               "login.failed", "user", user.id if user else "-", detail)
+            self._throttle.failed(session, name, client, now)
+            self._audit.append(session, actor, "login.failed", "user", target, detail)
             return LoginOutcome(LoginResult.BAD_CREDENTIALS)
-        user.failed_logins = 0
-        user.locked_until = None
+        self._throttle.succeeded(session, name, client)
         self._audit.append(session, f"user:{name}", "login.success", "user", user.id, detail)
         return LoginOutcome(LoginResult.OK, user.id)
 
@@ -88,7 +84,7 @@ class AccountService:
             raise FormError("department_id", "required")
         user = User(username=form.username, display_name=form.display_name,
                     password_hash=hash_password(form.password), role=form.role,
-                    department_id=form.department_id, active=True, failed_logins=0,
+                    department_id=form.department_id, active=True,
                     created_at=self._clock.now())
         session.add(user)
         session.flush()
@@ -130,10 +126,7 @@ class AccountService:
         if user is None:
             raise NotFound(f"user {user_id} not found")
         user.active = active
-        if active:
-            user.locked_until = None
-            user.failed_logins = 0
-        else:
+        if not active:
             revoke_user(session, user.id, self._clock.now())
         self._audit.append(session, actor, "user.activate" if active else "user.deactivate",
                            "user", user.id, {})

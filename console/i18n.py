@@ -20,9 +20,9 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Log in"),
     "login.bad_credentials": ("用户名或密码错误", "Wrong username or password"),
-    "login.locked": (
-        "登录失败次数过多，账户已暂时锁定",
-        "Too many failed logins: the account is locked for a while"),
+    "login.throttled": (
+        "此处登录失败次数过多，请几分钟后再试",
+        "Too many failed logins from here: try again in a few minutes"),
     "dash.title": ("今日总览", "Today"),
     "dash.department": ("科室", "Department"),
     "dash.due": ("今日应随访", "Due today"),
@@ -203,7 +203,6 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "users.display_name": ("姓名", "Display name"),
     "users.role": ("角色", "Role"),
     "users.active": ("启用", "Active"),
-    "users.locked": ("已锁定", "Locked"),
     "users.grants": ("临时权限", "Temporary rights"),
     "users.grant": ("授予临时权限", "Grant"),
     "users.days": ("天数", "Days"),

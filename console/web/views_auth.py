@@ -54,7 +54,7 @@ async def login_submit(request: Request) -> Response:
     outcome, token = await in_db(request, work)
     nxt = safe_next(form.get("next"))
     if not token:
-        key = "login.locked" if outcome.result is LoginResult.LOCKED else \
+        key = "login.throttled" if outcome.result is LoginResult.THROTTLED else \
             "login.bad_credentials"
         return render(request, "login.html", {"next": nxt, "error": key}, status=401)
     lang = locale(request)

@@ -268,9 +268,18 @@ class User(Base):
     role: Mapped[Role] = mapped_column(enum_column(Role))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
+
+
+class LoginThrottle(Base):
+    """Failed logins of one (username, address) pair ("u:name|addr") or one address
+    ("a:addr"), and until when further tries from it are refused."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
 
 
 class UserGrant(Base):

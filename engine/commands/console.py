@@ -104,11 +104,8 @@ def users_list(app: App) -> None:
     with app.db.session() as s:
         rows = _accounts(app).users(s)
         codes = {int(i): str(c) for i, c in s.execute(select(Department.id, Department.code))}
-    now = app.clock.now()
     for user, grants in rows:
         state = "active" if user.active else "inactive"
-        if user.locked_until is not None and user.locked_until > now:
-            state = "locked"
         dept = codes.get(user.department_id, "*") if user.department_id else "*"
         extra = "; ".join(f"{g.role.value}@{codes.get(g.department_id or 0, '*')} until "
                           f"{g.expires_at:%Y-%m-%d %H:%M}" for g in grants)

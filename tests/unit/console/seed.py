@@ -105,7 +105,7 @@ def seed(db: Database, clock: Clock, store: RecordingStore, *,
         for name, (role, dept) in USERS.items():
             u = User(username=name, display_name=name.upper(), password_hash=pw, role=role,
                      department_id=codes[dept] if dept else None, active=True,
-                     failed_logins=0, created_at=now)
+                     created_at=now)
             s.add(u)
             s.flush()
             out.users[name] = u.id

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from console.access import ROLE_PERMISSIONS, Permission, load_principal
-from console.accounts import LOCKOUT, AccountService, LoginResult
+from console.accounts import AccountService, LoginResult
 from console.forms import FormError, GrantForm, UserForm
+from console.login_throttle import FIRST_WAIT
 from core.audit import AuditLog, verify_chain
 from core.clock import FakeClock
 from core.enums import Role
@@ -92,26 +93,50 @@ def test_a_grant_never_widens_another_permission_nor_makes_anyone_hospital_wide(
     assert not sys_who.has(Permission.PLAY) and not sys_who.has(Permission.CALLS)
 
 
-def test_login_lockout_expires_and_every_attempt_is_in_a_valid_chain(
+def test_failed_logins_slow_the_guesser_and_every_attempt_is_in_a_valid_chain(
         sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
     accounts = AccountService(clock, AuditLog(clock), 3)
     with sqlite_db.session() as s:
         for _ in range(3):
             assert accounts.login(s, "agent_card", "nope", "1.2.3.4").result is \
                 LoginResult.BAD_CREDENTIALS
-        assert accounts.login(s, "agent_card", PASSWORD, "1.2.3.4").result is LoginResult.LOCKED
-        assert load_principal(s, seeded.users["agent_card"], clock.now()) is None
-    clock.advance(LOCKOUT + dt.timedelta(seconds=1))
+        # the guesser's address is slowed down, even with the right password ...
+        assert accounts.login(s, "agent_card", PASSWORD, "1.2.3.4").result is \
+            LoginResult.THROTTLED
+        # ... the colleague at their own desk is not, and their sessions live on
+        assert accounts.login(s, "agent_card", PASSWORD, "10.0.0.7").result is LoginResult.OK
+        assert load_principal(s, seeded.users["agent_card"], clock.now()) is not None
+    clock.advance(FIRST_WAIT + dt.timedelta(seconds=1))
     with sqlite_db.session() as s:
         ok = accounts.login(s, "agent_card", PASSWORD, "1.2.3.4")
         assert ok.result is LoginResult.OK and ok.user_id == seeded.users["agent_card"]
         actions = [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id))
                    .scalars() if e.action.startswith(("login", "user"))]
-        assert actions == ["login.failed", "login.failed", "user.locked", "login.failed",
-                           "login.refused_locked", "login.success"]
+        assert actions == ["login.failed", "login.failed", "login.failed", "login.throttled",
+                           "login.success", "login.success"]
         assert verify_chain(s).ok
-        user = s.get(User, seeded.users["agent_card"])
-        assert user.failed_logins == 0 and user.locked_until is None
+
+
+def test_unknown_and_known_usernames_get_the_same_answers(
+        sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
+    accounts = AccountService(clock, AuditLog(clock), 2)
+    with sqlite_db.session() as s:
+        answers = {name: [accounts.login(s, name, "wrong", "5.6.7.8").result
+                          for _ in range(4)]
+                   for name in ("agent_card", "no_such_user")}
+    assert answers["agent_card"] == answers["no_such_user"] == [
+        LoginResult.BAD_CREDENTIALS, LoginResult.BAD_CREDENTIALS, LoginResult.THROTTLED,
+        LoginResult.THROTTLED]
+
+
+def test_one_address_guessing_many_usernames_is_slowed_down(
+        sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
+    accounts = AccountService(clock, AuditLog(clock), 1)
+    with sqlite_db.session() as s:
+        results = [accounts.login(s, f"guess{i}", "pw", "9.9.9.9").result for i in range(12)]
+        assert results[:10] == [LoginResult.BAD_CREDENTIALS] * 10
+        assert results[10:] == [LoginResult.THROTTLED] * 2
+        assert accounts.login(s, "agent_card", PASSWORD, "10.0.0.7").result is LoginResult.OK
 
 
 def test_inactive_users_cannot_log_in(sqlite_db: Database, clock: FakeClock,
@@ -166,7 +191,7 @@ def test_no_grant_reaches_past_the_departments_that_give_each_permission(
         s.execute(delete(UserGrant))
         user = User(username=f"u{len(grants)}-{role.value}", display_name="u",
                     password_hash="x", role=role, department_id=dept[home], active=True,
-                    failed_logins=0, created_at=now)
+                    created_at=now)
         s.add(user)
         s.flush()
         for g_role, g_dept, by_self, expired in grants:
