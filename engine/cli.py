@@ -66,7 +66,7 @@ _register_commands()
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # a command's Exit(n) comes back as n
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -78,3 +78,5 @@ def main() -> None:
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.commands import asterisk, audit, console, demo, dial, his, plan, prompts
+from engine.commands import asterisk, audit, console, demo, dial, doctor, his, plan, prompts
 
-COMMAND_MODULES = (asterisk, audit, console, demo, dial, his, plan, prompts)
+COMMAND_MODULES = (asterisk, audit, console, demo, dial, doctor, his, plan, prompts)

@@ -21,6 +21,7 @@ from core.enums import Role
 from core.errors import NotFound
 from core.store.models import Department, User
 from engine.app import App
+from engine.commands.doctor import preflight
 from engine.console_app import ScriptWording
 from engine.context import pass_app
 
@@ -43,10 +44,11 @@ def console(app: App, host: str | None, port: int | None, https_only: bool) -> N
 
     from engine.console_app import build_console
 
+    listen = (host or app.settings.console.host, port or app.settings.console.port)
+    preflight(app.settings, calls=False, store_ready=False, serve=listen)
     app.db.migrate()
     web = build_console(app, https_only=https_only)
-    uvicorn.run(web, host=host or app.settings.console.host,
-                port=port or app.settings.console.port, log_level="info",
+    uvicorn.run(web, host=listen[0], port=listen[1], log_level="info",
                 server_header=False, proxy_headers=False)
 
 

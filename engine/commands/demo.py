@@ -7,6 +7,7 @@ import datetime as dt
 import click
 from rich.console import Console
 
+from engine.commands.doctor import preflight
 from engine.context import LazyApp
 from engine.demo import DemoOptions, run_demo
 
@@ -38,6 +39,8 @@ def demo(lazy: LazyApp, patients: int, days: int, speed: float, channels: int, s
     the web console and print its address and the demo logins. Replaces an earlier demo's
     data."""
     settings = lazy.settings()
+    serve = None if no_console else (settings.console.host, port or settings.console.port)
+    preflight(settings, calls=True, store_ready=False, backend="sim", serve=serve)
     run_demo(settings, DemoOptions(patients=patients, days=days, speed=speed,
                                    channels=channels, seed=seed,
                                    today=today.date() if today else None,

@@ -147,8 +147,11 @@ def run(app: App, backend: BackendName | None, seed: int, no_jobs: bool, speed: 
     Stop it with SIGTERM (or Ctrl-C): it makes no new calls and waits for calls in
     progress to finish.
     """
+    from engine.commands.doctor import preflight
     from engine.jobs import daemon_jobs
 
+    preflight(app.settings, calls=True, backend=backend or app.settings.dialer.backend,
+              daemon=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
     asyncio.run(_run(app, backend or app.settings.dialer.backend, seed,

@@ -1,0 +1,86 @@
+"""The preflight, as a user meets it: `followup doctor`, and `demo`, `run` and `console`
+refusing to start with one plain line per missing part (never a traceback)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def followup(*args: str, path: str | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
+    env["PYTHONPATH"] = str(REPO)
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([sys.executable, "-c", "from engine.cli import main; main()", *args],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=120,
+                          check=False)
+
+
+def _path_without(tmp_path: Path, *hidden: str) -> str:
+    """A PATH holding the tools the engine uses, except `hidden`."""
+    shown = tmp_path / "bin"
+    shown.mkdir()
+    for tool in ("sox", "ffmpeg", "espeak-ng"):
+        found = shutil.which(tool)
+        if found and tool not in hidden:
+            (shown / tool).symlink_to(found)
+    return str(shown)
+
+
+def _no_traceback(out: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+                    reason="needs espeak-ng and sox to show that hiding one is noticed")
+def test_the_demo_stops_before_calling_when_espeak_is_missing(tmp_path: Path) -> None:
+    out = followup("--data-dir", str(tmp_path / "var"), "demo", "--patients", "10",
+                   "--days", "1", "--no-console", path=_path_without(tmp_path, "espeak-ng"),
+                   cwd=tmp_path)
+    _no_traceback(out)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert any("espeak-ng is not installed" in ln and "apt-get install espeak-ng" in ln
+               for ln in lines)
+    assert lines[-1].startswith("error [preflight]:")
+    assert not (tmp_path / "var" / "his.sqlite").exists()  # nothing was started
+    assert "synthetic HIS" not in out.stdout
+
+
+def test_doctor_names_each_part_and_the_fix(tmp_path: Path) -> None:
+    out = followup("--data-dir", str(tmp_path / "var"), "doctor", cwd=tmp_path)
+    _no_traceback(out)
+    assert out.returncode == 1  # the store was never initialised
+    assert "run `followup init`" in out.stdout
+    assert "recordings:" in out.stdout
+    assert followup("--data-dir", str(tmp_path / "var"), "init", cwd=tmp_path).returncode == 0
+    again = followup("--data-dir", str(tmp_path / "var"), "doctor", cwd=tmp_path)
+    assert "PROBLEM  database" not in again.stdout
+
+
+def test_run_refuses_a_store_that_is_not_initialised(tmp_path: Path) -> None:
+    out = followup("--data-dir", str(tmp_path / "var"), "run", "--no-jobs", cwd=tmp_path)
+    _no_traceback(out)
+    assert out.returncode == 2 and "run `followup init`" in out.stderr
+
+
+def test_the_console_refuses_a_busy_port_and_says_who_holds_it(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        out = followup("--data-dir", str(tmp_path / "var"), "console", "--port", str(port),
+                       cwd=tmp_path)
+    _no_traceback(out)
+    assert out.returncode == 2
+    assert f"127.0.0.1:{port} is taken" in out.stderr
+    assert f"held by PID {os.getpid()}" in out.stderr
