@@ -263,6 +263,7 @@ def load_settings(
             raise ConfigError("config", f"file {path} not found") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
+    file_data = data
     data = _merge(data, _env_layer(env))
     if overrides:
         data = _merge(data, overrides)
@@ -274,4 +275,17 @@ def load_settings(
         problem = err["msg"]
         if err["type"] == "extra_forbidden":
             problem = "unknown setting"
-        raise ConfigError(key, problem) from None
+        raise ConfigError(key, f"{problem} ({_origin(err['loc'], file_data, path)})") from None
+
+
+def _origin(loc: tuple[int | str, ...], file_data: dict[str, Any], path: str | Path | None
+            ) -> str:
+    """Where a bad setting came from: the file (named), or the environment variable."""
+    node: Any = file_data
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            if overridden := "__".join(str(p) for p in loc):
+                return f"from the environment, {ENV_PREFIX}{overridden.upper()}"
+            return "from the environment"
+        node = node[part]
+    return f"in {path}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from core.errors import FollowupError
 from engine.app import App
@@ -64,6 +65,18 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def store_problem(exc: SQLAlchemyError) -> tuple[str, str]:
+    """A database error as (code, one line): a store never initialised says what to run."""
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = first[0][:300] if first else type(exc).__name__
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return "store_not_initialised", f"the database has no tables yet ({text}): run " \
+            "`followup init`"
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "store_unavailable", f"the database cannot be used: {text}"
+    return "store_error", f"the database refused: {text}"
+
+
 def main() -> None:
     try:
         code = cli.main(standalone_mode=False)  # a command's Exit(n) comes back as n
@@ -75,6 +88,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except FollowupError as exc:
         click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:  # the store, met by a command: one line, no traceback
+        code, message = store_problem(exc)
+        click.echo(f"error [{code}]: {message}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -54,8 +54,12 @@ from sqlalchemy.types import NullType
 from core.errors import SourceError, SourceUnavailable
 from hisync.mapping import EntityMapping
 
-_PERMANENT_SQLITE = ("no such table", "no such column", "syntax error", "not a database",
-                     "file is not a database", "ambiguous column")
+# Errors a retry cannot cure, whatever class the driver gives them: a wrong schema, a wrong
+# password (PostgreSQL, MySQL/MariaDB "Access denied"), a database or role that is not there.
+_PERMANENT = ("no such table", "no such column", "syntax error", "not a database",
+              "file is not a database", "ambiguous column", "password authentication failed",
+              "access denied", "authentication failed", "does not exist", "invalid sslmode",
+              "unknown database")
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ def translate_db_error(exc: sa_exc.SQLAlchemyError, what: str) -> SourceError:
     message = message.splitlines()[0]
     temporary = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError |
                            sa_exc.DisconnectionError | sa_exc.TimeoutError)
-    if temporary and not any(p in message.lower() for p in _PERMANENT_SQLITE):
+    if temporary and not any(p in message.lower() for p in _PERMANENT):
         return SourceUnavailable(f"{what}: {message}")
     return SourceError(f"{what}: {message}")
 

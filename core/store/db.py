@@ -12,10 +12,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import StoreError, StoreUnavailable
+from core.errors import ConfigError, StoreError, StoreUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 P = ParamSpec("P")
@@ -31,9 +31,31 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _store_error(exc: OperationalError) -> StoreError:
+    """A lost or locked server is temporary (retried); a store without its tables is not:
+    no retry makes them appear."""
+    text = str(exc.orig).strip()
+    if "no such table" in text:
+        return StoreError(f"the database has no tables yet ({text.splitlines()[0]}): "
+                          "run `followup init`")
+    return StoreUnavailable(f"database unavailable: {exc.orig}")
+
+
 def create_db_engine(url: str, echo: bool = False) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout. Statement
-    parameters (patients' data) are never put into error messages or logs."""
+    parameters (patients' data) are never put into error messages or logs. Raises
+    ConfigError for a URL that is not one or names a driver that is not installed."""
+    try:
+        return _create_db_engine(url, echo)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True) \
+            if not isinstance(exc, ArgumentError) else "the value given"
+        raise ConfigError("database.url", f"{shown} cannot be used: "
+                          f"{str(exc).splitlines()[0][:160]} (e.g. sqlite:///var/followup."
+                          "sqlite or postgresql://user:password@host/database)") from None
+
+
+def _create_db_engine(url: str, echo: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -67,7 +89,7 @@ class Database:
             session.commit()
         except OperationalError as exc:
             session.rollback()
-            raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
+            raise _store_error(exc) from exc
         except Exception:
             session.rollback()
             raise
@@ -82,7 +104,7 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
-            raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
+            raise _store_error(exc) from exc
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration (Alembic)."""

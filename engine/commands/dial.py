@@ -120,7 +120,11 @@ def dial(app: App, backend: BackendName | None, seed: int, speed: float, days: f
     hours; opted-out, deceased and readmitted patients are skipped (and their tasks
     cancelled with the reason). Busy and unanswered calls are retried later by `run`.
     """
-    stats = asyncio.run(_dial(app, backend or app.settings.dialer.backend, seed, speed, days))
+    from engine.commands.doctor import preflight
+
+    chosen = backend or app.settings.dialer.backend
+    preflight(app.settings, calls=True, backend=chosen)
+    stats = asyncio.run(_dial(app, chosen, seed, speed, days))
     click.echo(f"claimed {stats.claimed}, dialled {stats.dialled}, answered {stats.answered}, "
                f"completed {stats.completed}, red flags {stats.red_flags}, "
                f"tickets {stats.tickets}")
