@@ -15,7 +15,7 @@ setup: $(BIN)/followup
 
 # Sets everything up and runs the main job on the embedded default (SQLite, synthetic HIS).
 demo: setup
-	$(BIN)/followup --data-dir var/demo demo
+	$(BIN)/followup demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from core.clock import AcceleratedClock, Clock
 from core.enums import Role
+from core.errors import ConfigError
 from core.settings import Settings
 from core.store.models import (
     Answer,
@@ -74,7 +75,17 @@ class DemoResult:
     totals: dict[str, Any]
 
 
+DEMO_MARK = ".made-by-demo"  # a store the demo may replace; any other it never touches
+
+
 def _fresh(data_dir: Path) -> None:
+    """Clear an earlier demo's store. Raises ConfigError for a folder holding a store the
+    demo did not make: the demo shares the CLI's default folder, and must never wipe a
+    hospital's data."""
+    store = data_dir / "followup.sqlite"
+    if store.exists() and store.stat().st_size > 0 and not (data_dir / DEMO_MARK).exists():
+        raise ConfigError("data_dir", f"{data_dir} holds a store the demo did not make; "
+                          "run the demo elsewhere: followup --data-dir DIR demo")
     if data_dir.exists():
         for name in ("followup.sqlite", "followup.sqlite-wal", "followup.sqlite-shm",
                      "followup.sqlite.dialer.lock", "his.sqlite"):
@@ -82,6 +93,8 @@ def _fresh(data_dir: Path) -> None:
         for sub in ("recordings", "sim-calls"):
             shutil.rmtree(data_dir / sub, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / DEMO_MARK).write_text("followup demo: this store may be replaced by the "
+                                      "next demo\n", encoding="utf-8")
 
 
 def _progress_table(stats: CampaignStats, clock: Clock, tz: str) -> Table:

@@ -77,6 +77,13 @@ def problems(found: list[Finding]) -> list[Finding]:
 
 def _store(settings: Settings, must_be_migrated: bool, may_be_away: bool) -> Finding:
     url = settings.redacted()["database"]["url"]
+    if settings.database_url.startswith("sqlite:///"):
+        file = Path(settings.database_url.removeprefix("sqlite:///"))
+        if not file.exists():  # not made yet (and not made by looking at it)
+            if must_be_migrated:
+                return Finding("database", False, f"{url} does not exist yet",
+                               "run `followup init`")
+            return Finding("database", True, f"{url} (new)")
     try:
         db = Database(settings.database_url)
     except Exception as exc:  # a URL SQLAlchemy cannot read, an unknown driver

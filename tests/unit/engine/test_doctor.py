@@ -84,3 +84,21 @@ def test_the_console_refuses_a_busy_port_and_says_who_holds_it(tmp_path: Path) -
     assert out.returncode == 2
     assert f"127.0.0.1:{port} is taken" in out.stderr
     assert f"held by PID {os.getpid()}" in out.stderr
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+                    reason="the demo calls: it needs espeak-ng and sox")
+def test_the_demo_shares_the_clis_folder_and_never_wipes_a_store_it_did_not_make(
+        tmp_path: Path) -> None:
+    small = ("demo", "--patients", "10", "--days", "1", "--no-console")
+    made = followup(*small, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    listed = followup("tasks", cwd=tmp_path)  # the CLI's default folder is the demo's
+    assert listed.returncode == 0 and "error" not in listed.stderr, listed.stderr
+    assert followup(*small, cwd=tmp_path).returncode == 0  # an earlier demo: replaced
+    hospital = tmp_path / "hospital"
+    assert followup("--data-dir", str(hospital), "init", cwd=tmp_path).returncode == 0
+    refused = followup("--data-dir", str(hospital), *small, cwd=tmp_path)
+    _no_traceback(refused)
+    assert refused.returncode == 2 and "did not make" in refused.stderr
+    assert (hospital / "followup.sqlite").stat().st_size > 0
