@@ -81,6 +81,7 @@ from dialer.telephony import CallReport
 from ivr.channel import Channel
 from ivr.script_loader import load_scripts
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.call_support import planner
 from tests.integration.dialer_seed import seed_due_tasks
 
@@ -167,7 +168,7 @@ def run_campaign(url: str, channels: int, speed: float, wall0: float, seed: int,
     """One dialer over the store at `url` until no task is left; returns its figures."""
     db = Database(url)
     clock = SharedClock(wall0, speed)
-    audit = AuditLog(clock)
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
     rules = CallingRules.from_settings("00:00-24:00", [])
     claimer = TaskClaimer(db, f"bench-{os.getpid()}", dt.timedelta(minutes=10), rules,
                           "Asia/Shanghai")
@@ -233,7 +234,8 @@ def baseline_cpu_ms(url: str, n: int, work: Path, progress: bool,
     clock = SharedClock(time.time(), 1.0)
     rules = CallingRules.from_settings("00:00-24:00", [])
     claimer = TaskClaimer(db, "baseline", dt.timedelta(minutes=10), rules, "Asia/Shanghai")
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(work, clock, AuditLog(clock)), "sim")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(work, clock, audit), "sim")
     tasks = claimer.claim(clock.now(), n)
     done = CallSummary(DialOutcome.ANSWERED, ScriptOutcome.COMPLETED)
 

@@ -66,6 +66,7 @@ from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.fastagi import FastAgiServer
 from dialer.asterisk.testing import AgiRecording, AgiReplayer
 from ivr.channel import Prompt
+from tests.audit_key import TEST_AUDIT_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 AGI = REPO / "tests" / "fixtures" / "asterisk" / "agi"
@@ -145,8 +146,9 @@ async def _ivr_route(work: Path, n: int) -> tuple[Any, Any]:
     seed_due_tasks(db, n, clock.now())
     claimer = TaskClaimer(db, "bench", __import__("datetime").timedelta(minutes=30),
                           CallingRules.from_settings("00:00-24:00", []), "Asia/Shanghai")
-    attempts = AttemptLog(db, RetryPolicy(), RecordingStore(work / "rec", clock,
-                                                            AuditLog(clock)), "asterisk")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    attempts = AttemptLog(db, RetryPolicy(), RecordingStore(work / "rec", clock, audit),
+                          "asterisk")
     prompts = PromptMaker(build_prompt_audio(work, {"zh-CN": "espeak-ng"}, {}))
     library = ScriptLibrary(load_scripts(REPO / "scripts"), "zh-CN")
     planner = CallPlanner(db, attempts, library, prompts, PlannerSettings(

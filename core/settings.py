@@ -151,6 +151,22 @@ class RecordingsSettings(_Section):
     encryption_key: SecretStr = SecretStr("")
 
 
+class AuditSettings(_Section):
+    # the audit chain's HMAC key, hex (32 bytes: 64 characters); empty: the key file
+    # data_dir/audit.key, made on first use. Never in the database.
+    key: SecretStr = SecretStr("")
+    # where committed entries are anchored outside the store; empty: beside the recordings
+    anchor: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if text and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", text):
+            raise ValueError("must be hex, at least 32 characters (16 bytes)")
+        return value
+
+
 class ConsoleSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -171,6 +187,7 @@ class Settings(_Section):
     dialer: DialerSettings = DialerSettings()
     recordings: RecordingsSettings = RecordingsSettings()
     console: ConsoleSettings = ConsoleSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def database_url(self) -> str:
@@ -181,6 +198,10 @@ class Settings(_Section):
     @property
     def recordings_dir(self) -> Path:
         return Path(self.recordings.dir or Path(self.data_dir) / "recordings").resolve()
+
+    @property
+    def audit_anchor(self) -> Path:
+        return Path(self.audit.anchor or self.recordings_dir / "audit-anchor.log").resolve()
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict fit for logs and `followup config`: secrets masked."""
@@ -194,7 +215,7 @@ class Settings(_Section):
         return data
 
 
-_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key"}
+_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key", "key"}
 
 
 def _mask_url(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.audit import AuditLog
+from core.audit import AuditLog, load_or_create_key
 from core.clock import Clock, SystemClock
 from core.settings import Settings
 from core.store.db import Database
@@ -21,7 +21,15 @@ class App:
     audit: AuditLog = field(init=False)
 
     def __post_init__(self) -> None:
-        self.audit = AuditLog(self.clock)
+        self.audit = AuditLog(self.clock, self.audit_key, self.settings.audit_anchor)
+
+    @property
+    def audit_key(self) -> bytes:
+        """The audit chain's key: the setting, else the key file in the data folder."""
+        secret = self.settings.audit.key.get_secret_value()
+        if secret:
+            return bytes.fromhex(secret)
+        return load_or_create_key(self.data_dir / "audit.key")
 
     @property
     def data_dir(self) -> Path:

@@ -15,16 +15,17 @@ def register(cli: click.Group) -> None:
 
 @click.group()
 def audit() -> None:
-    """The audit log: every login, playback, download and purge, hash-chained."""
+    """The audit log: every login, playback, download and purge, HMAC-chained."""
 
 
 @audit.command()
 @pass_app
 def verify(app: App) -> None:
-    """Check the whole audit chain. Exits 1 and names the first bad entry if any row was
-    changed or deleted."""
+    """Check the whole audit chain (its HMAC under the audit key, and the links anchored
+    outside the store). Exits 1 and names the first bad entry if any row was changed,
+    deleted or written without the key."""
     with app.db.session() as session:
-        report = verify_chain(session)
+        report = verify_chain(session, app.audit_key, app.settings.audit_anchor)
     if report.ok:
         click.echo(f"audit log intact: {report.entries} entries")
         return

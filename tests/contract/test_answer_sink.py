@@ -20,6 +20,7 @@ from dialer.call_handler import StoreAnswerSink
 from dialer.call_plan import AttemptId
 from dialer.retry_policy import RetryPolicy
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.test_attempt_log import _answer, _claim_one
 from tests.contract.test_claims import NOW
 
@@ -53,7 +54,7 @@ class Pauses:
 def _setup(db: Database, tmp_path: Path) -> tuple[AttemptLog, AttemptId]:
     clock = FakeClock(NOW)
     log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path / "rec", clock,
-                                                       AuditLog(clock)), "sim")
+                                                       AuditLog(clock, TEST_AUDIT_KEY)), "sim")
     task = _claim_one(db).claim(NOW, 1)[0]
     return log, log.begin(task, NOW)
 

@@ -30,6 +30,7 @@ from dialer.spool_sweep import sweep_spool
 from ivr.answer_reading import TRANSCRIBING
 from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.test_claims import NOW, RULES, TZ, _seed
 from tests.contract.test_recordings import _wav
 
@@ -38,7 +39,7 @@ from tests.contract.test_recordings import _wav
 def log(db: Database, tmp_path: Path) -> AttemptLog:
     clock = FakeClock(NOW)
     return AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path / "rec", clock,
-                                                        AuditLog(clock)), "sim")
+                                                        AuditLog(clock, TEST_AUDIT_KEY)), "sim")
 
 
 def _claim_one(db: Database, max_attempts: int = 3) -> TaskClaimer:
@@ -205,7 +206,7 @@ def test_a_failing_recordings_folder_loses_no_answer_and_no_call(
     clock = FakeClock(NOW)
     broken = tmp_path / "rec"
     broken.write_text("not a folder")  # as good as full or read-only: nothing can be filed
-    store = RecordingStore(broken, clock, AuditLog(clock))
+    store = RecordingStore(broken, clock, AuditLog(clock, TEST_AUDIT_KEY))
     log = AttemptLog(db, RetryPolicy(), store, "sim")
     task = _claim_one(db).claim(NOW, 1)[0]
     a = log.begin(task, NOW)

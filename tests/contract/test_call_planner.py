@@ -21,6 +21,7 @@ from dialer.retry_policy import RetryPolicy
 from ivr.results import Answer
 from ivr.script_loader import load_script
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.call_support import SCRIPT_S, TextPrompts, script_s
 from tests.contract.test_claims import NOW, RULES, TZ, _seed
 
@@ -28,7 +29,7 @@ from tests.contract.test_claims import NOW, RULES, TZ, _seed
 def _planner(db: Database, tmp_path: Path) -> tuple[CallPlanner, AttemptLog, TextPrompts]:
     clock = FakeClock(NOW)
     log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path / "rec", clock,
-                                                       AuditLog(clock)), "sim")
+                                                       AuditLog(clock, TEST_AUDIT_KEY)), "sim")
     ko = tmp_path / "scripts" / "s" / "v1" / "ko-KR.yaml"
     ko.parent.mkdir(parents=True, exist_ok=True)
     zh_greeting = next(line for line in SCRIPT_S.splitlines() if line.startswith("greeting:"))

@@ -23,6 +23,7 @@ from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.telephony import CallReport
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.call_support import planner
 from tests.contract.test_claims import NOW, TZ, _seed
 
@@ -75,7 +76,8 @@ class FakeTelephony:
 def _campaign(db: Database, tmp_path: Path, telephony: FakeTelephony, clock: AcceleratedClock,
               channels: int) -> tuple[Campaign, TaskClaimer]:
     claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, audit), "fake")
     pacer = Pacer(channels, 50.0, clock, clock.sleep)
     return Campaign(db, claimer, log, planner(db, log, tmp_path), telephony, pacer, clock,
                     clock.sleep, CampaignOptions(poll_interval_s=5)), claimer
@@ -190,7 +192,8 @@ async def test_a_recordings_folder_that_fails_pauses_calling(db: Database,
     clock = AcceleratedClock(NOW, speed=600)
     tel = FakeTelephony(clock, {})
     claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, audit), "fake")
     campaign = Campaign(db, claimer, log, planner(db, log, tmp_path), tel,
                         Pacer(2, 50.0, clock, clock.sleep), clock, clock.sleep,
                         CampaignOptions(poll_interval_s=5),
@@ -214,7 +217,8 @@ async def test_a_run_of_failed_calls_pauses_calling_and_raises_one_ticket(
     clock = AcceleratedClock(NOW, speed=600)
     tel = FakeTelephony(clock, {f"{i:02d}": [DialOutcome.ERROR] for i in range(n)})
     claimer = TaskClaimer(db, "d1", dt.timedelta(minutes=10), ALWAYS, TZ)
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, AuditLog(clock)), "fake")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path, clock, audit), "fake")
     campaign = Campaign(db, claimer, log, planner(db, log, tmp_path), tel,
                         Pacer(1, 50.0, clock, clock.sleep), clock, clock.sleep,
                         CampaignOptions(poll_interval_s=5, max_consecutive_failures=5,

@@ -25,6 +25,7 @@ from dialer.retry_policy import RetryPolicy
 from dialer.spool_sweep import sweep_spool
 from ivr.results import Answer
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.call_support import planner
 from tests.contract.test_campaign import FakeTelephony
 from tests.contract.test_claims import NOW, TZ, _seed
@@ -38,7 +39,7 @@ async def test_a_new_dialer_files_what_a_dead_one_left_in_the_spool(
     clock = AcceleratedClock(NOW, speed=600)
     folder = tmp_path / "rec"
     folder.write_text("full")  # as good as full: nothing can be filed
-    full = RecordingStore(folder, clock, AuditLog(clock))
+    full = RecordingStore(folder, clock, AuditLog(clock, TEST_AUDIT_KEY))
     _seed(db, [{}], [{"patient_id": 1, "calling_window": "00:00-24:00"}])
     claimer = TaskClaimer(db, "dead", dt.timedelta(minutes=10), ALWAYS, TZ)
     dead = AttemptLog(db, RetryPolicy(), full, "fake")
@@ -53,7 +54,7 @@ async def test_a_new_dialer_files_what_a_dead_one_left_in_the_spool(
                                      recording=call), NOW)
     # ... and that dialer dies; the folder is repaired before anyone raises an alarm
     folder.unlink()
-    store = RecordingStore(folder, clock, AuditLog(clock))
+    store = RecordingStore(folder, clock, AuditLog(clock, TEST_AUDIT_KEY))
     log = AttemptLog(db, RetryPolicy(), store, "fake")
     campaign = Campaign(
         db, TaskClaimer(db, "new", dt.timedelta(minutes=10), ALWAYS, TZ), log,

@@ -18,6 +18,7 @@ from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.retry_policy import RetryPolicy
 from ivr.results import Answer
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.test_attempt_log import _claim_one
 from tests.contract.test_claims import NOW
 from tests.contract.test_recordings import _wav
@@ -27,7 +28,8 @@ def test_a_clip_two_dialers_file_at_once_is_filed_once(db: Database, tmp_path: P
     clock = FakeClock(NOW)
     folder = tmp_path / "rec"
     folder.write_text("full")  # the clip stays in the spool when the answer is stored
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(folder, clock, AuditLog(clock)), "sim")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(folder, clock, audit), "sim")
     attempt = log.begin(_claim_one(db).claim(NOW, 1)[0], NOW)
     assert attempt is not None
     clip = tmp_path / "clip.wav"
@@ -57,7 +59,8 @@ def test_a_clip_spooled_for_a_moment_is_reported_when_the_call_ends(
     clock = FakeClock(NOW)
     folder = tmp_path / "rec"
     folder.write_text("full")
-    log = AttemptLog(db, RetryPolicy(), RecordingStore(folder, clock, AuditLog(clock)), "sim")
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(folder, clock, audit), "sim")
     attempt = log.begin(_claim_one(db).claim(NOW, 1)[0], NOW)
     assert attempt is not None
     clip, call = tmp_path / "clip.wav", tmp_path / "call.wav"

@@ -17,6 +17,7 @@ from core.store.db import Database
 from core.store.models import AuditEntry, User, UserGrant
 from engine.cli import cli
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.seed import seed
 
 
@@ -30,7 +31,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     db.migrate()
     # The CLI runs on the wall clock: seed 'today' as the real today.
     clock = FakeClock(dt.datetime.now(dt.UTC).replace(hour=3, minute=0))
-    seed(db, clock, RecordingStore(tmp_path / "rec", clock, AuditLog(clock)))
+    seed(db, clock, RecordingStore(tmp_path / "rec", clock, AuditLog(clock, TEST_AUDIT_KEY)))
     return db
 
 

@@ -25,6 +25,7 @@ from core.store.models import (
     Ticket,
     User,
 )
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.fixtures import Site, site_fixture  # noqa: F401 - the fixture
 from tests.unit.console.seed import PASSWORD
 from tests.unit.console.server import Client
@@ -538,7 +539,8 @@ def test_admin_places_a_legal_hold_that_retention_respects(site: Site) -> None:
     assert event.detail["reason"] == "投诉调查 2026-017" and event.actor == "user:admin"
     site.clock.advance(dt.timedelta(days=200))
     with site.db.session() as s:
-        report = purge_expired(s, site.store.root, site.clock, AuditLog(site.clock), 180)
+        audit = AuditLog(site.clock, TEST_AUDIT_KEY)
+        report = purge_expired(s, site.store.root, site.clock, audit, 180)
     # the ONC recording goes; CARD's call is held, with its voice answer's clip
     assert report.held == 2 and report.purged == 1
     with site.db.session() as s:

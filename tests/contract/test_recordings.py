@@ -21,6 +21,7 @@ from core.store.models import AuditEntry, Department, Recording
 from recordings.cipher import RecordingCipher
 from recordings.retention import purge_expired
 from recordings.store import AccessKind, RecordingIntegrityError, RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 
 
 def _wav(seconds: float, freq: float = 440.0) -> bytes:
@@ -38,7 +39,7 @@ def _wav(seconds: float, freq: float = 440.0) -> bytes:
 
 @pytest.fixture
 def store(tmp_path: Path, clock: FakeClock) -> RecordingStore:
-    return RecordingStore(tmp_path / "rec", clock, AuditLog(clock))
+    return RecordingStore(tmp_path / "rec", clock, AuditLog(clock, TEST_AUDIT_KEY))
 
 
 def test_file_and_play_is_verified_and_audited(db: Database, store: RecordingStore) -> None:
@@ -58,7 +59,7 @@ def test_file_and_play_is_verified_and_audited(db: Database, store: RecordingSto
             ("supervisor1", "recording.play", str(rec.id)),
             ("supervisor1", "recording.download", str(rec.id)),
         ]
-        assert verify_chain(s).ok
+        assert verify_chain(s, TEST_AUDIT_KEY).ok
 
 
 def test_changed_bytes_are_never_served(db: Database, store: RecordingStore) -> None:
@@ -88,7 +89,8 @@ def test_missing_file_is_an_integrity_error(db: Database, store: RecordingStore)
 
 def test_encrypted_at_rest(db: Database, tmp_path: Path, clock: FakeClock) -> None:
     key = RecordingCipher.new_key()
-    enc = RecordingStore(tmp_path / "enc", clock, AuditLog(clock), RecordingCipher(key))
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    enc = RecordingStore(tmp_path / "enc", clock, audit, RecordingCipher(key))
     audio = _wav(0.3)
     with db.session() as s:
         rec = enc.file_bytes(s, audio, kind=RecordingKind.CALL, attempt_id=None,
@@ -97,7 +99,7 @@ def test_encrypted_at_rest(db: Database, tmp_path: Path, clock: FakeClock) -> No
     assert rec.path.suffix == ".enc" and b"RIFF" not in on_disk and b"WAVE" not in on_disk
     with db.session() as s:
         assert enc.read(s, rec.id, actor="a") == audio
-    other = RecordingStore(tmp_path / "enc", clock, AuditLog(clock),
+    other = RecordingStore(tmp_path / "enc", clock, AuditLog(clock, TEST_AUDIT_KEY),
                            RecordingCipher(RecordingCipher.new_key()))
     with db.session() as s, pytest.raises(RecordingIntegrityError, match="decrypt"):
         other.read(s, rec.id, actor="a")
@@ -129,7 +131,7 @@ def test_retention_by_department_with_legal_hold(db: Database, store: RecordingS
         card = store.file_bytes(s, _wav(0.1, 400), kind=RecordingKind.CALL,
                                 attempt_id=None, department_id=default.id)
     clock.advance(dt.timedelta(days=60))
-    audit = AuditLog(clock)
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
     with db.session() as s:
         report = purge_expired(s, store.root, clock, audit, default_days=180)
     assert (report.purged, report.files_removed, report.held) == (1, 1, 1)

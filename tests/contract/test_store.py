@@ -13,6 +13,7 @@ from core.clock import FakeClock
 from core.enums import EncounterType, Sex
 from core.store.db import Database
 from core.store.models import AuditEntry, Department, Encounter, Patient
+from tests.audit_key import TEST_AUDIT_KEY
 
 
 def _patient(his_id: str, now: dt.datetime) -> Patient:
@@ -61,36 +62,36 @@ def test_naive_datetime_is_refused(db: Database) -> None:
 
 
 def test_audit_chain_detects_change_and_deletion(db: Database, clock: FakeClock) -> None:
-    audit = AuditLog(clock)
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
     with db.session() as s:
         for i in range(5):
             clock.advance(dt.timedelta(seconds=1))
             audit.append(s, "nurse1", "recording.play", "recording", i, {"ip": "127.0.0.1"})
     with db.session() as s:
-        assert verify_chain(s).ok
-        assert verify_chain(s).entries == 5
+        assert verify_chain(s, TEST_AUDIT_KEY).ok
+        assert verify_chain(s, TEST_AUDIT_KEY).entries == 5
     with db.session() as s:
         s.execute(update(AuditEntry).where(AuditEntry.id == 3).values(actor="mallory"))
     with db.session() as s:
-        report = verify_chain(s)
+        report = verify_chain(s, TEST_AUDIT_KEY)
         assert not report.ok and report.broken_at == 3
     with db.session() as s:
         s.execute(update(AuditEntry).where(AuditEntry.id == 3).values(actor="nurse1"))
         s.execute(text("DELETE FROM audit_log WHERE id = 2"))
     with db.session() as s:
-        report = verify_chain(s)
+        report = verify_chain(s, TEST_AUDIT_KEY)
         assert not report.ok and report.broken_at == 3
 
 
 def test_audit_detects_deleted_tail(db: Database, clock: FakeClock) -> None:
-    audit = AuditLog(clock)
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
     with db.session() as s:
         for i in range(3):
             audit.append(s, "sup", "login", "user", i)
     with db.session() as s:
         s.execute(text("DELETE FROM audit_log WHERE id = 3"))
     with db.session() as s:
-        assert not verify_chain(s).ok
+        assert not verify_chain(s, TEST_AUDIT_KEY).ok
 
 
 def test_migrations_match_the_models(db: Database) -> None:

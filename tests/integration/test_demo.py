@@ -17,6 +17,7 @@ from core.clock import SystemClock
 from core.store.db import Database
 from core.store.models import Answer, CallAttempt, Recording, Ticket
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
         assert step in out.stdout
     db = Database(f"sqlite:///{data_dir / 'followup.sqlite'}")
     clock = SystemClock()
-    store = RecordingStore(data_dir / "recordings", clock, AuditLog(clock))
+    store = RecordingStore(data_dir / "recordings", clock, AuditLog(clock, TEST_AUDIT_KEY))
     with db.session() as s:
         calls = s.execute(select(func.count()).select_from(CallAttempt)).scalar_one()
         answers = s.execute(select(func.count()).select_from(Answer)).scalar_one()

@@ -19,6 +19,7 @@ from core.errors import TelephonyError
 from core.store.db import Database
 from engine.console_app import ScriptWording
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.seed import Seeded, seed
 from tests.unit.console.server import serving
 
@@ -50,9 +51,10 @@ class Site:
 
 
 def build_deps(db: Database, clock: FakeClock, store: RecordingStore,
-               click: RecordingClickToCall) -> ConsoleDeps:
+               click: RecordingClickToCall, audit: AuditLog) -> ConsoleDeps:
     return ConsoleDeps(
-        db=db, clock=clock, audit=AuditLog(clock), recordings=store, secret_key=SECRET,
+        db=db, clock=clock, audit=audit, recordings=store,
+        secret_key=SECRET,
         timezone="Asia/Shanghai", hospital_name="示范医院", max_failed_logins=3,
         definitions=StaticDefinitions([
             DefinitionFile("script", "demo/v1/en-US.yaml", "id: demo\n", ""),
@@ -64,10 +66,12 @@ def build_deps(db: Database, clock: FakeClock, store: RecordingStore,
 
 @contextmanager
 def running_site(db: Database, clock: FakeClock, tmp_path: Path) -> Iterator[Site]:
-    store = RecordingStore(tmp_path / "recordings", clock, AuditLog(clock))
+    # the audit chain anchored where `followup audit verify --data-dir tmp_path` looks
+    audit = AuditLog(clock, TEST_AUDIT_KEY, tmp_path / "recordings" / "audit-anchor.log")
+    store = RecordingStore(tmp_path / "recordings", clock, audit)
     seeded = seed(db, clock, store)
     click = RecordingClickToCall()
-    with serving(create_app(build_deps(db, clock, store, click))) as base:
+    with serving(create_app(build_deps(db, clock, store, click, audit))) as base:
         yield Site(base, db, clock, store, seeded, click)
 
 

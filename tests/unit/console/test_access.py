@@ -20,12 +20,14 @@ from core.enums import Role
 from core.store.db import Database
 from core.store.models import AuditEntry, Department, User, UserGrant
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.seed import PASSWORD, Seeded, seed
 
 
 @pytest.fixture
 def seeded(sqlite_db: Database, clock: FakeClock, tmp_path: Path) -> Seeded:
-    return seed(sqlite_db, clock, RecordingStore(tmp_path / "r", clock, AuditLog(clock)))
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    return seed(sqlite_db, clock, RecordingStore(tmp_path / "r", clock, audit))
 
 
 def test_roles_get_their_permissions_and_departments(sqlite_db: Database, clock: FakeClock,
@@ -47,7 +49,7 @@ def test_roles_get_their_permissions_and_departments(sqlite_db: Database, clock:
 
 def test_a_grant_adds_its_department_until_it_expires(sqlite_db: Database, clock: FakeClock,
                                                       seeded: Seeded) -> None:
-    accounts = AccountService(clock, AuditLog(clock), 3)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 3)
     agent = seeded.users["agent_card"]
     with sqlite_db.session() as s:
         accounts.grant(s, GrantForm(agent, Role.DEPT_MANAGER, seeded.onc_id, 2),
@@ -70,7 +72,7 @@ def test_a_grant_never_widens_another_permission_nor_makes_anyone_hospital_wide(
     """Found in a hostile trial: an ORTH manager granted "agent in GSURG" read GSURG's
     reports; granted "agent" with no department, became hospital-wide; a sysadmin granted
     themselves admin and played recordings."""
-    accounts = AccountService(clock, AuditLog(clock), 3)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 3)
     mgr, sysadmin = seeded.users["mgr_card"], seeded.users["sys"]
     with sqlite_db.session() as s:
         accounts.grant(s, GrantForm(mgr, Role.AGENT, seeded.onc_id, 2), sysadmin, "user:sys")
@@ -95,7 +97,7 @@ def test_a_grant_never_widens_another_permission_nor_makes_anyone_hospital_wide(
 
 def test_failed_logins_slow_the_guesser_and_every_attempt_is_in_a_valid_chain(
         sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
-    accounts = AccountService(clock, AuditLog(clock), 3)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 3)
     with sqlite_db.session() as s:
         for _ in range(3):
             assert accounts.login(s, "agent_card", "nope", "1.2.3.4").result is \
@@ -114,12 +116,12 @@ def test_failed_logins_slow_the_guesser_and_every_attempt_is_in_a_valid_chain(
                    .scalars() if e.action.startswith(("login", "user"))]
         assert actions == ["login.failed", "login.failed", "login.failed", "login.throttled",
                            "login.success", "login.success"]
-        assert verify_chain(s).ok
+        assert verify_chain(s, TEST_AUDIT_KEY).ok
 
 
 def test_unknown_and_known_usernames_get_the_same_answers(
         sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
-    accounts = AccountService(clock, AuditLog(clock), 2)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 2)
     with sqlite_db.session() as s:
         answers = {name: [accounts.login(s, name, "wrong", "5.6.7.8").result
                           for _ in range(4)]
@@ -131,7 +133,7 @@ def test_unknown_and_known_usernames_get_the_same_answers(
 
 def test_one_address_guessing_many_usernames_is_slowed_down(
         sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
-    accounts = AccountService(clock, AuditLog(clock), 1)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 1)
     with sqlite_db.session() as s:
         results = [accounts.login(s, f"guess{i}", "pw", "9.9.9.9").result for i in range(12)]
         assert results[:10] == [LoginResult.BAD_CREDENTIALS] * 10
@@ -141,7 +143,7 @@ def test_one_address_guessing_many_usernames_is_slowed_down(
 
 def test_inactive_users_cannot_log_in(sqlite_db: Database, clock: FakeClock,
                                       seeded: Seeded) -> None:
-    accounts = AccountService(clock, AuditLog(clock), 3)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 3)
     with sqlite_db.session() as s:
         accounts.set_active(s, seeded.users["sup_card"], False, "user:sys")
     with sqlite_db.session() as s:
@@ -152,7 +154,7 @@ def test_inactive_users_cannot_log_in(sqlite_db: Database, clock: FakeClock,
 
 def test_user_creation_refuses_duplicates_and_managers_without_department(
         sqlite_db: Database, clock: FakeClock, seeded: Seeded) -> None:
-    accounts = AccountService(clock, AuditLog(clock), 3)
+    accounts = AccountService(clock, AuditLog(clock, TEST_AUDIT_KEY), 3)
     with pytest.raises(FormError, match="taken"), sqlite_db.session() as s:
         accounts.create_user(s, UserForm("agent_card", "x", "long-password", Role.AGENT, None),
                              "cli")

@@ -21,6 +21,7 @@ from core.errors import NotFound
 from core.store.db import Database
 from core.store.models import Answer, ReportSnapshot
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.seed import Seeded, seed
 
 TZ = "Asia/Shanghai"
@@ -52,7 +53,8 @@ def test_t_quantiles_and_wilson_interval() -> None:
 
 @pytest.fixture
 def seeded(sqlite_db: Database, clock: FakeClock, tmp_path: Path) -> Seeded:
-    return seed(sqlite_db, clock, RecordingStore(tmp_path / "r", clock, AuditLog(clock)))
+    audit = AuditLog(clock, TEST_AUDIT_KEY)
+    return seed(sqlite_db, clock, RecordingStore(tmp_path / "r", clock, audit))
 
 
 def test_month_figures_count_exactly_and_suppress_small_cells(sqlite_db: Database,

@@ -17,6 +17,7 @@ from core.store.db import Database
 from core.store.models import CallAttempt, Recording
 from recordings.sampling import choose_sample, recorded_calls, sample_size
 from recordings.store import RecordingStore
+from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.seed import seed
 
 
@@ -50,7 +51,7 @@ def test_different_seeds_draw_different_samples() -> None:
 def test_recorded_calls_are_answered_with_a_live_recording(sqlite_db: Database,
                                                             clock: FakeClock,
                                                             tmp_path: Path) -> None:
-    store = RecordingStore(tmp_path / "rec", clock, AuditLog(clock))
+    store = RecordingStore(tmp_path / "rec", clock, AuditLog(clock, TEST_AUDIT_KEY))
     sd = seed(sqlite_db, clock, store)
     day_start = dt.datetime(2026, 3, 9, 16, 0, tzinfo=dt.UTC)  # 2026-03-10 in Shanghai
     day_end = day_start + dt.timedelta(days=1)
