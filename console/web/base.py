@@ -22,7 +22,7 @@ from console.forms import FormError
 from console.i18n import DEFAULT_LOCALE, LOCALES, translate
 from console.sessions import session_user
 from console.web.errors import CsrfFailed, LoginRequired
-from core.errors import NotFound
+from core.errors import NotFound, PermissionDenied
 
 T = TypeVar("T")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -70,6 +70,39 @@ async def form_data(request: Request) -> tuple[dict[str, str], dict[str, list[st
         single.setdefault(key, value)
         multi.setdefault(key, []).append(value)
     return single, multi
+
+
+async def audited(request: Request, who: Principal, what: str, object_id: int,
+                  fn: Callable[[Session], T], detail: dict[str, Any] | None = None) -> T:
+    """`fn` (a read of a patient's data), audited as `<what>.view` in the same transaction;
+    when it is refused (outside the caller's departments, or gone) the refusal is audited as
+    `<what>.refused` in a transaction of its own, then re-raised."""
+    audit = deps(request).audit
+    kind = what.split(".")[0]
+
+    def viewed(s: Session) -> T:
+        out = fn(s)
+        audit.append(s, who.actor, f"{what}.view", kind, object_id, detail or {})
+        return out
+
+    try:
+        return await in_db(request, viewed)
+    except (NotFound, PermissionDenied) as exc:
+        await audit_refusal(request, who, what, object_id, exc, detail)
+        raise
+
+
+async def audit_refusal(request: Request, who: Principal, what: str, object_id: int,
+                        exc: NotFound | PermissionDenied,
+                        detail: dict[str, Any] | None = None) -> None:
+    """Audit a refused read as `<what>.refused`, in a transaction of its own."""
+    audit = deps(request).audit
+
+    def refused(s: Session) -> None:
+        audit.append(s, who.actor, f"{what}.refused", what.split(".")[0], object_id,
+                     {**(detail or {}), "why": exc.code})
+
+    await in_db(request, refused)
 
 
 async def in_db(request: Request, fn: Callable[[Session], T]) -> T:

@@ -29,6 +29,8 @@ from console.legal_hold import HoldForm, set_legal_hold
 from console.periods import local_today
 from console.questions import question_name, script_name
 from console.web.base import (
+    audit_refusal,
+    audited,
     deps,
     export_format,
     export_response,
@@ -41,6 +43,7 @@ from console.web.base import (
     render,
 )
 from core.enums import DialOutcome, ScriptOutcome, TaskStatus, YesNo
+from core.errors import NotFound
 from core.store.models import Department, Recording
 from recordings.store import AccessKind
 
@@ -159,14 +162,16 @@ async def tasks_page(request: Request) -> Response:
 async def call_page(request: Request) -> Response:
     who = await principal(request, Permission.CALLS)
     attempt_id = path_id(request)
-    detail = await in_db(request, lambda s: call_detail(s, who, attempt_id))
+    detail = await audited(request, who, "call", attempt_id,
+                           lambda s: call_detail(s, who, attempt_id))
     return render(request, "call.html", {"c": detail}, who=who)
 
 
 async def patient_view(request: Request) -> Response:
     who = await principal(request, Permission.CALLS)
     patient_id = path_id(request)
-    page = await in_db(request, lambda s: patient_page(s, who, patient_id))
+    page = await audited(request, who, "patient", patient_id,
+                         lambda s: patient_page(s, who, patient_id))
     return render(request, "patient.html", {"p": page}, who=who)
 
 
@@ -179,7 +184,11 @@ async def _recording(request: Request, access: AccessKind) -> Response:
         recording_in_scope(s, who, rec_id)  # NotFound outside the caller's departments
         return store.read(s, rec_id, actor=who.actor, access=access)
 
-    data = await in_db(request, work)
+    try:
+        data = await in_db(request, work)  # the store audits each play and download
+    except NotFound as exc:
+        await audit_refusal(request, who, "recording", rec_id, exc, {"access": access.value})
+        raise
     headers = {"Cache-Control": "no-store"}
     if access is AccessKind.DOWNLOAD:
         headers["Content-Disposition"] = f'attachment; filename="recording-{rec_id}.wav"'

@@ -17,7 +17,7 @@ from console.periods import last_finished_month, local_time
 from console.questions import question_names
 from console.report_text import figure_texts
 from console.reports import MonthlyReport, ReportService
-from console.web.base import deps, in_db, locale, principal, render
+from console.web.base import audit_refusal, deps, in_db, locale, principal, render
 from core.errors import NotFound
 from core.store.models import Department
 
@@ -40,7 +40,11 @@ async def _load(request: Request, who: Principal
             return None, depts
         return svc.monthly(s, who, chosen, first), depts
 
-    return await in_db(request, work)
+    try:
+        return await in_db(request, work)
+    except NotFound as exc:  # a department outside the reader's scope, or none
+        await audit_refusal(request, who, "report", dept_id or 0, exc, {"month": str(first)})
+        raise
 
 
 def _charts(report: MonthlyReport, lang: str, names: dict[str, str]

@@ -119,8 +119,17 @@ def test_department_manager_never_sees_another_departments_urls(site: Site) -> N
     assert f"/calls/{sd.onc_call}" not in forced.text
     dash = c.get("/")
     assert 'data-dept="CARD"' in dash.text and 'data-dept="ONC"' not in dash.text
-    # nothing of ONC was read: no playback audited
+    # nothing of ONC was read: no playback audited; every refusal and every view is
     assert _audit(site, "recording.play") == []
+    assert [e.object_id for e in _audit(site, "call.view")] == [str(sd.card_call)]
+    assert [e.object_id for e in _audit(site, "patient.view")] == [str(sd.card_patient)]
+    refused = {(e.action, e.object_id) for e in _audit(site, "call.refused")
+               + _audit(site, "patient.refused") + _audit(site, "recording.refused")
+               + _audit(site, "report.refused")}
+    assert {("call.refused", str(sd.onc_call)), ("patient.refused", str(sd.onc_patient)),
+            ("recording.refused", str(sd.onc_recording)),
+            ("report.refused", str(sd.onc_id))} <= refused
+    assert all(e.actor == "user:mgr_card" for e in _audit(site, "call.refused"))
 
 
 def test_playback_and_download_are_audit_events(site: Site) -> None:
