@@ -73,6 +73,9 @@ class ScriptsSettings(_Section):
 
 class HisSettings(_Section):
     source: str = ""  # SQLAlchemy URL or a .csv/.xlsx path
+    # the HIS's stable name for watermarks and the quarantine (e.g. "his-main"); empty: the
+    # source's location, so a moved extract or a changed URL starts over
+    source_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
     mapping: str = ""  # mapping YAML
     batch_size: int = Field(default=5000, ge=1)
     retries: int = Field(default=5, ge=0)

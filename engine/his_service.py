@@ -41,7 +41,7 @@ def run_sync(app: App, source: str | None = None, mapping: str | None = None,
                         full=full),
             LocaleDefaults(region=hospital.default_region, timezone=hospital.default_timezone,
                            language=hospital.default_language),
-            progress=progress)
+            progress=progress, source_id=his.source_id)
         return sync.run()
     finally:
         src.close()

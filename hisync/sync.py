@@ -197,7 +197,8 @@ class HisSync:
     def __init__(self, db: Database, source: Source, mapping: HisMapping, clock: Clock,
                  options: SyncOptions | None = None, defaults: LocaleDefaults | None = None,
                  progress: ProgressSink | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 source_id: str = "") -> None:
         self.db = db
         self.source = source
         self.mapping = mapping
@@ -210,7 +211,9 @@ class HisSync:
                                    today=today)
         self.progress = progress
         self.sleep = sleep
-        self.writer = StoreWriter(db, source.name)
+        # the identity watermarks and the quarantine are kept under: a configured id, so
+        # the same HIS read from another folder or with another URL is the same source
+        self.writer = StoreWriter(db, source_id or source.name)
 
     def run(self) -> SyncReport:
         with rare_gc_passes():

@@ -125,3 +125,31 @@ def test_a_hostile_extract_is_sorted_row_by_row_the_same_on_every_store(
     assert {k: again[k] for k in ("stored", "rejects", "names")} == \
         {k: got[k] for k in ("stored", "rejects", "names")}
     assert [status for status, _ in again["runs"]] == [SyncRunStatus.COMPLETED] * 2
+
+
+def test_a_configured_source_id_keeps_the_quarantine_when_the_extract_moves(
+        db: Database, clock: FakeClock, tmp_path: Path) -> None:
+    """The same extract synced from another folder was a new source: fixed rows' rejects
+    stayed open and every bad row was quarantined again."""
+    def run(folder: Path, source_id: str) -> None:
+        source = FileSource(folder)
+        try:
+            HisSync(db, source, MAPPING, clock, SyncOptions(batch_size=4),
+                    source_id=source_id).run()
+        finally:
+            source.close()
+
+    run(write_extract(tmp_path / "monday"), "his-main")
+    with db.session() as s:
+        first = len(s.scalars(select(HisReject)).all())
+    moved = write_extract(tmp_path / "tuesday")
+    with (moved / "his_patients.csv").open("a", encoding="utf-8") as f:  # LONGNAME fixed
+        f.write(",".join(patient("LONGNAME", updated_at="2026-02-02 08:00:00").values())
+                + "\n")
+    run(moved, "his-main")
+    with db.session() as s:
+        rows = s.scalars(select(HisReject)).all()
+        assert len(rows) == first  # nothing quarantined twice
+        assert {r.source for r in rows} == {"his-main"}
+        fixed = [r for r in rows if r.row_key == "LONGNAME"]
+        assert fixed and all(r.resolved_at is not None for r in fixed)
