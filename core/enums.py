@@ -220,3 +220,4 @@ class RejectReason(StrEnum):
     TOO_LONG = "too_long"  # longer than the store keeps
     IMPLAUSIBLE_DATE = "implausible_date"  # a birth in the future, a visit years ahead
     MRN_IN_USE = "mrn_in_use"  # the record number belongs to another patient
+    STORE_REFUSED = "store_refused"  # the database refused the row (its first line says why)

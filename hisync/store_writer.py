@@ -14,7 +14,10 @@ quarantined key arrives later (the HIS was fixed), the key's open rejects get `r
 (see `load_open_rejects`).
 
 On SQLite the rows arrive pre-encoded (`hisync.encoding`) and go straight to the DBAPI
-`executemany`; elsewhere they go through SQLAlchemy Core statements.
+`executemany`; elsewhere they go through SQLAlchemy Core statements, in a savepoint: when
+the store refuses the batch (a value its column cannot hold) each row is written alone and
+the refused ones are quarantined (STORE_REFUSED), so one row never stops a sync. (The
+parser already rejects what the store's columns cannot keep; this is the net under it.)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
 from core.enums import RejectReason, SyncRunStatus
@@ -192,15 +196,15 @@ class StoreWriter:
                 counts.inserted, counts.updated = self._upsert_sqlite(
                     conn, entity, accepted, links, now)
             else:
-                existing = self._hashes(conn, entity, [a[0] for a in accepted])
-                new = [a for a in accepted if a[0] not in existing]
-                changed = [a for a in accepted
-                           if a[0] in existing and existing[a[0]] != a[1]]
-                if new:
-                    self._insert(conn, entity, new, links, now)
-                if changed:
-                    self._update(conn, entity, changed, links, now)
-                counts.inserted, counts.updated = len(new), len(changed)
+                try:
+                    with conn.begin_nested():
+                        counts.inserted, counts.updated = self._upsert(
+                            conn, entity, accepted, links, now)
+                except (sa_exc.DataError, sa_exc.IntegrityError):
+                    # one row the store refuses must not stop the batch: each row alone,
+                    # the refused ones to the quarantine
+                    accepted = self._row_by_row(conn, entity, columns, rows, accepted, links,
+                                                now, counts, rejects)
             counts.unchanged += len(accepted) - counts.inserted - counts.updated
             open_keys = self._open.get(entity)
             if open_keys:
@@ -215,6 +219,41 @@ class StoreWriter:
             if mark is not None:
                 self._save_mark(conn, entity, mark, now)
         return counts
+
+    def _upsert(self, conn: Connection, entity: str, accepted: list[AcceptedRow],
+                links: dict[str, int], now: dt.datetime) -> tuple[int, int]:
+        """Insert the new rows, update the changed ones; (inserted, updated)."""
+        existing = self._hashes(conn, entity, [a[0] for a in accepted])
+        new = [a for a in accepted if a[0] not in existing]
+        changed = [a for a in accepted if a[0] in existing and existing[a[0]] != a[1]]
+        if new:
+            self._insert(conn, entity, new, links, now)
+        if changed:
+            self._update(conn, entity, changed, links, now)
+        return len(new), len(changed)
+
+    def _row_by_row(self, conn: Connection, entity: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]], accepted: list[AcceptedRow],
+                    links: dict[str, int], now: dt.datetime, counts: Counts,
+                    rejects: list[Reject]) -> list[AcceptedRow]:
+        """Write each row in a savepoint of its own; a row the store refuses becomes a
+        STORE_REFUSED reject with the driver's first line (about that row only)."""
+        kept: list[AcceptedRow] = []
+        for a in accepted:
+            try:
+                with conn.begin_nested():
+                    inserted, updated = self._upsert(conn, entity, [a], links, now)
+            except (sa_exc.DataError, sa_exc.IntegrityError) as exc:
+                reason = str(exc.orig).strip().splitlines()[0][:300] if exc.orig else \
+                    type(exc).__name__
+                rejects.append(make_reject(a[0], "his_id", RejectReason.STORE_REFUSED,
+                                           f"the store refused the row: {reason}",
+                                           _raw(columns, rows[a[5]])))
+                continue
+            counts.inserted += inserted
+            counts.updated += updated
+            kept.append(a)
+        return kept
 
     def load_open_rejects(self, entity: str) -> None:
         """Remember which keys have unresolved rejects: a later good row resolves them."""

@@ -11,7 +11,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from core.clock import FakeClock
 from core.enums import RejectReason, SyncRunStatus
@@ -153,3 +154,22 @@ def test_a_configured_source_id_keeps_the_quarantine_when_the_extract_moves(
         assert {r.source for r in rows} == {"his-main"}
         fixed = [r for r in rows if r.row_key == "LONGNAME"]
         assert fixed and all(r.resolved_at is not None for r in fixed)
+
+
+def test_a_row_the_store_refuses_is_quarantined_and_the_batch_goes_on(
+        db: Database, clock: FakeClock, tmp_path: Path) -> None:
+    """A DBA narrowed a column (or the HIS sends what the parser lets through and the store
+    refuses): that row alone is quarantined with the driver's reason, the rest are stored,
+    and the run completes."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite keeps any length; the net under the parser is for PostgreSQL")
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE patients ALTER COLUMN name TYPE varchar(4)"))
+    folder = write_extract(tmp_path / "extract")
+    with (folder / "his_patients.csv").open("a", encoding="utf-8") as f:
+        f.write(",".join(patient("WIDE", patient_name="王小明同学").values()) + "\n")
+    sync(db, folder, clock)
+    got = outcomes(db)
+    assert "WIDE" not in got["stored"] and "OK1" in got["stored"]
+    assert ("WIDE", "his_id", RejectReason.STORE_REFUSED) in got["rejects"]
+    assert [status for status, _ in got["runs"]] == [SyncRunStatus.COMPLETED]
