@@ -76,6 +76,9 @@ class HisSettings(_Section):
     # the HIS's stable name for watermarks and the quarantine (e.g. "his-main"); empty: the
     # source's location, so a moved extract or a changed URL starts over
     source_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    # re-read this many minutes behind a date/time watermark on each run (rows an HIS
+    # commits late with an earlier time); unchanged rows cost only a hash compare
+    overlap_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     mapping: str = ""  # mapping YAML
     batch_size: int = Field(default=5000, ge=1)
     retries: int = Field(default=5, ge=0)

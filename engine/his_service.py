@@ -10,6 +10,7 @@ SourceError / SourceUnavailable, StoreUnavailable.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from core.errors import ConfigError
@@ -38,7 +39,7 @@ def run_sync(app: App, source: str | None = None, mapping: str | None = None,
         sync = HisSync(
             app.db, src, parsed_mapping, app.clock,
             SyncOptions(batch_size=his.batch_size, retries=his.retries, workers=his.workers,
-                        full=full),
+                        full=full, overlap=dt.timedelta(minutes=his.overlap_minutes)),
             LocaleDefaults(region=hospital.default_region, timezone=hospital.default_timezone,
                            language=hospital.default_language),
             progress=progress, source_id=his.source_id)

@@ -15,7 +15,9 @@ rejected, and how long it took. Per entity:
 
 Each run starts at the stored watermark itself, re-reading the rows that share it: HIS
 clocks and batch exports give many rows one timestamp, and a row that arrives later with the
-watermark's timestamp and a lower key than the last one read is still found.
+watermark's timestamp and a lower key than the last one read is still found. With an
+`overlap` (the `his.overlap_minutes` setting) a date/time watermark is moved back by it
+first, for rows committed late with an earlier time.
 
 Incremental reading trusts the HIS to move a row's watermark forward when the row changes:
 a row changed without a newer watermark (or fixed in place after it was quarantined) is only
@@ -79,6 +81,9 @@ class SyncOptions:
     backoff_s: float = 0.5  # first wait; doubles per consecutive failure
     backoff_max_s: float = 30.0
     local_until_warm: bool = True  # parse in-process while the worker pool starts
+    # re-read this far behind a date/time watermark: rows an HIS commits late with an
+    # earlier time (a slow transaction, a clock behind) are still found
+    overlap: dt.timedelta = dt.timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,20 @@ def read_ahead(batches: Generator[RawBatch, None, None],
                 reader.join(timeout=0.05)
 
 
+def behind(watermark: str, overlap: dt.timedelta) -> str:
+    """`watermark` moved back by `overlap` when it is a date/time, written as it was
+    (separator and precision), so the source compares it as before; unchanged otherwise
+    (a number, or no overlap)."""
+    if not overlap:
+        return watermark
+    try:
+        at = dt.datetime.fromisoformat(watermark)
+    except ValueError:
+        return watermark
+    precision = "microseconds" if "." in watermark else "seconds"
+    return (at - overlap).isoformat(sep=" " if " " in watermark else "T", timespec=precision)
+
+
 def error_text(exc: BaseException) -> str:
     """What went wrong, for the run log, without the data of the rows involved: a database
     error gives its driver's first line (PostgreSQL's DETAIL line, "Key (mrn)=(...)", and
@@ -240,7 +259,7 @@ class HisSync:
                         # every row AT the watermark again, not only those after its key:
                         # a row that arrived since with the same time and a lower key
                         # would never be read (unchanged rows cost a hash compare)
-                        start = Mark(start.watermark, None)
+                        start = Mark(behind(start.watermark, self.options.overlap), None)
                     counts, end = self._sync_entity(entity, start, parser, report)
                     report.entities[entity] = counts
                     if end is not None:

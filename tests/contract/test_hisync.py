@@ -203,6 +203,33 @@ def test_late_rows_with_the_watermark_time_and_lower_keys_are_synced(
     assert again.entities["patients"].inserted + again.entities["patients"].rejected >= 1
 
 
+@pytest.mark.parametrize("overlap_min", [0, 10])
+def test_a_row_committed_late_with_an_earlier_time_is_found_within_the_overlap(
+        sqlite_db: Database, clock: FakeClock, tmp_path: Path, overlap_min: int) -> None:
+    """A slow HIS transaction commits a row stamped 5 minutes before the newest row already
+    synced: a 10-minute overlap finds it; without one only `--full` would."""
+    path = tmp_path / "his.sqlite"
+    generate_his(path, patients=30)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE his_patients SET updated_at = '2026-02-01 08:00:00'")
+        late = conn.execute("SELECT * FROM his_patients WHERE patient_id IN "
+                            "(SELECT min(patient_id) FROM his_patients)").fetchone()
+        conn.execute("DELETE FROM his_encounters WHERE patient_id = ?", (late[0],))
+        conn.execute("DELETE FROM his_patients WHERE patient_id = ?", (late[0],))
+    overlap = dt.timedelta(minutes=overlap_min)
+    sync(sqlite_db, SqlSource(f"sqlite:///{path}"), clock, overlap=overlap)
+    columns = [c[1] for c in sqlite3.connect(path).execute("PRAGMA table_info(his_patients)")]
+    row = dict(zip(columns, late, strict=True)) | {"updated_at": "2026-02-01 07:55:00"}
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"INSERT INTO his_patients ({', '.join(row)}) "
+                     f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+    clock.advance(dt.timedelta(minutes=5))
+    sync(sqlite_db, SqlSource(f"sqlite:///{path}"), clock, overlap=overlap)
+    with sqlite_db.session() as s:
+        seen = set(s.scalars(select(Patient.his_id))) | set(s.scalars(select(HisReject.row_key)))
+    assert (late[0] in seen) == bool(overlap_min)
+
+
 def test_csv_source_gives_the_same_store_as_sqlite(db: Database, his: tuple[Path, Manifest],
                                                    clock: FakeClock, tmp_path: Path) -> None:
     path, _ = his
