@@ -95,6 +95,21 @@ TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 # The claim runs whenever a channel frees up, usually for one task: its statements are built
 # once, over the tables, so a claim costs database work rather than ORM bookkeeping.
+# Most urgent first is (priority, next_attempt_at, id) among the due tasks. Sorting every due
+# task on each claim costs O(due) (6.6 ms a claim with a backlog of 20,000); instead the
+# claim walks the priority levels in use (`_LEVELS`: one index seek per level, along
+# ix_tasks_claim_order) and reads each level's due tasks as one index range (`_DUE`), until
+# it has enough.
+_LEVEL_FROM = select(func.min(TASKS.c.priority).label("p")).where(
+    TASKS.c.status == TaskStatus.PENDING).cte("levels", recursive=True)
+_ABOVE = TASKS.alias("above")
+_LEVELS_CTE = _LEVEL_FROM.union_all(
+    select(select(func.min(_ABOVE.c.priority))
+           .where(_ABOVE.c.status == TaskStatus.PENDING, _ABOVE.c.priority > _LEVEL_FROM.c.p)
+           .scalar_subquery())
+    .where(_LEVEL_FROM.c.p.is_not(None)))
+_LEVELS = (select(_LEVELS_CTE.c.p).where(_LEVELS_CTE.c.p.is_not(None))
+           .order_by(_LEVELS_CTE.c.p))
 _DUE = (
     select(TASKS.c.id, TASKS.c.patient_id, TASKS.c.encounter_id, TASKS.c.department_id,
            TASKS.c.calling_window, TASKS.c.timezone, TASKS.c.attempts, TASKS.c.max_attempts,
@@ -102,8 +117,9 @@ _DUE = (
            PATIENTS.c.phone, PATIENTS.c.language, PATIENTS.c.timezone.label("patient_tz"),
            PATIENTS.c.deceased, PATIENTS.c.opt_out_phone, PATIENTS.c.consent_phone)
     .join(PATIENTS, PATIENTS.c.id == TASKS.c.patient_id)
-    .where(TASKS.c.status == TaskStatus.PENDING, TASKS.c.next_attempt_at <= bindparam("d_now"))
-    .order_by(TASKS.c.priority, TASKS.c.next_attempt_at, TASKS.c.id)
+    .where(TASKS.c.status == TaskStatus.PENDING, TASKS.c.priority == bindparam("d_level"),
+           TASKS.c.next_attempt_at <= bindparam("d_now"))
+    .order_by(TASKS.c.next_attempt_at, TASKS.c.id)
     .limit(bindparam("d_limit")))
 _CLAIM = (update(TASKS)
           .where(TASKS.c.id == bindparam("c_id"), TASKS.c.status == TaskStatus.PENDING)
@@ -206,9 +222,7 @@ class TaskClaimer:
             return []
         claimed: list[ClaimedTask] = []
         with self._db.connection() as s:
-            due = _DUE.with_for_update(skip_locked=True, of=TASKS) \
-                if self._db.dialect == "postgresql" else _DUE
-            rows = s.execute(due, {"d_now": now, "d_limit": limit * 4}).all()
+            rows = self._due(s, now, limit * 4)
             patient_ids = list({row.patient_id for row in rows})
             in_hospital = self._in_hospital(s, patient_ids)
             recent_calls = self._recent_calls(s, patient_ids, now)
@@ -248,6 +262,19 @@ class TaskClaimer:
                     attempts=task.attempts, max_attempts=task.max_attempts,
                     priority=task.priority))
         return claimed
+
+    def _due(self, s: Connection, now: dt.datetime, limit: int) -> list[DueRow]:
+        """Up to `limit` due tasks, most urgent first (PostgreSQL: locked, skipping rows
+        another dialer is claiming)."""
+        due = _DUE.with_for_update(skip_locked=True, of=TASKS) \
+            if self._db.dialect == "postgresql" else _DUE
+        rows: list[DueRow] = []
+        for level in s.execute(_LEVELS).scalars().all():
+            rows += s.execute(due, {"d_level": level, "d_now": now,
+                                    "d_limit": limit - len(rows)}).all()
+            if len(rows) >= limit:
+                break
+        return rows
 
     @staticmethod
     def _recent_calls(s: Connection, patient_ids: list[int], now: dt.datetime

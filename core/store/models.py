@@ -122,6 +122,8 @@ class FollowupTask(Base):
     __tablename__ = "followup_tasks"
     __table_args__ = (
         Index("ix_tasks_claim", "status", "next_attempt_at", "priority"),
+        # the claim's order: one short index range per priority level (see dialer.claims)
+        Index("ix_tasks_claim_order", "status", "priority", "next_attempt_at", "id"),
         Index("ix_tasks_patient_due", "patient_id", "due_date"),
         Index("ix_tasks_due_dept", "due_date", "department_id"),  # console dashboard, reports
         # One claimed task per patient: two dialers can never call one patient at once.

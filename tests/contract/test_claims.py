@@ -77,6 +77,24 @@ def test_claims_most_urgent_first_and_only_due(db: Database) -> None:
     assert t["k3"].status is TaskStatus.PENDING
 
 
+def test_one_at_a_time_claims_follow_priority_then_due_time_across_levels(
+        db: Database) -> None:
+    # levels with only future work (5), due and future work mixed (10, 30), ties on the due
+    # time broken by id: each claim of one takes the next of a plain sort of the due rows
+    spec = [(30, -5), (10, -1), (10, -9), (50, -30), (20, 60), (10, 30), (30, -5), (5, 10),
+            (5, 20), (50, -1), (30, -60), (10, -9)]
+    _seed(db, [{} for _ in spec], [
+        {"patient_id": i, "priority": prio, "next_attempt_at": NOW + dt.timedelta(minutes=m)}
+        for i, (prio, m) in enumerate(spec, start=1)])
+    with db.session() as s:
+        rows = s.execute(select(FollowupTask.priority, FollowupTask.next_attempt_at,
+                                FollowupTask.id, FollowupTask.patient_id)).all()
+    expected = [r.patient_id for r in sorted(r for r in rows if r.next_attempt_at <= NOW)]
+    claimer = _claimer(db)
+    got = [c.patient_id for _ in spec for c in claimer.claim(NOW, limit=1)]
+    assert got == expected and len(got) == 8
+
+
 def test_dial_time_suppression_cancels_with_reason(db: Database) -> None:
     _seed(db, [{"deceased": True}, {"opt_out_phone": True}, {"phone": None}, {}], [
         {"patient_id": 1}, {"patient_id": 2}, {"patient_id": 3}, {"patient_id": 4},
