@@ -33,7 +33,7 @@ from core.ticket_texts import TicketText, ticket_text
 from dialer.attempt_events import AttemptRecorder
 from dialer.attempt_log import AttemptLog, CallSummary, FinishResult
 from dialer.call_plan import AttemptId, CallPlan, ProgressBus, ProgressEvent
-from dialer.call_planner import CallPlanner
+from dialer.call_planner import CallPlanner, PreparedCall
 from dialer.call_summary import summarise_report
 from dialer.claims import ClaimedTask, TaskClaimer
 from dialer.pacing import Pacer
@@ -91,6 +91,18 @@ class CampaignOptions:
     failure_pause_s: float = 300.0
     health_interval_s: float = 30.0
     staff_language: str = "en-US"  # the language of the tickets the campaign raises
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A claimed task made ready to call: what `CallPlanner.prepare` read (None, and
+    `failure` why, when it could not), and the attempt written (None: the task was closed
+    because earlier calls left nothing to ask, or the patient has a live call elsewhere)."""
+
+    prepared: PreparedCall | None
+    failure: Exception | None
+    attempt_id: AttemptId | None
+    closed: bool = False
 
 
 class Campaign:
@@ -344,26 +356,15 @@ class Campaign:
         outcome is written."""
         queued = True
         try:
-            failure: Exception | None = None
-            prepared = None
-            try:
-                prepared = await self._store_retry(self._planner.prepare, task,
-                                                   self._clock.now())
-            except TemporaryError:
-                raise
-            except Exception as exc:  # e.g. the script is gone: an error, never a loop
-                log.exception("task %s: the call could not be prepared", task.task_id)
-                failure = exc
-            if prepared is not None and prepared.nothing_left:
-                await self._store_retry(self._attempts.complete_without_call, task,
-                                        self._clock.now())
+            opened = await self._store_retry(self._open, task, self._clock.now())
+            prepared, failure = opened.prepared, opened.failure
+            if opened.closed:
                 self.stats.count(ScriptOutcome.COMPLETED.value)
                 return
-            begun = await self._store_retry(self._attempts.begin, task, self._clock.now())
-            if begun is None:  # the patient has a live call elsewhere: not now
+            if opened.attempt_id is None:  # the patient has a live call elsewhere: not now
                 self.stats.count("patient_busy")
                 return
-            attempt_id = begun
+            attempt_id = opened.attempt_id
             self._in_flight[task.task_id] = attempt_id
             plan: CallPlan | None = None
             if prepared is not None:
@@ -402,6 +403,22 @@ class Campaign:
             if queued:
                 self._waiting_for_slot -= 1
             self._in_flight.pop(task.task_id, None)
+
+    def _open(self, task: ClaimedTask, now: dt.datetime) -> _Opened:
+        """In the store's thread, in one hop from the loop: read what the call needs and
+        write its attempt; or close the task when earlier calls left nothing to ask."""
+        try:
+            prepared: PreparedCall | None = self._planner.prepare(task, now)
+        except TemporaryError:
+            raise
+        except Exception as exc:  # e.g. the script is gone: an error, never a loop
+            log.exception("task %s: the call could not be prepared", task.task_id)
+            return _Opened(None, exc, self._attempts.begin(task, now))
+        assert prepared is not None
+        if prepared.nothing_left:
+            self._attempts.complete_without_call(task, now)
+            return _Opened(prepared, None, None, closed=True)
+        return _Opened(prepared, None, self._attempts.begin(task, now))
 
     async def _settle(self, attempt_id: AttemptId, summary: CallSummary) -> FinishResult:
         try:
