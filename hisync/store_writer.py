@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
@@ -68,6 +68,11 @@ _TABLES: dict[str, Table] = {"patients": Patient.__table__,  # type: ignore[dict
                              "encounters": Encounter.__table__}  # type: ignore[dict-item]
 _VALUE_COLUMNS = {"patients": PATIENT_COLUMNS, "encounters": ENCOUNTER_COLUMNS}
 _LINK_COLUMNS = {"patients": (), "encounters": ("patient_id", "department_id")}
+# Flags an update may set but never clear: a patient who opted out on a call, or whose death
+# a nurse recorded, stays so when the HIS next changes their row with its own (older) value.
+# Clearing one is a person's decision, made in the console, not a side effect of a sync.
+_STICKY = {"patients": frozenset({"deceased", "opt_out_phone", "opt_out_sms"}),
+           "encounters": frozenset[str]()}
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -93,7 +98,9 @@ class StoreWriter:
                 self._sql[f"insert_{entity}"] = (
                     f"INSERT INTO {entity} ({', '.join(cols)}) VALUES ({marks})")  # noqa: S608
                 sets = [*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity][1:], "content_hash"]
-                refresh = ", ".join(f"{c} = excluded.{c}" for c in sets)
+                refresh = ", ".join(
+                    f"{c} = MAX({entity}.{c}, excluded.{c})" if c in _STICKY[entity] else
+                    f"{c} = excluded.{c}" for c in sets)
                 self._sql[f"upsert_{entity}"] = (
                     self._sql[f"insert_{entity}"]
                     + f" ON CONFLICT (his_id) DO UPDATE SET {refresh}, plan_dirty = 1, "
@@ -368,7 +375,8 @@ class StoreWriter:
         t = _TABLES[entity]
         names = (*_LINK_COLUMNS[entity], *_VALUE_COLUMNS[entity][1:])
         stmt = update(t).where(t.c.his_id == bindparam("b_key")).values(
-            {n: bindparam(f"b_{n}") for n in (*names, "content_hash", "plan_dirty", "updated_at")})
+            {n: or_(t.c[n], bindparam(f"b_{n}")) if n in _STICKY[entity] else
+             bindparam(f"b_{n}") for n in (*names, "content_hash", "plan_dirty", "updated_at")})
         conn.execute(stmt, [
             {**{f"b_{n}": v for n, v in zip(
                 names, (*self._link_values(entity, a, links), *a[2][1:]), strict=True)},

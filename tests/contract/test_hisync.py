@@ -177,6 +177,32 @@ def test_a_changed_row_is_updated_and_flagged_for_planning(
     assert len(changed) == 1 and changed[0][0] == pid
 
 
+def test_an_opt_out_or_death_recorded_here_survives_a_later_his_change(
+        db: Database, his: tuple[Path, Manifest], clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "his.sqlite"
+    shutil.copy(his[0], path)
+    sync(db, SqlSource(f"sqlite:///{path}"), clock)
+    conn = sqlite3.connect(path)
+    with conn:
+        a, b = (r[0] for r in conn.execute(
+            "SELECT patient_id FROM his_patients WHERE refuse_followup = '0' "
+            "AND (deceased_flag IS NULL OR deceased_flag = '0') LIMIT 2"))
+        conn.execute("UPDATE his_patients SET phone = '13912345678', "
+                     "updated_at = '2030-01-01 00:00:00' WHERE patient_id IN (?, ?)", (a, b))
+    conn.close()
+    with db.session() as s:  # a call's opt-out for one, a nurse's death record for the other
+        s.execute(update(Patient).where(Patient.his_id == a).values(opt_out_phone=True))
+        s.execute(update(Patient).where(Patient.his_id == b).values(deceased=True))
+    clock.advance(dt.timedelta(days=1))
+    sync(db, SqlSource(f"sqlite:///{path}"), clock)
+    with db.session() as s:
+        rows = {r.his_id: r for r in s.execute(select(
+            Patient.his_id, Patient.phone, Patient.opt_out_phone, Patient.deceased).where(
+            Patient.his_id.in_([a, b])))}
+    assert rows[a].phone == rows[b].phone == "+8613912345678"  # the HIS's change applied
+    assert rows[a].opt_out_phone is True and rows[b].deceased is True  # and ours kept
+
+
 def test_late_rows_with_the_watermark_time_and_lower_keys_are_synced(
         db: Database, clock: FakeClock, tmp_path: Path) -> None:
     """HIS exports stamp whole batches with one time: rows that arrive after a sync with
