@@ -54,6 +54,10 @@ _.OFFHOOK
 _.RING
 _.DIALING_OFFHOOK
 _.PRERING
+# HL7 ADT trigger events (hisync.hl7_adt.AdtEvent): read from MSH-9
+_.ADMIT
+_.DISCHARGE
+_.REGISTER
 
 # -- SQLAlchemy: columns written for the record (audit, reports, SQL) and read by no code --
 _.closed_at  # tickets, tasks
@@ -63,6 +67,7 @@ _.watermark_to
 _.created_by  # spot_check_samples
 _.reviewer_id  # qa_reviews
 _.computed_at  # report_snapshots
+_.received_at  # hl7_messages
 _.type_annotation_map  # declarative base configuration
 _.impl  # TypeDecorator (core/store/types.py)
 _.cache_ok

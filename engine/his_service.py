@@ -10,13 +10,18 @@ SourceError / SourceUnavailable, StoreUnavailable.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import ConfigError
 from engine.app import App
+from hisync.hl7_apply import AdtApplier
 from hisync.mapping import DEFAULT_MAPPING, HisMapping, load_mapping
+from hisync.mllp import MllpListener
 from hisync.sources import open_source
+from hisync.store_writer import Counts
 from hisync.sync import HisSync, LocaleDefaults, ProgressSink, SyncOptions, SyncReport
 from hisync.synthetic import Manifest, export_csv, generate_his
 
@@ -46,6 +51,38 @@ def run_sync(app: App, source: str | None = None, mapping: str | None = None,
         return sync.run()
     finally:
         src.close()
+
+
+async def serve_hl7(app: App, host: str | None, port: int | None, stop: asyncio.Event,
+                    ready: Callable[[int], None]) -> Counts:
+    """The HL7 ADT feed until `stop`: MLLP on the his.hl7_* settings (options beat them);
+    `ready(port)` once listening. Returns what the feed applied and quarantined."""
+    his = app.settings.his
+    hospital = app.settings.hospital
+    applier = AdtApplier(app.db, resolve_mapping(app, None), f"hl7:{his.source_id or 'adt'}",
+                         region=hospital.default_region, timezone=hospital.default_timezone,
+                         language=hospital.default_language, max_bytes=his.hl7_max_bytes)
+    await app.db.call(applier.open, app.clock.now())
+
+    async def handle(frame: bytes) -> bytes:
+        return (await app.db.call(applier.apply, frame, app.clock.now())).ack
+
+    async def truncated(frame: bytes) -> None:
+        await app.db.call(applier.keep_truncated, frame, app.clock.now())
+
+    listener = MllpListener(handle, truncated)
+    error: str | None = None
+    try:
+        ready(await listener.start(host or his.hl7_host,
+                                   his.hl7_port if port is None else port))
+        await stop.wait()
+    except OSError as exc:
+        error = f"cannot listen on {host or his.hl7_host}:{port or his.hl7_port}: {exc.strerror}"
+        raise ConfigError("his.hl7_port", error) from None
+    finally:
+        await listener.close()
+        await app.db.call(applier.close, app.clock.now(), error)
+    return applier.counts
 
 
 def synthesize(out: Path, patients: int, seed: int, csv_dir: Path | None) -> Manifest:

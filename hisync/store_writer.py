@@ -383,6 +383,12 @@ class StoreWriter:
              "b_content_hash": a[1], "b_plan_dirty": True, "b_updated_at": now,
              "b_key": a[0]} for a in rows])
 
+    def quarantine(self, entity: str, rejects: list[Reject], run_id: int,
+                   now: dt.datetime) -> None:
+        """Keep rejects that never reached a batch (e.g. a message that could not be read)."""
+        with self.db.engine.begin() as conn:
+            self._quarantine(conn, entity, rejects, run_id, now)
+
     def _quarantine(self, conn: Connection, entity: str, rejects: list[Reject], run_id: int,
                     now: dt.datetime) -> None:
         dialect = conn.dialect.name

@@ -98,6 +98,9 @@ class Patient(Base):
     content_hash: Mapped[str] = mapped_column(String(40))
     plan_dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     updated_at: Mapped[dt.datetime]
+    # set when the HIS merged this record into another (HL7 A40): its visits, follow-ups,
+    # calls and tickets moved there; this row stays so earlier audit entries still resolve
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
 
 
 class Encounter(Base):
@@ -368,6 +371,19 @@ class HisReject(Base):
     detail: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[dt.datetime]
     resolved_at: Mapped[dt.datetime | None]
+
+
+class Hl7Message(Base):
+    """Every HL7 message a feed took, by control id (MSH-10), with the answer it got: a
+    message sent again is acknowledged the same way and not applied twice."""
+
+    __tablename__ = "hl7_messages"
+    source: Mapped[str] = mapped_column(String(256), primary_key=True)
+    control_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(8))
+    ack_code: Mapped[str] = mapped_column(String(2))
+    received_at: Mapped[dt.datetime]
+    detail: Mapped[str | None] = mapped_column(String(512))
 
 
 class SpotCheckSample(Base):

@@ -6,6 +6,8 @@ Commands parse their options, call one function (`engine.his_service` to sync,
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import click
@@ -26,6 +28,7 @@ from engine.app import App
 from engine.commands.verbatim import verbatim
 from engine.context import pass_app
 from hisync.reports import list_rejects, list_runs
+from hisync.store_writer import Counts
 from hisync.sync import SyncReport
 
 # A bar only for runs long enough to wonder about; short runs print just the summary.
@@ -97,6 +100,36 @@ def sync(app: App, source: str | None, mapping: str | None, full: bool) -> None:
     console = Console(stderr=True)
     report = his_service.run_sync(app, source, mapping, full, progress=RichProgress(console))
     _print_report(report)
+
+
+@his.command()
+@click.option("--host", metavar="ADDRESS", help="Address to listen on. Default: his.hl7_host.")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="TCP port for MLLP. Default: his.hl7_port (2575).")
+@pass_app
+def listen(app: App, host: str | None, port: int | None) -> None:
+    """Take HL7 v2 ADT messages (admissions, discharges, updates) over MLLP.
+
+    Each message is answered with an ACK: AA when applied, AE naming the field that was
+    wrong, AR for a message this receiver does not take. Patients and visits are written as
+    `followup his sync` writes them; messages that cannot be applied are kept in the
+    quarantine (`followup his rejects`). A message sent twice is applied once. Stops on
+    Ctrl-C or SIGTERM.
+    """
+    console = Console(stderr=True)
+    counts = asyncio.run(_listen(app, host, port, console))
+    console.print(f"stopped: {counts.read} rows read, {counts.inserted} new, "
+                  f"{counts.updated} updated, {counts.rejected} kept aside")
+
+
+async def _listen(app: App, host: str | None, port: int | None, console: Console) -> Counts:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await his_service.serve_hl7(
+        app, host, port, stop,
+        lambda bound: console.print(f"listening for HL7 ADT (MLLP) on port {bound}"))
 
 
 def _print_report(report: SyncReport) -> None:

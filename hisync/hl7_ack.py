@@ -1,0 +1,56 @@
+"""The acknowledgement an ADT message gets: MSH + MSA (+ ERR naming the field), encoded in
+the message's own character set.
+
+A message python-hl7 could parse gets its `create_ack` (sender and receiver swapped, the
+trigger event copied, MSA-2 the control id). One that could not be parsed still gets an
+answer, built here, so a sender is never left waiting on a message this side has kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import hl7
+
+from hisync.hl7_adt import CHARSETS, AckCode, Hl7Error
+
+# HL7 table 0357 (message error condition codes)
+_REQUIRED_MISSING = "101"
+_TABLE_VALUE_NOT_FOUND = "103"
+_UNSUPPORTED = "200"
+_APPLICATION_ERROR = "207"
+
+
+def _err_segment(err: Hl7Error) -> str:
+    """ERR (v2.5): location (segment^1^field), condition code, severity E, user message."""
+    segment, _, field = err.field.partition("-")
+    code = _UNSUPPORTED if err.ack is AckCode.REJECT else \
+        _REQUIRED_MISSING if "no " in err.detail or "empty" in err.detail else \
+        _TABLE_VALUE_NOT_FOUND if "table" in err.detail or "unknown" in err.detail else \
+        _APPLICATION_ERROR
+    detail = "".join(ch if ch not in "|^~\\&\r\n" else " " for ch in err.detail)[:200]
+    return f"ERR||{segment}^1^{field}|{code}^^HL70357|E||||{detail}"
+
+
+def ack_for(text: str | None, code: AckCode, err: Hl7Error | None) -> bytes:
+    """The framed-ready ACK for `text` (None or unparseable: a minimal one)."""
+    message = None
+    if text is not None:
+        try:
+            message = hl7.parse(text.replace("\n", "\r").strip("\r"))
+            message.segment("MSH")
+        except Exception:  # python-hl7 raises several kinds on malformed text
+            message = None
+    if message is not None:
+        ack = str(message.create_ack(code.value, uuid.uuid4().hex[:20]))
+        charset = str(message.segment("MSH")(18)) if len(message.segment("MSH")) > 18 else ""
+    else:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+        ack = (f"MSH|^~\\&|FOLLOWUP||||{stamp}||ACK|{uuid.uuid4().hex[:20]}|P|2.5\r"
+               f"MSA|{code.value}|")
+        charset = ""
+    if err is not None:
+        ack = f"{ack}\r{_err_segment(err)}"
+    codec = CHARSETS.get(charset.split("~")[0].strip().upper(), "utf-8")
+    return ack.encode(codec, "replace")
