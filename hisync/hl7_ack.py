@@ -33,18 +33,12 @@ def _err_segment(err: Hl7Error) -> str:
     return f"ERR||{segment}^1^{field}|{code}^^HL70357|E||||{detail}"
 
 
-def ack_for(text: str | None, code: AckCode, err: Hl7Error | None) -> bytes:
-    """The framed-ready ACK for `text` (None or unparseable: a minimal one)."""
-    message = None
-    if text is not None:
-        try:
-            message = hl7.parse(text.replace("\n", "\r").strip("\r"))
-            message.segment("MSH")
-        except Exception:  # python-hl7 raises several kinds on malformed text
-            message = None
+def ack_for(message: hl7.Message | None, code: AckCode, err: Hl7Error | None) -> bytes:
+    """The ACK for `message` (None: it could not be parsed; a minimal ACK then)."""
     if message is not None:
+        msh = message.segment("MSH")
         ack = str(message.create_ack(code.value, uuid.uuid4().hex[:20]))
-        charset = str(message.segment("MSH")(18)) if len(message.segment("MSH")) > 18 else ""
+        charset = str(msh(18)) if len(msh) > 18 else ""
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         ack = (f"MSH|^~\\&|FOLLOWUP||||{stamp}||ACK|{uuid.uuid4().hex[:20]}|P|2.5\r"

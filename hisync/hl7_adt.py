@@ -244,13 +244,20 @@ def _has(message: hl7.Message, name: str) -> bool:
     return any(str(seg[0]) == name for seg in message)
 
 
-def parse_adt(text: str) -> AdtMessage:
-    """Read one ADT message. Raises Hl7Error (AE: a required field is missing or wrong;
-    AR: an event this receiver does not apply)."""
+def parse_hl7(text: str) -> hl7.Message:
+    """The message's tree (python-hl7), read once for the fields and for the ACK. Raises
+    Hl7Error when the text is not an HL7 v2 message."""
     try:
         message = hl7.parse(text.replace("\n", "\r").strip("\r"))
+        message.segment("MSH")
     except Exception as exc:  # python-hl7 raises several kinds on malformed text
         raise Hl7Error("MSH", f"not an HL7 v2 message ({type(exc).__name__})") from None
+    return message
+
+
+def read_adt(message: hl7.Message) -> AdtMessage:
+    """Read one ADT message. Raises Hl7Error (AE: a required field is missing or wrong;
+    AR: an event this receiver does not apply)."""
     r = _Reader(message)
     msh = r.segment("MSH")
     control_id = r.get(msh, 10)

@@ -29,7 +29,8 @@ import base64
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from sqlalchemy import delete, insert, or_, select, update
+import hl7
+from sqlalchemy import Connection, Table, bindparam, delete, insert, or_, select, update
 
 from core.enums import (
     AttemptStatus,
@@ -52,7 +53,15 @@ from core.store.models import (
 from hisync.dates import zone
 from hisync.encoding import encoding_for
 from hisync.hl7_ack import ack_for
-from hisync.hl7_adt import AckCode, AdtEvent, AdtMessage, Hl7Error, decode, parse_adt
+from hisync.hl7_adt import (
+    AckCode,
+    AdtEvent,
+    AdtMessage,
+    Hl7Error,
+    decode,
+    parse_hl7,
+    read_adt,
+)
 from hisync.mapping import EntityMapping, HisMapping
 from hisync.records import make_reject, summarize
 from hisync.rows import ParserConfig, RowParser
@@ -87,6 +96,13 @@ HL7_FIELD = {
 # a reason found while writing (not parsing) points at the segment's identifier
 _STORE_REASON_FIELD = {RejectReason.MRN_IN_USE: "mrn", RejectReason.UNKNOWN_PATIENT:
                        "patient_his_id", RejectReason.STORE_REFUSED: "his_id"}
+
+
+MESSAGES: Table = Hl7Message.__table__  # type: ignore[assignment]
+# every message reads one and writes one: built once (see dialer.claims)
+_SEEN = select(MESSAGES.c.ack_code).where(MESSAGES.c.source == bindparam("s_source"),
+                                          MESSAGES.c.control_id == bindparam("s_id"))
+_RECORD = insert(MESSAGES)
 
 
 def hl7_mapping(hospital: HisMapping) -> HisMapping:
@@ -130,7 +146,7 @@ class AdtApplier:
         self._config = ParserConfig(mapping=self._mapping, region=region, timezone=timezone,
                                     language=language, encoding=encoding_for(db.dialect))
         self._parsers: dict[str, RowParser] = {}
-        self._writer = StoreWriter(db, source)
+        self._writer = StoreWriter(db, source, bulk=False)
         self._run_id: int | None = None
         self.counts = Counts()
 
@@ -159,27 +175,33 @@ class AdtApplier:
         """Apply one framed message; returns the acknowledgement to send."""
         assert self._run_id is not None, "open() first"
         text: str | None = None
-        message: AdtMessage | None = None
+        tree: hl7.Message | None = None
         try:
             if len(frame) > self._max_bytes:
                 raise Hl7Error("MSH", f"a message of {len(frame)} bytes is larger than "
                                f"this receiver takes ({self._max_bytes})", AckCode.REJECT)
             text = decode(frame)
-            message = parse_adt(text)
+            tree = parse_hl7(text)
+            message = read_adt(tree)
         except Hl7Error as err:
             self._quarantine_raw(frame, text, err, now)
-            return Applied(ack_for(text, err.ack, err), err.ack, None)
-        seen = self._seen(message.control_id)
-        if seen is not None:
-            return Applied(ack_for(text, seen, None), seen, message.control_id)
-        error = self._apply(message, now)
-        code = AckCode.ACCEPT if error is None else error.ack
+            return Applied(ack_for(tree, err.ack, err), err.ack, None)
+        # the message's effects and its receipt commit together: a message answered AA is
+        # in the store, and one the store never took is not marked as seen
         with self._db.engine.begin() as conn:
-            conn.execute(insert(Hl7Message).values(
-                source=self.source, control_id=message.control_id[:64],
-                event=message.event.value, ack_code=code.value, received_at=now,
-                detail=str(error)[:512] if error else None))
-        return Applied(ack_for(text, code, error), code, message.control_id)
+            seen = conn.execute(_SEEN, {"s_source": self.source,
+                                        "s_id": message.control_id[:64]}).scalar_one_or_none()
+            if seen is not None:
+                code = AckCode(seen)
+                return Applied(ack_for(tree, code, None), code, message.control_id)
+            error = self._apply(conn, message, now)
+            code = AckCode.ACCEPT if error is None else error.ack
+            conn.execute(_RECORD, {"source": self.source,
+                                   "control_id": message.control_id[:64],
+                                   "event": message.event.value, "ack_code": code.value,
+                                   "received_at": now,
+                                   "detail": str(error)[:512] if error else None})
+        return Applied(ack_for(tree, code, error), code, message.control_id)
 
     def keep_truncated(self, frame: bytes, now: dt.datetime) -> None:
         """A message cut off before its end block: kept; no answer can reach its sender."""
@@ -187,35 +209,28 @@ class AdtApplier:
         self._quarantine_raw(frame, text, Hl7Error(
             "MLLP", "the connection closed before the message's end block"), now)
 
-    def _seen(self, control_id: str) -> AckCode | None:
-        with self._db.engine.connect() as conn:
-            code = conn.execute(select(Hl7Message.ack_code).where(
-                Hl7Message.source == self.source,
-                Hl7Message.control_id == control_id[:64])).scalar_one_or_none()
-        return None if code is None else AckCode(code)
-
-    def _apply(self, m: AdtMessage, now: dt.datetime) -> Hl7Error | None:
+    def _apply(self, conn: Connection, m: AdtMessage, now: dt.datetime) -> Hl7Error | None:
         """Write the patient, then the visit; the first field refused, as an Hl7Error."""
-        error = self._write("patients", PATIENT_COLUMNS, m.patient, now)
+        error = self._write(conn, "patients", PATIENT_COLUMNS, m.patient, now)
         if error is None and m.prior_patient_id is not None:
-            error = self._merge(m.patient["his_id"] or "", m.prior_patient_id, now)
+            error = self._merge(conn, m.patient["his_id"] or "", m.prior_patient_id, now)
         if error is not None or m.encounter is None:
             return error
         if m.event is AdtEvent.CANCEL_ADMIT:
-            self._cancel_admission(m.encounter["his_id"] or "", now)
+            self._cancel_admission(conn, m.encounter["his_id"] or "", now)
             return None
-        error = self._write("encounters", ENCOUNTER_COLUMNS, m.encounter, now)
+        error = self._write(conn, "encounters", ENCOUNTER_COLUMNS, m.encounter, now)
         if error is None and m.event is AdtEvent.CANCEL_DISCHARGE:
-            self._cancel_pending(m.encounter["his_id"] or "", now)
+            self._cancel_pending(conn, m.encounter["his_id"] or "", now)
         return error
 
-    def _write(self, entity: str, columns: tuple[str, ...], raw: dict[str, str | None],
-               now: dt.datetime) -> Hl7Error | None:
+    def _write(self, conn: Connection, entity: str, columns: tuple[str, ...],
+               raw: dict[str, str | None], now: dt.datetime) -> Hl7Error | None:
         assert self._run_id is not None
         row = tuple(raw.get(c) for c in columns)
         parsed = summarize(self._parsers_for(now)[entity].parse_batch([row]))
-        done = self._writer.write_batch(entity, columns, [row], parsed, None, self._run_id,
-                                        now)
+        done = self._writer.write_in(conn, entity, columns, [row], parsed, None, self._run_id,
+                                     now)
         self.counts.add(done)
         if parsed.rejects:
             bad = parsed.rejects[0]
@@ -226,67 +241,65 @@ class AdtApplier:
             return Hl7Error(HL7_FIELD[(entity, field)], f"{reason.value}: see the quarantine")
         return None
 
-    def _cancel_pending(self, visit: str, now: dt.datetime) -> None:
+    def _cancel_pending(self, conn: Connection, visit: str, now: dt.datetime) -> None:
         """A discharge taken back: the follow-ups planned from it must not call."""
-        with self._db.engine.begin() as conn:
-            encounter_id = conn.execute(select(Encounter.id).where(
-                Encounter.his_id == visit)).scalar_one_or_none()
-            if encounter_id is None:
-                return
-            conn.execute(update(FollowupTask).where(
-                FollowupTask.encounter_id == encounter_id,
-                FollowupTask.status == TaskStatus.PENDING).values(
-                status=TaskStatus.CANCELLED, cancel_reason=CancelReason.NO_LONGER_PLANNED,
-                closed_at=now, updated_at=now))
+        encounter_id = conn.execute(select(Encounter.id).where(
+            Encounter.his_id == visit)).scalar_one_or_none()
+        if encounter_id is None:
+            return
+        conn.execute(update(FollowupTask).where(
+            FollowupTask.encounter_id == encounter_id,
+            FollowupTask.status == TaskStatus.PENDING).values(
+            status=TaskStatus.CANCELLED, cancel_reason=CancelReason.NO_LONGER_PLANNED,
+            closed_at=now, updated_at=now))
 
-    def _merge(self, survivor: str, prior: str, now: dt.datetime) -> Hl7Error | None:
-        """Move everything of `prior` to `survivor` (HIS ids), in one transaction."""
+    def _merge(self, conn: Connection, survivor: str, prior: str, now: dt.datetime
+               ) -> Hl7Error | None:
+        """Move everything of `prior` to `survivor` (HIS ids)."""
         if prior == survivor:
             return None
-        with self._db.engine.begin() as conn:
-            ids = dict(conn.execute(select(Patient.his_id, Patient.id).where(
-                Patient.his_id.in_([survivor, prior]))).all())
-            if prior not in ids:
-                return None  # never synced here: nothing to move
-            old, new = ids[prior], ids[survivor]
-            live = conn.execute(select(CallAttempt.id).where(
-                CallAttempt.patient_id == old,
-                CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL])
-            ).limit(1)).first() or conn.execute(select(FollowupTask.id).where(
-                FollowupTask.patient_id == old, FollowupTask.status == TaskStatus.CLAIMED
-            ).limit(1)).first()
-            if live is not None:
-                return Hl7Error("MRG-1", f"patient {prior} has a call in progress; send the "
-                                "merge again when it has ended")
-            for table in (Encounter, FollowupTask, CallAttempt, Ticket):
-                conn.execute(update(table).where(table.patient_id == old)
-                             .values(patient_id=new))
-            flags = conn.execute(select(Patient.deceased, Patient.opt_out_phone,
-                                        Patient.opt_out_sms).where(Patient.id == old)).one()
-            conn.execute(update(Patient).where(Patient.id == new).values(
-                deceased=or_(Patient.deceased, flags.deceased),
-                opt_out_phone=or_(Patient.opt_out_phone, flags.opt_out_phone),
-                opt_out_sms=or_(Patient.opt_out_sms, flags.opt_out_sms),
-                plan_dirty=True, updated_at=now))
-            conn.execute(update(Patient).where(Patient.id == old).values(
-                merged_into_id=new, plan_dirty=True, updated_at=now))
+        ids = dict(conn.execute(select(Patient.his_id, Patient.id).where(
+            Patient.his_id.in_([survivor, prior]))).all())
+        if prior not in ids:
+            return None  # never synced here: nothing to move
+        old, new = ids[prior], ids[survivor]
+        live = conn.execute(select(CallAttempt.id).where(
+            CallAttempt.patient_id == old,
+            CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL])
+        ).limit(1)).first() or conn.execute(select(FollowupTask.id).where(
+            FollowupTask.patient_id == old, FollowupTask.status == TaskStatus.CLAIMED
+        ).limit(1)).first()
+        if live is not None:
+            return Hl7Error("MRG-1", f"patient {prior} has a call in progress; send the "
+                            "merge again when it has ended")
+        for table in (Encounter, FollowupTask, CallAttempt, Ticket):
+            conn.execute(update(table).where(table.patient_id == old)
+                         .values(patient_id=new))
+        flags = conn.execute(select(Patient.deceased, Patient.opt_out_phone,
+                                    Patient.opt_out_sms).where(Patient.id == old)).one()
+        conn.execute(update(Patient).where(Patient.id == new).values(
+            deceased=or_(Patient.deceased, flags.deceased),
+            opt_out_phone=or_(Patient.opt_out_phone, flags.opt_out_phone),
+            opt_out_sms=or_(Patient.opt_out_sms, flags.opt_out_sms),
+            plan_dirty=True, updated_at=now))
+        conn.execute(update(Patient).where(Patient.id == old).values(
+            merged_into_id=new, plan_dirty=True, updated_at=now))
         return None
 
-    def _cancel_admission(self, visit: str, now: dt.datetime) -> None:
+    def _cancel_admission(self, conn: Connection, visit: str, now: dt.datetime) -> None:
         """An admission that did not happen: a stored visit with no follow-ups goes (it would
         count the patient as in hospital and stop their calls); one with follow-ups keeps
         its history and its pending ones are cancelled."""
-        with self._db.engine.begin() as conn:
-            encounter_id = conn.execute(select(Encounter.id).where(
-                Encounter.his_id == visit)).scalar_one_or_none()
-            if encounter_id is None:
-                return
-            planned = conn.execute(select(FollowupTask.id).where(
-                FollowupTask.encounter_id == encounter_id).limit(1)).first()
-            if planned is None:
-                conn.execute(delete(Encounter).where(Encounter.id == encounter_id))
-                return
-        self._cancel_pending(visit, now)
+        encounter_id = conn.execute(select(Encounter.id).where(
+            Encounter.his_id == visit)).scalar_one_or_none()
+        if encounter_id is None:
+            return
+        planned = conn.execute(select(FollowupTask.id).where(
+            FollowupTask.encounter_id == encounter_id).limit(1)).first()
+        if planned is None:
+            conn.execute(delete(Encounter).where(Encounter.id == encounter_id))
+            return
+        self._cancel_pending(conn, visit, now)
 
     def _quarantine_raw(self, frame: bytes, text: str | None, err: Hl7Error,
                         now: dt.datetime) -> None:
@@ -301,6 +314,7 @@ class AdtApplier:
         raw: dict[str, str | None] = {"message": text} if text is not None else \
             {"message_base64": base64.b64encode(frame).decode("ascii")}
         reject = make_reject("", err.field, RejectReason.INVALID_VALUE, err.detail, raw)
-        self._writer.quarantine("hl7", [reject], self._run_id, now)
+        with self._db.engine.begin() as conn:
+            self._writer.quarantine(conn, "hl7", [reject], self._run_id, now)
         self.counts.read += 1
         self.counts.rejected += 1

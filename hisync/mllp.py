@@ -7,7 +7,9 @@ is done here on bytes (see `hisync.hl7_adt` for why not python-hl7's streams); `
 turns one frame into the ACK bytes to send. Bytes outside a frame are logged and skipped; a
 frame cut off by the connection closing goes to `truncated` (to be kept in quarantine: no
 answer can reach its sender). A frame growing past `hard_limit` closes the connection: the
-listener never buffers without bound.
+listener never buffers without bound. When a message cannot be taken at all (the store is
+away), the connection is closed without an answer: HL7 senders send an unanswered message
+again, and nothing was marked as seen.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class MllpListener:
                 await self._truncated(bytes(buf.lstrip(START_BLOCK)))
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.warning("MLLP %s: connection lost (%s)", peer, exc)
+        except Exception as exc:  # e.g. the store is away: no ACK, the sender sends again
+            log.error("MLLP %s: message not taken (%s: %s); connection closed without an "
+                      "answer so the sender sends it again", peer, type(exc).__name__, exc)
         finally:
             writer.close()
 

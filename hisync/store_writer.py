@@ -71,6 +71,8 @@ _LINK_COLUMNS = {"patients": (), "encounters": ("patient_id", "department_id")}
 # Flags an update may set but never clear: a patient who opted out on a call, or whose death
 # a nurse recorded, stays so when the HIS next changes their row with its own (older) value.
 # Clearing one is a person's decision, made in the console, not a side effect of a sync.
+_MRN_HOLDERS = select(_TABLES["patients"].c.mrn, _TABLES["patients"].c.his_id).where(
+    _TABLES["patients"].c.mrn.in_(bindparam("mrns", expanding=True)))
 _STICKY = {"patients": frozenset({"deceased", "opt_out_phone", "opt_out_sms"}),
            "encounters": frozenset[str]()}
 
@@ -83,10 +85,14 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 class StoreWriter:
     """The store side of one HIS source (named `source`)."""
 
-    def __init__(self, db: Database, source: str) -> None:
+    def __init__(self, db: Database, source: str, bulk: bool = True) -> None:
+        """`bulk`: batches of thousands (a sync run); SQLite's page cache and WAL
+        checkpoints are then sized for them. A feed writing one message at a time says
+        False."""
         self.db = db
         self.source = source
         self._fast = db.dialect == "sqlite"
+        self._bulk = bulk and self._fast
         self._departments: dict[str, int] = {}
         self._open: dict[str, set[str]] = {}  # entity -> keys with unresolved rejects
         self._sql: dict[str, str] = {}
@@ -178,53 +184,60 @@ class StoreWriter:
                     parsed: ParsedBatch, mark: Mark | None, run_id: int,
                     now: dt.datetime) -> Counts:
         """Apply one parsed batch and advance the watermark, in one transaction."""
+        with self.db.engine.begin() as conn:
+            return self.write_in(conn, entity, columns, rows, parsed, mark, run_id, now)
+
+    def write_in(self, conn: Connection, entity: str, columns: Sequence[str],
+                 rows: Sequence[Sequence[Any]], parsed: ParsedBatch, mark: Mark | None,
+                 run_id: int, now: dt.datetime) -> Counts:
+        """`write_batch` inside the caller's transaction (a feed writes a message's patient,
+        visit and receipt together)."""
         counts = Counts(read=len(rows), unchanged=parsed.unchanged)
         accepted = parsed.accepted
         rejects = list(parsed.rejects)
-        with self.db.engine.begin() as conn:
-            if self._fast:
-                # A bulk load touches every index: SQLite's default 2 MiB page cache thrashes,
-                # and checkpointing the WAL every 4 MiB costs more than the inserts.
-                conn.exec_driver_sql("PRAGMA cache_size = -65536")
-                conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 16384")
-            links: dict[str, int] = {}
-            if entity == "patients" and accepted:
-                accepted = self._one_patient_per_mrn(conn, columns, rows, accepted, rejects)
-            if entity == "encounters":
-                links = self._patient_ids(conn, {a[3] for a in accepted if a[3]})
-                if len(links) < len({a[3] for a in accepted}):
-                    for a in accepted:
-                        if a[3] not in links:
-                            rejects.append(make_reject(
-                                a[0], "patient_his_id", RejectReason.UNKNOWN_PATIENT,
-                                f"no patient with HIS id {a[3]!r}", _raw(columns, rows[a[5]])))
-                    accepted = [a for a in accepted if a[3] in links]
-            if self._fast:
-                counts.inserted, counts.updated = self._upsert_sqlite(
-                    conn, entity, accepted, links, now)
-            else:
-                try:
-                    with conn.begin_nested():
-                        counts.inserted, counts.updated = self._upsert(
-                            conn, entity, accepted, links, now)
-                except (sa_exc.DataError, sa_exc.IntegrityError):
-                    # one row the store refuses must not stop the batch: each row alone,
-                    # the refused ones to the quarantine
-                    accepted = self._row_by_row(conn, entity, columns, rows, accepted, links,
-                                                now, counts, rejects)
-            counts.unchanged += len(accepted) - counts.inserted - counts.updated
-            open_keys = self._open.get(entity)
-            if open_keys:
-                self._resolve(conn, entity, [a[0] for a in accepted if a[0] in open_keys], now)
-            if rejects:
-                self._quarantine(conn, entity, rejects, run_id, now)
-                if open_keys is not None:
-                    open_keys.update(r.row_key for r in rejects)
-                counts.rejected = len(rejects)
-                for reason, n in Counter(r.reason for r in rejects).items():
-                    counts.by_reason[reason.value] = counts.by_reason.get(reason.value, 0) + n
-            if mark is not None:
-                self._save_mark(conn, entity, mark, now)
+        if self._bulk:
+            # A bulk load touches every index: SQLite's default 2 MiB page cache thrashes,
+            # and checkpointing the WAL every 4 MiB costs more than the inserts.
+            conn.exec_driver_sql("PRAGMA cache_size = -65536")
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 16384")
+        links: dict[str, int] = {}
+        if entity == "patients" and accepted:
+            accepted = self._one_patient_per_mrn(conn, columns, rows, accepted, rejects)
+        if entity == "encounters":
+            links = self._patient_ids(conn, {a[3] for a in accepted if a[3]})
+            if len(links) < len({a[3] for a in accepted}):
+                for a in accepted:
+                    if a[3] not in links:
+                        rejects.append(make_reject(
+                            a[0], "patient_his_id", RejectReason.UNKNOWN_PATIENT,
+                            f"no patient with HIS id {a[3]!r}", _raw(columns, rows[a[5]])))
+                accepted = [a for a in accepted if a[3] in links]
+        if self._fast:
+            counts.inserted, counts.updated = self._upsert_sqlite(
+                conn, entity, accepted, links, now)
+        else:
+            try:
+                with conn.begin_nested():
+                    counts.inserted, counts.updated = self._upsert(
+                        conn, entity, accepted, links, now)
+            except (sa_exc.DataError, sa_exc.IntegrityError):
+                # one row the store refuses must not stop the batch: each row alone,
+                # the refused ones to the quarantine
+                accepted = self._row_by_row(conn, entity, columns, rows, accepted, links,
+                                            now, counts, rejects)
+        counts.unchanged += len(accepted) - counts.inserted - counts.updated
+        open_keys = self._open.get(entity)
+        if open_keys:
+            self._resolve(conn, entity, [a[0] for a in accepted if a[0] in open_keys], now)
+        if rejects:
+            self._quarantine(conn, entity, rejects, run_id, now)
+            if open_keys is not None:
+                open_keys.update(r.row_key for r in rejects)
+            counts.rejected = len(rejects)
+            for reason, n in Counter(r.reason for r in rejects).items():
+                counts.by_reason[reason.value] = counts.by_reason.get(reason.value, 0) + n
+        if mark is not None:
+            self._save_mark(conn, entity, mark, now)
         return counts
 
     def _upsert(self, conn: Connection, entity: str, accepted: list[AcceptedRow],
@@ -313,10 +326,8 @@ class StoreWriter:
         earlier in this batch) goes to quarantine naming the holder; the holder keeps it."""
         mrn_at = PATIENT_COLUMNS.index("mrn")
         holder: dict[str, str] = {}
-        t = _TABLES["patients"]
         for chunk in _chunks(sorted({str(a[2][mrn_at]) for a in accepted})):
-            holder.update((m, h) for m, h in conn.execute(
-                select(t.c.mrn, t.c.his_id).where(t.c.mrn.in_(chunk))))
+            holder.update((m, h) for m, h in conn.execute(_MRN_HOLDERS, {"mrns": chunk}))
         kept: list[AcceptedRow] = []
         for a in accepted:
             mrn = str(a[2][mrn_at])
@@ -383,11 +394,10 @@ class StoreWriter:
              "b_content_hash": a[1], "b_plan_dirty": True, "b_updated_at": now,
              "b_key": a[0]} for a in rows])
 
-    def quarantine(self, entity: str, rejects: list[Reject], run_id: int,
+    def quarantine(self, conn: Connection, entity: str, rejects: list[Reject], run_id: int,
                    now: dt.datetime) -> None:
         """Keep rejects that never reached a batch (e.g. a message that could not be read)."""
-        with self.db.engine.begin() as conn:
-            self._quarantine(conn, entity, rejects, run_id, now)
+        self._quarantine(conn, entity, rejects, run_id, now)
 
     def _quarantine(self, conn: Connection, entity: str, rejects: list[Reject], run_id: int,
                     now: dt.datetime) -> None:

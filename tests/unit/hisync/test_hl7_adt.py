@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from hisync.hl7_adt import AckCode, AdtEvent, Hl7Error, decode, parse_adt
+from hisync.hl7_adt import AckCode, AdtEvent, AdtMessage, Hl7Error, decode, parse_hl7, read_adt
 
 MSH = "MSH|^~\\&|HIS|H|FOLLOWUP|H|{ts}||ADT^{event}^ADT_A01|{cid}|P|2.5|||||CHN|{charset}"
 PID = ("PID|1||M9^^^HIS^MR~P9^^^HIS^PI||{name}||1960|F|||||^NET^Internet^a@b.c~"
        "13800138000^PRN^PH|^^^^^^^^^^^+862112345678|en")
+
+
+def parse_adt(text: str) -> AdtMessage:
+    return read_adt(parse_hl7(text))
 
 
 def message(event: str = "A08", cid: str = "C1", ts: str = "202603011015+0800",
