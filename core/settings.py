@@ -83,7 +83,9 @@ class HisSettings(_Section):
     batch_size: int = Field(default=5000, ge=1)
     retries: int = Field(default=5, ge=0)
     workers: int = Field(default=2, ge=1, le=64)
-    # the HL7 v2 ADT feed (`followup his listen`): MLLP on this address
+    # the HL7 v2 ADT feed: MLLP on this address (`followup his listen`, or inside
+    # `followup run` when hl7_listen is true)
+    hl7_listen: bool = False
     hl7_host: str = "127.0.0.1"
     hl7_port: int = Field(default=2575, ge=0, le=65535)
     hl7_max_bytes: int = Field(default=1024 * 1024, ge=1024)  # a larger message is refused

@@ -1,7 +1,8 @@
 """`followup run`: the production daemon.
 
 APScheduler 3 (asyncio) runs the periodic jobs — HIS sync then planning, recording
-retention, the monthly report — while the campaign loop dials. Each job is thin: it calls
+retention, the monthly report — while the campaign loop dials; long-running services (the
+HL7 ADT listener) run beside it until the stop. Each job is thin: it calls
 one service in a worker thread and logs the result; a failing job is logged and retried at
 its next run, never taking the dialer down. SIGTERM (or SIGINT) stops new calls and lets the
 calls in progress finish before the process exits.
@@ -13,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from dialer.campaign import Campaign
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Any]
+Service = Callable[[asyncio.Event], Awaitable[Any]]  # runs until the event is set
 
 
 @dataclass
@@ -36,6 +38,7 @@ class DaemonJobs:
     monthly_report: Job | None = None
     sync_minutes: int = 15
     extra: dict[str, Job] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
 
 
 class Daemon:
@@ -88,11 +91,24 @@ class Daemon:
         log.warning("%s: no new calls; waiting for calls in progress", sig.name)
         self.stop.set()
 
+    async def _service(self, name: str, service: Service) -> None:
+        """One service until the stop; a failure is logged and never stops the dialer."""
+        try:
+            result = await service(self.stop)
+            log.info("service %s stopped: %s", name, result)
+        except Exception as exc:
+            log.error("service %s failed: %s", name, exc)
+            self.job_errors[name] = self.job_errors.get(name, 0) + 1
+
     async def run(self) -> None:
         sched = self.scheduler()
         sched.start()
+        services = [asyncio.create_task(self._service(name, svc), name=f"service-{name}")
+                    for name, svc in self._jobs.services.items()]
         try:
             await self._campaign.run(self.stop, next_due=self._next_due)
         finally:
             sched.shutdown(wait=False)
+            self.stop.set()
+            await asyncio.gather(*services)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from engine.app import App
-from engine.daemon import DaemonJobs
+from engine.daemon import DaemonJobs, Service
+
+log = logging.getLogger(__name__)
 
 
 def daemon_jobs(app: App) -> DaemonJobs:
@@ -52,5 +56,14 @@ def daemon_jobs(app: App) -> DaemonJobs:
                 svc.store_finished_months(session, dept_id, TREND_MONTHS)
         return {"departments": len(ids)}
 
+    async def hl7_feed(stop: asyncio.Event) -> str:
+        from engine import his_service
+
+        counts = await his_service.serve_hl7(
+            app, None, None, stop, lambda port: log.info("HL7 ADT feed on port %d", port))
+        return f"{counts.read} rows read, {counts.rejected} kept aside"
+
+    services: dict[str, Service] = {"hl7_feed": hl7_feed} if app.settings.his.hl7_listen \
+        else {}
     return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention,
-                      monthly_report=report_snapshots)
+                      monthly_report=report_snapshots, services=services)

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,41 @@ def test_followup_his_listen_serves_until_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "stopped: 2 rows read, 2 new" in err
     assert "Traceback" not in err
+
+
+def test_followup_run_serves_the_feed_beside_the_dialer(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FOLLOWUP_HIS__HL7_LISTEN": "true",
+           "FOLLOWUP_HIS__HL7_PORT": str(port)}
+    env.pop("FOLLOWUP_CONFIG", None)
+    base = [sys.executable, "-c", "from engine.cli import main; main()", "--data-dir",
+            str(tmp_path)]
+    subprocess.run([*base, "init"], env=env, cwd=REPO, check=True, capture_output=True)
+    with (tmp_path / "run.log").open("wb") as log:
+        proc = subprocess.Popen([*base, "run", "--backend", "sim"], env=env, cwd=REPO,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    (tmp_path / "run.log").read_text()
+                time.sleep(0.2)
+        with conn:
+            conn.sendall(frame(er7(adt("A03", "RUN-1"))))
+            ack = conn.recv(65536)
+        assert msa(ack[1:-2]) == ["MSA", "AA", "RUN-1"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, (tmp_path / "run.log").read_text()
+    store = Database(f"sqlite:///{tmp_path / 'followup.sqlite'}")
+    try:
+        assert _row(store, Encounter, "V001")["discharge_at"] is not None
+    finally:
+        store.dispose()
