@@ -91,6 +91,14 @@ class HisSettings(_Section):
     hl7_max_bytes: int = Field(default=1024 * 1024, ge=1024)  # a larger message is refused
 
 
+class FhirSettings(_Section):
+    # the canonical base of the engine's Questionnaires and its own identifiers
+    base: str = Field(default="urn:followup", min_length=1)
+    # the HIS's identifier systems for patient and visit ids (ask the HIS vendor)
+    patient_system: str = Field(default="urn:followup:his:patient", min_length=1)
+    encounter_system: str = Field(default="urn:followup:his:encounter", min_length=1)
+
+
 class TtsSettings(_Section):
     engine: dict[str, str] = Field(default_factory=dict)  # locale -> "espeak-ng" | "piper"
     voice: dict[str, str] = Field(default_factory=dict)  # locale -> voice name
@@ -193,6 +201,7 @@ class Settings(_Section):
     rules: RulesSettings = RulesSettings()
     scripts: ScriptsSettings = ScriptsSettings()
     his: HisSettings = HisSettings()
+    fhir: FhirSettings = FhirSettings()
     tts: TtsSettings = TtsSettings()
     speech: SpeechSettings = SpeechSettings()
     asterisk: AsteriskSettings = AsteriskSettings()

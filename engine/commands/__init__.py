@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
-from engine.commands import asterisk, audit, console, demo, dial, doctor, his, plan, prompts
+from engine.commands import (
+    asterisk,
+    audit,
+    console,
+    demo,
+    dial,
+    doctor,
+    fhir,
+    his,
+    plan,
+    prompts,
+)
 
-COMMAND_MODULES = (asterisk, audit, console, demo, dial, doctor, his, plan, prompts)
+COMMAND_MODULES = (asterisk, audit, console, demo, dial, doctor, fhir, his, plan, prompts)

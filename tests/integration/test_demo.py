@@ -4,13 +4,16 @@ IVR, answers, recordings (intact) and tickets stored."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from sqlalchemy import func, select, text
 
 from core.audit import AuditLog
 from core.clock import SystemClock
@@ -45,4 +48,47 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
         recordings = s.execute(select(Recording.id)).scalars().all()
         assert calls > 5 and answers > 5 and tickets >= 1 and recordings
         assert all(store.verify(s, rid) is None for rid in recordings)
+    _fhir_export_matches_the_store(data_dir, db)
     db.dispose()
+
+
+def _fhir_export_matches_the_store(data_dir: Path, db: Database) -> None:
+    """`followup fhir export` after the demo: every line a valid FHIR resource, and each
+    finished follow-up's answers those stored (read back with a plain query)."""
+    out = data_dir / "export.ndjson"
+    run = subprocess.run(
+        [sys.executable, "-c", "from engine.cli import main; main()", "--data-dir",
+         str(data_dir), "fhir", "export", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    models = {"Questionnaire": Questionnaire, "QuestionnaireResponse": QuestionnaireResponse}
+    responses: dict[tuple[int, str], dict[str, str]] = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        data = json.loads(line)
+        models[data["resourceType"]].model_validate(data)
+        if data["resourceType"] == "QuestionnaireResponse":
+            task, script = data["identifier"]["value"].split("/")
+            responses[(int(task), script)] = {
+                item["linkId"]: _plain(item["answer"][0]) for item in data.get("item", [])}
+    stored: dict[tuple[int, str], dict[str, str]] = {}
+    with db.engine.connect() as conn:
+        for task, script, question, value, transcript in conn.execute(text(
+                "SELECT a.task_id, a.script_id, a.question_id, a.value, a.transcript "
+                "FROM answers a JOIN followup_tasks t ON t.id = a.task_id "
+                "WHERE t.status = 'done' AND a.source != 'none' ORDER BY a.created_at, a.id")):
+            stored.setdefault((task, script), {})[question] = transcript or value or "(audio)"
+    assert responses and responses == stored
+
+
+def _plain(answer: dict[str, object]) -> str:
+    """A FHIR answer back in the store's words (yes/no, an option's value, digits, text)."""
+    (kind, value), = answer.items()
+    if kind == "valueBoolean":
+        return "yes" if value else "no"
+    if kind == "valueCoding":
+        return str(value["code"])  # type: ignore[index]
+    if kind == "valueDecimal":
+        return f"{value:g}"
+    if kind == "valueAttachment":  # a voice answer kept as audio only
+        return "(audio)"
+    return str(value)

@@ -1,0 +1,34 @@
+"""`followup fhir ...`: follow-ups as FHIR R4 resources for the hospital's systems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from engine import fhir_service
+from engine.app import App
+from engine.context import pass_app
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(fhir)
+
+
+@click.group()
+def fhir() -> None:
+    """FHIR R4: questionnaires and the answers patients gave."""
+
+
+@fhir.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The NDJSON file to write (one resource per line).")
+@pass_app
+def export(app: App, out: Path) -> None:
+    """Write every script version as a Questionnaire and every finished follow-up's answers
+    as a QuestionnaireResponse, each checked against the FHIR R4 specification. Patients
+    and visits are named by their HIS ids (settings fhir.patient_system and
+    fhir.encounter_system). Running it again gives the same resource ids."""
+    counts = fhir_service.export_ndjson(app, out)
+    click.echo(f"{out}: {counts.questionnaires} questionnaires, {counts.responses} "
+               "questionnaire responses")
