@@ -221,3 +221,11 @@ class RejectReason(StrEnum):
     IMPLAUSIBLE_DATE = "implausible_date"  # a birth in the future, a visit years ahead
     MRN_IN_USE = "mrn_in_use"  # the record number belongs to another patient
     STORE_REFUSED = "store_refused"  # the database refused the row (its first line says why)
+
+
+class OutboxStatus(StrEnum):
+    """Where a resource for the hospital's FHIR server stands."""
+
+    PENDING = "pending"  # not delivered yet (new, or the server was down or failing)
+    SENT = "sent"  # the server took it (2xx)
+    REFUSED = "refused"  # the server said no (4xx): a person must look; kept with its answer

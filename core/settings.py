@@ -97,6 +97,10 @@ class FhirSettings(_Section):
     # the HIS's identifier systems for patient and visit ids (ask the HIS vendor)
     patient_system: str = Field(default="urn:followup:his:patient", min_length=1)
     encounter_system: str = Field(default="urn:followup:his:encounter", min_length=1)
+    # the hospital's FHIR server (e.g. https://fhir.hospital/fhir); empty: nothing is sent,
+    # finished follow-ups can still be exported (`followup fhir export`)
+    server_url: str = ""
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
 class TtsSettings(_Section):

@@ -37,7 +37,7 @@ class DaemonJobs:
     retention: Job | None = None
     monthly_report: Job | None = None
     sync_minutes: int = 15
-    extra: dict[str, Job] = field(default_factory=dict)
+    periodic: dict[str, Job] = field(default_factory=dict)  # every sync_minutes (FHIR push)
     services: dict[str, Service] = field(default_factory=dict)
 
 
@@ -73,6 +73,9 @@ class Daemon:
         if j.sync_and_plan is not None:
             sched.add_job(self._wrap("sync_and_plan", j.sync_and_plan), "interval",
                           minutes=j.sync_minutes, id="sync_and_plan",
+                          next_run_time=self._clock.now(), **defaults)
+        for name, job in j.periodic.items():
+            sched.add_job(self._wrap(name, job), "interval", minutes=j.sync_minutes, id=name,
                           next_run_time=self._clock.now(), **defaults)
         if j.retention is not None:
             sched.add_job(self._wrap("retention", j.retention), "cron", hour=3, minute=17,

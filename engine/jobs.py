@@ -63,7 +63,14 @@ def daemon_jobs(app: App) -> DaemonJobs:
             app, None, None, stop, lambda port: log.info("HL7 ADT feed on port %d", port))
         return f"{counts.read} rows read, {counts.rejected} kept aside"
 
+    def fhir_push() -> str:
+        from engine import fhir_service
+
+        r = fhir_service.push(app)
+        return f"{r.queued} queued, {r.sent} sent, {r.retried} retry, {r.refused} refused"
+
     services: dict[str, Service] = {"hl7_feed": hl7_feed} if app.settings.his.hl7_listen \
         else {}
+    periodic = {"fhir_push": fhir_push} if app.settings.fhir.server_url else {}
     return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention,
-                      monthly_report=report_snapshots, services=services)
+                      monthly_report=report_snapshots, services=services, periodic=periodic)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.orm import Session
 
 from core.clock import ensure_utc
@@ -18,9 +18,10 @@ from fhir_r4.resources import AnswerFact, FinishedFollowup
 Labels = Callable[[str, int, str, str, str], str | None]
 
 
-def finished_followups(session: Session, labels: Labels, batch: int = 500
-                       ) -> Iterator[FinishedFollowup]:
-    """Every done task's scripts with their answers, oldest task first, read in batches."""
+def finished_followups(session: Session, labels: Labels, batch: int = 500,
+                       only: ColumnElement[bool] | None = None) -> Iterator[FinishedFollowup]:
+    """Every done task's scripts with their answers, oldest task first, read in batches
+    (`only`: a further filter on the tasks, e.g. `outbox.unqueued_done_tasks()`)."""
     after = 0
     while True:
         tasks = session.execute(
@@ -29,7 +30,8 @@ def finished_followups(session: Session, labels: Labels, batch: int = 500
                    Encounter.his_id.label("visit"))
             .join(Patient, Patient.id == FollowupTask.patient_id)
             .join(Encounter, Encounter.id == FollowupTask.encounter_id)
-            .where(FollowupTask.status == TaskStatus.DONE, FollowupTask.id > after)
+            .where(FollowupTask.status == TaskStatus.DONE, FollowupTask.id > after,
+                   *([] if only is None else [only]))
             .order_by(FollowupTask.id).limit(batch)).all()
         if not tasks:
             return

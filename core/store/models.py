@@ -32,6 +32,7 @@ from core.enums import (
     CancelReason,
     DialOutcome,
     EncounterType,
+    OutboxStatus,
     QuestionKind,
     RecordingKind,
     RejectReason,
@@ -384,6 +385,26 @@ class Hl7Message(Base):
     ack_code: Mapped[str] = mapped_column(String(2))
     received_at: Mapped[dt.datetime]
     detail: Mapped[str | None] = mapped_column(String(512))
+
+
+class FhirOutbox(Base):
+    """A FHIR resource waiting for (or delivered to) the hospital's FHIR server: nothing is
+    lost while the server is down; a resource the server refuses keeps its answer."""
+
+    __tablename__ = "fhir_outbox"
+    __table_args__ = (UniqueConstraint("resource_type", "resource_id"),
+                      Index("ix_fhir_outbox_due", "status", "next_try_at"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[OutboxStatus] = mapped_column(enum_column(OutboxStatus, 16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[dt.datetime]
+    last_error: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
 
 
 class SpotCheckSample(Base):

@@ -32,3 +32,15 @@ def export(app: App, out: Path) -> None:
     counts = fhir_service.export_ndjson(app, out)
     click.echo(f"{out}: {counts.questionnaires} questionnaires, {counts.responses} "
                "questionnaire responses")
+
+
+@fhir.command()
+@pass_app
+def push(app: App) -> None:
+    """Queue the follow-ups finished since the last push and send what is due to the FHIR
+    server (setting fhir.server_url). A server that is down or failing is tried again on
+    the next push (backoff up to an hour); nothing queued is lost. A resource the server
+    refuses is kept with the server's reason and not sent again."""
+    r = fhir_service.push(app)
+    click.echo(f"{r.queued} queued, {r.sent} sent, {r.retried} to try again, "
+               f"{r.refused} refused by the server")

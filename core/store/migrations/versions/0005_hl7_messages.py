@@ -26,17 +26,17 @@ def upgrade() -> None:
         sa.Column('ack_code', sa.String(length=2), nullable=False),
         sa.Column('received_at', sa.DateTime(), nullable=False),
         sa.Column('detail', sa.String(length=512), nullable=True),
-        sa.PrimaryKeyConstraint('source', 'control_id'),
+        sa.PrimaryKeyConstraint('source', 'control_id', name=op.f('pk_hl7_messages')),
     )
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('merged_into_id', sa.BigInteger().with_variant(
             sa.Integer(), 'sqlite'), nullable=True))
-        batch_op.create_foreign_key('fk_patients_merged_into', 'patients',
+        batch_op.create_foreign_key('fk_patients_merged_into_id_patients', 'patients',
                                     ['merged_into_id'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('patients', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_patients_merged_into', type_='foreignkey')
+        batch_op.drop_constraint('fk_patients_merged_into_id_patients', type_='foreignkey')
         batch_op.drop_column('merged_into_id')
     op.drop_table('hl7_messages')
