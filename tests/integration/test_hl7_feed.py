@@ -178,18 +178,22 @@ def test_a_death_marks_the_patient_deceased(feed: Feed) -> None:
     assert _row(feed.db, Patient, "P001")["deceased"] is True
 
 
-def test_a_cancelled_discharge_cancels_the_visits_pending_follow_ups(feed: Feed) -> None:
-    feed.send(er7(adt("A03", "MSG-5")))
-    with feed.db.session() as s:
-        enc = s.execute(select(Encounter)).scalar_one()
+def _pending_task(db: Database, his_id: str, key: str) -> None:
+    with db.session() as s:
+        enc = s.execute(select(Encounter).where(Encounter.his_id == his_id)).scalar_one()
         s.execute(insert(FollowupTask), [{
-            "plan_key": "k1", "patient_id": enc.patient_id, "encounter_id": enc.id,
+            "plan_key": key, "patient_id": enc.patient_id, "encounter_id": enc.id,
             "department_id": enc.department_id, "rule_id": "r", "offset_days": 3,
             "script_id": "s", "script_version": 1, "call_scripts": ["s"],
             "due_date": dt.date(2026, 3, 4), "calling_window": "09:00-11:30",
             "timezone": "Asia/Shanghai", "window_start": NOW, "window_end": NOW,
             "priority": 50, "status": TaskStatus.PENDING, "attempts": 0, "max_attempts": 3,
             "next_attempt_at": NOW, "created_at": NOW, "updated_at": NOW}])
+
+
+def test_a_cancelled_discharge_cancels_the_visits_pending_follow_ups(feed: Feed) -> None:
+    feed.send(er7(adt("A03", "MSG-5")))
+    _pending_task(feed.db, "V001", "k1")
     [ack] = feed.send(er7(adt("A13", "MSG-6", discharge="")))
     assert msa(ack)[1] == "AA"
     with feed.db.session() as s:
@@ -209,19 +213,6 @@ def test_a_cancelled_admission_removes_the_visit_so_the_patient_is_not_in_hospit
     with feed.db.session() as s:
         assert s.execute(select(Encounter.his_id)).scalars().all() == []
         assert s.execute(select(Patient.his_id)).scalars().all() == ["P001"]
-
-
-def _pending_task(db: Database, his_id: str, key: str) -> None:
-    with db.session() as s:
-        enc = s.execute(select(Encounter).where(Encounter.his_id == his_id)).scalar_one()
-        s.execute(insert(FollowupTask), [{
-            "plan_key": key, "patient_id": enc.patient_id, "encounter_id": enc.id,
-            "department_id": enc.department_id, "rule_id": "r", "offset_days": 3,
-            "script_id": "s", "script_version": 1, "call_scripts": ["s"],
-            "due_date": dt.date(2026, 3, 4), "calling_window": "09:00-11:30",
-            "timezone": "Asia/Shanghai", "window_start": NOW, "window_end": NOW,
-            "priority": 50, "status": TaskStatus.PENDING, "attempts": 0, "max_attempts": 3,
-            "next_attempt_at": NOW, "created_at": NOW, "updated_at": NOW}])
 
 
 def test_a_merge_moves_the_prior_patients_history_and_keeps_their_opt_out(
@@ -279,12 +270,18 @@ def test_unreadable_messages_are_answered_and_kept_raw_and_the_listener_goes_on(
     assert _row(feed.db, Patient, "P001")["name"] == "张三"  # the GB 18030 one applied
 
 
-def test_followup_his_listen_serves_until_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _initialised(data_dir: Path, **settings: str) -> tuple[list[str], dict[str, str]]:
+    """`followup init` in `data_dir`; the command line and environment to run more."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **settings}
     env.pop("FOLLOWUP_CONFIG", None)
     base = [sys.executable, "-c", "from engine.cli import main; main()", "--data-dir",
-            str(tmp_path)]
+            str(data_dir)]
     subprocess.run([*base, "init"], env=env, cwd=REPO, check=True, capture_output=True)
+    return base, env
+
+
+def test_followup_his_listen_serves_until_sigterm(tmp_path: Path) -> None:
+    base, env = _initialised(tmp_path)
     proc = subprocess.Popen([*base, "his", "listen", "--port", "0"], env=env, cwd=REPO,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -307,12 +304,8 @@ def test_followup_run_serves_the_feed_beside_the_dialer(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FOLLOWUP_HIS__HL7_LISTEN": "true",
-           "FOLLOWUP_HIS__HL7_PORT": str(port)}
-    env.pop("FOLLOWUP_CONFIG", None)
-    base = [sys.executable, "-c", "from engine.cli import main; main()", "--data-dir",
-            str(tmp_path)]
-    subprocess.run([*base, "init"], env=env, cwd=REPO, check=True, capture_output=True)
+    base, env = _initialised(tmp_path, FOLLOWUP_HIS__HL7_LISTEN="true",
+                             FOLLOWUP_HIS__HL7_PORT=str(port))
     with (tmp_path / "run.log").open("wb") as log:
         proc = subprocess.Popen([*base, "run", "--backend", "sim"], env=env, cwd=REPO,
                                 stdout=log, stderr=subprocess.STDOUT)
