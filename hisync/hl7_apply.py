@@ -30,26 +30,11 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 import hl7
-from sqlalchemy import Connection, Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select
 
-from core.enums import (
-    AttemptStatus,
-    CancelReason,
-    EncounterType,
-    RejectReason,
-    Sex,
-    SyncRunStatus,
-    TaskStatus,
-)
+from core.enums import RejectReason, SyncRunStatus
 from core.store.db import Database
-from core.store.models import (
-    CallAttempt,
-    Encounter,
-    FollowupTask,
-    Hl7Message,
-    Patient,
-    Ticket,
-)
+from core.store.models import Hl7Message
 from hisync.dates import zone
 from hisync.encoding import encoding_for
 from hisync.hl7_ack import ack_for
@@ -62,63 +47,24 @@ from hisync.hl7_adt import (
     parse_hl7,
     read_adt,
 )
-from hisync.mapping import EntityMapping, HisMapping
+from hisync.hl7_mapping import (
+    ENCOUNTER_COLUMNS,
+    HL7_FIELD,
+    PATIENT_COLUMNS,
+    STORE_REASON_FIELD,
+    hl7_mapping,
+)
+from hisync.hl7_visits import cancel_admission, cancel_pending, merge_patients
+from hisync.mapping import HisMapping
 from hisync.records import make_reject, summarize
 from hisync.rows import ParserConfig, RowParser
 from hisync.store_writer import Counts, StoreWriter
-
-# HL7 table 0001 (administrative sex), 0004 (patient class), 0112 (discharge disposition)
-HL7_SEX = {"M": Sex.MALE, "F": Sex.FEMALE, "O": Sex.UNKNOWN, "U": Sex.UNKNOWN,
-           "A": Sex.UNKNOWN, "N": Sex.UNKNOWN}
-HL7_PATIENT_CLASS = {"I": EncounterType.INPATIENT, "B": EncounterType.INPATIENT,
-                     "O": EncounterType.OUTPATIENT, "E": EncounterType.OUTPATIENT,
-                     "R": EncounterType.OUTPATIENT}
-HL7_DISPOSITION = {"01": "home", "02": "transfer", "03": "transfer", "04": "transfer",
-                   "05": "transfer", "06": "community", "07": "against_advice",
-                   "20": "died"}
-PATIENT_COLUMNS = ("his_id", "mrn", "name", "sex", "birth_date", "phone", "phone_alt",
-                   "language", "deceased", "sent_at")
-ENCOUNTER_COLUMNS = ("his_id", "patient_his_id", "type", "department", "attending_doctor",
-                     "admit_at", "discharge_at", "diagnoses", "disposition", "sent_at")
-# where each of our fields comes from, for the ERR segment of an AE
-HL7_FIELD = {
-    ("patients", "his_id"): "PID-3", ("patients", "mrn"): "PID-3",
-    ("patients", "name"): "PID-5", ("patients", "sex"): "PID-8",
-    ("patients", "birth_date"): "PID-7", ("patients", "phone"): "PID-13",
-    ("patients", "phone_alt"): "PID-14", ("patients", "language"): "PID-15",
-    ("patients", "deceased"): "PID-30", ("patients", "sent_at"): "MSH-7",
-    ("encounters", "his_id"): "PV1-19", ("encounters", "patient_his_id"): "PID-3",
-    ("encounters", "type"): "PV1-2", ("encounters", "department"): "PV1-10",
-    ("encounters", "attending_doctor"): "PV1-7", ("encounters", "admit_at"): "PV1-44",
-    ("encounters", "discharge_at"): "PV1-45", ("encounters", "diagnoses"): "DG1-3",
-    ("encounters", "disposition"): "PV1-36", ("encounters", "sent_at"): "MSH-7",
-}
-# a reason found while writing (not parsing) points at the segment's identifier
-_STORE_REASON_FIELD = {RejectReason.MRN_IN_USE: "mrn", RejectReason.UNKNOWN_PATIENT:
-                       "patient_his_id", RejectReason.STORE_REFUSED: "his_id"}
-
 
 MESSAGES: Table = Hl7Message.__table__  # type: ignore[assignment]
 # every message reads one and writes one: built once (see dialer.claims)
 _SEEN = select(MESSAGES.c.ack_code).where(MESSAGES.c.source == bindparam("s_source"),
                                           MESSAGES.c.control_id == bindparam("s_id"))
 _RECORD = insert(MESSAGES)
-
-
-def hl7_mapping(hospital: HisMapping) -> HisMapping:
-    """The mapping an ADT feed is parsed with: our field names as the columns, the
-    hospital's departments, time zone and code tables, and HL7's standard codes beside them
-    (a feed that sends the HIS's own codes, as many Chinese feeds do, is read too)."""
-    def entity(columns: tuple[str, ...]) -> EntityMapping:
-        return EntityMapping(table="hl7", key="his_id", watermark="sent_at",
-                             fields={c: c for c in columns if c != "sent_at"})
-
-    disposition = {**HL7_DISPOSITION, **(hospital.disposition or {})}
-    return hospital.model_copy(update={
-        "patients": entity(PATIENT_COLUMNS), "encounters": entity(ENCOUNTER_COLUMNS),
-        "sex": {**HL7_SEX, **hospital.sex},
-        "encounter_type": {**HL7_PATIENT_CLASS, **hospital.encounter_type},
-        "disposition": disposition})
 
 
 @dataclass(frozen=True)
@@ -213,15 +159,15 @@ class AdtApplier:
         """Write the patient, then the visit; the first field refused, as an Hl7Error."""
         error = self._write(conn, "patients", PATIENT_COLUMNS, m.patient, now)
         if error is None and m.prior_patient_id is not None:
-            error = self._merge(conn, m.patient["his_id"] or "", m.prior_patient_id, now)
+            error = merge_patients(conn, m.patient["his_id"] or "", m.prior_patient_id, now)
         if error is not None or m.encounter is None:
             return error
         if m.event is AdtEvent.CANCEL_ADMIT:
-            self._cancel_admission(conn, m.encounter["his_id"] or "", now)
+            cancel_admission(conn, m.encounter["his_id"] or "", now)
             return None
         error = self._write(conn, "encounters", ENCOUNTER_COLUMNS, m.encounter, now)
         if error is None and m.event is AdtEvent.CANCEL_DISCHARGE:
-            self._cancel_pending(conn, m.encounter["his_id"] or "", now)
+            cancel_pending(conn, m.encounter["his_id"] or "", now)
         return error
 
     def _write(self, conn: Connection, entity: str, columns: tuple[str, ...],
@@ -237,69 +183,9 @@ class AdtApplier:
             return Hl7Error(HL7_FIELD.get((entity, bad.field), bad.field), bad.detail)
         if done.rejected:
             reason = RejectReason(next(iter(done.by_reason)))
-            field = _STORE_REASON_FIELD.get(reason, "his_id")
+            field = STORE_REASON_FIELD.get(reason, "his_id")
             return Hl7Error(HL7_FIELD[(entity, field)], f"{reason.value}: see the quarantine")
         return None
-
-    def _cancel_pending(self, conn: Connection, visit: str, now: dt.datetime) -> None:
-        """A discharge taken back: the follow-ups planned from it must not call."""
-        encounter_id = conn.execute(select(Encounter.id).where(
-            Encounter.his_id == visit)).scalar_one_or_none()
-        if encounter_id is None:
-            return
-        conn.execute(update(FollowupTask).where(
-            FollowupTask.encounter_id == encounter_id,
-            FollowupTask.status == TaskStatus.PENDING).values(
-            status=TaskStatus.CANCELLED, cancel_reason=CancelReason.NO_LONGER_PLANNED,
-            closed_at=now, updated_at=now))
-
-    def _merge(self, conn: Connection, survivor: str, prior: str, now: dt.datetime
-               ) -> Hl7Error | None:
-        """Move everything of `prior` to `survivor` (HIS ids)."""
-        if prior == survivor:
-            return None
-        ids = dict(conn.execute(select(Patient.his_id, Patient.id).where(
-            Patient.his_id.in_([survivor, prior]))).all())
-        if prior not in ids:
-            return None  # never synced here: nothing to move
-        old, new = ids[prior], ids[survivor]
-        live = conn.execute(select(CallAttempt.id).where(
-            CallAttempt.patient_id == old,
-            CallAttempt.status.in_([AttemptStatus.DIALING, AttemptStatus.IN_CALL])
-        ).limit(1)).first() or conn.execute(select(FollowupTask.id).where(
-            FollowupTask.patient_id == old, FollowupTask.status == TaskStatus.CLAIMED
-        ).limit(1)).first()
-        if live is not None:
-            return Hl7Error("MRG-1", f"patient {prior} has a call in progress; send the "
-                            "merge again when it has ended")
-        for table in (Encounter, FollowupTask, CallAttempt, Ticket):
-            conn.execute(update(table).where(table.patient_id == old)
-                         .values(patient_id=new))
-        flags = conn.execute(select(Patient.deceased, Patient.opt_out_phone,
-                                    Patient.opt_out_sms).where(Patient.id == old)).one()
-        conn.execute(update(Patient).where(Patient.id == new).values(
-            deceased=or_(Patient.deceased, flags.deceased),
-            opt_out_phone=or_(Patient.opt_out_phone, flags.opt_out_phone),
-            opt_out_sms=or_(Patient.opt_out_sms, flags.opt_out_sms),
-            plan_dirty=True, updated_at=now))
-        conn.execute(update(Patient).where(Patient.id == old).values(
-            merged_into_id=new, plan_dirty=True, updated_at=now))
-        return None
-
-    def _cancel_admission(self, conn: Connection, visit: str, now: dt.datetime) -> None:
-        """An admission that did not happen: a stored visit with no follow-ups goes (it would
-        count the patient as in hospital and stop their calls); one with follow-ups keeps
-        its history and its pending ones are cancelled."""
-        encounter_id = conn.execute(select(Encounter.id).where(
-            Encounter.his_id == visit)).scalar_one_or_none()
-        if encounter_id is None:
-            return
-        planned = conn.execute(select(FollowupTask.id).where(
-            FollowupTask.encounter_id == encounter_id).limit(1)).first()
-        if planned is None:
-            conn.execute(delete(Encounter).where(Encounter.id == encounter_id))
-            return
-        self._cancel_pending(conn, visit, now)
 
     def _quarantine_raw(self, frame: bytes, text: str | None, err: Hl7Error,
                         now: dt.datetime) -> None:
