@@ -72,7 +72,7 @@ class ScriptsSettings(_Section):
 
 
 class HisSettings(_Section):
-    source: str = ""  # SQLAlchemy URL or a .csv/.xlsx path
+    source: str = ""  # SQLAlchemy URL, a .csv/.xlsx path, or fhir:<FHIR R4 base URL>
     # the HIS's stable name for watermarks and the quarantine (e.g. "his-main"); empty: the
     # source's location, so a moved extract or a changed URL starts over
     source_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")

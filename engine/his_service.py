@@ -17,13 +17,17 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from engine.app import App
+from hisync.fhir_rows import fhir_mapping
+from hisync.fhir_source import FhirSource
 from hisync.hl7_apply import AdtApplier
 from hisync.mapping import DEFAULT_MAPPING, HisMapping, load_mapping
 from hisync.mllp import MllpListener
-from hisync.sources import open_source
+from hisync.sources import Source, open_source
 from hisync.store_writer import Counts
 from hisync.sync import HisSync, LocaleDefaults, ProgressSink, SyncOptions, SyncReport
 from hisync.synthetic import Manifest, export_csv, generate_his
+
+FHIR_PREFIX = "fhir:"  # his.source = fhir:https://fhir.hospital/fhir
 
 
 def resolve_mapping(app: App, mapping: str | None) -> HisMapping:
@@ -39,7 +43,14 @@ def run_sync(app: App, source: str | None = None, mapping: str | None = None,
     his = app.settings.his
     hospital = app.settings.hospital
     parsed_mapping = resolve_mapping(app, mapping)
-    src = open_source(location)
+    src: Source
+    if location.startswith(FHIR_PREFIX):  # a FHIR R4 server: Patient and Encounter
+        fhir = app.settings.fhir
+        src = FhirSource(location[len(FHIR_PREFIX):], fhir.patient_system,
+                         fhir.encounter_system, fhir.timeout_s)
+        parsed_mapping = fhir_mapping(parsed_mapping)
+    else:
+        src = open_source(location)
     try:
         sync = HisSync(
             app.db, src, parsed_mapping, app.clock,

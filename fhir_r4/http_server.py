@@ -6,26 +6,10 @@ the OperationOutcome the server sent (FHIR servers explain a 4xx there)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import httpx
 
+from core.fhir_outcome import outcome_text
 from fhir_r4.outbox import Delivery
-
-
-def outcome_text(body: str) -> str:
-    """The human part of an OperationOutcome (each issue's diagnostics or details.text),
-    else the start of the body."""
-    try:
-        data: Any = json.loads(body)
-    except ValueError:
-        return body[:300]
-    if isinstance(data, dict) and data.get("resourceType") == "OperationOutcome":
-        texts = [str(i.get("diagnostics") or (i.get("details") or {}).get("text") or
-                     i.get("code", "")) for i in data.get("issue", []) if isinstance(i, dict)]
-        return "; ".join(t for t in texts if t)[:1000]
-    return body[:300]
 
 
 class HttpFhirServer:
