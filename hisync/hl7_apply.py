@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
 from dataclasses import dataclass, replace
 
 import hl7
@@ -95,10 +96,14 @@ class AdtApplier:
         self._writer = StoreWriter(db, source, bulk=False)
         self._run_id: int | None = None
         self.counts = Counts()
+        # PostgreSQL runs several messages at once (one per connection, in worker threads)
+        self._lock = threading.Lock()
 
     def open(self, now: dt.datetime) -> None:
         """Start the feed's run (its counts and quarantine hang on it)."""
         self._writer.ensure_departments(self._mapping.departments.values())
+        for entity in ("patients", "encounters"):  # a good message resolves their rejects
+            self._writer.load_open_rejects(entity)
         self._run_id = self._writer.begin_run(now)
 
     def close(self, now: dt.datetime, error: str | None = None) -> None:
@@ -112,10 +117,12 @@ class AdtApplier:
         """The row parsers, bounded by today's date in the hospital's zone (a listener runs
         for months: plausible dates move with the calendar)."""
         today = now.astimezone(self._zone).date()
-        if not self._parsers or self._config.today != today:
-            self._config = replace(self._config, today=today)
-            self._parsers = {e: RowParser(self._config, e) for e in ("patients", "encounters")}
-        return self._parsers
+        with self._lock:
+            if not self._parsers or self._config.today != today:
+                self._config = replace(self._config, today=today)
+                self._parsers = {e: RowParser(self._config, e)
+                                 for e in ("patients", "encounters")}
+            return self._parsers
 
     def apply(self, frame: bytes, now: dt.datetime) -> Applied:
         """Apply one framed message; returns the acknowledgement to send."""
@@ -177,7 +184,8 @@ class AdtApplier:
         parsed = summarize(self._parsers_for(now)[entity].parse_batch([row]))
         done = self._writer.write_in(conn, entity, columns, [row], parsed, None, self._run_id,
                                      now)
-        self.counts.add(done)
+        with self._lock:
+            self.counts.add(done)
         if parsed.rejects:
             bad = parsed.rejects[0]
             return Hl7Error(HL7_FIELD.get((entity, bad.field), bad.field), bad.detail)
@@ -202,5 +210,6 @@ class AdtApplier:
         reject = make_reject("", err.field, RejectReason.INVALID_VALUE, err.detail, raw)
         with self._db.engine.begin() as conn:
             self._writer.quarantine(conn, "hl7", [reject], self._run_id, now)
-        self.counts.read += 1
-        self.counts.rejected += 1
+        with self._lock:
+            self.counts.read += 1
+            self.counts.rejected += 1

@@ -247,6 +247,10 @@ def test_a_bad_field_is_answered_ae_naming_it_and_kept_in_quarantine(feed: Feed)
         reject = s.execute(select(HisReject).where(HisReject.entity == "encounters")
                            ).scalar_one()
         assert (reject.field, reject.row_key) == ("department", "V001")
+    [fixed] = feed.send(er7(adt("A03", "MSG-7b")))  # the same visit, now right
+    assert msa(fixed)[1] == "AA"
+    with feed.db.session() as s:
+        assert s.execute(select(HisReject.resolved_at)).scalar_one() == NOW
 
 
 def test_unreadable_messages_are_answered_and_kept_raw_and_the_listener_goes_on(
