@@ -55,12 +55,17 @@ def check(settings: Settings, *, calls: bool = True, store_ready: bool = True,
     """Every part, in order. `calls`: also what placing calls needs (speech, folders, the
     telephony backend); `store_ready`: the database must already be migrated (not for the
     demo, which makes a fresh one); `serve`: the console's address must be free;
-    `daemon`: what comes and goes only warns, an unreachable database or a full or
-    unwritable recordings folder (the daemon waits for the one and pauses calling for the
-    other: a dialer restarted while PostgreSQL restarts must come up, not exit)."""
+    `daemon`: the HL7 feed's port too when it is on; and what comes and goes only warns,
+    an unreachable database or a full or unwritable recordings folder (the daemon waits for
+    the one and pauses calling for the other: a dialer restarted while PostgreSQL restarts
+    must come up, not exit)."""
     found = [_store(settings, store_ready, daemon)]
     if serve is not None:
         found.append(_free_port(*serve))
+    his = settings.his
+    if daemon and his.hl7_listen:  # the dialer runs without its feed: a warning
+        found.append(_free_port(his.hl7_host, his.hl7_port, "HL7 feed port",
+                                "set his.hl7_port", blocks=False))
     if calls:
         found += [*_speech_synthesis(settings), *_speech_models(settings),
                   _folder("recordings", settings.recordings_dir,
@@ -209,9 +214,11 @@ def _ami_login(settings: Settings) -> Finding:
     return Finding("asterisk AMI", True, f"logged in at {where} as {ast.ami_user}")
 
 
-def _free_port(host: str, port: int) -> Finding:
-    """Bind the console's address for a moment: a second demo must say the port is taken
-    before it prints an address that is the first demo's."""
+def _free_port(host: str, port: int, part: str = "console port",
+               setting: str = "pass --port / set console.port", blocks: bool = True
+               ) -> Finding:
+    """Bind the address for a moment: a second demo must say the port is taken before it
+    prints an address that is the first demo's."""
     import socket
 
     where = f"{host}:{port}"
@@ -219,10 +226,9 @@ def _free_port(host: str, port: int) -> Finding:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.bind((host, port))
     except OSError as exc:
-        return Finding("console port", False, f"{where} is taken ({exc.strerror or exc})"
-                       f"{_holder(port)}", "stop what holds it, or pass --port / set "
-                       "console.port")
-    return Finding("console port", True, f"{where} is free")
+        return Finding(part, False, f"{where} is taken ({exc.strerror or exc})"
+                       f"{_holder(port)}", f"stop what holds it, or {setting}", blocks)
+    return Finding(part, True, f"{where} is free")
 
 
 def _holder(port: int) -> str:

@@ -102,3 +102,20 @@ def test_the_demo_shares_the_clis_folder_and_never_wipes_a_store_it_did_not_make
     _no_traceback(refused)
     assert refused.returncode == 2 and "did not make" in refused.stderr
     assert (hospital / "followup.sqlite").stat().st_size > 0
+
+
+def test_the_daemon_warns_when_the_hl7_feeds_port_is_taken(tmp_path: Path) -> None:
+    from core.settings import HisSettings, Settings
+    from engine import doctor
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        settings = Settings(data_dir=str(tmp_path),
+                            his=HisSettings(hl7_listen=True, hl7_port=port))
+        found = {f.part: f for f in doctor.check(settings, calls=False, store_ready=False,
+                                                 daemon=True)}
+    feed = found["HL7 feed port"]
+    assert not feed.ok and not feed.blocks  # the dialer starts; the feed's failure is logged
+    assert f"127.0.0.1:{port} is taken" in feed.detail and "his.hl7_port" in feed.fix
