@@ -33,13 +33,11 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -53,6 +51,7 @@ from console.reports import ReportService, month_figures
 from core.clock import FakeClock
 from core.enums import Role
 from core.store.db import Database
+from tests.pg_scratch import scratch_database
 
 NOW = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)
 TZ = "Asia/Shanghai"
@@ -171,24 +170,17 @@ def main() -> None:
     attempts = args.attempts or (100_000 if args.quick else 10_000_000)
     repeat = args.repeat or (10 if args.quick else 30)
 
-    admin = Database(_pg_url())
-    name = f"bench_console_{uuid.uuid4().hex[:8]}"
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(_pg_url()).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    try:
-        db.migrate()
-        t0 = time.perf_counter()
-        counts = _fill(db, attempts)
-        fill_s = time.perf_counter() - t0
-        print(f"filled in {fill_s:.1f}s: {counts}", flush=True)
-        figures = _measure(db, repeat)
-    finally:
-        db.dispose()
-        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(_pg_url(), "bench_console") as url:
+        db = Database(url)
+        try:
+            db.migrate()
+            t0 = time.perf_counter()
+            counts = _fill(db, attempts)
+            fill_s = time.perf_counter() - t0
+            print(f"filled in {fill_s:.1f}s: {counts}", flush=True)
+            figures = _measure(db, repeat)
+        finally:
+            db.dispose()
     figures = {"attempts": counts["call_attempts"], "answers": counts["answers"],
                "fill_s": round(fill_s, 1), "target_ms": TARGET_MS,
                "cold_target_ms": COLD_TARGET_MS, **figures}

@@ -67,8 +67,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from core.audit import AuditLog
 from core.clock import UTC
@@ -91,6 +89,7 @@ from recordings.store import RecordingStore
 from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.call_support import planner
 from tests.integration.dialer_seed import seed_due_tasks
+from tests.pg_scratch import scratch_database
 
 SIM_START = dt.datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 MEAN_CALL_S = 60.0
@@ -300,27 +299,6 @@ def _fresh_sqlite(tmp: Path, tasks: int) -> str:
     return url
 
 
-def _fresh_pg(admin_url: str, tasks: int) -> tuple[str, str]:
-    admin = Database(admin_url)
-    name = f"bench_dialer_{uuid.uuid4().hex[:6]}"
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    db.migrate()
-    seed_due_tasks(db, tasks, SIM_START)
-    db.dispose()
-    return url, name
-
-
-def _drop_pg(admin_url: str, name: str) -> None:
-    admin = Database(admin_url)
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -388,15 +366,16 @@ def main() -> None:
               f"idle {1000 * gap:.1f} ms before each, as the engine between two store "
               f"operations: {paced:.2f} ms")
     if args.pg:
-        pg_url, name = _fresh_pg(args.pg, tasks)
-        try:
+        with scratch_database(args.pg, "bench_dialer") as pg_url:
+            db = Database(pg_url)
+            db.migrate()
+            seed_due_tasks(db, tasks, SIM_START)
+            db.dispose()
             wall0 = time.time() + 1.0
             procs = [subprocess.Popen(
                 [sys.executable, __file__, "--worker", pg_url, str(channels // 2), str(speed),
                  str(wall0), str(n)], stdout=subprocess.PIPE, text=True) for n in (1, 2)]
             outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-        finally:
-            _drop_pg(args.pg, name)
         start = min(o["start"] for o in outs)
         spans = [tuple(i) for o in outs for i in o["intervals"]]
         figures.update(

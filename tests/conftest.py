@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from core.clock import FakeClock
 from core.store.db import Database
+from tests.pg_scratch import scratch_database
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FOLLOWUP_TEST_PG_URL", "")
@@ -42,19 +41,12 @@ def _pg_database() -> Iterator[Database]:
             pytest.fail("FOLLOWUP_TEST_REQUIRE_PG=1 but FOLLOWUP_TEST_PG_URL is not set")
         pytest.skip("PostgreSQL not configured: set FOLLOWUP_TEST_PG_URL (e.g. "
                     "postgresql://followup:followup@127.0.0.1/followup_test)")
-    admin = Database(PG_URL)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_URL, "t") as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -37,7 +37,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from ivr.script_model import Script
 from ivr.sim_channel import TurnKind
 from tests.conftest import PG_REQUIRED, PG_URL, REPO
 from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
+from tests.pg_scratch import scratch_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -515,25 +515,16 @@ def run(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
         else:
             print(f"[call-path faults] {message}", flush=True)
 
-    admin = Database(PG_URL)
-    name = f"t_faults_{uuid.uuid4().hex[:8]}"
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
     keep = os.environ.get("FOLLOWUP_TEST_KEEP_DB") == "1"  # for a post-mortem
-    try:
-        db.migrate()
-        yield _play(db, url, tmp_path_factory.mktemp("call-path-faults"), note)
-    finally:
-        db.dispose()
-        if keep:
-            note(f"database {name} kept (FOLLOWUP_TEST_KEEP_DB=1)")
-        else:
-            with admin.engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_URL, "t_faults", keep=keep) as url:
+        db = Database(url)
+        try:
+            db.migrate()
+            yield _play(db, url, tmp_path_factory.mktemp("call-path-faults"), note)
+        finally:
+            db.dispose()
+            if keep:
+                note(f"database {make_url(url).database} kept (FOLLOWUP_TEST_KEEP_DB=1)")
 
 
 # -- what the store must show -------------------------------------------------------------

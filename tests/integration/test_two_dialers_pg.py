@@ -8,13 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from core.clock import SystemClock
 from core.enums import AttemptStatus, ScriptOutcome, TaskStatus
@@ -22,6 +20,7 @@ from core.store.db import Database
 from core.store.models import CallAttempt, FollowupTask
 from tests.conftest import PG_URL
 from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
+from tests.pg_scratch import scratch_database
 
 FOLLOWUP = [sys.executable, "-c", "from engine.cli import main; main()"]
 REPO = Path(__file__).resolve().parents[2]
@@ -37,14 +36,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 def pg_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("PostgreSQL not configured: set FOLLOWUP_TEST_PG_URL")
-    admin = Database(PG_URL)
-    name = f"t_two_{uuid.uuid4().hex[:8]}"
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(PG_URL, "t_two") as url:
+        yield url
 
 
 def _open(db: Database) -> int:
