@@ -63,7 +63,7 @@ from hisync.store_writer import Counts, StoreWriter
 
 MESSAGES: Table = Hl7Message.__table__  # type: ignore[assignment]
 # every message reads one and writes one: built once (see dialer.claims)
-_SEEN = select(MESSAGES.c.ack_code).where(MESSAGES.c.source == bindparam("s_source"),
+_SEEN = select(MESSAGES.c.ack_code, MESSAGES.c.detail).where(MESSAGES.c.source == bindparam("s_source"),
                                           MESSAGES.c.control_id == bindparam("s_id"))
 _RECORD = insert(MESSAGES)
 
@@ -143,10 +143,12 @@ class AdtApplier:
         # in the store, and one the store never took is not marked as seen
         with self._db.engine.begin() as conn:
             seen = conn.execute(_SEEN, {"s_source": self.source,
-                                        "s_id": message.control_id[:64]}).scalar_one_or_none()
-            if seen is not None:
-                code = AckCode(seen)
-                return Applied(ack_for(tree, code, None), code, message.control_id)
+                                        "s_id": message.control_id[:64]}).first()
+            if seen is not None:  # the same answer again, its ERR segment included
+                code = AckCode(seen.ack_code)
+                field, _, detail = (seen.detail or "").partition(": ")
+                again = Hl7Error(field, detail, code) if seen.detail else None
+                return Applied(ack_for(tree, code, again), code, message.control_id)
             error = self._apply(conn, message, now)
             code = AckCode.ACCEPT if error is None else error.ack
             conn.execute(_RECORD, {"source": self.source,

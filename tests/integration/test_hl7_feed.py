@@ -241,8 +241,9 @@ def test_a_merge_moves_the_prior_patients_history_and_keeps_their_opt_out(
 
 
 def test_a_bad_field_is_answered_ae_naming_it_and_kept_in_quarantine(feed: Feed) -> None:
-    [ack] = feed.send(er7(adt("A03", "MSG-7", dept="9999")))
-    assert msa(ack) == ["MSA", "AE", "MSG-7", "PV1^1^10", "103^^HL70357"]
+    ack, again = feed.send(er7(adt("A03", "MSG-7", dept="9999")),
+                           er7(adt("A03", "MSG-7", dept="9999")))
+    assert msa(ack) == msa(again) == ["MSA", "AE", "MSG-7", "PV1^1^10", "103^^HL70357"]
     with feed.db.session() as s:
         reject = s.execute(select(HisReject).where(HisReject.entity == "encounters")
                            ).scalar_one()
