@@ -63,8 +63,8 @@ from hisync.store_writer import Counts, StoreWriter
 
 MESSAGES: Table = Hl7Message.__table__  # type: ignore[assignment]
 # every message reads one and writes one: built once (see dialer.claims)
-_SEEN = select(MESSAGES.c.ack_code, MESSAGES.c.detail).where(MESSAGES.c.source == bindparam("s_source"),
-                                          MESSAGES.c.control_id == bindparam("s_id"))
+_SEEN = select(MESSAGES.c.ack_code, MESSAGES.c.detail).where(
+    MESSAGES.c.source == bindparam("s_source"), MESSAGES.c.control_id == bindparam("s_id"))
 _RECORD = insert(MESSAGES)
 
 
