@@ -65,3 +65,7 @@ def test_a_message_that_cannot_be_applied_names_its_field(text: str, field: str,
 
 def test_a_merge_names_the_prior_patient() -> None:
     assert parse_adt(message(event="A40", extra="MRG|OLD7^^^HIS^PI")).prior_patient_id == "OLD7"
+
+
+def test_escapes_are_undone_and_subcomponents_give_their_first() -> None:
+    assert parse_adt(message(name="O\\T\\Brien^Ann&Marie")).patient["name"] == "Ann O&Brien"
