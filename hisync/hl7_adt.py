@@ -1,7 +1,7 @@
 """HL7 v2 ADT messages as typed values: decoded by their own character set, parsed with
 `hl7` (python-hl7), and read into the same raw rows the database sync reads from HIS tables.
 
-Why python-hl7: maintained, pure Python, no schema files, and it builds the ACK. Its asyncio
+Why python-hl7: maintained, pure Python, no schema files, a plain tree of fields. Its asyncio
 MLLP streams decode a whole connection with one character set, while an HL7 sender names
 one per message (MSH-18: a Chinese HIS sends GB 18030 on the same link as UTF-8), so the
 listener (`hisync.mllp`) frames bytes itself and this module decodes each message by its
