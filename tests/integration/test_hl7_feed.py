@@ -90,24 +90,31 @@ class Feed:
         self.listener = MllpListener(handle, truncated)
         self.port = self.loop.run_until_complete(self.listener.start("127.0.0.1", 0))
 
+    async def _talk(self, payloads: tuple[bytes, ...], close_with: bytes) -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        acks = []
+        for payload in payloads:
+            writer.write(frame(payload))
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.readuntil(b"\x1c\r"), 10)
+            acks.append(raw[1:-2])
+        if close_with:
+            writer.write(close_with)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)  # the listener sees the close
+        return acks
+
     def send(self, *payloads: bytes, close_with: bytes = b"") -> list[bytes]:
         """Send frames on one connection; returns the ACK payloads, in order."""
-        async def talk() -> list[bytes]:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            acks = []
-            for payload in payloads:
-                writer.write(frame(payload))
-                await writer.drain()
-                raw = await asyncio.wait_for(reader.readuntil(b"\x1c\r"), 10)
-                acks.append(raw[1:-2])
-            if close_with:
-                writer.write(close_with)
-                await writer.drain()
-            writer.close()
-            await writer.wait_closed()
-            await asyncio.sleep(0.2)  # the listener sees the close
-            return acks
-        return self.loop.run_until_complete(talk())
+        return self.loop.run_until_complete(self._talk(payloads, close_with))
+
+    def send_at_once(self, *connections: tuple[bytes, ...]) -> list[list[bytes]]:
+        """Several connections at the same time, each sending its frames in order."""
+        async def all_of_them() -> list[list[bytes]]:
+            return list(await asyncio.gather(*(self._talk(c, b"") for c in connections)))
+        return self.loop.run_until_complete(all_of_them())
 
     def close(self) -> None:
         self.loop.run_until_complete(self.listener.close())
@@ -169,6 +176,23 @@ def test_the_same_message_twice_is_applied_once_and_acknowledged_twice(feed: Fee
         assert s.execute(select(Hl7Message.control_id)).scalars().all() == ["MSG-2"]
         assert len(s.execute(select(Patient)).scalars().all()) == 1
     assert feed.applier.counts.inserted == 2  # one patient, one visit: the repeat wrote none
+
+
+def test_several_connections_at_once_each_in_order(feed: Feed) -> None:
+    # on PostgreSQL the messages of different connections are applied at the same time
+    connections = [tuple(er7(adt(event, f"C{c}-{n}-{event}", patient=f"P{c}{n:02d}",
+                                 visit=f"V{c}{n:02d}", discharge="" if event == "A01" else
+                                 "20260301100000"))
+                         for n in range(8) for event in ("A01", "A03"))
+                   for c in range(4)]
+    answers = feed.send_at_once(*connections)
+    assert all(msa(a)[1] == "AA" for acks in answers for a in acks)
+    with feed.db.session() as s:
+        discharged = s.execute(select(Encounter.his_id).where(
+            Encounter.discharge_at.is_not(None))).scalars().all()
+        assert len(discharged) == 32 and len(s.execute(select(Patient)).all()) == 32
+        assert len(s.execute(select(Hl7Message)).all()) == 64
+    assert feed.applier.counts.inserted == 64 and feed.applier.counts.updated == 32
 
 
 def test_a_death_marks_the_patient_deceased(feed: Feed) -> None:
