@@ -263,6 +263,27 @@ def _has(message: hl7.Message, name: str) -> bool:
     return any(str(seg[0]) == name for seg in message)
 
 
+# segments that must come in this order where a message has them (the ADT structures put
+# the patient before the visit and the merge after the patient it keeps)
+_ORDER = ("MSH", "PID", "MRG", "PV1")
+
+
+def _check_order(message: hl7.Message) -> None:
+    """Raise Hl7Error (AE) when MSH is not first or PID, MRG and PV1 come out of order: a
+    sender that scrambles segments may have paired the wrong patient and visit."""
+    names = [str(seg[0]) for seg in message]
+    if names[0] != "MSH":
+        raise Hl7Error("MSH", f"the message starts with {names[0]}, not MSH")
+    seen = [n for n in names if n in _ORDER]
+    firsts = [n for i, n in enumerate(seen) if n not in seen[:i]]
+    expected = [n for n in _ORDER if n in firsts]
+    if firsts != expected:
+        raise Hl7Error(firsts[next(i for i, (a, b) in enumerate(zip(firsts, expected,
+                                                                     strict=True)) if a != b)],
+                       f"segments out of order: {' '.join(firsts)} (expected "
+                       f"{' '.join(expected)})")
+
+
 def parse_hl7(text: str) -> hl7.Message:
     """The message's tree (python-hl7), read once for the fields and for the ACK. Raises
     Hl7Error when the text is not an HL7 v2 message."""
@@ -296,6 +317,7 @@ def read_adt(message: hl7.Message) -> AdtMessage:
         raise Hl7Error("MSH-7", "no message date/time")
     pid = r.segment("PID")
     assert pid is not None
+    _check_order(message)
     patient = _patient_row(r, pid, sent_at)
     his_id = patient["his_id"]
     assert his_id is not None

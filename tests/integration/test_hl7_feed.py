@@ -361,3 +361,14 @@ def test_followup_run_serves_the_feed_beside_the_dialer(tmp_path: Path) -> None:
         assert _row(store, Encounter, "V001")["discharge_at"] is not None
     finally:
         store.dispose()
+
+
+def test_a_ten_megabyte_message_is_refused_and_kept(feed: Feed) -> None:
+    big = er7(adt("A08", "BIG-1")).replace(b"\rPV1", b"\rNTE|1||" + b"x" * 10_000_000
+                                           + b"\rPV1")
+    [ack] = feed.send(big)
+    assert msa(ack)[1] == "AR" and "larger than" in ack.decode()
+    with feed.db.session() as s:
+        raw = s.execute(select(HisReject.raw).where(HisReject.entity == "hl7")).scalar_one()
+    assert raw["message"] == big.decode()  # kept whole
+    assert feed.send(er7(adt("A08", "AFTER-BIG")))  # and the listener goes on

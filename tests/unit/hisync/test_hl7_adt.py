@@ -55,6 +55,8 @@ def test_each_message_is_decoded_by_its_own_msh_18(charset: str, codec: str) -> 
     (message(event="A40"), "MRG", AckCode.ERROR),
     (message(event="A40", extra="MRG|"), "MRG-1", AckCode.ERROR),
     ("PID|1||X", "MSH", AckCode.ERROR),
+    ("\r".join([message().split("\r")[0], "PV1|1|I", PID.format(name="Lee^Ann")]), "PV1",
+     AckCode.ERROR),  # the visit before its patient
 ])
 def test_a_message_that_cannot_be_applied_names_its_field(text: str, field: str,
                                                           ack: AckCode) -> None:
