@@ -36,7 +36,7 @@ Targets at N = 1000: p99 <= 10 ms and <= 5 ms CPU per call.
 
 Dead air: the engine as it runs a call (`AsteriskBackend`'s route: the `CallPlan` built
 before the originate, `IvrCallHandler` over `AgiChannel`, answers stored in SQLite, prompts
-from espeak-ng with the greeting rendered by the planner) under 100 concurrent answered
+from espeak-ng with the opening and greeting rendered by the planner) under 100 concurrent answered
 calls; the time from the session's start (the patient answered) to the first prompt's
 STREAM FILE, p50/p95 (`dead_air_p95_ms`, target <= 150 ms).
 The last line printed is one JSON object of the figures.

@@ -2,8 +2,8 @@
 the telephony backend publishes while the call goes on.
 
 The campaign builds the plan (claimed task, resolved scripts, the patient's call context
-with earlier answers, the pre-rendered greeting) before anything is dialled, so nothing is
-read from the store between the answer and the first prompt. The backend reports
+with earlier answers, the pre-rendered opening and greeting) before anything is dialled, so
+nothing is read from the store between the answer and the first prompt. The backend reports
 dialled / ringing / answered / in queue / connected / ended on a `ProgressBus` as it sees
 them; the attempt log, and later the wallboard, subscribe. The IVR leaves its result on the
 plan.
@@ -45,7 +45,8 @@ class CallPlan:
     caller_id: str = ""  # the hospital's number shown to the patient
     caller_name: str = ""
     ring_timeout_s: int = 30
-    greeting: Prompt | None = None
+    opening: Prompt | None = None  # the first prompt: the hospital's name only
+    greeting: Prompt | None = None  # the patient's name: played once identity is verified
     result: CallIvrResult | None = None
 
     @property

@@ -5,8 +5,9 @@ department, the visit and the answers earlier calls stored, and picks each scrip
 in the locale the call will speak; titles and the hospital's and department's names follow
 that locale, not the patient's record. It also says when there is nothing left to ask (a
 call cut off after its last answer): the campaign then closes the task instead of calling
-again. `CallPlanner.plan(prepared, attempt_id)` binds the attempt and renders the greeting,
-so the first prompt is ready the moment the patient answers.
+again. `CallPlanner.plan(prepared, attempt_id)` binds the attempt and renders the opening and the
+greeting, so the first prompt is ready the moment the patient answers and the greeting the
+moment identity is verified.
 """
 
 from __future__ import annotations
@@ -154,16 +155,19 @@ class CallPlanner:
         return PreparedCall(task, task.phone, scripts, context)
 
     async def plan(self, prepared: PreparedCall, attempt_id: AttemptId) -> CallPlan:
-        """Bind the attempt (its id rides on every transfer) and render the greeting now,
-        before the originate, so the patient hears it the moment they answer."""
+        """Bind the attempt (its id rides on every transfer) and render the opening and the
+        greeting now, before the originate: the patient hears the opening the moment they
+        answer, and the greeting (private) the moment identity is verified."""
         st = self._settings
         variables = {ATTEMPT_VARIABLE: str(attempt_id),
                      TASK_VARIABLE: str(prepared.task.task_id)}
         context = replace(prepared.context, channel_variables=variables)
         first = prepared.scripts[0]
+        opening = await self._prompts.prompt(first, "msg.opening", first.message("opening"),
+                                             context.prompt, False)
         greeting = await self._prompts.prompt(first, "greeting", first.greeting,
-                                              context.prompt, False)
+                                              context.prompt, True)
         return CallPlan(attempt_id=attempt_id, task=prepared.task, phone=prepared.phone,
                         scripts=prepared.scripts, context=context, caller_id=st.caller_id,
                         caller_name=st.caller_name, ring_timeout_s=st.ring_timeout_s,
-                        greeting=greeting)
+                        opening=opening, greeting=greeting)

@@ -371,7 +371,7 @@ class Campaign:
                 try:
                     plan = await self._planner.plan(prepared, attempt_id)
                 except Exception as exc:  # e.g. no speech synthesis: counted, then paused
-                    log.exception("attempt %s: the greeting could not be made", attempt_id)
+                    log.exception("attempt %s: the first prompts could not be made", attempt_id)
                     failure = exc
             if plan is None:
                 summary = self._note_outcome(CallSummary(

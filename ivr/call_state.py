@@ -16,7 +16,7 @@ from ivr.call_context import CallContext
 from ivr.channel import Channel, DigitsResult, Prompt
 from ivr.prompt_maker import PromptSource
 from ivr.results import Answer, ScriptResult
-from ivr.script_model import RedFlag, Script, Template
+from ivr.script_model import RedFlag, Script, Template, plays_before_identity
 
 
 class HungUp(Exception):
@@ -88,6 +88,11 @@ class CallIO:
 
     async def prompt(self, state: CallState, script: Script, key: str,
                      template: Template) -> Prompt:
+        """The prompt `key` of `script` for this call. Raises RuntimeError for a private
+        part (greeting, question, closing) while identity is not verified: an interpreter
+        bug must end the call, never speak the patient's name to whoever picked up."""
+        if not state.verified and not plays_before_identity(key):
+            raise RuntimeError(f"{script.id}/{key} may not play before identity is verified")
         return await self.prompts.prompt(script, key, template, state.context.prompt,
                                          state.verified)
 

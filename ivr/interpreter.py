@@ -2,10 +2,16 @@
 
 `ScriptInterpreter(prompts, sink, recognizer).run(script, channel, context)` (or the
 function `run_script`) runs one script; `run_many` runs several merged same-day scripts in
-one call, with one greeting, one identity check and one closing (the last script's).
+one call, with one opening, one consent, one identity check, one greeting and one closing
+(the last script's).
 
-Order: greeting (public context) -> identity check (birth year, `tries` attempts; nothing
-medical is said before it passes) -> optional consent (2 = refused) -> questions -> closing.
+Order: opening (the hospital's name only) -> consent ("is now a good time?", 1 yes, 2 =
+refused) -> identity check (birth year, `tries` attempts) -> greeting (the patient's name and
+department) -> questions -> closing. Nobody hears the patient's name, department or any
+question before they have pressed a key and passed the identity check: an answering machine,
+or whoever else picks up, hears the hospital's name and the consent question only. Until
+identity is verified, prompts render over the open context and only the parts
+`ivr.script_model.plays_before_identity` allows are played (`CallIO` refuses the others).
 
 Per question:
 - `when:` is evaluated over earlier answers (including a resumed call's earlier answers);
@@ -119,10 +125,10 @@ class ScriptInterpreter:
         first = scripts[0]
         ended: ScriptOutcome | None = None
         try:
-            await self.io.play(run, first, "greeting", first.greeting)
-            # One check for the whole call: the first script that asks for one sets it.
-            await self._identity(run, next((s for s in scripts if s.identity), first))
+            await self.io.message(run, first, "opening")
             await self._consent(run, first)
+            await self._identity(run, first)  # one check for the whole call
+            await self.io.play(run, first, "greeting", first.greeting)
             for index, script in enumerate(scripts):
                 run.current = index
                 await self._questions(run, script)
@@ -165,11 +171,6 @@ class ScriptInterpreter:
 
     async def _identity(self, run: CallState, script: Script) -> None:
         check = script.identity
-        if check is None:
-            run.verified = True
-            for r in run.results:
-                r.identity_verified = True
-            return
         expected = run.context.birth_year
         tries = 0
         template, key = check.prompt, "identity.prompt"
@@ -198,11 +199,6 @@ class ScriptInterpreter:
 
     async def _consent(self, run: CallState, script: Script) -> None:
         consent = script.consent
-        if consent is None:
-            return
-        if all(q.id in run.answered[script.id] for q in script.questions
-               if q.kind is not QuestionKind.MESSAGE):
-            return
         tries = 0
         repeats = 0
         prefix: str | None = None

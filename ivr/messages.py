@@ -1,7 +1,9 @@
 """Standard IVR messages per locale; a script may override any of them under `messages:`.
 
-All are Jinja2 templates with the public context only (`patient`, `hospital`,
-`department`, `emergency_number`): they can be played before identity is verified.
+All are Jinja2 templates over the open context only (`hospital`, `emergency_number`): any
+of them may play before identity is verified, to whoever or whatever answered. `opening` is
+the first thing a call says; `consent_prompt` and `consent_declined` are the consent
+question of a script that does not write its own.
 """
 
 from __future__ import annotations
@@ -9,13 +11,17 @@ from __future__ import annotations
 from core.enums import Sex
 
 MESSAGE_KEYS = (
-    "invalid", "timeout", "use_keypad", "operator", "operator_unavailable",
+    "opening", "consent_prompt", "consent_declined", "invalid", "timeout", "use_keypad",
+    "operator", "operator_unavailable",
     "optout_confirm", "optout_done", "optout_cancelled", "nurse_transfer", "safety",
     "identity_prompt", "identity_retry", "identity_failed",
 )
 
 DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
     "zh-CN": {
+        "opening": "您好，这里是{{ hospital }}。",
+        "consent_prompt": "现在方便回答几个问题吗？方便请按1，不方便请按2。",
+        "consent_declined": "好的，打扰您了。再见。",
         "invalid": "对不起，您的输入无效。",
         "timeout": "对不起，我们没有收到您的回答。",
         "use_keypad": "对不起，我没有听清楚，请用电话按键回答。",
@@ -31,6 +37,10 @@ DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
         "identity_failed": "很抱歉，我们无法确认您的身份，工作人员会另行与您联系。再见。",
     },
     "en-US": {
+        "opening": "Hello, this is {{ hospital }}.",
+        "consent_prompt": "Do you have a few minutes to answer some questions? Press 1 for "
+                          "yes, 2 for no.",
+        "consent_declined": "All right, sorry to disturb you. Goodbye.",
         "invalid": "Sorry, that is not a valid answer.",
         "timeout": "Sorry, we did not get your answer.",
         "use_keypad": "Sorry, I did not catch that. Please answer with your phone keypad.",
@@ -51,6 +61,10 @@ DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
                            "will contact you. Goodbye.",
     },
     "ko-KR": {
+        "opening": "안녕하세요, {{ hospital }}입니다.",
+        "consent_prompt": "지금 몇 가지 질문에 답해 주실 수 있으세요? 예는 1번, 아니요는 "
+                          "2번을 눌러 주세요.",
+        "consent_declined": "알겠습니다. 실례했습니다. 안녕히 계세요.",
         "invalid": "죄송합니다. 올바른 응답이 아닙니다.",
         "timeout": "죄송합니다. 응답을 받지 못했습니다.",
         "use_keypad": "죄송합니다. 잘 듣지 못했습니다. 전화기 버튼으로 응답해 주세요.",

@@ -11,9 +11,9 @@ trusted: a patient's name may hold quotes, newlines, `{{ 7*7 }}` or AGI keywords
   data is never evaluated: Jinja does not re-parse output, and the braces are gone anyway;
 - the rendered text is collapsed to one line as well (`PromptRenderer.render`).
 
-Nothing medical before identity is verified: `PromptContext.variables(verified=False)`
-leaves out `visit` (diagnoses, procedures, dates); the loader also rejects a greeting,
-identity or consent template that names `visit`.
+Nothing private before identity is verified: `PromptContext.variables(verified=False)` holds
+only the hospital and the emergency number, not the patient's name, the department or the
+visit; the loader also rejects a consent, identity or message template that names them.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class PatientView:
 
 @dataclass(frozen=True, slots=True)
 class PromptContext:
-    """What prompts may mention. `visit` is medical: only given after identity."""
+    """What prompts may mention. The patient, the department and the visit are private:
+    only given once identity is verified."""
 
     patient_name: str = ""
     patient_title: str = ""
@@ -78,13 +79,13 @@ class PromptContext:
 
     def variables(self, verified: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "patient": PatientView(speakable(self.patient_name, 40),
-                                   speakable(self.patient_title, 20)),
             "hospital": speakable(self.hospital),
-            "department": speakable(self.department),
             "emergency_number": speakable(self.emergency_number, 16),
         }
         if verified:
+            out["patient"] = PatientView(speakable(self.patient_name, 40),
+                                         speakable(self.patient_title, 20))
+            out["department"] = speakable(self.department)
             out["visit"] = {speakable(k, 40): speakable(v) for k, v in self.visit.items()}
         return out
 

@@ -11,12 +11,12 @@ valid_from: 2026-01-01             # optional, inclusive
 valid_until: 2026-12-31            # optional, inclusive
 retries: 2                         # re-prompts after a timeout / invalid key (default 2)
 timeout_s: 6                       # keypad silence before a re-prompt (default 6)
-greeting: "您好，{{ patient.name }}{{ patient.title }}……"   # public context only
-identity:                          # optional mapping; omit keys to use the locale default
+greeting: "您好，{{ patient.name }}{{ patient.title }}……"   # after identity is verified
+identity:                          # required; omit keys to use the locale default
   tries: 2
   prompt: "..."                    # also retry:, failed:
-consent:                           # optional: "is now a good time? 1 yes 2 no"
-  prompt: "..."
+consent:                           # optional: "is now a good time? 1 yes 2 no" (else the
+  prompt: "..."                    #   locale's consent_prompt / consent_declined messages)
   declined: "..."
 questions:
   - id: chest_pain                 # [a-z][a-z0-9_]*, unique
@@ -43,7 +43,9 @@ messages: {invalid: "..."}         # optional overrides of ivr.messages.DEFAULT_
 
 Every problem is a `core.errors.FileValidationError` naming the file, the line and the
 field: unknown keys, unknown question kinds, a Jinja2 template that does not compile, a
-template naming a variable it may not use (`visit` before identity is verified), a
+template naming a variable it may not use (the patient, the department or the visit in a
+prompt that plays before identity is verified: the consent, the identity check, the
+messages), `identity: false` (the check is what every private prompt waits for), a
 `when:` or `red_flag:` condition that does not compile or names an unknown or later
 question. Keys 0, 9, * and # are reserved (operator, opt-out, repeat, end) and cannot be
 choice keys.
@@ -66,7 +68,7 @@ from ivr.messages import DEFAULT_MESSAGES, MESSAGE_KEYS
 from ivr.prompts import new_environment
 from ivr.red_flag_action import RedFlagAction
 from ivr.script_model import (
-    PUBLIC_VARIABLES,
+    OPEN_VARIABLES,
     VERIFIED_VARIABLES,
     Condition,
     Consent,
@@ -146,8 +148,9 @@ class _Builder:
         names = frozenset(meta.find_undeclared_variables(parsed))
         unknown = names - allowed
         if unknown:
-            extra = (" (visit facts are medical: not before identity is verified)"
-                     if "visit" in unknown and "visit" in VERIFIED_VARIABLES else "")
+            extra = (" (the patient, the department and the visit are private: not in a "
+                     "prompt that plays before identity is verified)"
+                     if unknown & VERIFIED_VARIABLES else "")
             raise self.error(loc, f"unknown template variable {', '.join(sorted(unknown))}"
                                   f"{extra}; allowed: {', '.join(sorted(allowed))}")
         return Template(source, compiled, names, line)
@@ -177,7 +180,7 @@ def load_script(path: str | Path, text: str | None = None) -> Script:
     header = parse_header(path, data, lines)
     b = _Builder(str(path), lines, new_environment())
     b.mapping(data, (), _TOP_KEYS)
-    public = PUBLIC_VARIABLES
+    public = OPEN_VARIABLES
     verified = VERIFIED_VARIABLES
     locale_defaults = DEFAULT_MESSAGES.get(header.locale, DEFAULT_MESSAGES["en-US"])
 
@@ -190,23 +193,23 @@ def load_script(path: str | Path, text: str | None = None) -> Script:
         else:
             messages[key] = b.template(locale_defaults[key], ("messages",), public)
 
-    identity: IdentityCheck | None = None
-    if "identity" in data and data["identity"] is not False:
-        raw = data["identity"] if data["identity"] not in (None, True) else {}
-        b.mapping(raw, ("identity",), {"prompt", "retry", "failed", "tries"})
-        parts = {}
-        for part in ("prompt", "retry", "failed"):
-            parts[part] = (b.template(raw[part], ("identity", part), public) if part in raw
-                           else messages[f"identity_{part}"])
-        tries = b.integer(raw, "tries", ("identity",), 2, 1, 5)
-        assert tries is not None
-        identity = IdentityCheck(parts["prompt"], parts["retry"], parts["failed"], tries)
+    if data.get("identity") is False:
+        raise b.error(("identity",), "cannot be turned off: the patient's name, department "
+                                     "and every question wait for the identity check")
+    raw = data.get("identity") if data.get("identity") not in (None, True) else {}
+    b.mapping(raw, ("identity",), {"prompt", "retry", "failed", "tries"})
+    parts = {part: (b.template(raw[part], ("identity", part), public) if part in raw
+                    else messages[f"identity_{part}"]) for part in ("prompt", "retry", "failed")}
+    tries = b.integer(raw, "tries", ("identity",), 2, 1, 5)
+    assert tries is not None
+    identity = IdentityCheck(parts["prompt"], parts["retry"], parts["failed"], tries)
 
-    consent: Consent | None = None
     if data.get("consent") is not None:
         raw = b.mapping(data["consent"], ("consent",), {"prompt", "declined"})
         consent = Consent(b.template(raw.get("prompt"), ("consent", "prompt"), public),
                           b.template(raw.get("declined"), ("consent", "declined"), public))
+    else:
+        consent = Consent(messages["consent_prompt"], messages["consent_declined"])
 
     questions_raw = data.get("questions")
     if not isinstance(questions_raw, list) or not questions_raw:
@@ -227,7 +230,7 @@ def load_script(path: str | Path, text: str | None = None) -> Script:
         id=header.script_id, version=header.version, locale=header.locale,
         title=header.title, path=str(path),
         satisfaction_index=_satisfaction_index(b, data.get("satisfaction_index"), questions),
-        greeting=b.template(data.get("greeting"), ("greeting",), public),
+        greeting=b.template(data.get("greeting"), ("greeting",), verified),
         closing=b.template(data.get("closing"), ("closing",), verified),
         questions=tuple(questions), messages=messages, identity=identity, consent=consent,
         retries=b.integer(data, "retries", (), 2, 0, 5) or 0,

@@ -24,10 +24,21 @@ from jinja2.environment import TemplateExpression
 from core.enums import QuestionKind, Severity
 from ivr.red_flag_action import RedFlagAction
 
-# Variables a prompt may use before identity is verified (nothing medical).
-PUBLIC_VARIABLES = frozenset({"patient", "hospital", "department", "emergency_number"})
-# Added once identity is verified: facts about the visit (may be medical).
-VERIFIED_VARIABLES = PUBLIC_VARIABLES | {"visit"}
+# Variables a prompt may use before identity is verified: what anyone who picks up, or an
+# answering machine, may hear. The patient's name and department are private (a department
+# says what someone was treated for), and so is every question.
+OPEN_VARIABLES = frozenset({"hospital", "emergency_number"})
+# Added once the callee has pressed a key and passed the identity check.
+VERIFIED_VARIABLES = OPEN_VARIABLES | {"patient", "department", "visit"}
+# The prompt keys that may play before identity is verified (`Script.templates` keys):
+# standard messages, the consent question and the identity check, all on OPEN_VARIABLES.
+OPEN_PARTS = ("msg.", "consent.", "identity.")
+
+
+def plays_before_identity(key: str) -> bool:
+    """True when the prompt `key` (`<part>`, e.g. `consent.prompt`) may play to a callee
+    who has not yet passed the identity check."""
+    return key.startswith(OPEN_PARTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +129,7 @@ class Question:
 
 @dataclass(frozen=True, slots=True)
 class IdentityCheck:
-    """The birth-year check that must pass before any health content."""
+    """The birth-year check that must pass before the name, department or any question."""
 
     prompt: Template
     retry: Template
@@ -128,7 +139,8 @@ class IdentityCheck:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """Optional 'is now a good time?' yes/no after identity: no means refused."""
+    """'Is now a good time?' 1 yes / 2 no, the first thing asked after the opening: the key
+    press a machine cannot make. No means refused."""
 
     prompt: Template
     declined: Template
@@ -146,9 +158,9 @@ class Script:
     greeting: Template
     closing: Template
     questions: tuple[Question, ...]
+    identity: IdentityCheck
+    consent: Consent
     messages: dict[str, Template] = field(default_factory=dict, compare=False)
-    identity: IdentityCheck | None = None
-    consent: Consent | None = None
     retries: int = 2  # re-prompts after a timeout or an invalid key
     timeout_s: float = 6.0
     # the questions a satisfaction template's index averages (each normalised to 0-100)
@@ -168,13 +180,11 @@ class Script:
         """Every template with its prompt key (`<script>/<part>`), for pre-rendering."""
         out: list[tuple[str, Template]] = [("greeting", self.greeting),
                                            ("closing", self.closing)]
-        if self.identity:
-            out += [("identity.prompt", self.identity.prompt),
-                    ("identity.retry", self.identity.retry),
-                    ("identity.failed", self.identity.failed)]
-        if self.consent:
-            out += [("consent.prompt", self.consent.prompt),
-                    ("consent.declined", self.consent.declined)]
+        out += [("identity.prompt", self.identity.prompt),
+                ("identity.retry", self.identity.retry),
+                ("identity.failed", self.identity.failed),
+                ("consent.prompt", self.consent.prompt),
+                ("consent.declined", self.consent.declined)]
         for q in self.questions:
             out.append((f"q.{q.id}", q.text))
             for i, flag in enumerate(q.red_flags):

@@ -30,7 +30,7 @@ from ivr.tts import PromptAudio
 from tests.unit.ivr.conftest import ALL_KINDS, call_context, write_script
 
 AGI = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk" / "agi"
-START = [Press("1980#"), Press("1")]  # identity, consent
+START = [Press("1"), Press("1980#")]  # consent, identity
 
 
 @pytest.fixture

@@ -53,17 +53,21 @@ async def test_names_and_titles_follow_the_locale_the_call_speaks(db: Database,
     planner, log, prompts = _planner(db, tmp_path)
     tasks = sorted(TaskClaimer(db, "d1", dt.timedelta(minutes=5), RULES, TZ).claim(NOW, 5),
                    key=lambda t: t.patient_id)
-    greetings = []
+    openings, greetings = [], []
     for task in tasks:
         attempt = log.begin(task, NOW)
         assert attempt is not None
         plan = await planner.plan(planner.prepare(task, NOW), attempt)
-        assert plan.greeting is not None  # rendered before anything is dialled
+        # rendered before anything is dialled: the opening (played on answer) names the
+        # hospital only; the greeting waits for the identity check
+        assert plan.opening is not None and plan.greeting is not None
+        openings.append(plan.opening.text)
         greetings.append(plan.greeting.text)
         assert plan.context.channel_variables["FOLLOWUP_ATTEMPT"] == str(plan.attempt_id)
+    assert openings == ["안녕하세요, Demo Hospital입니다.", "您好，这里是示范医院。"]
     assert greetings == ["안녕하세요, 김민수 님. Demo Hospital Cardiology입니다.",
                          "您好，病人2女士，这里是示范医院心内科。"]
-    assert prompts.rendered == greetings
+    assert prompts.rendered == [openings[0], greetings[0], openings[1], greetings[1]]
 
 
 async def test_a_call_with_every_answer_already_given_is_not_placed(db: Database,

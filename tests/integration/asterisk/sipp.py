@@ -113,9 +113,8 @@ def answer_and_wait(media_port: int, ring_ms: int = 300) -> str:
 
 
 def answer_then_hang_up(media_port: int, after_ms: int, ring_ms: int = 300) -> str:
-    """Ring briefly, answer, then hang up (BYE) `after_ms` after the ACK. (A phone rings
-    before it is answered; a 200 OK sent within a millisecond of the INVITE was seen,
-    under load, to make Asterisk 22 send BYE at once and report the originate failed.)"""
+    """Ring briefly (as a phone does), answer, then hang up (BYE) `after_ms` after the
+    ACK."""
     return _scenario("answer, hang up", (
         _INVITE_CAPTURE + _send(_RINGING)
         + f'  <pause milliseconds="{ring_ms}"/>\n'

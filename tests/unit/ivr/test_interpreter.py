@@ -20,7 +20,7 @@ from tests.unit.ivr.conftest import call_context, write_script
 Make = Callable[..., Script]
 MakeInterp = Callable[..., ScriptInterpreter]
 
-START = [Press("1980#"), Press("1")]  # identity, consent
+START = [Press("1"), Press("1980#")]  # consent, identity
 
 
 def by_id(sink: InMemoryAnswerSink) -> dict[str, object]:
@@ -183,7 +183,7 @@ async def test_timeouts_and_invalid_keys_reprompt_then_mark_unanswered(
 async def test_identity_failure_says_nothing_medical_and_raises_a_ticket(
         script_factory: Make, interpreter_factory: MakeInterp, sink: InMemoryAnswerSink,
         tmp_path: Path) -> None:
-    channel = ScriptedChannel([Press("1111#"), Press("1981#")], tmp_path)
+    channel = ScriptedChannel([Press("1"), Press("1111#"), Press("1981#")], tmp_path)
     result = await interpreter_factory().run(script_factory(), channel,
                                              call_context(staff_language="zh-CN"))
     assert result.outcome is ScriptOutcome.IDENTITY_FAILED
@@ -191,15 +191,15 @@ async def test_identity_failure_says_nothing_medical_and_raises_a_ticket(
     assert [t.reason for t in result.tickets] == [TicketReason.IDENTITY_FAILED]
     # written for the hospital's staff, who read Chinese, whatever the call's language
     assert result.tickets[0].summary == "身份未核实：2 次均未答对出生年份"
-    assert not any("q." in k for k in channel.keys)
-    assert not any("bypass" in t for t in channel.texts)
+    assert not any("q." in k or k.endswith("/greeting") for k in channel.keys)
+    assert not any("bypass" in t or "Wang" in t or "Cardiology" in t for t in channel.texts)
     assert channel.keys[-1] == "test-all/identity.failed"
     assert channel.events[-1] == ("hangup", "us")
 
 
 async def test_unknown_birth_year_fails_closed(
         script_factory: Make, interpreter_factory: MakeInterp, tmp_path: Path) -> None:
-    channel = ScriptedChannel([Press("1980#"), Press("1980#")], tmp_path)
+    channel = ScriptedChannel([Press("1"), Press("1980#"), Press("1980#")], tmp_path)
     result = await interpreter_factory().run(script_factory(), channel,
                                              call_context(birth_year=None))
     assert result.outcome is ScriptOutcome.IDENTITY_FAILED
@@ -207,10 +207,13 @@ async def test_unknown_birth_year_fails_closed(
 
 async def test_consent_declined_is_refused(
         script_factory: Make, interpreter_factory: MakeInterp, tmp_path: Path) -> None:
-    channel = ScriptedChannel([Press("1980#"), Press("2")], tmp_path)
+    channel = ScriptedChannel([Press("2")], tmp_path)
     result = await interpreter_factory().run(script_factory(), channel, call_context())
     assert result.outcome is ScriptOutcome.REFUSED
-    assert channel.keys[-1] == "test-all/consent.declined"
+    # a refusal comes before identity: the callee heard the hospital's name, nothing more
+    assert channel.keys == ["test-all/msg.opening", "test-all/consent.prompt",
+                            "test-all/consent.declined"]
+    assert channel.texts[0] == "Hello, this is Demo Hospital."
 
 
 async def test_hangup_keeps_answers_and_a_resumed_call_skips_them(
@@ -230,7 +233,8 @@ async def test_hangup_keeps_answers_and_a_resumed_call_skips_them(
     again = await interpreter_factory().run(script, second,
                                             call_context(earlier_answers=earlier))
     assert again.identity_verified  # identity is checked again
-    assert second.keys[:2] == ["test-all/greeting", "test-all/identity.prompt"]
+    assert second.keys[:4] == ["test-all/msg.opening", "test-all/consent.prompt",
+                               "test-all/identity.prompt", "test-all/greeting"]
     asked = [k for k in second.keys if "/q." in k]
     assert asked[0] == "test-all/q.sat"  # pain_yn and mood are not asked again
     assert "test-all/q.pain" in asked  # branch from the earlier call's yes
@@ -281,7 +285,7 @@ async def test_merged_scripts_hangup_leaves_the_later_script_partial(
 
 # -- voice answers (scripted recognizer; the real Vosk model is in test_speech_vosk.py) --
 
-KO_START = [Press("1980#"), Press("1")]
+KO_START = [Press("1"), Press("1980#")]
 
 
 async def test_spoken_yes_no_maps_synonyms(
@@ -424,15 +428,13 @@ async def test_spoken_choice_maps_to_the_option_value(
     assert rec.calls[0][1] is not None and set(rec.calls[0][1]) == {"좋음", "나쁨"}
 
 
-async def test_merged_call_verifies_identity_if_any_script_asks(
+async def test_merged_call_asks_consent_and_identity_once(
         two_scripts: tuple[Script, Script], interpreter_factory: MakeInterp,
         tmp_path: Path) -> None:
     script, other = two_scripts
-    from dataclasses import replace
-
-    open_script = replace(script, identity=None)
-    channel = ScriptedChannel([Press("1111#"), Press("2222#")], tmp_path)
-    results = await interpreter_factory().run_many([open_script, other], channel,
-                                                   call_context())
+    channel = ScriptedChannel([Press("1"), Press("1111#"), Press("2222#")], tmp_path)
+    results = await interpreter_factory().run_many([script, other], channel, call_context())
     assert [r.outcome for r in results] == [ScriptOutcome.IDENTITY_FAILED] * 2
-    assert channel.keys[1] == "test-other/identity.prompt"
+    assert channel.keys == ["test-all/msg.opening", "test-all/consent.prompt",
+                            "test-all/identity.prompt", "test-all/identity.retry",
+                            "test-all/identity.failed"]

@@ -50,7 +50,7 @@ def test_agi_keywords_stay_inside_one_line(script: object) -> None:
 
     assert isinstance(script, Script)
     text = PromptRenderer().render(script.greeting,
-                                   PromptContext(patient_name='"\nHANGUP\n'), verified=False)
+                                   PromptContext(patient_name='"\nHANGUP\n'), verified=True)
     assert text.count("HANGUP") == 1 and "\n" not in text
 
 

@@ -106,12 +106,40 @@ def test_broken_condition(tmp_path: Path) -> None:
     assert "broken condition" in err.problem
 
 
-def test_medical_facts_rejected_before_identity(tmp_path: Path) -> None:
-    path = write_script(tmp_path, HEAD.replace('"Hello."', '"About your {{ visit.diagnosis }}"')
-                        + '  - {id: a, kind: yes_no, text: "ok?"}\n', script_id="t")
+@pytest.mark.parametrize("part", ["consent:\n  prompt", "identity:\n  prompt",
+                                  "messages:\n  opening", "messages:\n  timeout"])
+@pytest.mark.parametrize("variable", ["visit.diagnosis", "patient.name", "department"])
+def test_private_facts_rejected_before_identity(tmp_path: Path, part: str,
+                                                variable: str) -> None:
+    """What may play before identity is verified names the hospital at most: the name, the
+    department and the visit are private, wherever the prompt is written."""
+    section, key = part.split(":\n  ")
+    text = (HEAD + '  - {id: a, kind: yes_no, text: "ok?"}\n'
+            + f'{section}:\n  {key}: "Hi {{{{ {variable} }}}} from {{{{ hospital }}}}"\n')
+    if section == "consent":
+        text += '  declined: "Bye."\n'
+    path = write_script(tmp_path, text, script_id="t")
     with pytest.raises(FileValidationError) as err:
         load_script(path)
-    assert err.value.field == "greeting" and "visit" in err.value.problem
+    assert err.value.field == f"{section}.{key}"
+    assert "private" in err.value.problem and "hospital" in err.value.problem
+
+
+def test_identity_check_cannot_be_turned_off(tmp_path: Path) -> None:
+    path = write_script(tmp_path, HEAD + '  - {id: a, kind: yes_no, text: "ok?"}\n'
+                        + "identity: false\n", script_id="t")
+    with pytest.raises(FileValidationError) as err:
+        load_script(path)
+    assert err.value.field == "identity" and "cannot be turned off" in err.value.problem
+
+
+def test_greeting_may_name_the_patient_and_a_script_without_consent_gets_the_default(
+        tmp_path: Path) -> None:
+    path = write_script(tmp_path, HEAD.replace('"Hello."', '"Hello {{ patient.name }}."')
+                        + '  - {id: a, kind: yes_no, text: "ok?"}\n', script_id="t")
+    script = load_script(path)
+    assert script.greeting.variables == {"patient"}
+    assert script.consent.prompt is script.message("consent_prompt")
 
 
 def test_reserved_choice_key_and_unknown_key(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ async def test_recording_holds_the_real_prompts_and_keys(
         script_factory: Callable[..., Script], espeak_prompts: PromptMaker,
         tmp_path: Path) -> None:
     sink = InMemoryAnswerSink()
-    patient = ScriptedPatient([Press("1980#"), Press("1"), Press("2"), HangUp()], "zh-CN")
+    patient = ScriptedPatient([Press("1"), Press("1980#"), Press("2"), HangUp()], "zh-CN")
     channel = SimChannel(patient, tmp_path / "calls", accept_transfer=True)
     result = await ScriptInterpreter(espeak_prompts, sink).run(
         script_factory(locale="zh-CN"), channel, call_context())

@@ -60,7 +60,7 @@ async def test_unclear_answer_reprompts_for_the_keypad_not_a_wrong_answer(
     # low confidence; the interpreter must not store that as yes or no.
     sink = InMemoryAnswerSink()
     interpreter = ScriptInterpreter(prompt_maker, sink, vosk_ko, min_confidence=0.6)  # type: ignore[arg-type]
-    channel = ScriptedChannel([Press("1980#"), Press("1"),
+    channel = ScriptedChannel([Press("1"), Press("1980#"),
                                Speak(wav=speak_ko("모르겠어요", tmp_path)), Press("2"),
                                HangUp()], tmp_path)
     await interpreter.run(script_factory(locale="ko-KR"), channel, call_context())
@@ -73,7 +73,7 @@ async def test_spoken_yes_is_stored_as_a_voice_answer(
         prompt_maker: object, tmp_path: Path) -> None:
     sink = InMemoryAnswerSink()
     interpreter = ScriptInterpreter(prompt_maker, sink, vosk_ko, min_confidence=0.6)  # type: ignore[arg-type]
-    channel = ScriptedChannel([Press("1980#"), Press("1"),
+    channel = ScriptedChannel([Press("1"), Press("1980#"),
                                Speak(wav=speak_ko("아니요", tmp_path)), HangUp()], tmp_path)
     await interpreter.run(script_factory(locale="ko-KR"), channel, call_context())
     answer = sink.answers[0]
@@ -87,7 +87,7 @@ async def test_free_answer_stored_with_transcript_and_confidence(
     sink = InMemoryAnswerSink()
     interpreter = ScriptInterpreter(prompt_maker, sink, vosk_ko, min_confidence=0.6)  # type: ignore[arg-type]
     clip = speak_ko("약을 잘 먹고 있습니다", tmp_path)
-    channel = ScriptedChannel([Press("1980#"), Press("1"), Press("2"), Press("1"), Press("4"),
+    channel = ScriptedChannel([Press("1"), Press("1980#"), Press("2"), Press("1"), Press("4"),
                                Press("120#"), Speak(wav=clip)], tmp_path)
     await interpreter.run(script_factory(locale="ko-KR"), channel, call_context())
     comment = sink.answers[-1]

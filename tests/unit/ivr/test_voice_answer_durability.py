@@ -18,7 +18,7 @@ from ivr.script_model import Script
 from ivr.testing import Action, Press, ScriptedChannel, Speak
 from tests.unit.ivr.conftest import call_context
 
-START = [Press("1980#"), Press("1")]  # identity, consent
+START = [Press("1"), Press("1980#")]  # consent, identity
 
 
 class StoreLikeSink(InMemoryAnswerSink):
