@@ -19,6 +19,16 @@ _.department_name_en  # report.html
 _.progress_percent  # sample.html: SpotCheckSample
 _.assignee  # worklist.html: WorkItem
 _.ami_bind  # asterisk-conf/manager.conf.j2 (dialer/asterisk/conf_render.py)
+_.initial_silence_ms  # asterisk-conf/amd.conf.j2 and extensions.conf.j2 (AmdSettings)
+_.greeting_ms
+_.after_greeting_silence_ms
+_.total_analysis_time_ms
+_.min_word_length_ms
+_.between_words_silence_ms
+_.maximum_number_of_words
+_.maximum_word_length_ms
+_.silence_threshold
+_.enabled
 
 # -- enum members that arrive as values (stored, submitted, from a file), never by name -----
 _.EXAM  # core.enums.EncounterType: an HIS visit type
@@ -28,6 +38,7 @@ _.NOT_REACHED
 _.WRONG_NUMBER
 _.OTHER
 _.WRONG_ANSWER  # console.forms.QaFlag: ticked in the spot-check form
+_.NOTSURE  # core.enums.AmdStatus: Asterisk's AMDSTATUS, parsed by value
 _.TRANSCRIPT_WRONG
 _.NEEDS_CALLBACK
 _.TICKET  # ivr.red_flag_action.RedFlagAction: from a script's YAML
@@ -68,6 +79,8 @@ _.created_by  # spot_check_samples
 _.reviewer_id  # qa_reviews
 _.computed_at  # report_snapshots
 _.received_at  # hl7_messages
+_.amd_status  # call_attempts: answering-machine detection's verdict, for the record
+_.amd_cause
 _.type_annotation_map  # declarative base configuration
 _.impl  # TypeDecorator (core/store/types.py)
 _.cache_ok

@@ -234,6 +234,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "dial.invalid_number": ("号码无效", "Invalid number"),
     "dial.failed": ("未能拨出", "Not placed"),
     "dial.error": ("系统错误", "System error"),
+    "dial.machine": ("答录机/语音信箱", "Answering machine"),
     "script.completed": ("已完成", "Completed"),
     "script.partial": ("部分完成", "Partly answered"),
     "script.refused": ("拒绝回答", "Refused"),

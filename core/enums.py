@@ -55,6 +55,9 @@ class DialOutcome(StrEnum):
     INVALID_NUMBER = "invalid_number"
     FAILED = "failed"  # the backend could not take the call now (not dialled, retried soon)
     ERROR = "error"  # the engine or the backend failed on this call (a bug, a refusal)
+    # answered by an answering machine or voicemail (Asterisk's AMD): nothing was said to
+    # it; an attempt, retried at another time of day
+    MACHINE = "machine"
 
     @property
     def was_dialled(self) -> bool:
@@ -105,6 +108,15 @@ class HangupCause(IntEnum):
             return cls(int(raw))
         except ValueError:
             return None
+
+
+class AmdStatus(StrEnum):
+    """Asterisk's answering-machine detection verdict (`AMDSTATUS`), as Asterisk gave it."""
+
+    HUMAN = "HUMAN"
+    MACHINE = "MACHINE"
+    NOTSURE = "NOTSURE"
+    HANGUP = "HANGUP"
 
 
 class ScriptOutcome(StrEnum):

@@ -116,6 +116,30 @@ class SpeechSettings(_Section):
     workers: int = Field(default=2, ge=1, le=32)
 
 
+class AmdSettings(_Section):
+    """Asterisk's answering-machine detection (`AMD()`, rendered into `amd.conf`): run
+    after the answer, before the first prompt.
+
+    Defaults are `amd.conf.sample`'s except three, tuned on the integration tier's labelled
+    set (tests/integration/asterisk/test_amd.py, 54 greetings and 63 people in zh-CN,
+    en-US and ko-KR): with the sample's greeting 1500 ms, 2 words and 5000 ms, a third of
+    the people were taken for machines (Chinese pickups such as "喂，你好。" count 3 words);
+    with greeting 3000 ms, 10 words and 7000 ms no person was, and every greeting was
+    caught. A missed machine is safe (nothing private plays before identity); a lost
+    person is an abandoned call, so the defaults lean towards people."""
+
+    enabled: bool = True
+    initial_silence_ms: int = Field(default=2500, ge=500, le=10000)
+    greeting_ms: int = Field(default=3000, ge=500, le=10000)
+    after_greeting_silence_ms: int = Field(default=800, ge=100, le=5000)
+    total_analysis_time_ms: int = Field(default=7000, ge=1000, le=15000)
+    min_word_length_ms: int = Field(default=100, ge=10, le=1000)
+    between_words_silence_ms: int = Field(default=50, ge=10, le=1000)
+    maximum_number_of_words: int = Field(default=10, ge=1, le=20)
+    maximum_word_length_ms: int = Field(default=5000, ge=500, le=15000)
+    silence_threshold: int = Field(default=256, ge=1, le=32767)
+
+
 class AsteriskSettings(_Section):
     ami_host: str = "127.0.0.1"
     ami_port: int = Field(default=5038, ge=1, le=65535)
@@ -143,6 +167,7 @@ class AsteriskSettings(_Section):
     recording_dir: str = "/var/spool/asterisk/monitor/followup"  # where MixMonitor writes
     clip_dir: str = "/var/spool/asterisk/followup-clips"  # RECORD FILE answer clips
     queue_timeout_s: int = Field(default=300, ge=10, le=3600)
+    amd: AmdSettings = AmdSettings()
 
     @field_validator("caller_id")
     @classmethod

@@ -42,6 +42,7 @@ _OUTCOMES: dict[str, tuple[str, str]] = {
     "unreachable": ("无法接通", "unreachable"), "congestion": ("线路拥塞", "congestion"),
     "failed": ("呼叫失败", "failed"), "error": ("系统错误", "error"),
     "partial": ("中途挂断", "hung up part way"), "unknown": ("结果不明", "outcome unknown"),
+    "machine": ("答录机/语音信箱", "answering machine"),
 }
 
 

@@ -42,6 +42,7 @@ from core.store.db import Database
 from core.store.models import Answer as AnswerRow
 from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
 from core.tickets import response_due, ticket_priority
+from dialer.answering_machine import AmdVerdict
 from dialer.call_plan import AttemptId
 from dialer.claims import ClaimedTask
 from dialer.retry_policy import RetryKey, RetryPolicy
@@ -88,6 +89,7 @@ class CallSummary:
 
     dial: DialOutcome
     script: ScriptOutcome | None = None
+    amd: AmdVerdict | None = None  # answering-machine detection on an answered call
     hangup_cause: int | None = None
     tickets: tuple[TicketRequest, ...] = ()
     opted_out: bool = False
@@ -291,6 +293,9 @@ class AttemptLog:
             attempt.dial_outcome = summary.dial
             attempt.script_outcome = summary.script
             attempt.hangup_cause = summary.hangup_cause
+            if summary.amd is not None:
+                attempt.amd_status = summary.amd.status
+                attempt.amd_cause = summary.amd.cause or None
             attempt.ended_at = now
             attempt.agent = summary.agent
             attempt.talk_time_s = summary.talk_time_s

@@ -35,8 +35,9 @@ class CallHandler(Protocol):
     """What a telephony backend runs on an answered call (`IvrCallHandler`; tests use
     small scripted ones)."""
 
-    async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult:
-        """Run the plan's IVR over `channel`; the result is also left on `plan.result`."""
+    async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult | None:
+        """Run the plan's IVR over `channel`; the result is also left on `plan.result`.
+        None when the IVR did not run: a machine answered (`plan.amd`)."""
         ...
 
     async def handoff_unanswered(self, plan: CallPlan, channel: Channel) -> None:
@@ -106,9 +107,14 @@ class IvrCallHandler:
         self._clock = clock
         self._min_confidence = min_confidence
 
-    async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult:
+    async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult | None:
         """Ask the plan's scripts; the result is also left on `plan.result`. Raises what
-        the answer sink raises (a store fault) after the answers given so far are kept."""
+        the answer sink raises (a store fault) after the answers given so far are kept.
+        A machine (`plan.amd`, see `dialer.answering_machine`) is hung up on without a
+        word: None, and no result."""
+        if plan.amd is not None and plan.amd.is_machine:
+            await channel.hangup()
+            return None
         sink = StoreAnswerSink(self._db, self._attempts, plan.attempt_id, self._clock)
         interpreter = ScriptInterpreter(self._prompts, sink, self._recognizer,
                                         self._min_confidence)

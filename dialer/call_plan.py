@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import NewType
 
 from core.enums import CallProgress
+from dialer.answering_machine import AmdVerdict
 from dialer.call_result import CallIvrResult
 from dialer.claims import ClaimedTask
 from ivr.call_context import CallContext
@@ -47,6 +48,7 @@ class CallPlan:
     ring_timeout_s: int = 30
     opening: Prompt | None = None  # the first prompt: the hospital's name only
     greeting: Prompt | None = None  # the patient's name: played once identity is verified
+    amd: AmdVerdict | None = None  # answering-machine detection, once the call is answered
     result: CallIvrResult | None = None
 
     @property

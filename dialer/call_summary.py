@@ -20,10 +20,14 @@ def summarise_report(report: CallReport, plan: CallPlan) -> CallSummary:
     if script is ScriptOutcome.TRANSFERRED and report.agent is None and ivr is not None:
         script = ScriptOutcome.HANDOFF_UNANSWERED
         tickets = tickets + unanswered_handoff_tickets(ivr, plan.context.staff_language)
-    if report.outcome is DialOutcome.ANSWERED and script is None:
+    dial = report.outcome
+    amd = plan.amd if dial is DialOutcome.ANSWERED else None
+    if amd is not None and amd.is_machine:
+        dial, script = DialOutcome.MACHINE, None  # nothing was said to it
+    elif dial is DialOutcome.ANSWERED and script is None:
         script = ScriptOutcome.PARTIAL  # answered but the IVR never ran: call back
     return CallSummary(
-        dial=report.outcome, script=script, hangup_cause=report.hangup_cause,
+        dial=dial, script=script, amd=amd, hangup_cause=report.hangup_cause,
         tickets=tickets, opted_out=ivr.opted_out if ivr is not None else False,
         recording=report.recording,
         agent=report.agent.member_name if report.agent else None,

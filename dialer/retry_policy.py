@@ -1,7 +1,8 @@
 """What happens to a task after an attempt: done, stop, retry later, or a ticket.
 
 Pure: outcome, attempt counts and `now` in, a `RetryDecision` out. Delays are settings,
-keyed by `RetryKey`; the defaults are busy +15 min, no answer +2 h, unreachable +4 h. An
+keyed by `RetryKey`; the defaults are busy +15 min, no answer +2 h, unreachable +4 h, an
+answering machine +5 h (someone who is out in the morning may be home later). An
 attempt counts when the network really dialled (`DialOutcome.was_dialled`) or the call
 failed on our side (`DialOutcome.ERROR`, so a broken call cannot loop forever); a backend
 that could not take the call (`FAILED`) is retried soon without using up an attempt.
@@ -26,6 +27,7 @@ class RetryKey(StrEnum):
     CONGESTION = DialOutcome.CONGESTION.value
     FAILED = DialOutcome.FAILED.value
     ERROR = DialOutcome.ERROR.value
+    MACHINE = DialOutcome.MACHINE.value  # a voicemail took it: another time of day
     PARTIAL = ScriptOutcome.PARTIAL.value  # answered, hung up mid-script: resume
     UNKNOWN = "unknown"  # an attempt found live after its dialer died
 
@@ -43,6 +45,7 @@ DEFAULT_DELAYS: dict[RetryKey, dt.timedelta] = {
     RetryKey.CONGESTION: dt.timedelta(minutes=15),
     RetryKey.FAILED: dt.timedelta(minutes=5),
     RetryKey.ERROR: dt.timedelta(minutes=30),
+    RetryKey.MACHINE: dt.timedelta(hours=5),
     RetryKey.PARTIAL: dt.timedelta(hours=2),
     RetryKey.UNKNOWN: dt.timedelta(minutes=30),
 }

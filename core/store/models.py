@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.enums import (
+    AmdStatus,
     AnswerSource,
     AttemptStatus,
     CancelReason,
@@ -188,6 +189,9 @@ class CallAttempt(Base):
     dial_outcome: Mapped[DialOutcome | None] = mapped_column(enum_column(DialOutcome))
     script_outcome: Mapped[ScriptOutcome | None] = mapped_column(enum_column(ScriptOutcome))
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    # answering-machine detection on an answered call, as Asterisk reported it
+    amd_status: Mapped[AmdStatus | None] = mapped_column(enum_column(AmdStatus, 16))
+    amd_cause: Mapped[str | None] = mapped_column(String(64))  # e.g. LONGGREETING-2000-1500
     channel: Mapped[str | None] = mapped_column(String(128))
     uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
     linkedid: Mapped[str | None] = mapped_column(String(64))

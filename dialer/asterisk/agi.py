@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from core.errors import TelephonyError
+from dialer.answering_machine import AmdVerdict
 
 
 class AgiProtocolError(TelephonyError):
@@ -170,6 +171,12 @@ class AgiRequest:
         """The attempt id from the query string (`attempt=`), if the dialplan passed one."""
         value = self.query.get("attempt", "").strip()
         return value or None
+
+    @property
+    def amd(self) -> AmdVerdict | None:
+        """Answering-machine detection's verdict (`amd=` and `amdcause=`, the dialplan's
+        `AMDSTATUS` and `AMDCAUSE`); None when the dialplan ran no detection."""
+        return AmdVerdict.parse(self.query.get("amd"), self.query.get("amdcause"))
 
     @property
     def recording_lead_ms(self) -> int:

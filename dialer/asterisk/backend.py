@@ -116,4 +116,5 @@ class AsteriskBackend:
                         request.query[HANDOFF_PARAMETER])
             await self._handler.handoff_unanswered(plan, channel)
         else:
+            plan.amd = request.amd
             await self._handler.run(plan, channel)

@@ -17,10 +17,10 @@ from pathlib import Path
 import jinja2
 
 from core.errors import ConfigError
-from core.settings import AsteriskSettings
+from core.settings import AmdSettings, AsteriskSettings
 
 TEMPLATES = ("pjsip.conf", "extensions.conf", "manager.conf", "queues.conf", "cdr.conf",
-             "cdr_manager.conf")
+             "cdr_manager.conf", "amd.conf")
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -58,6 +58,7 @@ class AsteriskConfValues:
     clip_dir: str
     originate_timeout_s: int
     queue_timeout_s: int
+    amd: AmdSettings  # numbers only (range-checked by the settings)
 
 
 def _check(key: str, value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -117,6 +118,7 @@ def validate(s: AsteriskSettings) -> AsteriskConfValues:
         clip_dir=_check("clip_dir", s.clip_dir, _PATH, "an absolute path"),
         originate_timeout_s=s.originate_timeout_s,
         queue_timeout_s=s.queue_timeout_s,
+        amd=s.amd,
     )
 
 

@@ -7,7 +7,9 @@ failures; a few wrong or dead numbers). The draw is seeded, so a simulation repl
 In the call, a persona answers like a person: it types its birth year for the identity
 check (a wrong person types another year), answers yes/no, scales and numbers, speaks its
 voice answers, and — depending on its behaviour — hangs up midway, presses 0 for a person,
-presses 9 to opt out, or gives the answer that raises a red flag. It finds the question
+presses 9 to opt out, or gives the answer that raises a red flag. A machine persona is a
+voicemail: answering-machine detection calls it a machine (`Persona.amd_verdict`) and the
+engine hangs up on it without a word. It finds the question
 from the prompt's key (`<script>/q.<question>`) in the script library.
 
 Its pace is a person's too: each answer comes after its own think time, drawn around the
@@ -24,7 +26,8 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.enums import DialOutcome, QuestionKind
+from core.enums import AmdStatus, DialOutcome, QuestionKind
+from dialer.answering_machine import AmdVerdict
 from ivr.script_model import Question, Script
 from ivr.sim_channel import SimReply, SimTurn, TurnKind
 
@@ -42,13 +45,14 @@ class Behaviour(StrEnum):
     OPTS_OUT = "opts_out"
     RED_FLAG = "red_flag"
     SILENT = "silent"  # answers the phone and never presses anything
+    MACHINE = "machine"  # a voicemail greeting answers: nobody is there
 
 
 DEFAULT_RATES: dict[Behaviour, float] = {
     Behaviour.COOPERATIVE: 0.42,
     Behaviour.SPEAKS: 0.08,
     Behaviour.BUSY: 0.08,
-    Behaviour.NO_ANSWER: 0.15,
+    Behaviour.NO_ANSWER: 0.12,
     Behaviour.UNREACHABLE: 0.04,
     Behaviour.INVALID_NUMBER: 0.01,
     Behaviour.WRONG_PERSON: 0.02,
@@ -57,6 +61,7 @@ DEFAULT_RATES: dict[Behaviour, float] = {
     Behaviour.OPTS_OUT: 0.02,
     Behaviour.RED_FLAG: 0.05,
     Behaviour.SILENT: 0.02,
+    Behaviour.MACHINE: 0.03,
 }
 
 NETWORK_OUTCOME: dict[Behaviour, DialOutcome] = {
@@ -96,6 +101,17 @@ class Persona:
     @property
     def dial_outcome(self) -> DialOutcome:
         return NETWORK_OUTCOME.get(self.behaviour, DialOutcome.ANSWERED)
+
+    @property
+    def amd_verdict(self) -> AmdVerdict:
+        """What Asterisk's AMD would say of this answer: a machine's long greeting; a
+        silent person's silence (INITIALSILENCE: still taken for a person); a person's
+        short hello."""
+        if self.behaviour is Behaviour.MACHINE:
+            return AmdVerdict(AmdStatus.MACHINE, "LONGGREETING-1800-1500")
+        if self.behaviour is Behaviour.SILENT:
+            return AmdVerdict(AmdStatus.MACHINE, "INITIALSILENCE-2500-2500")
+        return AmdVerdict(AmdStatus.HUMAN, "HUMAN-1-800")
 
 
 def draw_persona(seed: int, patient_id: int, attempt: int, birth_year: int | None,

@@ -88,8 +88,9 @@ class SimTelephony:
         sim = self._channel_factory(patient, f"call-{plan.attempt_id}", plan.attempt_id)
         agent: AgentLeg | None = None
         try:
+            plan.amd = persona.amd_verdict
             result = await self._handler.run(plan, sim)
-            if result.transferred_to is not None:
+            if result is not None and result.transferred_to is not None:
                 agent = await self._handoff(plan, events, sim, result.transferred_to,
                                             channel_name)
         finally:
@@ -101,7 +102,7 @@ class SimTelephony:
                           dialled=True, hangup_cause=HangupCause.NORMAL_CLEARING,
                           channel=channel_name, uniqueid=uniqueid, answered_at=answered,
                           ended_at=self._clock.now(), recording=path,
-                          queue=result.transferred_to, agent=agent)
+                          queue=result.transferred_to if result else None, agent=agent)
 
     async def _handoff(self, plan: CallPlan, events: ProgressBus, sim: SimChannel,
                        queue: str, channel_name: str) -> AgentLeg | None:

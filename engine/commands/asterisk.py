@@ -23,7 +23,7 @@ def asterisk() -> None:
 @asterisk.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write pjsip.conf, extensions.conf, manager.conf, queues.conf, "
-                   "cdr.conf and cdr_manager.conf into.")
+                   "cdr.conf, cdr_manager.conf and amd.conf into.")
 @click.option("--templates", "template_dir", type=click.Path(file_okay=False, exists=True,
                                                               path_type=Path),
               default=None, help="Template folder (default: asterisk-conf/ of the engine).")

@@ -7,20 +7,26 @@ quiet for `quiet_s` (Asterisk sends digital silence while GET DATA waits for dig
 IVR's own pause between two prompts, a prompt's synthesis, is far shorter), so the test
 does not depend on how long the synthesised prompts are.
 
-While no key is pressed it sends PCMU silence every 20 ms, as a phone does (Asterisk's
-strict RTP learns the source from a steady stream before it trusts events from it); with
-`talks_after_keys`, once its keys are pressed it sends sound instead (it talks to the agent
-or nurse the call was handed to).
+From the answer on it sends PCMU every 20 ms, as a phone does (Asterisk's strict RTP learns
+the source from a steady stream before it trusts events from it): the SIPp scenario writes
+the port of Asterisk's audio into `remote_file` as it takes the INVITE. It first says hello
+(`hello_ms` of sound; answering-machine detection hears a person's short word and the
+silence after it), then sends silence while no key is pressed; with `talks_after_keys`,
+once its keys are pressed it sends sound again (it talks to the agent or nurse the call
+was handed to).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import struct
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PCMU = 0
 EVENT_PT = 101  # the telephone-event payload type both SDPs name
@@ -57,7 +63,8 @@ class RtpPatient:
     """`start()`, give `port` to the SIP peer's SDP, `stop()` at the end."""
 
     def __init__(self, keys: list[str], quiet_s: float = 2.0, tone_ms: int = 120,
-                 gap_ms: int = 120, talks_after_keys: bool = False) -> None:
+                 gap_ms: int = 120, talks_after_keys: bool = False,
+                 hello_ms: int = 400) -> None:
         self._keys = list(keys)
         self._talks = talks_after_keys  # once every key is pressed: speaks to whoever answers
         self._quiet_s = quiet_s
@@ -67,6 +74,11 @@ class RtpPatient:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.settimeout(0.005)  # the send loop's tick: frames stay on their clock
         self._remote: tuple[str, int] | None = None
+        handle, name = tempfile.mkstemp(prefix="rtp-remote-")
+        os.close(handle)
+        self.remote_file = Path(name)  # the SIPp scenario writes Asterisk's audio port here
+        self.remote_file.unlink()
+        self._hello_frames = hello_ms // 20
         self._seq = random.randrange(1 << 16)
         self._ts = random.randrange(1 << 32)
         self._ssrc = random.randrange(1 << 32)
@@ -93,6 +105,7 @@ class RtpPatient:
         self._stop.set()
         self._thread.join(timeout=5)
         self._sock.close()
+        self.remote_file.unlink(missing_ok=True)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -100,14 +113,17 @@ class RtpPatient:
         next_frame = time.monotonic()
         while not self._stop.is_set():
             self._receive()
+            if self._remote is None:
+                self._remote = self._told_remote()
             now = time.monotonic()
             if now - next_frame > 0.5:
                 next_frame = now  # stalled (a loaded machine): carry on from here
             # a phone sends 50 frames a second on its own clock, never fewer because a
             # loop iteration ran late: every frame due by now goes out
             while self._remote is not None and now >= next_frame:
-                self._send(PCMU, _VOICE if self._talks and not self._keys else _SILENCE,
-                           marker=False)
+                talking = self._hello_frames > 0 or (self._talks and not self._keys)
+                self._hello_frames = max(0, self._hello_frames - 1)
+                self._send(PCMU, _VOICE if talking else _SILENCE, marker=False)
                 self._ts = (self._ts + FRAME) & 0xFFFFFFFF
                 next_frame += 0.02
             if self._keys and self._heard_since_keys and self._last_audio \
@@ -118,6 +134,14 @@ class RtpPatient:
                     self._press(key)
                 self._heard_since_keys = False
                 next_frame = time.monotonic()
+
+    def _told_remote(self) -> tuple[str, int] | None:
+        """Asterisk's audio port, once the SIPp scenario has written it."""
+        try:
+            text = self.remote_file.read_text().strip()
+        except OSError:
+            return None
+        return ("127.0.0.1", int(text)) if text.isdigit() else None
 
     def _receive(self) -> None:
         try:

@@ -102,21 +102,57 @@ def _scenario(name: str, body: str) -> str:
             f"{body}</scenario>\n")
 
 
-def answer_and_wait(media_port: int, ring_ms: int = 300) -> str:
+def _invite_telling_media(remote_file: Path | None, capture: bool = False) -> str:
+    """Receive the INVITE; with `remote_file`, write the port of Asterisk's audio (its
+    SDP's m= line) there, so the patient's media sends from the answer on, as a phone
+    does, not only once Asterisk's audio has reached it."""
+    actions = ('      <ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" '
+               'assign_to="peer_contact"/>\n' if capture else "")
+    if remote_file is not None:
+        actions += ('      <ereg regexp="m=audio ([0-9]+)" search_in="msg" '
+                    'assign_to="m_line,rtp_port"/>\n'
+                    f'      <exec command="echo [$rtp_port] > {remote_file}"/>\n')
+    if not actions:
+        return '  <recv request="INVITE"/>\n'
+    used = '  <Reference variables="m_line"/>\n' if remote_file is not None else ""
+    return (f'  <recv request="INVITE">\n    <action>\n{actions}    </action>\n  </recv>\n'
+            + used)
+
+
+def answer_and_wait(media_port: int, ring_ms: int = 300,
+                    remote_file: Path | None = None) -> str:
     """Ring briefly, answer, then wait for Asterisk's BYE (the IVR or the queue ends)."""
     return _scenario("answer, wait for BYE", (
-        '  <recv request="INVITE"/>\n' + _send(_RINGING)
+        _invite_telling_media(remote_file) + _send(_RINGING)
         + f'  <pause milliseconds="{ring_ms}"/>\n'
         + _send(_ANSWER.format(media_port=media_port), retrans=True)
         + '  <recv request="ACK"/>\n'
         + '  <recv request="BYE" timeout="120000"/>\n' + _send(_OK_TO_REQUEST)))
 
 
-def answer_then_hang_up(media_port: int, after_ms: int, ring_ms: int = 300) -> str:
+_ANSWER_STREAMING = _ANSWER.replace("m=audio {media_port} RTP/AVP 0 101",
+                                    "m=audio [rtpstream_audio_port] RTP/AVP 0 101")
+
+
+def answer_and_stream(wav: Path, ring_ms: int = 300) -> str:
+    """Ring briefly, answer, play `wav` (8 kHz mono mu-law) as the callee's voice with
+    SIPp's own RTP streamer, then wait for Asterisk's BYE: a person or a voicemail
+    greeting picking up."""
+    return _scenario("answer, speak, wait for BYE", (
+        '  <recv request="INVITE"/>\n' + _send(_RINGING)
+        + f'  <pause milliseconds="{ring_ms}"/>\n'
+        + _send(_ANSWER_STREAMING, retrans=True)
+        + '  <recv request="ACK"/>\n'
+        + f'  <nop><action><exec rtp_stream="{wav},1,0"/></action></nop>\n'
+        + '  <recv request="BYE" timeout="60000"/>\n' + _send(_OK_TO_REQUEST)))
+
+
+def answer_then_hang_up(media_port: int, after_ms: int, ring_ms: int = 300,
+                        remote_file: Path | None = None) -> str:
     """Ring briefly (as a phone does), answer, then hang up (BYE) `after_ms` after the
     ACK."""
     return _scenario("answer, hang up", (
-        _INVITE_CAPTURE + _send(_RINGING)
+        _invite_telling_media(remote_file, capture=True) + _send(_RINGING)
         + f'  <pause milliseconds="{ring_ms}"/>\n'
         + _send(_ANSWER.format(media_port=media_port), retrans=True)
         + _ACK_CAPTURE

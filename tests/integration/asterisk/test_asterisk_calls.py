@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from core.enums import (
+    AmdStatus,
     AttemptStatus,
     DialOutcome,
     RecordingKind,
@@ -38,6 +39,7 @@ from core.store.models import Answer, CallAttempt, FollowupTask, Recording, Tick
 from engine.app import App
 from engine.dialing import recording_store
 from tests.integration.asterisk import sipp
+from tests.integration.asterisk.amd_samples import greeting
 from tests.integration.asterisk.ami_observer import AmiObserver, Seen
 from tests.integration.asterisk.baresip import Baresip, hang_up_after_answer
 from tests.integration.asterisk.engine_run import (
@@ -130,6 +132,11 @@ def _utc(value: dt.datetime | None) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _answers(patient: RtpPatient) -> str:
+    """The patient's phone: it rings, answers with `patient` as its media, waits for BYE."""
+    return sipp.answer_and_wait(patient.port, remote_file=patient.remote_file)
+
+
 def _patient_peer(server: AsteriskServer, work: Path, scenario: str) -> sipp.Sipp:
     return sipp.Sipp(server.sipp, work, "patient", scenario, server.ports.trunk)
 
@@ -183,7 +190,7 @@ def _answers_sit_on_their_keys(app: App, out: Outcome) -> None:
 def test_answered_call_stores_keypad_answers_and_files_the_recording(
         asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
     patient = RtpPatient(["1", str(BIRTH_YEAR), "2", "4", "1"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    peer = _patient_peer(asterisk, tmp_path, _answers(patient))
     out = _call(app, asterisk, [peer], patient)
 
     assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
@@ -225,7 +232,8 @@ def test_no_answer_rings_until_the_originate_timeout(
 def test_hangup_during_the_first_prompt_is_partial(
         asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
     patient = RtpPatient([])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 2500))
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(
+        patient.port, 2500, remote_file=patient.remote_file))
     out = _call(app, asterisk, [peer], patient)
 
     assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
@@ -243,7 +251,8 @@ def test_hangup_mid_script_keeps_the_answers_given(
     # three times over about 30 s before it would be stored unanswered, and the patient
     # hangs up in the middle of that (38 s in), which leaves room for slow prompts
     patient = RtpPatient(["1", str(BIRTH_YEAR), "1"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(patient.port, 38000))
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(
+        patient.port, 38000, remote_file=patient.remote_file))
     out = _call(app, asterisk, [peer], patient)
 
     assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why
@@ -260,7 +269,7 @@ def test_zero_key_with_no_agent_ready_leaves_a_ticket_and_goes_on(
     members = asterisk.cli("queue show followup-agents")
     assert "Not in use" not in members, "an agent is still registered:\n" + members
     patient = RtpPatient(["1", str(BIRTH_YEAR), "0", "2", "3", "1"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    peer = _patient_peer(asterisk, tmp_path, _answers(patient))
     out = _call(app, asterisk, [peer], patient)
 
     assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, out.why
@@ -283,7 +292,7 @@ def test_zero_key_transfers_to_an_agent_who_answers(
     agent = sipp.Sipp(asterisk.sipp, tmp_path, "agent",
                       sipp.agent_answers(agent_media.port, talk_ms=3000), port)
     patient = RtpPatient(["1", str(BIRTH_YEAR), "0"], talks_after_keys=True)
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    peer = _patient_peer(asterisk, tmp_path, _answers(patient))
     agent_media.start()
     try:
         out = _call(app, asterisk, [peer, agent], patient)
@@ -342,7 +351,7 @@ def test_zero_key_to_an_agent_who_rings_and_never_answers(
     that we will call back before the line drops."""
     agent, port = _ringing_member(asterisk, tmp_path, AGENT)
     patient = RtpPatient(["1", str(BIRTH_YEAR), "0"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    peer = _patient_peer(asterisk, tmp_path, _answers(patient))
     try:
         out = _call(app, asterisk, [peer, agent], patient)
     finally:
@@ -371,7 +380,7 @@ def test_a_red_flag_the_nurse_never_answers_keeps_its_ticket(
     seed_call(app.db, app.clock.now(), script="asterisk-redflag")
     nurse, port = _ringing_member(asterisk, tmp_path, "2101")
     patient = RtpPatient(["1", str(BIRTH_YEAR), "5"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    peer = _patient_peer(asterisk, tmp_path, _answers(patient))
     try:
         out = _call(app, asterisk, [peer, nurse], patient)
     finally:
@@ -397,7 +406,7 @@ def test_followup_run_daemon_places_the_due_call(
         asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
     """The same call through `followup run --backend asterisk` (the daemon, SIGTERM to end)."""
     patient = RtpPatient(["1", str(BIRTH_YEAR), "1", "5", "2"])
-    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+    peer = _patient_peer(asterisk, tmp_path, _answers(patient))
     observer = AmiObserver(asterisk.ports.ami, OBSERVER_USER, OBSERVER_SECRET)
     observer.start()
     patient.start()
@@ -462,7 +471,7 @@ def test_zero_key_transfers_to_a_baresip_agent(
         assert phone.wait_for("200 OK", 20), "baresip did not register:\n" + phone.output()
         hang_up = hang_up_after_answer(phone, talk_s=3.0, timeout_s=80)
         patient = RtpPatient(["1", str(BIRTH_YEAR), "0"])
-        peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_wait(patient.port))
+        peer = _patient_peer(asterisk, tmp_path, _answers(patient))
         out = _call(app, asterisk, [peer], patient)
         hang_up.join(timeout=10)
     finally:
@@ -477,6 +486,32 @@ def test_zero_key_transfers_to_a_baresip_agent(
     assert phone.saw("Call with sip:5550100@127.0.0.1 terminated"), why  # it hung up
     assert out.task.status is TaskStatus.DONE, why
     _call_recording(app, out)
+
+
+def test_a_voicemail_greeting_hears_nothing_and_is_called_again_later(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    """A voicemail answers with its greeting: Asterisk's AMD says machine, the engine hangs
+    up before any prompt (not even the opening: no STREAM FILE reaches Asterisk), the
+    attempt is `machine` with Asterisk's verdict, and the task waits for another time of
+    day."""
+    wav = greeting(tmp_path / "greeting")
+    log = asterisk.root / "log" / "messages.log"
+    before = log.stat().st_size if log.exists() else 0
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_stream(wav))
+    out = _call(app, asterisk, [peer])
+
+    assert out.attempt.dial_outcome is DialOutcome.MACHINE, out.why
+    assert out.attempt.amd_status is AmdStatus.MACHINE, out.why
+    assert out.attempt.amd_cause and out.attempt.amd_cause.split("-")[0] in (
+        "LONGGREETING", "MAXWORDS"), out.why
+    assert out.attempt.script_outcome is None and out.answers == {}
+    with log.open("rb") as fh:
+        fh.seek(before)
+        during = fh.read().decode(errors="replace")
+    assert "AMD" in during and "Playing" not in during, during[-3000:]
+    assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
+    assert _utc(out.task.next_attempt_at) >= _utc(out.attempt.ended_at) + dt.timedelta(hours=5)
+    _call_recording(app, out)  # the greeting is on the call recording, for audit
 
 
 def test_unreachable_when_nobody_listens_at_the_contact(

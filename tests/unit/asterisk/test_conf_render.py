@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from core.errors import ConfigError
-from core.settings import AsteriskSettings, load_settings
+from core.settings import AmdSettings, AsteriskSettings, load_settings
 from dialer.asterisk import conf_render
 from engine.cli import cli
 
@@ -42,6 +42,13 @@ def test_rendered_files_hold_the_essentials() -> None:
     assert "AGI(${FOLLOWUP_AGI}?attempt=${FOLLOWUP_ATTEMPT}&recorded=${FOLLOWUP_RECORDED}" in ext
     assert "MixMonitor(/var/spool/asterisk/monitor/followup/call-${FOLLOWUP_ATTEMPT}" in ext
     assert ext.index("MixMonitor(") < ext.index("AGI(")  # the whole call is recorded
+    # answering-machine detection after the answer, before any prompt; its verdict to the IVR
+    assert ext.index("MixMonitor(") < ext.index("AMD()") < ext.index("AGI(")
+    assert "&amd=${AMDSTATUS}&amdcause=${AMDCAUSE}&" in ext
+    amd = sections(files["amd.conf"])["general"]
+    assert (amd["initial_silence"], amd["greeting"], amd["after_greeting_silence"],
+            amd["total_analysis_time"], amd["maximum_number_of_words"]) == (
+        "2500", "3000", "800", "7000", "10")
     assert "Queue(followup-nurses," in ext and "Queue(followup-agents," in ext
     assert '"${FOLLOWUP_TRANSFER}" = "followup-nurses"' in ext
     manager = sections(files["manager.conf"])
@@ -109,3 +116,10 @@ def test_cli_render_writes_private_files(tmp_path: Path) -> None:
     for path in out.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert "secret=x1" in (out / "manager.conf").read_text()
+
+
+def test_answering_machine_detection_can_be_turned_off() -> None:
+    files = conf_render.render(conf_render.validate(settings(
+        amd=AmdSettings(enabled=False, greeting_ms=2000))))
+    assert "AMD()" not in files["extensions.conf"]
+    assert sections(files["amd.conf"])["general"]["greeting"] == "2000"
