@@ -167,6 +167,10 @@ class AsteriskSettings(_Section):
     recording_dir: str = "/var/spool/asterisk/monitor/followup"  # where MixMonitor writes
     clip_dir: str = "/var/spool/asterisk/followup-clips"  # RECORD FILE answer clips
     queue_timeout_s: int = Field(default=300, ge=10, le=3600)
+    rtp_start: int = Field(default=10000, ge=1024, le=65534)  # rtp.conf's media ports
+    rtp_end: int = Field(default=20000, ge=1025, le=65535)
+    # agent and nurse phones at a fixed address (extension -> SIP URI), beside registering
+    phone_contacts: dict[str, str] = Field(default_factory=dict)
     amd: AmdSettings = AmdSettings()
 
     @field_validator("caller_id")

@@ -20,7 +20,8 @@ from core.errors import ConfigError
 from core.settings import AmdSettings, AsteriskSettings
 
 TEMPLATES = ("pjsip.conf", "extensions.conf", "manager.conf", "queues.conf", "cdr.conf",
-             "cdr_manager.conf", "amd.conf")
+             "cdr_manager.conf", "amd.conf", "asterisk.conf", "modules.conf", "logger.conf",
+             "rtp.conf")
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -29,6 +30,7 @@ _BIND = re.compile(r"^[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}$")
 _PERMIT = re.compile(r"^[0-9.]+/[0-9.]+$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,250}$")
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
+_SIP_URI = re.compile(r"^sips?:[A-Za-z0-9_.+-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class AsteriskConfValues:
     originate_timeout_s: int
     queue_timeout_s: int
     amd: AmdSettings  # numbers only (range-checked by the settings)
+    rtp_start: int
+    rtp_end: int
+    phone_contacts: dict[str, str]  # extension -> static contact URI
 
 
 def _check(key: str, value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -92,6 +97,14 @@ def validate(s: AsteriskSettings) -> AsteriskConfValues:
         raise ConfigError("asterisk.agents", "name at least one agent or nurse extension")
     if s.caller_id:
         _check("caller_id", s.caller_id, _NUMBER, "a phone number (digits, optional +)")
+    if s.rtp_end - s.rtp_start < 2:
+        raise ConfigError("asterisk.rtp_end", "must be at least 2 above rtp_start")
+    for ext, uri in s.phone_contacts.items():
+        if ext not in (*s.agents, *s.nurses):
+            raise ConfigError(f"asterisk.phone_contacts.{ext}",
+                              "is not one of the agents' or nurses' extensions")
+        _check(f"phone_contacts.{ext}", uri, _SIP_URI, "a SIP URI such as "
+               "sip:2001@10.0.0.21:5060")
     return AsteriskConfValues(
         ami_user=s.ami_user,
         ami_secret=_secret("ami_secret", s.ami_secret.get_secret_value(), required=True),
@@ -119,6 +132,9 @@ def validate(s: AsteriskSettings) -> AsteriskConfValues:
         originate_timeout_s=s.originate_timeout_s,
         queue_timeout_s=s.queue_timeout_s,
         amd=s.amd,
+        rtp_start=s.rtp_start,
+        rtp_end=s.rtp_end,
+        phone_contacts=dict(s.phone_contacts),
     )
 
 

@@ -22,8 +22,10 @@ def asterisk() -> None:
 
 @asterisk.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write pjsip.conf, extensions.conf, manager.conf, queues.conf, "
-                   "cdr.conf, cdr_manager.conf and amd.conf into.")
+              help="Folder to write the engine's Asterisk configuration into: pjsip.conf, "
+                   "extensions.conf, manager.conf, queues.conf, cdr.conf, cdr_manager.conf, "
+                   "amd.conf, and for a dedicated server asterisk.conf, modules.conf, "
+                   "logger.conf and rtp.conf.")
 @click.option("--templates", "template_dir", type=click.Path(file_okay=False, exists=True,
                                                               path_type=Path),
               default=None, help="Template folder (default: asterisk-conf/ of the engine).")

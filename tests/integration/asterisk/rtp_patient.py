@@ -64,7 +64,7 @@ class RtpPatient:
 
     def __init__(self, keys: list[str], quiet_s: float = 2.0, tone_ms: int = 120,
                  gap_ms: int = 120, talks_after_keys: bool = False,
-                 hello_ms: int = 400) -> None:
+                 hello_ms: int = 600) -> None:
         self._keys = list(keys)
         self._talks = talks_after_keys  # once every key is pressed: speaks to whoever answers
         self._quiet_s = quiet_s

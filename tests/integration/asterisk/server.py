@@ -38,16 +38,6 @@ AGENT = "2001"
 ORIGINATE_TIMEOUT_S = 6
 
 # Modules that would open ports of their own (or need config this tier does not write).
-NOLOAD = ("chan_iax2.so", "chan_unistim.so", "chan_websocket.so", "chan_audiosocket.so",
-          "res_audiosocket.so", "res_ari.so", "res_phoneprov.so",
-          "res_pjsip_phoneprov_provider.so", "res_pjsip_transport_websocket.so",
-          "res_http_websocket.so", "res_websocket_client.so", "res_prometheus.so",
-          "cdr_sqlite3_custom.so", "cel_sqlite3_custom.so", "cdr_pgsql.so", "cel_pgsql.so",
-          "res_config_pgsql.so", "res_hep.so", "res_hep_pjsip.so", "res_hep_rtcp.so",
-          "res_statsd.so", "pbx_dundi.so", "res_stun_monitor.so", "res_rtp_multicast.so",
-          "res_calendar.so", "res_smdi.so", "app_voicemail.so", "app_minivm.so")
-
-
 def find_binary(name: str, setting: str = "") -> str | None:
     if setting:
         return setting if os.access(setting, os.X_OK) else None
@@ -160,34 +150,26 @@ agent_secret = "{AGENT_SECRET}"
 recording_dir = "{root / 'spool' / 'monitor'}"
 clip_dir = "{root / 'spool' / 'clips'}"
 queue_timeout_s = 25
+rtp_start = {ports.rtp_start}
+rtp_end = {ports.rtp_start + 400}
 """
 
 
-def _asterisk_conf(root: Path, binary: str) -> str:
+def _directories(root: Path, binary: str) -> str:
+    """The [directories] of this tier's Asterisk (its own, under `root`), for the end of
+    the rendered asterisk.conf."""
     prefix = Path(binary).resolve().parent.parent
     moddir = prefix / "lib" / "asterisk" / "modules"
     datadir = prefix / "var" / "lib" / "asterisk"  # read only: documentation, nothing more
     d = {name: root / name for name in ("etc", "lib", "spool", "run", "log", "agi-bin",
                                         "keys")}
     return (
-        "[directories]\n"
+        "\n[directories]\n"
         f"astetcdir => {d['etc']}\nastmoddir => {moddir}\nastvarlibdir => {d['lib']}\n"
         f"astdbdir => {d['lib']}\nastkeydir => {d['keys']}\nastdatadir => {datadir}\n"
         f"astagidir => {d['agi-bin']}\nastspooldir => {d['spool']}\n"
         f"astrundir => {d['run']}\nastlogdir => {d['log']}\n"
-        f"astsbindir => {Path(binary).resolve().parent}\n"
-        "[options]\nverbose = 3\ndebug = 0\ntransmit_silence = yes\n"
-        "cache_media_frames = yes\nhideconnect = yes\n")
-
-
-def _extra_confs(etc: Path, ports: Ports) -> None:
-    (etc / "modules.conf").write_text(
-        "[modules]\nautoload = yes\n" + "".join(f"noload => {m}\n" for m in NOLOAD))
-    (etc / "logger.conf").write_text(
-        "[general]\ndateformat = %F %T.%3q\n[logfiles]\n"
-        "messages.log => notice,warning,error,verbose\n")
-    (etc / "rtp.conf").write_text(
-        f"[general]\nrtpstart = {ports.rtp_start}\nrtpend = {ports.rtp_start + 400}\n")
+        f"astsbindir => {Path(binary).resolve().parent}\n")
 
 
 @pytest.fixture(scope="module")
@@ -218,12 +200,14 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskServe
          "asterisk", "render", "--out", str(etc)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
-    (etc / "asterisk.conf").write_text(_asterisk_conf(root, binary))
+    # the rendered files as a dedicated server gets them (modules.conf loads only what the
+    # engine uses), with this tier's own directories
+    with (etc / "asterisk.conf").open("a") as conf:
+        conf.write(_directories(root, binary))
     with (etc / "manager.conf").open("a") as manager:
         manager.write(f"\n[{OBSERVER_USER}]\nsecret={OBSERVER_SECRET}\n"
                       "deny=0.0.0.0/0.0.0.0\npermit=127.0.0.1/255.255.255.255\n"
                       "read=call,dtmf\nwrite=\n")
-    _extra_confs(etc, ports)
     console = (root / "console.out").open("wb")
     proc = subprocess.Popen([binary, "-f", "-C", str(etc / "asterisk.conf")], cwd=root,
                             stdout=console, stderr=subprocess.STDOUT,

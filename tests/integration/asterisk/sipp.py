@@ -103,20 +103,26 @@ def _scenario(name: str, body: str) -> str:
 
 
 def _invite_telling_media(remote_file: Path | None, capture: bool = False) -> str:
-    """Receive the INVITE; with `remote_file`, write the port of Asterisk's audio (its
-    SDP's m= line) there, so the patient's media sends from the answer on, as a phone
-    does, not only once Asterisk's audio has reached it."""
+    """Receive the INVITE; with `remote_file`, note the port of Asterisk's audio (its SDP's
+    m= line) for `_media_starts` to hand to the patient's media."""
     actions = ('      <ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" '
                'assign_to="peer_contact"/>\n' if capture else "")
     if remote_file is not None:
         actions += ('      <ereg regexp="m=audio ([0-9]+)" search_in="msg" '
-                    'assign_to="m_line,rtp_port"/>\n'
-                    f'      <exec command="echo [$rtp_port] > {remote_file}"/>\n')
+                    'assign_to="m_line,rtp_port"/>\n')
     if not actions:
         return '  <recv request="INVITE"/>\n'
     used = '  <Reference variables="m_line"/>\n' if remote_file is not None else ""
     return (f'  <recv request="INVITE">\n    <action>\n{actions}    </action>\n  </recv>\n'
             + used)
+
+
+def _media_starts(remote_file: Path | None) -> str:
+    """Once the call is answered (after the ACK), write Asterisk's audio port where the
+    patient's media waits for it: a phone sends from the answer on, not while it rings."""
+    if remote_file is None:
+        return ""
+    return f'  <nop><action><exec command="echo [$rtp_port] > {remote_file}"/></action></nop>\n'
 
 
 def answer_and_wait(media_port: int, ring_ms: int = 300,
@@ -126,7 +132,7 @@ def answer_and_wait(media_port: int, ring_ms: int = 300,
         _invite_telling_media(remote_file) + _send(_RINGING)
         + f'  <pause milliseconds="{ring_ms}"/>\n'
         + _send(_ANSWER.format(media_port=media_port), retrans=True)
-        + '  <recv request="ACK"/>\n'
+        + '  <recv request="ACK"/>\n' + _media_starts(remote_file)
         + '  <recv request="BYE" timeout="120000"/>\n' + _send(_OK_TO_REQUEST)))
 
 
@@ -155,7 +161,7 @@ def answer_then_hang_up(media_port: int, after_ms: int, ring_ms: int = 300,
         _invite_telling_media(remote_file, capture=True) + _send(_RINGING)
         + f'  <pause milliseconds="{ring_ms}"/>\n'
         + _send(_ANSWER.format(media_port=media_port), retrans=True)
-        + _ACK_CAPTURE
+        + _ACK_CAPTURE + _media_starts(remote_file)
         + f'  <pause milliseconds="{after_ms}"/>\n'
         + _send(_BYE, retrans=True)
         + '  <recv response="200"/>\n'))

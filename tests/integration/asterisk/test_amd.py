@@ -100,6 +100,7 @@ def measuring(asterisk: AsteriskServer) -> AsteriskServer:
     with (asterisk.conf / "manager.conf").open("a") as manager:
         manager.write(f"\n[{USER}]\nsecret={SECRET}\ndeny=0.0.0.0/0.0.0.0\n"
                       "permit=127.0.0.1/255.255.255.255\nread=user\nwrite=originate\n")
+    asterisk.cli("module load app_userevent.so")  # the measuring context's only extra
     asterisk.cli("dialplan reload")
     asterisk.cli("manager reload")
     assert "amd-measure" in asterisk.cli("dialplan show amd-measure")

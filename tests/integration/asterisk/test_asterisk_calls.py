@@ -197,6 +197,9 @@ def test_answered_call_stores_keypad_answers_and_files_the_recording(
     assert out.attempt.script_outcome is ScriptOutcome.COMPLETED, out.why
     assert out.attempt.status is AttemptStatus.ENDED
     assert out.attempt.answered_at is not None and out.attempt.dialled
+    # the patient said hello as it picked up: Asterisk's AMD heard a person
+    assert (out.attempt.amd_status, (out.attempt.amd_cause or "").split("-")[0]) == (
+        AmdStatus.HUMAN, "HUMAN"), out.why
     assert out.answers == {"breathless": "no", "overall": "4", "meds": "yes"}, out.why
     assert out.task.status is TaskStatus.DONE
     _call_recording(app, out)
@@ -233,7 +236,7 @@ def test_hangup_during_the_first_prompt_is_partial(
         asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
     patient = RtpPatient([])
     peer = _patient_peer(asterisk, tmp_path, sipp.answer_then_hang_up(
-        patient.port, 2500, remote_file=patient.remote_file))
+        patient.port, 4000, remote_file=patient.remote_file))
     out = _call(app, asterisk, [peer], patient)
 
     assert out.attempt.dial_outcome is DialOutcome.ANSWERED, out.why

@@ -123,3 +123,42 @@ def test_answering_machine_detection_can_be_turned_off() -> None:
         amd=AmdSettings(enabled=False, greeting_ms=2000))))
     assert "AMD()" not in files["extensions.conf"]
     assert sections(files["amd.conf"])["general"]["greeting"] == "2000"
+
+
+def test_a_dedicated_server_gets_its_base_files() -> None:
+    files = conf_render.render(conf_render.validate(settings(rtp_start=12000, rtp_end=12400)))
+    modules = files["modules.conf"]
+    assert sections(modules)["modules"]["autoload"] == "no"
+    loaded = {line.split("=>")[1].strip() for line in modules.splitlines()
+              if line.startswith("load =>")}
+    # what the rendered dialplan, the trunk, the phones and the recordings need
+    assert {"chan_pjsip.so", "res_agi.so", "app_queue.so", "app_mixmonitor.so", "app_amd.so",
+            "app_dial.so", "app_stack.so", "pbx_config.so", "cdr_manager.so",
+            "format_wav.so", "format_sln.so", "res_pjsip_registrar.so",
+            "res_pjsip_outbound_registration.so"} <= loaded
+    assert "app_voicemail.so" not in loaded and "res_ari.so" not in loaded
+    assert sections(files["asterisk.conf"])["options"]["transmit_silence"] == "yes"
+    assert "messages.log" in sections(files["logger.conf"])["logfiles"]
+    assert dict(sections(files["rtp.conf"])["general"]) == {"rtpstart": "12000",
+                                                            "rtpend": "12400"}
+
+
+def test_a_phone_at_a_fixed_address_gets_a_static_contact() -> None:
+    files = conf_render.render(conf_render.validate(settings(
+        phone_contacts={"2101": "sip:2101@10.0.0.21:5060"})))
+    pjsip = files["pjsip.conf"]
+    nurse = pjsip[pjsip.index("[2101]\ntype=aor"):]
+    assert nurse.index("contact=sip:2101@10.0.0.21:5060") < nurse.index("remove_existing")
+    agent = pjsip[pjsip.index("[2001]\ntype=aor"):pjsip.index("[2002]")]
+    assert "contact=" not in agent and "max_contacts=1" in agent
+
+
+@pytest.mark.parametrize(("contacts", "field"), [
+    ({"9999": "sip:9999@10.0.0.2"}, "asterisk.phone_contacts.9999"),
+    ({"2001": "sip:2001@10.0.0.2\nload => evil.so"}, "asterisk.phone_contacts.2001"),
+])
+def test_a_bad_static_contact_is_refused_with_its_setting(contacts: dict[str, str],
+                                                          field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        conf_render.validate(settings(phone_contacts=contacts))
+    assert err.value.key == field
