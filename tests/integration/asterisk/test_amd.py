@@ -24,6 +24,8 @@ from tests.integration.asterisk import sipp
 from tests.integration.asterisk.amd_samples import Sample, build
 from tests.integration.asterisk.server import AsteriskServer, free_port
 
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
 USER, SECRET = "it-amd", "it-amd-secret"
 CONCURRENT = 6
 MEASURE_CONTEXT = """
