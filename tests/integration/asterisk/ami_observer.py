@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 KEPT = frozenset({"mixmonitorstart", "hangup"})
@@ -28,6 +29,30 @@ class Seen:
     def span_s(self, uniqueid: str, start: str, end: str) -> float | None:
         a, b = self.at.get((uniqueid, start)), self.at.get((uniqueid, end))
         return None if a is None or b is None else b - a
+
+
+def read_frames(sock: socket.socket, stopped: Callable[[], bool]
+                ) -> Iterator[dict[str, str]]:
+    """AMI frames from `sock` as fields (names lower-cased, values stripped; the first of
+    a repeated name wins) until `stopped()` or the connection closes. `sock` needs a short
+    timeout: that is how often `stopped` is asked."""
+    buf = b""
+    while not stopped():
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return
+        buf += chunk
+        while b"\r\n\r\n" in buf:
+            raw, buf = buf.split(b"\r\n\r\n", 1)
+            fields: dict[str, str] = {}
+            for line in raw.decode(errors="replace").split("\r\n"):
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields.setdefault(key.strip().lower(), value.strip())
+            yield fields
 
 
 class AmiObserver:
@@ -58,28 +83,13 @@ class AmiObserver:
             with socket.create_connection(("127.0.0.1", self._port), timeout=5) as sock:
                 sock.settimeout(0.2)
                 sock.sendall(self._login)
-                buf = b""
-                while not self._stop.is_set():
-                    try:
-                        chunk = sock.recv(65536)
-                    except TimeoutError:
-                        continue
-                    if not chunk:
-                        return
-                    buf += chunk
-                    while b"\r\n\r\n" in buf:
-                        raw, buf = buf.split(b"\r\n\r\n", 1)
-                        self._frame(raw.decode(errors="replace"))
+                for fields in read_frames(sock, self._stop.is_set):
+                    self._frame(fields)
         except OSError as exc:
             self.error = str(exc)
             self._ready.set()
 
-    def _frame(self, raw: str) -> None:
-        fields: dict[str, str] = {}
-        for line in raw.split("\r\n"):
-            key, sep, value = line.partition(":")
-            if sep:
-                fields.setdefault(key.strip().lower(), value.strip())
+    def _frame(self, fields: dict[str, str]) -> None:
         if fields.get("response") == "Success" and "event" not in fields:
             self._ready.set()
         elif fields.get("response") == "Error":

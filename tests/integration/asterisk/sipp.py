@@ -83,13 +83,6 @@ _ACK_CAPTURE = """\
 """
 
 
-_INVITE_CAPTURE = """\
-  <recv request="INVITE">
-    <action>
-      <ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" assign_to="peer_contact"/>
-    </action>
-  </recv>
-"""
 
 
 def _send(text: str, retrans: bool = False) -> str:
@@ -210,7 +203,7 @@ def register(user: str, password: str, registrar_port: int, contact_port: int,
 def agent_answers(media_port: int, talk_ms: int) -> str:
     """An agent's phone: ring a moment, answer, talk `talk_ms`, hang up."""
     return _scenario("agent answers", (
-        _INVITE_CAPTURE + _send(_RINGING)
+        _invite_telling_media(None, capture=True) + _send(_RINGING)
         + '  <pause milliseconds="500"/>\n'
         + _send(_ANSWER.format(media_port=media_port), retrans=True)
         + _ACK_CAPTURE

@@ -22,6 +22,7 @@ import pytest
 from dialer.answering_machine import AmdVerdict
 from tests.integration.asterisk import sipp
 from tests.integration.asterisk.amd_samples import Sample, build
+from tests.integration.asterisk.ami_observer import read_frames
 from tests.integration.asterisk.server import AsteriskServer, free_port
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -72,27 +73,16 @@ class AmiVerdicts:
         self._sock.close()
 
     def _read(self) -> None:
-        buffer = b""
         self._sock.settimeout(0.5)
-        while not self._stop:
-            try:
-                chunk = self._sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
-            buffer += chunk
-            while b"\r\n\r\n" in buffer:
-                frame, buffer = buffer.split(b"\r\n\r\n", 1)
-                fields = dict(line.split(": ", 1) for line in
-                              frame.decode(errors="replace").split("\r\n") if ": " in line)
-                if fields.get("UserEvent") == "FollowupAmd":
+        try:
+            for fields in read_frames(self._sock, lambda: self._stop):
+                if fields.get("userevent") == "FollowupAmd":
                     with self._arrived:
-                        self.verdicts[fields.get("Label", "")] = (
-                            fields.get("Status", ""), fields.get("Cause", ""))
+                        self.verdicts[fields.get("label", "")] = (
+                            fields.get("status", ""), fields.get("cause", ""))
                         self._arrived.notify_all()
+        except OSError:
+            return
 
 
 @pytest.fixture(scope="module")
