@@ -19,6 +19,7 @@ _.department_name_en  # report.html
 _.progress_percent  # sample.html: SpotCheckSample
 _.assignee  # worklist.html: WorkItem
 _.ami_bind  # asterisk-conf/manager.conf.j2 (dialer/asterisk/conf_render.py)
+_.system_name  # asterisk-conf/asterisk.conf.j2: systemname of one of several servers
 _.initial_silence_ms  # asterisk-conf/amd.conf.j2 and extensions.conf.j2 (AmdSettings)
 _.greeting_ms
 _.after_greeting_silence_ms

@@ -140,6 +140,63 @@ class AmdSettings(_Section):
     silence_threshold: int = Field(default=256, ge=1, le=32767)
 
 
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+
+
+def _check_caller_id(value: str) -> str:
+    """The number shown to patients: empty (the trunk's own) or digits, + allowed."""
+    if value and not _PHONE_NUMBER.fullmatch(value):
+        raise ValueError("must be a phone number: digits, an optional leading +")
+    return value
+
+
+class TrunkSettings(_Section):
+    """One carrier trunk or SIP gateway (`[[asterisk.trunks]]`). A number leaves through
+    the trunks whose `prefixes` it starts with (the longest match first; a trunk without
+    prefixes takes any number), the next one taking over when a trunk is full, congested
+    or unreachable."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5060, ge=1, le=65535)
+    username: str = ""  # empty: the gateway trusts our address (IP auth)
+    secret: SecretStr = SecretStr("")
+    max_channels: int = Field(default=30, ge=1)  # the carrier's concurrent-call limit
+    calls_per_second: float = Field(default=5.0, gt=0)  # the carrier's call-setup limit
+    caller_id: str = ""  # empty: `asterisk.caller_id`
+    dial_template: str = "PJSIP/{number}@{trunk}"
+    prefixes: list[str] = Field(default_factory=list)  # e.g. ["+861", "1"] for mobiles
+
+    @field_validator("caller_id")
+    @classmethod
+    def _dialable_caller_id(cls, value: str) -> str:
+        return _check_caller_id(value)
+
+    @field_validator("prefixes")
+    @classmethod
+    def _digit_prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not re.fullmatch(r"\+?[0-9]{1,20}", prefix):
+                raise ValueError(f"{prefix!r} is not a number prefix (digits, optional +)")
+        return value
+
+
+class AsteriskServerSettings(_Section):
+    """One Asterisk the engine drives (`[[asterisk.servers]]`): its AMI, how many calls it
+    may carry, and what `followup asterisk render` writes for it. FastAGI is shared: every
+    server connects back to `asterisk.agi_host:agi_port`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    ami_user: str = "followup"
+    ami_secret: SecretStr = SecretStr("")
+    max_channels: int = Field(default=100, ge=1)
+    sip_bind: str = "0.0.0.0:5060"
+    rtp_start: int = Field(default=10000, ge=1024, le=65534)
+    rtp_end: int = Field(default=20000, ge=1025, le=65535)
+
+
 class AsteriskSettings(_Section):
     ami_host: str = "127.0.0.1"
     ami_port: int = Field(default=5038, ge=1, le=65535)
@@ -172,14 +229,46 @@ class AsteriskSettings(_Section):
     # agent and nurse phones at a fixed address (extension -> SIP URI), beside registering
     phone_contacts: dict[str, str] = Field(default_factory=dict)
     amd: AmdSettings = AmdSettings()
+    # several carriers and several servers; empty: the one trunk and the one server the
+    # flat settings above describe
+    trunks: list[TrunkSettings] = Field(default_factory=list)
+    servers: list[AsteriskServerSettings] = Field(default_factory=list)
 
     @field_validator("caller_id")
     @classmethod
     def _dialable_caller_id(cls, value: str) -> str:
-        """The number shown to patients: empty (the trunk's own) or digits, + allowed."""
-        if value and not re.fullmatch(r"\+?[0-9]{2,20}", value):
-            raise ValueError("must be a phone number: digits, an optional leading +")
+        return _check_caller_id(value)
+
+    @field_validator("trunks", "servers")
+    @classmethod
+    def _unique_names(cls, value: list[Any]) -> list[Any]:
+        names = [item.name for item in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"the name {name!r} is used twice")
         return value
+
+    def trunk_list(self, max_channels: int, calls_per_second: float) -> list[TrunkSettings]:
+        """The trunks calls may leave through: `trunks`, or the one the flat settings
+        name (capped by the dialer's own channel and call-rate limits)."""
+        if self.trunks:
+            return list(self.trunks)
+        # constructed, not validated again: the flat values are checked where they are
+        # used (the render names the flat key), as they were before several trunks
+        return [TrunkSettings.model_construct(
+            name=self.trunk, host=self.trunk_host, port=self.trunk_port,
+            username=self.trunk_username, secret=self.trunk_secret, max_channels=max_channels,
+            calls_per_second=calls_per_second, dial_template=self.dial_template, caller_id="",
+            prefixes=[])]
+
+    def server_list(self, max_channels: int) -> list[AsteriskServerSettings]:
+        """The servers the engine drives: `servers`, or the one the flat settings name."""
+        if self.servers:
+            return list(self.servers)
+        return [AsteriskServerSettings.model_construct(
+            name="asterisk", ami_host=self.ami_host, ami_port=self.ami_port,
+            ami_user=self.ami_user, ami_secret=self.ami_secret, max_channels=max_channels,
+            sip_bind=self.sip_bind, rtp_start=self.rtp_start, rtp_end=self.rtp_end)]
 
 
 BackendName = Literal["sim", "asterisk"]  # the telephony backends the dialer can use

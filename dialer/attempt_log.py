@@ -101,6 +101,8 @@ class CallSummary:
     uniqueid: str | None = None
     linkedid: str | None = None
     answered_at: dt.datetime | None = None
+    trunk: str | None = None
+    server: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,8 @@ class AttemptLog:
                 attempt.amd_cause = summary.amd.cause or None
             attempt.ended_at = now
             attempt.agent = summary.agent
+            attempt.trunk = summary.trunk or attempt.trunk
+            attempt.server = summary.server or attempt.server
             attempt.talk_time_s = summary.talk_time_s
             attempt.error = summary.error if not reclaimed else \
                 "; ".join(x for x in ("settled after a reclaim", summary.error) if x)

@@ -37,6 +37,12 @@ class Pacer:
     def free(self) -> int:
         return self.max_channels - self.in_use
 
+    @property
+    def has_free_channel(self) -> bool:
+        """A `slot()` entered now takes a channel at once (it may still wait its turn
+        under the calls-per-second cap)."""
+        return not self._channels.locked()
+
     async def _await_start_slot(self) -> None:
         async with self._start_lock:
             now = self._clock.now()

@@ -56,6 +56,8 @@ class CallReport:
     agent: AgentLeg | None = None
     outcome_certain: bool = True
     details: tuple[str, ...] = field(default=())  # short facts for logs (DialStatus, Cdr)
+    trunk: str | None = None  # the carrier trunk that carried the call
+    server: str | None = None  # the telephony server that placed it
 
 
 @runtime_checkable

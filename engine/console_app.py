@@ -16,9 +16,10 @@ from console.questions import IndexItem
 from console.web import create_app
 from core.enums import QuestionKind
 from core.errors import FileValidationError
+from core.settings import Settings
 from dialer.asterisk.ami import AmiConfig
 from dialer.asterisk.click_to_call import AsteriskClickToCall
-from dialer.asterisk.telephony import OriginatePlan
+from dialer.trunks import Trunk
 from engine.app import App
 from engine.dialing import recording_store
 
@@ -168,10 +169,17 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
                                       s.hospital.calling_hours),
         questions=ScriptWording(Path(s.scripts.dir)),
         click_to_call=SimClickToCall() if s.dialer.backend == "sim"
-        else AsteriskClickToCall(
-            AmiConfig(s.asterisk.ami_host, s.asterisk.ami_port, s.asterisk.ami_user,
-                      s.asterisk.ami_secret.get_secret_value()),
-            frozenset(s.asterisk.agents) | frozenset(s.asterisk.nurses),
-            s.asterisk.caller_id, s.asterisk.originate_timeout_s,
-            OriginatePlan(dial_template=s.asterisk.dial_template, trunk=s.asterisk.trunk)))
+        else _click_to_call(s))
     return create_app(deps)
+
+
+def _click_to_call(s: Settings) -> AsteriskClickToCall:
+    """Through the first server (where the agents' phones register) and the first trunk."""
+    server = s.asterisk.server_list(s.dialer.max_channels)[0]
+    trunk = s.asterisk.trunk_list(s.dialer.max_channels, s.dialer.calls_per_second)[0]
+    return AsteriskClickToCall(
+        AmiConfig(server.ami_host, server.ami_port, server.ami_user,
+                  server.ami_secret.get_secret_value()),
+        frozenset(s.asterisk.agents) | frozenset(s.asterisk.nurses),
+        s.asterisk.caller_id, s.asterisk.originate_timeout_s,
+        Trunk(trunk.name, trunk.dial_template))

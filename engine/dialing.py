@@ -183,4 +183,7 @@ def asterisk_backend(app: App, clock: Clock, handler: IvrCallHandler) -> Asteris
     The caller starts it (`await backend.start()`) and closes it."""
     from dialer.asterisk.backend import AsteriskBackend
 
-    return AsteriskBackend.from_settings(app.settings.asterisk, clock, handler)
+    s = app.settings
+    return AsteriskBackend.from_settings(s.asterisk, clock, handler,
+                                         max_channels=s.dialer.max_channels,
+                                         calls_per_second=s.dialer.calls_per_second)

@@ -192,6 +192,9 @@ class CallAttempt(Base):
     # answering-machine detection on an answered call, as Asterisk reported it
     amd_status: Mapped[AmdStatus | None] = mapped_column(enum_column(AmdStatus, 16))
     amd_cause: Mapped[str | None] = mapped_column(String(64))  # e.g. LONGGREETING-2000-1500
+    # where the call went out: the carrier trunk and the Asterisk server (several of each)
+    trunk: Mapped[str | None] = mapped_column(String(64))
+    server: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(128))
     uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
     linkedid: Mapped[str | None] = mapped_column(String(64))

@@ -106,15 +106,21 @@ class AmiClient:
     def connected(self) -> bool:
         return self._ready.is_set()
 
-    async def start(self) -> None:
+    async def start(self, *, must_connect: bool = True) -> None:
         """Connect and log in. Raises `AmiAuthError` on a refused login, and
-        `TelephonyUnavailable` if the first connection cannot be made in time."""
+        `TelephonyUnavailable` if the first connection cannot be made in time; with
+        `must_connect=False` it goes on trying in the background instead (one of several
+        servers may be down when the engine starts)."""
         self._first_login = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run(), name="ami-client")
         try:
             await asyncio.wait_for(asyncio.shield(self._first_login),
                                    self._config.connect_timeout_s * 2)
         except TimeoutError as exc:
+            if not must_connect:
+                log.error("AMI %s:%s unreachable; retrying in the background",
+                          self._config.host, self._config.port)
+                return
             await self.close()
             raise TelephonyUnavailable(
                 f"AMI {self._config.host}:{self._config.port} unreachable") from exc

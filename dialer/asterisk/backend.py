@@ -1,32 +1,44 @@
-"""The Asterisk telephony backend, assembled: AMI originates + the FastAGI server + the IVR.
+"""The Asterisk telephony backend, assembled: AMI originates on one or several servers,
+over one or several trunks, + the shared FastAGI server + the IVR.
 
-`AsteriskBackend` is a `dialer.Telephony`: `place(plan, events)` originates through AMI;
-when the patient answers, the dialplan opens a FastAGI session, which finds its plan among
-the calls this backend has in flight (`?attempt=` query, else the FOLLOWUP_ATTEMPT
-variable) and runs the IVR from it. When the IVR handed the call to a queue and nobody
-there took it, the dialplan opens a second session (`?attempt=..&handoff=<QUEUESTATUS>`)
-that tells the patient what happens now. `place()` returns once the patient's leg is gone
-and every AGI session of the call has ended, so the IVR's result is on the plan.
-A session for an attempt this process is not dialling (a restart, a stray call) is ended
-politely and logged.
+`AsteriskBackend` is a `dialer.Telephony`: `place(plan, events)` picks the trunks that take
+the number (`dialer.trunks`), holds a channel on the best one with a free channel and on the
+connected server with the most free channels (`servers.ServerPool`), and originates there
+through AMI. A trunk fault (congestion, the trunk unreachable) moves the call to the next
+trunk; what the failed try published is dropped (`ProgressHold`: the patient's number was
+never reached), and when every trunk faulted the attempt is `failed`, not the patient's.
+When the patient answers, the dialplan opens a FastAGI session (whichever server it comes
+from), which finds its plan among the calls in flight (`?attempt=` query, else the
+FOLLOWUP_ATTEMPT variable) and runs the IVR from it. When the IVR handed the call to a
+queue and nobody there took it, the dialplan opens a second session
+(`?attempt=..&handoff=<QUEUESTATUS>`) that tells the patient what happens now. `place()`
+returns once the patient's leg is gone and every AGI session of the call has ended, so the
+IVR's result is on the plan. A session for an attempt this process is not dialling (a
+restart, a stray call) is ended politely and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.clock import Clock
+from core.enums import DialOutcome
 from core.settings import AsteriskSettings
 from dialer.asterisk.agi import AgiRequest
 from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.ami import AmiConfig
 from dialer.asterisk.fastagi import FastAgiServer
+from dialer.asterisk.servers import ServerLink, ServerPool
 from dialer.asterisk.telephony import AsteriskTelephony, OriginatePlan
 from dialer.call_handler import CallHandler
 from dialer.call_plan import CallPlan, ProgressBus
+from dialer.pacing import Sleep
 from dialer.telephony import CallReport
+from dialer.trunks import ProgressHold, Trunk, TrunkLines, is_trunk_fault
 from ivr.channel import Prompt
 
 log = logging.getLogger(__name__)
@@ -37,53 +49,89 @@ HANDOFF_PARAMETER = "handoff"
 class AsteriskBackend:
     """`from_settings(...)`; `start()`, then `place()` calls; `close()` at the end."""
 
-    def __init__(self, ami: AmiConfig, plan: OriginatePlan, clock: Clock,
+    def __init__(self, servers: ServerPool, trunks: TrunkLines, clock: Clock,
                  handler: CallHandler, agi_host: str, agi_port: int, clip_dir: Path,
                  goodbye: Prompt | None = None, session_wait_s: float = 120.0) -> None:
         self._handler = handler
+        self._clock = clock
         self._plans: dict[str, CallPlan] = {}
         self._sessions: dict[str, set[asyncio.Task[None]]] = {}
         self._session_wait_s = session_wait_s
-        self.telephony = AsteriskTelephony(ami, clock, plan)
+        self.servers = servers
+        self.trunks = trunks
         self.fastagi: FastAgiServer[CallPlan] = FastAgiServer(
             self._resolve, self._run, clock, clip_dir, host=agi_host, port=agi_port,
             goodbye=goodbye)
 
     @classmethod
     def from_settings(cls, settings: AsteriskSettings, clock: Clock, handler: CallHandler,
-                      goodbye: Prompt | None = None,
+                      *, max_channels: int, calls_per_second: float,
+                      sleep: Sleep = asyncio.sleep, goodbye: Prompt | None = None,
                       agi_bind: str | None = None) -> AsteriskBackend:
-        """`agi_bind`: the address to listen on (default `agi_host`, the address Asterisk
-        is told to connect to)."""
-        return cls(AmiConfig(settings.ami_host, settings.ami_port, settings.ami_user,
-                             settings.ami_secret.get_secret_value()),
-                   OriginatePlan(dial_template=settings.dial_template, trunk=settings.trunk),
-                   clock, handler, agi_bind or settings.agi_host, settings.agi_port,
+        """`max_channels`/`calls_per_second`: the dialer's caps, for the one trunk and
+        server the flat settings describe. `agi_bind`: the address to listen on (default
+        `agi_host`, the address Asterisk is told to connect to)."""
+        trunks = [Trunk(t.name, t.dial_template, t.caller_id, tuple(t.prefixes),
+                        t.max_channels, t.calls_per_second)
+                  for t in settings.trunk_list(max_channels, calls_per_second)]
+        servers = [ServerLink(sv.name, AsteriskTelephony(
+            AmiConfig(sv.ami_host, sv.ami_port, sv.ami_user,
+                      sv.ami_secret.get_secret_value()), clock,
+            OriginatePlan(trunk=trunks[0])), sv.max_channels)
+            for sv in settings.server_list(max_channels)]
+        return cls(ServerPool(servers), TrunkLines(trunks, clock, sleep), clock, handler,
+                   agi_bind or settings.agi_host, settings.agi_port,
                    Path(settings.clip_dir), goodbye)
 
     async def start(self) -> None:
         """Listen for FastAGI first (an answered call must find us), then connect AMI."""
         await self.fastagi.start()
         try:
-            await self.telephony.start()
+            await self.servers.start()
         except Exception:
             await self.fastagi.close()
             raise
 
     async def close(self) -> None:
-        await self.telephony.close()
+        await self.servers.close()
         await self.fastagi.close()
 
     async def place(self, plan: CallPlan, events: ProgressBus) -> CallReport:
         key = str(plan.attempt_id)
+        candidates = self.trunks.candidates(plan.phone)
+        if not candidates:
+            return CallReport(attempt_id=plan.attempt_id, outcome=DialOutcome.INVALID_NUMBER,
+                              dialled=False, ended_at=self._clock.now(),
+                              details=("no trunk takes this number",))
         self._plans[key] = plan
         try:
-            report = await self.telephony.place(plan, events)
+            report = await self._place_over(candidates, plan, events)
             await self._sessions_done(key)
         finally:
             self._plans.pop(key, None)
             self._sessions.pop(key, None)
         return report
+
+    async def _place_over(self, candidates: Sequence[Trunk], plan: CallPlan,
+                          events: ProgressBus) -> CallReport:
+        """Try the trunks in turn until one carries the call (or none is left)."""
+        remaining = list(candidates)
+        faults: list[str] = []
+        while True:
+            async with self.trunks.line(remaining) as trunk, self.servers.line() as server:
+                hold = ProgressHold(events)
+                report = await server.telephony.place(plan, hold.bus, trunk)
+            report = dataclasses.replace(report, trunk=trunk.name, server=server.name)
+            if not is_trunk_fault(report):
+                hold.release()
+                return report
+            faults.append(f"trunk {trunk.name} on {server.name}: {report.outcome.value} "
+                          f"({', '.join(report.details)})")
+            log.warning("attempt %s: %s", plan.attempt_id, faults[-1])
+            remaining.remove(trunk)
+            if not remaining:
+                return dataclasses.replace(report, outcome=DialOutcome.FAILED,
+                                           dialled=False, details=tuple(faults))
 
     async def _sessions_done(self, key: str) -> None:
         """Wait for the call's AGI sessions: Asterisk closes them at hangup, but the IVR
@@ -98,10 +146,10 @@ class AsteriskBackend:
                       "without it", key, self._session_wait_s)
 
     async def live_attempts(self) -> set[str]:
-        return await self.telephony.live_attempts()
+        return await self.servers.live_attempts()
 
     async def _resolve(self, attempt_id: str) -> CallPlan | None:
-        if attempt_id not in self.telephony.in_flight:
+        if self.servers.by_attempt(attempt_id) is None:
             return None
         return self._plans.get(attempt_id)
 

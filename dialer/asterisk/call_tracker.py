@@ -109,6 +109,7 @@ class SeenProgress:
 class _Call:
     attempt_id: str
     action_id: str
+    number_is_endpoint: bool = True
     leg: _Leg | None = None
     originate: OriginateResponse | None = None
     originate_expected: bool = True
@@ -140,11 +141,15 @@ class CallTracker:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def expect(self, attempt_id: str, action_id: str) -> None:
-        """An originate for `attempt_id` was sent with `action_id`."""
+    def expect(self, attempt_id: str, action_id: str, *,
+               number_is_endpoint: bool | None = None) -> None:
+        """An originate for `attempt_id` was sent with `action_id`; `number_is_endpoint`:
+        whether its dial string names the patient as an endpoint (default: the
+        tracker's)."""
         if attempt_id in self._calls:
             raise ValueError(f"attempt {attempt_id} is already in flight")
-        call = _Call(attempt_id, action_id)
+        call = _Call(attempt_id, action_id, number_is_endpoint=(
+            self._number_is_endpoint if number_is_endpoint is None else number_is_endpoint))
         self._calls[attempt_id] = call
         self._by_action[action_id] = call
 
@@ -367,7 +372,7 @@ class CallTracker:
             cause=leg.cause if leg else None,
             channel_created=leg is not None,
             ringing=bool(leg and leg.ringing),
-            number_is_endpoint=self._number_is_endpoint,
+            number_is_endpoint=call.number_is_endpoint,
         )
         details = list(call.details)
         if leg is not None and leg.dial_status:

@@ -14,7 +14,7 @@ import re
 
 from core.errors import TelephonyError
 from dialer.asterisk.ami import AmiClient, AmiConfig
-from dialer.asterisk.telephony import OriginatePlan
+from dialer.trunks import Trunk
 
 CALLBACK_CONTEXT = "followup-callback"
 _EXTENSION = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
@@ -25,12 +25,12 @@ class AsteriskClickToCall:
     (unknown extension, AMI refused) and TelephonyUnavailable (AMI unreachable)."""
 
     def __init__(self, ami: AmiConfig, extensions: frozenset[str], caller_id: str = "",
-                 ring_timeout_s: int = 30, plan: OriginatePlan | None = None) -> None:
+                 ring_timeout_s: int = 30, trunk: Trunk | None = None) -> None:
         self._ami = ami
         self._extensions = extensions
         self._caller_id = caller_id
         self._ring_timeout_s = ring_timeout_s
-        self._plan = plan or OriginatePlan()
+        self._trunk = trunk or Trunk("carrier")
         self._client: AmiClient | None = None
         self._lock = asyncio.Lock()
 
@@ -47,7 +47,7 @@ class AsteriskClickToCall:
                 agent_extension):
             raise TelephonyError(f"extension {agent_extension} is not a configured agent phone")
         try:
-            self._plan.dial_string(patient_phone)
+            self._trunk.dial_string(patient_phone)
         except ValueError as exc:
             raise TelephonyError(f"not a dialable number: {patient_phone!r}") from exc
         client = await self._connected()

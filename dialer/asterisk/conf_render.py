@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from core.errors import ConfigError
-from core.settings import AmdSettings, AsteriskSettings
+from core.settings import AmdSettings, AsteriskServerSettings, AsteriskSettings
 
 TEMPLATES = ("pjsip.conf", "extensions.conf", "manager.conf", "queues.conf", "cdr.conf",
              "cdr_manager.conf", "amd.conf", "asterisk.conf", "modules.conf", "logger.conf",
@@ -34,6 +34,18 @@ _SIP_URI = re.compile(r"^sips?:[A-Za-z0-9_.+-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True, slots=True)
+class TrunkConf:
+    """One trunk's checked values (pjsip.conf)."""
+
+    name: str
+    host: str
+    port: int
+    username: str
+    secret: str
+    caller_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AsteriskConfValues:
     """Checked values, the only thing templates see."""
 
@@ -45,12 +57,8 @@ class AsteriskConfValues:
     agi_host: str
     agi_port: int
     sip_bind: str
-    trunk: str
-    trunk_host: str
-    trunk_port: int
-    trunk_username: str
-    trunk_secret: str
-    caller_id: str
+    system_name: str  # asterisk.conf systemname: uniqueids differ between servers
+    trunks: tuple[TrunkConf, ...]
     nurse_queue: str
     agent_queue: str
     nurses: tuple[str, ...]
@@ -82,13 +90,39 @@ def _secret(key: str, value: str, required: bool) -> str:
     return value
 
 
-def validate(s: AsteriskSettings) -> AsteriskConfValues:
-    """Check every value the templates use. Raises `ConfigError`."""
-    name, host = "a name of letters, digits, '_', '.', '-'", "a host name or IP address"
-    for key in ("ami_user", "trunk", "nurse_queue", "agent_queue"):
-        _check(key, getattr(s, key), _NAME, name)
-    if s.trunk_username:
-        _check("trunk_username", s.trunk_username, _NAME, name)
+_NAME_WHAT = "a name of letters, digits, '_', '.', '-'"
+_HOST_WHAT = "a host name or IP address"
+
+
+def _trunks(s: AsteriskSettings) -> tuple[TrunkConf, ...]:
+    """The trunks, checked; their keys are named as the settings name them."""
+    out = []
+    for i, t in enumerate(s.trunk_list(1, 1.0)):
+        key = f"trunks.{i}." if s.trunks else "trunk_"
+        _check(f"{key}name" if s.trunks else "trunk", t.name, _NAME, _NAME_WHAT)
+        if t.username:
+            _check(f"{key}username", t.username, _NAME, _NAME_WHAT)
+        out.append(TrunkConf(
+            name=t.name, host=_check(f"{key}host", t.host, _HOST, _HOST_WHAT), port=t.port,
+            username=t.username,
+            secret=_secret(f"{key}secret", t.secret.get_secret_value(),
+                           required=bool(t.username)),
+            caller_id=t.caller_id or s.caller_id))
+    return tuple(out)
+
+
+def server_names(s: AsteriskSettings) -> list[str]:
+    """The servers `render` writes a configuration for (one: the flat settings)."""
+    return [sv.name for sv in s.servers]
+
+
+def validate(s: AsteriskSettings, server: str | None = None) -> AsteriskConfValues:
+    """Check every value the templates use, for `server` (one of `asterisk.servers`; None
+    for the one server the flat settings describe). Raises `ConfigError`."""
+    name, host = _NAME_WHAT, _HOST_WHAT
+    sv, key = _server(s, server)
+    for k in ("ami_user", "nurse_queue", "agent_queue"):
+        _check(k, getattr(s, k), _NAME, name)
     for i, ext in enumerate(s.nurses):
         _check(f"nurses.{i}", ext, _NAME, name)
     for i, ext in enumerate(s.agents):
@@ -97,30 +131,26 @@ def validate(s: AsteriskSettings) -> AsteriskConfValues:
         raise ConfigError("asterisk.agents", "name at least one agent or nurse extension")
     if s.caller_id:
         _check("caller_id", s.caller_id, _NUMBER, "a phone number (digits, optional +)")
-    if s.rtp_end - s.rtp_start < 2:
-        raise ConfigError("asterisk.rtp_end", "must be at least 2 above rtp_start")
     for ext, uri in s.phone_contacts.items():
         if ext not in (*s.agents, *s.nurses):
             raise ConfigError(f"asterisk.phone_contacts.{ext}",
                               "is not one of the agents' or nurses' extensions")
         _check(f"phone_contacts.{ext}", uri, _SIP_URI, "a SIP URI such as "
                "sip:2001@10.0.0.21:5060")
+    if sv.rtp_end - sv.rtp_start < 2:
+        raise ConfigError(f"asterisk.{key}rtp_end", "must be at least 2 above rtp_start")
     return AsteriskConfValues(
-        ami_user=s.ami_user,
-        ami_secret=_secret("ami_secret", s.ami_secret.get_secret_value(), required=True),
+        ami_user=_check(f"{key}ami_user", sv.ami_user, _NAME, name),
+        ami_secret=_secret(f"{key}ami_secret", sv.ami_secret.get_secret_value(),
+                           required=True),
         ami_permit=_check("ami_permit", s.ami_permit, _PERMIT, "address/netmask"),
-        ami_bind=_check("ami_host", s.ami_host, _HOST, host),
-        ami_port=s.ami_port,
+        ami_bind=_check(f"{key}ami_host", sv.ami_host, _HOST, host),
+        ami_port=sv.ami_port,
         agi_host=_check("agi_host", s.agi_host, _HOST, host),
         agi_port=s.agi_port,
-        sip_bind=_check("sip_bind", s.sip_bind, _BIND, "host:port"),
-        trunk=s.trunk,
-        trunk_host=_check("trunk_host", s.trunk_host, _HOST, host),
-        trunk_port=s.trunk_port,
-        trunk_username=s.trunk_username,
-        trunk_secret=_secret("trunk_secret", s.trunk_secret.get_secret_value(),
-                             required=bool(s.trunk_username)),
-        caller_id=s.caller_id,
+        sip_bind=_check(f"{key}sip_bind", sv.sip_bind, _BIND, "host:port"),
+        system_name=sv.name if server is not None else "",
+        trunks=_trunks(s),
         nurse_queue=s.nurse_queue,
         agent_queue=s.agent_queue,
         nurses=tuple(s.nurses),
@@ -132,10 +162,21 @@ def validate(s: AsteriskSettings) -> AsteriskConfValues:
         originate_timeout_s=s.originate_timeout_s,
         queue_timeout_s=s.queue_timeout_s,
         amd=s.amd,
-        rtp_start=s.rtp_start,
-        rtp_end=s.rtp_end,
+        rtp_start=sv.rtp_start,
+        rtp_end=sv.rtp_end,
         phone_contacts=dict(s.phone_contacts),
     )
+
+
+def _server(s: AsteriskSettings, server: str | None
+            ) -> tuple[AsteriskServerSettings, str]:
+    """The server's settings and the prefix its keys are named with."""
+    if server is None:
+        return s.server_list(1)[0], ""
+    for i, sv in enumerate(s.servers):
+        if sv.name == server:
+            return sv, f"servers.{i}."
+    raise ConfigError("asterisk.servers", f"no server named {server!r}")
 
 
 def render(values: AsteriskConfValues, template_dir: Path = DEFAULT_TEMPLATE_DIR

@@ -33,6 +33,7 @@ from dialer.asterisk.ami_messages import AmiEvent
 from dialer.asterisk.call_tracker import ATTEMPT_VARIABLE, CallTracker, LiveChannel
 from dialer.call_plan import AttemptId, CallPlan, ProgressBus, ProgressEvent
 from dialer.telephony import CallReport
+from dialer.trunks import Trunk
 from recordings.wavinfo import wav_header_complete
 
 log = logging.getLogger(__name__)
@@ -45,25 +46,15 @@ _AGENT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OriginatePlan:
-    """Where originated calls go: the dial string and the dialplan entry point."""
+    """Where originated calls go: the default trunk (a call may name another) and the
+    dialplan entry point."""
 
-    dial_template: str = "PJSIP/{number}@{trunk}"
-    trunk: str = "carrier"
+    trunk: Trunk = dataclasses.field(default_factory=lambda: Trunk("carrier"))
     context: str = "followup"
     exten: str = "s"
     attempt_variable: str = ATTEMPT_VARIABLE
     max_call_s: float = 3 * 3600.0  # a call still open after this is given up on
     recording_close_s: float = 15.0  # how long to wait for MixMonitor to close the file
-
-    @property
-    def number_is_endpoint(self) -> bool:
-        """Dialling `PJSIP/{number}` (no trunk): the number names an endpoint."""
-        return "@" not in self.dial_template and "{trunk}" not in self.dial_template
-
-    def dial_string(self, phone: str) -> str:
-        if not _PHONE.fullmatch(phone):
-            raise ValueError(f"not a dialable number: {phone!r}")
-        return self.dial_template.format(number=phone, trunk=self.trunk)
 
 
 def caller_id(name: str, number: str) -> str:
@@ -82,8 +73,7 @@ class AsteriskTelephony:
         self._clock = clock
         self._sleep = sleep
         self._plan = plan or OriginatePlan()
-        self._tracker = CallTracker(attempt_variable=self._plan.attempt_variable,
-                                    number_is_endpoint=self._plan.number_is_endpoint)
+        self._tracker = CallTracker(attempt_variable=self._plan.attempt_variable)
         self._waiters: dict[str, asyncio.Future[CallReport]] = {}
         self._buses: dict[str, ProgressBus] = {}
         self._buffer: list[AmiEvent] = []
@@ -97,8 +87,12 @@ class AsteriskTelephony:
     def in_flight(self) -> frozenset[str]:
         return self._tracker.in_flight
 
-    async def start(self) -> None:
-        await self._client.start()
+    @property
+    def connected(self) -> bool:
+        return self._client.connected
+
+    async def start(self, *, must_connect: bool = True) -> None:
+        await self._client.start(must_connect=must_connect)
 
     async def close(self) -> None:
         await self._client.close()
@@ -106,11 +100,14 @@ class AsteriskTelephony:
             if not fut.done():
                 fut.set_exception(TelephonyUnavailable("telephony closed"))
 
-    def originate_headers(self, plan: CallPlan) -> list[tuple[str, str]] | None:
-        """The Originate headers for `plan`, or None when the number is not one this
-        trunk can dial (an outcome, `invalid_number`, not an exception)."""
+    def originate_headers(self, plan: CallPlan, trunk: Trunk | None = None
+                          ) -> list[tuple[str, str]] | None:
+        """The Originate headers for `plan` through `trunk` (default: the plan's), or None
+        when the number is not one the trunk can dial (an outcome, `invalid_number`, not
+        an exception)."""
+        trunk = trunk or self._plan.trunk
         try:
-            channel = self._plan.dial_string(plan.phone)
+            channel = trunk.dial_string(plan.phone)
         except ValueError:
             return None
         headers = [
@@ -121,20 +118,24 @@ class AsteriskTelephony:
             ("Variable", f"FOLLOWUP_TASK={plan.task.task_id}"),
             ("Variable", f"FOLLOWUP_LOCALE={plan.locale}"),
         ]
-        if plan.caller_id:  # none configured: the trunk's own number is shown
-            headers.append(("CallerID", caller_id(plan.caller_name, plan.caller_id)))
+        shown = trunk.caller_id or plan.caller_id
+        if shown:  # none configured: the trunk's own number is shown
+            headers.append(("CallerID", caller_id(plan.caller_name, shown)))
         AmiFrame.build(*headers).to_bytes()  # refuses line breaks before anything happens
         return headers
 
-    async def place(self, plan: CallPlan, events: ProgressBus) -> CallReport:
-        """Dial `plan.phone` and follow the call to its end, publishing its progress.
+    async def place(self, plan: CallPlan, events: ProgressBus,
+                    trunk: Trunk | None = None) -> CallReport:
+        """Dial `plan.phone` through `trunk` (default: the plan's) and follow the call to
+        its end, publishing its progress.
 
         Raises `TelephonyUnavailable` if AMI is down *before* anything was sent (the attempt
         did not happen). Busy, no answer, a number the trunk cannot dial and the like come
         back as report outcomes.
         """
         key = str(plan.attempt_id)
-        headers = self.originate_headers(plan)
+        trunk = trunk or self._plan.trunk
+        headers = self.originate_headers(plan, trunk)
         if headers is None:
             return CallReport(attempt_id=plan.attempt_id, outcome=DialOutcome.INVALID_NUMBER,
                               dialled=False, ended_at=self._clock.now(),
@@ -145,7 +146,7 @@ class AsteriskTelephony:
         future: asyncio.Future[CallReport] = asyncio.get_running_loop().create_future()
         self._waiters[key] = future
         self._buses[key] = events
-        self._tracker.expect(key, action_id)
+        self._tracker.expect(key, action_id, number_is_endpoint=trunk.number_is_endpoint)
         try:
             report = await self._originate_and_wait(plan.attempt_id, action_id, headers,
                                                     future)

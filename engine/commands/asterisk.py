@@ -25,7 +25,8 @@ def asterisk() -> None:
               help="Folder to write the engine's Asterisk configuration into: pjsip.conf, "
                    "extensions.conf, manager.conf, queues.conf, cdr.conf, cdr_manager.conf, "
                    "amd.conf, and for a dedicated server asterisk.conf, modules.conf, "
-                   "logger.conf and rtp.conf.")
+                   "logger.conf and rtp.conf. With several [[asterisk.servers]], one "
+                   "sub-folder per server, named after it.")
 @click.option("--templates", "template_dir", type=click.Path(file_okay=False, exists=True,
                                                               path_type=Path),
               default=None, help="Template folder (default: asterisk-conf/ of the engine).")
@@ -36,7 +37,13 @@ def render(app: App, out_dir: Path, template_dir: Path | None) -> None:
     Every value is checked first (no line breaks, no ';'); the files hold the AMI and SIP
     secrets and are written readable by owner and group only.
     """
-    values = conf_render.validate(app.settings.asterisk)
-    files = conf_render.render(values, template_dir or conf_render.DEFAULT_TEMPLATE_DIR)
-    for path in conf_render.write(files, out_dir):
-        click.echo(f"wrote {path}")
+    settings = app.settings.asterisk
+    names = conf_render.server_names(settings)
+    targets: list[tuple[str | None, Path]] = [(n, out_dir / n) for n in names] or \
+        [(None, out_dir)]
+    rendered = [(conf_render.render(conf_render.validate(settings, name),
+                                    template_dir or conf_render.DEFAULT_TEMPLATE_DIR), folder)
+                for name, folder in targets]  # every server checked before any is written
+    for files, folder in rendered:
+        for path in conf_render.write(files, folder):
+            click.echo(f"wrote {path}")

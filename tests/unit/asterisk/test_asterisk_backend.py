@@ -12,12 +12,14 @@ from core.enums import CallProgress, DialOutcome, ScriptOutcome
 from dialer.asterisk.ami import AmiConfig
 from dialer.asterisk.backend import AsteriskBackend
 from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
-from dialer.asterisk.telephony import OriginatePlan
+from dialer.asterisk.servers import ServerLink, ServerPool
+from dialer.asterisk.telephony import AsteriskTelephony, OriginatePlan
 from dialer.asterisk.testing import AgiRecording, replay_agi_session
 from dialer.call_plan import AttemptId, CallPlan, ProgressBus
 from dialer.call_result import CallIvrResult, combine
 from dialer.claims import ClaimedTask
 from dialer.telephony import CallReport
+from dialer.trunks import Trunk, TrunkLines
 from ivr.call_context import CallContext
 from ivr.channel import Channel, Prompt
 from ivr.prompts import PromptContext
@@ -72,17 +74,24 @@ def call_plan(attempt_id: int, phone: str) -> CallPlan:
                     caller_id="5550100")
 
 
+def one_server_backend(ami: AmiConfig, trunk: Trunk, goodbye: Prompt | None = None
+                       ) -> AsteriskBackend:
+    clock = FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
+    server = ServerLink("asterisk", AsteriskTelephony(ami, clock, OriginatePlan(trunk=trunk)),
+                        max_channels=10)
+    return AsteriskBackend(ServerPool([server]), TrunkLines([trunk], clock, asyncio.sleep),
+                           clock, TinyIvr(), "127.0.0.1", 0, Path("/tmp"), goodbye=goodbye)
+
+
 async def run_call(number: str) -> tuple[CallReport, CallPlan, FakeAmiServer]:
     ami_name, agi_name = PAIRS[number]
     fake = FakeAmiServer(
         {f"PJSIP/{number}": AmiScenario.load(FIX / "ami" / f"{ami_name}.dialogue.txt")},
         agi_dialogues={ami_name: AgiRecording.load(FIX / "agi" / f"{agi_name}.dialogue.txt")})
     await fake.start()
-    backend = AsteriskBackend(
+    backend = one_server_backend(
         AmiConfig("127.0.0.1", fake.port, "followup", "secret", action_timeout_s=3),
-        OriginatePlan(dial_template="PJSIP/{number}"),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), "127.0.0.1", 0,
-        Path("/tmp"))
+        Trunk("carrier", "PJSIP/{number}"))
     plan = call_plan(777, number)
     events = ProgressBus()
     seen: list[CallProgress] = []
@@ -128,10 +137,8 @@ async def test_hangup_mid_prompt_reports_answered_with_a_partial_ivr() -> None:
 async def test_a_session_for_an_attempt_not_in_flight_is_ended_politely() -> None:
     fake = FakeAmiServer({})
     await fake.start()
-    backend = AsteriskBackend(
-        AmiConfig("127.0.0.1", fake.port, "followup", "secret"), OriginatePlan(),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), "127.0.0.1", 0,
-        Path("/tmp"),
+    backend = one_server_backend(
+        AmiConfig("127.0.0.1", fake.port, "followup", "secret"), Trunk("carrier"),
         goodbye=Prompt(Path("/s/sorry.wav"), "sorry"))
     try:
         await backend.start()
@@ -154,6 +161,11 @@ def test_built_from_the_settings() -> None:
     backend = AsteriskBackend.from_settings(
         AsteriskSettings(ami_secret=SecretStr("s"), agi_port=4599, trunk="gw",
                          clip_dir="/var/clips"),
-        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr())
+        FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)), TinyIvr(), max_channels=7,
+        calls_per_second=2)
     assert backend.fastagi.port == 4599
-    assert backend.telephony.client.connected is False
+    [server] = backend.servers.servers
+    assert (server.name, server.max_channels, server.telephony.connected) == (
+        "asterisk", 7, False)
+    [trunk] = backend.trunks.trunks
+    assert (trunk.name, trunk.max_channels, trunk.calls_per_second) == ("gw", 7, 2)

@@ -19,6 +19,7 @@ from dialer.asterisk.fake_ami import AmiScenario, FakeAmiServer
 from dialer.asterisk.telephony import AsteriskTelephony, OriginatePlan, caller_id
 from dialer.call_plan import CallPlan, ProgressBus
 from dialer.telephony import CallReport
+from dialer.trunks import Trunk
 from tests.unit.asterisk.test_asterisk_backend import call_plan
 
 AMI = Path(__file__).resolve().parents[2] / "fixtures" / "asterisk" / "ami"
@@ -66,7 +67,7 @@ async def place(tel: AsteriskTelephony, plan: CallPlan) -> CallReport:
 
 async def telephony(fake: FakeAmiServer) -> AsteriskTelephony:
     tel = AsteriskTelephony(config(fake.port), FakeClock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC)),
-                            OriginatePlan(dial_template="PJSIP/{number}"))
+                            OriginatePlan(trunk=Trunk("carrier", "PJSIP/{number}")))
     await tel.start()
     return tel
 
@@ -182,7 +183,7 @@ def test_caller_id_cannot_inject_headers_or_quotes() -> None:
     with pytest.raises(ValueError):
         caller_id("x", "555\r\n")
     with pytest.raises(ValueError):
-        OriginatePlan().dial_string("1002&PJSIP/2001")
+        Trunk("carrier").dial_string("1002&PJSIP/2001")
 
 
 async def test_a_refused_rebuild_keeps_following_live_events(

@@ -162,3 +162,69 @@ def test_a_bad_static_contact_is_refused_with_its_setting(contacts: dict[str, st
     with pytest.raises(ConfigError) as err:
         conf_render.validate(settings(phone_contacts=contacts))
     assert err.value.key == field
+
+
+SEVERAL = {
+    "trunks": [{"name": "mobile", "host": "192.0.2.20", "port": 5061, "prefixes": ["1"],
+                "caller_id": "5550111", "max_channels": 4},
+               {"name": "landline", "host": "192.0.2.21", "username": "hosp",
+                "secret": "gwpw"}],
+    "servers": [{"name": "ast1", "ami_port": 5038, "ami_secret": "s1",
+                 "sip_bind": "0.0.0.0:5060", "rtp_start": 10000, "rtp_end": 14999},
+                {"name": "ast2", "ami_host": "10.0.0.12", "ami_port": 5039,
+                 "ami_secret": "s2", "sip_bind": "0.0.0.0:5070", "rtp_start": 15000,
+                 "rtp_end": 19999}]}
+
+
+def test_each_server_gets_every_trunk_and_its_own_ports_and_name() -> None:
+    s = settings(**SEVERAL)
+    one = conf_render.render(conf_render.validate(s, "ast1"))
+    two = conf_render.render(conf_render.validate(s, "ast2"))
+    for files in (one, two):
+        pjsip = sections(files["pjsip.conf"])
+        assert pjsip["mobile"]["from_user"] == "5550111"  # the trunk's own caller id
+        assert pjsip["landline"]["from_user"] == "5550100"  # the hospital's
+        assert pjsip["landline"]["outbound_auth"] == "landline-auth"
+        assert pjsip["landline-auth"]["password"] == "gwpw"
+        assert "contact=sip:192.0.2.20:5061" in files["pjsip.conf"]
+        assert "@mobile," in files["extensions.conf"]  # a callback leaves by the first
+    assert sections(one["manager.conf"])["general"]["port"] == "5038"
+    assert sections(two["manager.conf"])["general"]["port"] == "5039"
+    assert sections(two["manager.conf"])["general"]["bindaddr"] == "10.0.0.12"
+    assert sections(two["manager.conf"])["followup"]["secret"] == "s2"
+    assert sections(two["pjsip.conf"])["transport-udp"]["bind"] == "0.0.0.0:5070"
+    assert sections(two["rtp.conf"])["general"]["rtpstart"] == "15000"
+    # uniqueids of two servers never collide in the store
+    assert sections(one["asterisk.conf"])["options"]["systemname"] == "ast1"
+    assert sections(two["asterisk.conf"])["options"]["systemname"] == "ast2"
+    assert "systemname" not in conf_render.render(conf_render.validate(settings()))[
+        "asterisk.conf"]
+
+
+def test_cli_render_writes_one_folder_per_server(tmp_path: Path) -> None:
+    toml = tmp_path / "followup.toml"
+    toml.write_text('[asterisk]\nagent_secret = "a"\n'
+                    '[[asterisk.trunks]]\nname = "gw"\n'
+                    '[[asterisk.servers]]\nname = "ast1"\nami_secret = "s1"\n'
+                    '[[asterisk.servers]]\nname = "ast2"\nami_secret = "s2"\n'
+                    'ami_port = 5039\n')
+    result = CliRunner().invoke(cli, ["--config", str(toml), "--data-dir",
+                                      str(tmp_path / "data"), "asterisk", "render",
+                                      "--out", str(tmp_path / "etc")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "etc" / "ast1" / "manager.conf").exists()
+    assert "port=5039" in (tmp_path / "etc" / "ast2" / "manager.conf").read_text()
+
+
+def test_a_server_without_its_secret_is_refused_by_its_key() -> None:
+    s = settings(servers=[{"name": "ast1", "ami_secret": "s1"}, {"name": "ast2"}])
+    with pytest.raises(ConfigError) as err:
+        conf_render.validate(s, "ast2")
+    assert err.value.key == "asterisk.servers.1.ami_secret"
+
+
+def test_two_trunks_of_one_name_are_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={}, overrides={"asterisk": {"trunks": [{"name": "gw"},
+                                                                    {"name": "gw"}]}})
+    assert "used twice" in str(err.value)
