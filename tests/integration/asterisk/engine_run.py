@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -40,32 +41,44 @@ def make_app(server: AsteriskServer, store_dir: Path) -> App:
 def seed_call(db: Database, now: dt.datetime, phone: str = "+8613800000001",
               script: str = SCRIPT) -> int:
     """One patient (born 1951, English) with one follow-up due now. Returns the task id."""
+    return seed_calls(db, now, [phone], script)[0]
+
+
+def seed_calls(db: Database, now: dt.datetime, phones: list[str],
+               script: str = SCRIPT) -> list[int]:
+    """One patient per phone (born 1951, English), each with one follow-up due now.
+    Returns the task ids (1..n)."""
+    ids = range(1, len(phones) + 1)
     with db.session() as s:
         s.execute(insert(Department), [{"id": 1, "code": "CARD", "name": "Cardiology",
                                         "name_en": "Cardiology"}])
         s.execute(insert(Patient), [{
-            "id": 1, "his_id": "P1", "mrn": "M1", "name": "Lee", "sex": Sex.MALE,
+            "id": i, "his_id": f"P{i}", "mrn": f"M{i}", "name": "Lee", "sex": Sex.MALE,
             "birth_date": dt.date(BIRTH_YEAR, 5, 1), "phone": phone, "language": "en-US",
-            "timezone": "UTC", "content_hash": "h", "updated_at": now, "plan_dirty": False}])
+            "timezone": "UTC", "content_hash": "h", "updated_at": now, "plan_dirty": False}
+            for i, phone in zip(ids, phones, strict=True)])
         s.execute(insert(Encounter), [{
-            "id": 1, "his_id": "E1", "patient_id": 1, "type": EncounterType.INPATIENT,
+            "id": i, "his_id": f"E{i}", "patient_id": i, "type": EncounterType.INPATIENT,
             "department_id": 1, "admit_at": now - dt.timedelta(days=6),
             "discharge_at": now - dt.timedelta(days=3), "diagnoses": ["I21.0"],
-            "procedures": [], "content_hash": "h", "updated_at": now, "plan_dirty": False}])
+            "procedures": [], "content_hash": "h", "updated_at": now, "plan_dirty": False}
+            for i in ids])
         s.execute(insert(FollowupTask), [{
-            "id": 1, "plan_key": "1:it:3", "patient_id": 1, "encounter_id": 1,
+            "id": i, "plan_key": f"{i}:it:3", "patient_id": i, "encounter_id": i,
             "department_id": 1, "rule_id": "it", "offset_days": 3, "script_id": script,
             "script_version": 1, "call_scripts": [script], "due_date": now.date(),
             "calling_window": "00:00-24:00", "timezone": "UTC", "window_start": now,
             "window_end": now + dt.timedelta(days=1), "priority": 50,
             "status": TaskStatus.PENDING, "attempts": 0, "max_attempts": 3,
             "next_attempt_at": now - dt.timedelta(minutes=1), "created_at": now,
-            "updated_at": now}])
-    return 1
+            "updated_at": now} for i in ids])
+    return list(ids)
 
 
-async def run_due_calls(app: App, timeout_s: float = 90) -> CampaignStats:
-    """Place every call due now through Asterisk; return when none is left due now."""
+async def run_due_calls(app: App, timeout_s: float = 90,
+                        during: Callable[[], Awaitable[None]] | None = None) -> CampaignStats:
+    """Place every call due now through Asterisk; return when none is left due now.
+    `during` runs beside the campaign (a fault to inject); it must end before it does."""
     clock = app.clock
     started: list[AsteriskBackend] = []
 
@@ -79,10 +92,12 @@ async def run_due_calls(app: App, timeout_s: float = 90) -> CampaignStats:
     try:
         for backend in started:
             await backend.start()
-        return await asyncio.wait_for(
-            parts.campaign.run(asyncio.Event(), until_idle=True,
-                               next_due=parts.claimer.next_due, horizon=clock.now()),
-            timeout_s)
+        campaign = parts.campaign.run(asyncio.Event(), until_idle=True,
+                                      next_due=parts.claimer.next_due, horizon=clock.now())
+        if during is None:
+            return await asyncio.wait_for(campaign, timeout_s)
+        stats, _ = await asyncio.wait_for(asyncio.gather(campaign, during()), timeout_s)
+        return stats
     finally:
         for backend in started:
             await backend.close()

@@ -155,14 +155,14 @@ rtp_end = {ports.rtp_start + 400}
 """
 
 
-def _directories(root: Path, binary: str) -> str:
+def _directories(root: Path, binary: str, etc: Path) -> str:
     """The [directories] of this tier's Asterisk (its own, under `root`), for the end of
     the rendered asterisk.conf."""
     prefix = Path(binary).resolve().parent.parent
     moddir = prefix / "lib" / "asterisk" / "modules"
     datadir = prefix / "var" / "lib" / "asterisk"  # read only: documentation, nothing more
-    d = {name: root / name for name in ("etc", "lib", "spool", "run", "log", "agi-bin",
-                                        "keys")}
+    d = {name: root / name for name in ("lib", "spool", "run", "log", "agi-bin", "keys")}
+    d["etc"] = etc
     return (
         "\n[directories]\n"
         f"astetcdir => {d['etc']}\nastmoddir => {moddir}\nastvarlibdir => {d['lib']}\n"
@@ -172,8 +172,9 @@ def _directories(root: Path, binary: str) -> str:
         f"astsbindir => {Path(binary).resolve().parent}\n")
 
 
-@pytest.fixture(scope="module")
-def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskServer]:
+def tier_tools() -> tuple[str, str]:
+    """The Asterisk and SIPp binaries; the test is skipped, with the reason, without them
+    (or without espeak-ng and sox for the prompts)."""
     binary = asterisk_binary()
     if binary is None:
         pytest.skip("no Asterisk binary: set FOLLOWUP_ASTERISK__BINARY or put asterisk on "
@@ -184,44 +185,67 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskServe
                     "agents are SIPp scenarios")
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         pytest.skip("espeak-ng and sox are needed to synthesise the IVR's prompts")
+    return binary, sipp
+
+
+@pytest.fixture(scope="module")
+def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskServer]:
+    binary, sipp = tier_tools()
     root = tmp_path_factory.mktemp("asterisk")
-    for sub in ("etc", "lib", "spool/monitor", "spool/clips", "run", "log", "agi-bin", "keys",
-                "engine", "sipp"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    prepare_dirs(root)
     ports = Ports(ami=free_port(socket.SOCK_STREAM), agi=free_port(socket.SOCK_STREAM),
                   sip=free_port(socket.SOCK_DGRAM), trunk=free_port(socket.SOCK_DGRAM),
                   agent=free_port(socket.SOCK_DGRAM), rtp_start=31000 + os.getpid() % 20 * 400)
     toml = root / "followup.toml"
     toml.write_text(_toml(root, ports))
     etc = root / "etc"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
-    rendered = subprocess.run(
-        [sys.executable, "-c", "from engine.cli import main; main()", "--config", str(toml),
-         "asterisk", "render", "--out", str(etc)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
-    # the rendered files as a dedicated server gets them (modules.conf loads only what the
-    # engine uses), with this tier's own directories
+    render_config(toml, etc)
+    finish_rendered(etc, root, binary)
+    server = AsteriskServer(binary, sipp, root, etc, ports, toml, launch(binary, root, etc))
+    try:
+        wait_booted(server)
+        yield server
+    finally:
+        stop(server)
+
+
+def prepare_dirs(root: Path) -> None:
+    """The writable folders of one tier server under `root`."""
+    for sub in ("etc", "lib", "spool/monitor", "spool/clips", "run", "log", "agi-bin", "keys",
+                "engine", "sipp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+
+
+def finish_rendered(etc: Path, root: Path, binary: str) -> None:
+    """The rendered files as a dedicated server gets them (modules.conf loads only what the
+    engine uses), with this tier's own directories and AMI witness."""
     with (etc / "asterisk.conf").open("a") as conf:
-        conf.write(_directories(root, binary))
+        conf.write(_directories(root, binary, etc))
     with (etc / "manager.conf").open("a") as manager:
         manager.write(f"\n[{OBSERVER_USER}]\nsecret={OBSERVER_SECRET}\n"
                       "deny=0.0.0.0/0.0.0.0\npermit=127.0.0.1/255.255.255.255\n"
                       "read=call,dtmf\nwrite=\n")
-    console = (root / "console.out").open("wb")
-    proc = subprocess.Popen([binary, "-f", "-C", str(etc / "asterisk.conf")], cwd=root,
-                            stdout=console, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    server = AsteriskServer(binary, sipp, root, etc, ports, toml, proc)
-    try:
-        _wait_booted(server)
-        yield server
-    finally:
-        _stop(server)
-        console.close()
 
 
-def _wait_booted(server: AsteriskServer) -> None:
+def render_config(toml: Path, out: Path) -> None:
+    """`followup asterisk render --out out` for the settings in `toml`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWUP_")}
+    rendered = subprocess.run(
+        [sys.executable, "-c", "from engine.cli import main; main()", "--config", str(toml),
+         "asterisk", "render", "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+
+
+def launch(binary: str, root: Path, etc: Path) -> subprocess.Popen[bytes]:
+    """Start Asterisk in the foreground of its own process group (console to a file)."""
+    with (root / "console.out").open("ab") as console:
+        return subprocess.Popen([binary, "-f", "-C", str(etc / "asterisk.conf")], cwd=root,
+                                stdout=console, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_booted(server: AsteriskServer) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
@@ -237,7 +261,7 @@ def _wait_booted(server: AsteriskServer) -> None:
     raise AssertionError("asterisk did not boot in 60 s:\n" + server.log_tail())
 
 
-def _stop(server: AsteriskServer) -> None:
+def stop(server: AsteriskServer) -> None:
     if server.proc.poll() is None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.cli("core stop now", timeout_s=10)

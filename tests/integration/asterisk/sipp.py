@@ -160,6 +160,33 @@ def answer_then_hang_up(media_port: int, after_ms: int, ring_ms: int = 300,
         + '  <recv response="200"/>\n'))
 
 
+def gateway_callees(media_port: int, talk_ms: int, ring_ms: int = 300) -> str:
+    """A carrier gateway's side of many calls: every callee rings, answers and hangs up
+    `talk_ms` after the ACK. Each call's arrival (`in`) and end (`out`: the callee hung up,
+    or the call was lost before the ACK) are logged with SIPp's clock in ms, for the
+    gateway's own count of concurrent calls and call setups."""
+    log = '<log message="{what} [call_id] [$number] [clock_tick]"/>'
+    return _scenario("gateway", (
+        '  <recv request="INVITE">\n    <action>\n'
+        '      <ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" '
+        'assign_to="peer_contact"/>\n'
+        '      <ereg regexp="^INVITE sip:([^@;> ]+)" search_in="msg" '
+        'assign_to="request_line,number"/>\n'
+        f"      {log.format(what='in')}\n    </action>\n  </recv>\n"
+        '  <Reference variables="request_line"/>\n'
+        + _send(_RINGING) + f'  <pause milliseconds="{ring_ms}"/>\n'
+        + _send(_ANSWER.format(media_port=media_port), retrans=True)
+        + _ACK_CAPTURE.replace('<recv request="ACK">',
+                               '<recv request="ACK" timeout="6000" ontimeout="lost">')
+        + f'  <pause milliseconds="{talk_ms}"/>\n'
+        + f"  <nop><action>{log.format(what='out')}</action></nop>\n"
+        + _send(_BYE, retrans=True)
+        + '  <recv response="200" timeout="6000" ontimeout="done"/>\n'
+        + '  <nop next="done"/>\n'
+        + f'  <label id="lost"/>\n  <nop><action>{log.format(what="out")}</action></nop>\n'
+        + '  <label id="done"/>\n'))
+
+
 def busy() -> str:
     return _scenario("busy", (
         '  <recv request="INVITE"/>\n'
@@ -216,15 +243,21 @@ class Sipp:
     """One `sipp` process running one scenario for one call (`-m 1`)."""
 
     def __init__(self, binary: str, work: Path, name: str, scenario: str, port: int,
-                 remote: str | None = None, timeout_s: int = 90) -> None:
+                 remote: str | None = None, timeout_s: int = 90,
+                 serve: bool = False) -> None:
+        """`serve`: answer calls until killed (a gateway), logging the scenario's <log>
+        actions to `NAME.calls.log` instead of tracing every message."""
         self.name = name
         self.log = work / f"{name}.out"
         path = work / f"{name}.xml"
         path.write_text(scenario, encoding="latin-1")
-        cmd = [binary, "-sf", str(path), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
-               "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error",
-               "-trace_err", "-error_file", str(work / f"{name}.errors.log"),
-               "-trace_msg", "-message_file", str(work / f"{name}.messages.log")]
+        cmd = [binary, "-sf", str(path), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+               "-trace_err", "-error_file", str(work / f"{name}.errors.log")]
+        if serve:
+            cmd += ["-trace_logs", "-log_file", str(work / f"{name}.calls.log")]
+        else:
+            cmd += ["-m", "1", "-timeout", f"{timeout_s}s", "-timeout_error",
+                    "-trace_msg", "-message_file", str(work / f"{name}.messages.log")]
         if remote:
             cmd.append(remote)
         with self.log.open("wb") as out:
