@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from core.errors import ConfigError
-from core.settings import Settings
+from core.settings import AsteriskServerSettings, Settings
 from core.store.db import MIGRATIONS_DIR, Database
 from ivr.speech import resolve_model_dir
 from ivr.tts import ESPEAK_VOICES
@@ -180,15 +180,18 @@ def _asterisk(settings: Settings, daemon: bool) -> Iterator[Finding]:
                          ("asterisk answer clips", ast.clip_dir)):
         yield _folder(part, Path(folder), settings.dialer.min_free_recording_mb, create=False,
                       waits=daemon)
-    yield _ami_login(settings)
+    servers = ast.server_list(settings.dialer.max_channels)
+    for server in servers:
+        # one of several servers away: the others carry the calls (reported, not blocking)
+        yield _ami_login(server, "asterisk AMI" + (f" {server.name}" if ast.servers else ""),
+                         blocks=len(servers) == 1)
 
 
-def _ami_login(settings: Settings) -> Finding:
+def _ami_login(ast: AsteriskServerSettings, part: str, blocks: bool) -> Finding:
     import asyncio
 
     from dialer.asterisk.ami import AmiClient, AmiConfig
 
-    ast = settings.asterisk
     where = f"{ast.ami_host}:{ast.ami_port}"
 
     async def login() -> None:
@@ -206,12 +209,12 @@ def _ami_login(settings: Settings) -> Finding:
     try:
         asyncio.run(login())
     except Exception as exc:
-        return Finding("asterisk AMI", False, f"no AMI login at {where}: {_first_line(exc)}",
+        return Finding(part, False, f"no AMI login at {where}: {_first_line(exc)}",
                        "start Asterisk, render its configs (`followup asterisk render`), "
-                       "check asterisk.ami_user / ami_secret")
+                       "check its ami_user / ami_secret", blocks=blocks)
     finally:
         quiet.setLevel(level)
-    return Finding("asterisk AMI", True, f"logged in at {where} as {ast.ami_user}")
+    return Finding(part, True, f"logged in at {where} as {ast.ami_user}")
 
 
 def _free_port(host: str, port: int, part: str = "console port",

@@ -293,6 +293,13 @@ _PARSERS: dict[str, Callable[[AmiFrame], AmiEvent]] = {
 }
 
 
+def event_is_used(name: str) -> bool:
+    """Whether `parse_event` makes anything of an event of this name (the others are
+    dropped unparsed: most of what Asterisk sends about a call is of no use here)."""
+    key = name.strip().lower()
+    return key in _PARSERS or key.endswith("complete")
+
+
 def parse_event(frame: AmiFrame) -> AmiEvent | None:
     """The typed event for `frame`, or None when the engine does not use this event."""
     name = frame.event

@@ -14,7 +14,8 @@ for anything else. Given `agi_port` and recorded FastAGI dialogues by scenario n
 also opens the FastAGI session where the recording shows `AGIExecStart`, as the dialplan's
 AGI() does, so the AMI and AGI halves of one call can be tested together.
 `drop_connections()` cuts every client: scenarios keep running, and what happens meanwhile
-is lost to the client, as with a real Asterisk.
+is lost to the client, as with a real Asterisk. `calls` notes when each replay started and
+ended (a benchmark's view of the channels in use, as the server saw them).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +82,16 @@ class AmiScenario:
 
 
 @dataclass
+class FakeCall:
+    """One originate the fake played: its dial string, and when its replay started and
+    ended (`time.monotonic()`; ended None while it plays)."""
+
+    dial: str
+    started: float
+    ended: float | None = None
+
+
+@dataclass
 class _Channel:
     name: str
     uniqueid: str
@@ -112,6 +124,7 @@ class FakeAmiServer:
         self.channels: dict[str, _Channel] = {}
         self.denied_actions: set[str] = set()  # lower-case names answered "Permission denied"
         self.originates: list[AmiFrame] = []
+        self.calls: list[FakeCall] = []  # every replay, for a caller's own accounting
         self.actions: list[str] = []
 
     @property
@@ -250,7 +263,10 @@ class FakeAmiServer:
                        ("Message", "Originate failed"))
             return
         var_name, _, var_value = (originate.get_all("Variable") or ["="])[0].partition("=")
+        call = FakeCall(originate.get("Channel") or "", time.monotonic())
+        self.calls.append(call)
         task = asyncio.create_task(self._replay(scenario, aid, var_name, var_value, writer))
+        task.add_done_callback(lambda _t: setattr(call, "ended", time.monotonic()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

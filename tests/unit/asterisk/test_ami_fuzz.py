@@ -98,3 +98,45 @@ def test_a_server_that_is_not_asterisk_is_refused() -> None:
             await server.wait_closed()
 
     asyncio.run(run())
+
+
+def test_messages_cut_anywhere_by_the_network_arrive_whole() -> None:
+    """The client reads whole chunks: a message (and a UTF-8 name) split between reads
+    arrives whole; an event the engine does not use is dropped unparsed."""
+    stream = ("Event: RTCPSent\r\nChannel: PJSIP/x\r\n\r\n"
+              "Event: VarSet\r\nChannel: PJSIP/carrier-1\r\nUniqueid: 1.1\r\n"
+              "Variable: FOLLOWUP_NAME\r\nValue: 李小明\r\n\r\n"
+              "Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n").encode()
+
+    async def run() -> list[AmiEvent]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+            login = await reader.readuntil(b"\r\n\r\n")
+            aid = next(line.split(b": ", 1)[1] for line in login.split(b"\r\n")
+                       if line.startswith(b"ActionID"))
+            writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
+            for i in range(len(stream)):  # one byte per write
+                writer.write(stream[i:i + 1])
+                await writer.drain()
+                await asyncio.sleep(0)
+            await reader.read()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        events: list[AmiEvent] = []
+        client = AmiClient(AmiConfig("127.0.0.1", port, "u", "s", connect_timeout_s=2),
+                           events.append)
+        try:
+            await client.start()
+            for _ in range(200):
+                if any(isinstance(e, FullyBooted) for e in events):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await client.close()
+            server.close()
+        return events
+
+    events = asyncio.run(run())
+    assert [type(e).__name__ for e in events] == ["VarSet", "FullyBooted"]
+    assert getattr(events[0], "value", None) == "李小明"

@@ -119,3 +119,37 @@ def test_the_daemon_warns_when_the_hl7_feeds_port_is_taken(tmp_path: Path) -> No
     feed = found["HL7 feed port"]
     assert not feed.ok and not feed.blocks  # the dialer starts; the feed's failure is logged
     assert f"127.0.0.1:{port} is taken" in feed.detail and "his.hl7_port" in feed.fix
+
+
+def test_doctor_checks_every_asterisk_server_and_one_away_does_not_block(
+        tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from core.settings import load_settings
+    from dialer.asterisk.fake_ami import FakeAmiServer
+    from engine.doctor import check
+
+    loop = asyncio.new_event_loop()
+    fake = FakeAmiServer({}, secret="s1")
+    loop.run_until_complete(fake.start())
+    serving = threading.Thread(target=loop.run_forever, daemon=True)
+    serving.start()
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        away = probe.getsockname()[1]
+    settings = load_settings(environ={}, overrides={
+        "data_dir": str(tmp_path), "dialer": {"backend": "asterisk"},
+        "asterisk": {"recording_dir": str(tmp_path), "clip_dir": str(tmp_path), "servers": [
+            {"name": "ast1", "ami_port": fake.port, "ami_secret": "s1"},
+            {"name": "ast2", "ami_port": away, "ami_secret": "s2"}]}})
+    try:
+        found = {f.part: f for f in check(settings, store_ready=False)}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join(5)
+        loop.run_until_complete(fake.close())
+        loop.close()
+    assert found["asterisk AMI ast1"].ok
+    assert not found["asterisk AMI ast2"].ok and not found["asterisk AMI ast2"].blocks
+    assert f"127.0.0.1:{away}" in found["asterisk AMI ast2"].detail
