@@ -49,6 +49,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "calls.export_xlsx": ("导出 Excel", "Export Excel"),
     "calls.drill": ("回答了", "Answered"),
     "calls.dial": ("拨号结果", "Dial outcome"),
+    "calls.voicemail_left": ("已留回电留言", "call-back message left"),
     "calls.outcome": ("通话结果", "Outcome"),
     "calls.none": ("没有符合条件的通话", "No calls match"),
     "calls.more": ("下一页", "Next page"),

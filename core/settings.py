@@ -41,7 +41,17 @@ class HospitalSettings(_Section):
     default_language: str = "zh-CN"
     calling_hours: str = "09:00-20:00"
     emergency_number: str = "120"
+    # the number a voicemail message asks the patient to call back (empty: no message is
+    # ever left on a machine, the call just hangs up)
+    callback_number: str = ""
     nurse_hours: str = "08:00-20:00"  # when red flags may be transferred live to a nurse
+
+    @field_validator("callback_number")
+    @classmethod
+    def _callback_number(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\+?[0-9][0-9 -]{1,24}", value):
+            raise ValueError("must be a phone number: digits, spaces or '-', optional +")
+        return value
 
     @field_validator("default_timezone")
     @classmethod

@@ -103,6 +103,7 @@ class CallSummary:
     answered_at: dt.datetime | None = None
     trunk: str | None = None
     server: str | None = None
+    voicemail_left: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ class AttemptLog:
             attempt.agent = summary.agent
             attempt.trunk = summary.trunk or attempt.trunk
             attempt.server = summary.server or attempt.server
+            attempt.voicemail_left = summary.voicemail_left
             attempt.talk_time_s = summary.talk_time_s
             attempt.error = summary.error if not reclaimed else \
                 "; ".join(x for x in ("settled after a reclaim", summary.error) if x)

@@ -52,6 +52,10 @@ Sleep = Callable[[float], Awaitable[None]]
 ANSWER_RETRY_S = 120.0
 ANSWER_RETRY_FIRST_S = 0.1
 ANSWER_RETRY_LONGEST_S = 5.0
+# A voicemail message starts after this much silence (the greeting and its beep are over),
+# or not at all if the greeting goes on longer than the wait.
+VOICEMAIL_SILENCE_S = 1.5
+VOICEMAIL_WAIT_S = 30.0
 
 
 class StoreAnswerSink:
@@ -110,9 +114,14 @@ class IvrCallHandler:
     async def run(self, plan: CallPlan, channel: Channel) -> CallIvrResult | None:
         """Ask the plan's scripts; the result is also left on `plan.result`. Raises what
         the answer sink raises (a store fault) after the answers given so far are kept.
-        A machine (`plan.amd`, see `dialer.answering_machine`) is hung up on without a
-        word: None, and no result."""
+        A machine (`plan.amd`, see `dialer.answering_machine`) hears nothing of the
+        script: None, and no result; it is left `plan.voicemail` after its beep when the
+        plan has one, else hung up on without a word."""
         if plan.amd is not None and plan.amd.is_machine:
+            if plan.voicemail is not None and await channel.wait_for_silence(
+                    VOICEMAIL_SILENCE_S, VOICEMAIL_WAIT_S):
+                played = await channel.play(plan.voicemail)
+                plan.voicemail_left = not played.hung_up
             await channel.hangup()
             return None
         sink = StoreAnswerSink(self._db, self._attempts, plan.attempt_id, self._clock)

@@ -49,6 +49,10 @@ class CallPlan:
     opening: Prompt | None = None  # the first prompt: the hospital's name only
     greeting: Prompt | None = None  # the patient's name: played once identity is verified
     amd: AmdVerdict | None = None  # answering-machine detection, once the call is answered
+    # the message an answering machine may be left (the hospital and the call-back number):
+    # None unless the script leaves messages and the patient agreed to them
+    voicemail: Prompt | None = None
+    voicemail_left: bool = False  # the message was played to a machine
     result: CallIvrResult | None = None
 
     @property

@@ -31,7 +31,7 @@ from ivr.messages import patient_title
 from ivr.prompt_maker import PromptSource
 from ivr.prompts import PromptContext
 from ivr.results import Answer
-from ivr.script_model import Script
+from ivr.script_model import MachineAction, Script
 
 ATTEMPT_VARIABLE = "FOLLOWUP_ATTEMPT"
 TASK_VARIABLE = "FOLLOWUP_TASK"
@@ -63,7 +63,7 @@ ENCOUNTERS: Table = Encounter.__table__  # type: ignore[assignment]
 # read before every call: built once (see dialer.claims)
 _CALL_CONTEXT = (
     select(PATIENTS.c.name, PATIENTS.c.sex, PATIENTS.c.birth_date, DEPARTMENTS.c.name,
-           DEPARTMENTS.c.name_en, ENCOUNTERS.c.discharge_at)
+           DEPARTMENTS.c.name_en, ENCOUNTERS.c.discharge_at, PATIENTS.c.voicemail_ok)
     .select_from(PATIENTS)
     .outerjoin(DEPARTMENTS, DEPARTMENTS.c.id == bindparam("d_id"))
     .outerjoin(ENCOUNTERS, ENCOUNTERS.c.id == bindparam("e_id"))
@@ -83,17 +83,19 @@ class PlannerSettings:
     caller_id: str = ""
     caller_name: str = ""
     ring_timeout_s: int = 30
+    callback_number: str = ""  # for a voicemail message; empty: never leave one
 
 
 @dataclass(frozen=True)
 class PreparedCall:
     """A plan without its attempt yet. `nothing_left`: every script's questions were
-    answered on earlier calls."""
+    answered on earlier calls. `voicemail_ok`: the patient agreed to messages."""
 
     task: ClaimedTask
     phone: str
     scripts: tuple[Script, ...]
     context: CallContext
+    voicemail_ok: bool = False
 
     @property
     def nothing_left(self) -> bool:
@@ -123,7 +125,7 @@ class CallPlanner:
                                                "e_id": task.encounter_id}).first()
         if row is None:
             raise NotFound(f"task {task.task_id}: patient {task.patient_id} not found")
-        name, sex, birth, dept_name, dept_name_en, discharge = row
+        name, sex, birth, dept_name, dept_name_en, discharge, voicemail_ok = row
         dept_names = (dept_name or "", dept_name_en or dept_name or "")
         # answers exist only after an attempt that counted (a first call has none)
         earlier = [
@@ -145,14 +147,15 @@ class CallPlanner:
             patient_name=name, patient_title=patient_title(locale, sex),
             hospital=st.hospital if native else st.hospital_en,
             department=dept_names[0] if native else dept_names[1],
-            emergency_number=st.emergency_number, visit=visit)
+            emergency_number=st.emergency_number, callback_number=st.callback_number,
+            visit=visit)
         context = CallContext(
             prompt=prompt, birth_year=birth.year if birth else None,
             staffed_hours=self._nurse_hours.contains(now, st.hospital_tz),
             nurse_queue=st.nurse_queue, agent_queue=st.agent_queue,
             earlier_answers=tuple(a for a in earlier if a.answered),
             staff_language=st.hospital_language)
-        return PreparedCall(task, task.phone, scripts, context)
+        return PreparedCall(task, task.phone, scripts, context, bool(voicemail_ok))
 
     async def plan(self, prepared: PreparedCall, attempt_id: AttemptId) -> CallPlan:
         """Bind the attempt (its id rides on every transfer) and render the opening and the
@@ -167,7 +170,13 @@ class CallPlanner:
                                              context.prompt, False)
         greeting = await self._prompts.prompt(first, "greeting", first.greeting,
                                               context.prompt, True)
+        voicemail = None
+        if first.on_machine is MachineAction.LEAVE_MESSAGE and prepared.voicemail_ok \
+                and st.callback_number:
+            voicemail = await self._prompts.prompt(first, "msg.voicemail",
+                                                   first.message("voicemail"),
+                                                   context.prompt, False)
         return CallPlan(attempt_id=attempt_id, task=prepared.task, phone=prepared.phone,
                         scripts=prepared.scripts, context=context, caller_id=st.caller_id,
                         caller_name=st.caller_name, ring_timeout_s=st.ring_timeout_s,
-                        opening=opening, greeting=greeting)
+                        opening=opening, greeting=greeting, voicemail=voicemail)

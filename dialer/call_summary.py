@@ -35,4 +35,5 @@ def summarise_report(report: CallReport, plan: CallPlan) -> CallSummary:
         error=None if report.outcome_certain else "outcome uncertain: " + ", ".join(
             report.details),
         channel=report.channel or None, uniqueid=report.uniqueid, linkedid=report.linkedid,
-        answered_at=report.answered_at, trunk=report.trunk, server=report.server)
+        answered_at=report.answered_at, trunk=report.trunk, server=report.server,
+        voicemail_left=plan.voicemail_left)

@@ -107,7 +107,8 @@ def build_handler(app: App, attempts: AttemptLog, clock: Clock,
         emergency_number=s.hospital.emergency_number, nurse_queue=s.asterisk.nurse_queue,
         agent_queue=s.asterisk.agent_queue, nurse_hours=s.hospital.nurse_hours,
         hospital_tz=s.hospital.default_timezone, caller_id=s.asterisk.caller_id,
-        caller_name=s.hospital.name_en, ring_timeout_s=s.asterisk.originate_timeout_s))
+        caller_name=s.hospital.name_en, ring_timeout_s=s.asterisk.originate_timeout_s,
+        callback_number=s.hospital.callback_number))
     return handler, planner, scripts
 
 

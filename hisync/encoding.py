@@ -24,6 +24,7 @@ Encoding = Literal["sqlite", "generic"]
 PATIENT_COLUMNS: tuple[str, ...] = (
     "his_id", "mrn", "name", "sex", "birth_date", "phone", "phone_alt", "language", "timezone",
     "deceased", "opt_out_phone", "opt_out_sms", "consent_phone", "consent_sms",
+    "voicemail_ok",
 )
 ENCOUNTER_COLUMNS: tuple[str, ...] = (
     "his_id", "type", "attending_doctor", "admit_at", "discharge_at", "diagnoses", "procedures",
@@ -61,7 +62,8 @@ def encode_patient(rec: PatientRecord, encoding: Encoding) -> tuple[Any, ...]:
     birth = rec.birth_date.isoformat() if rec.birth_date is not None else None
     return (rec.his_id, rec.mrn, rec.name, rec.sex.value, birth, rec.phone, rec.phone_alt,
             rec.language, rec.timezone, int(rec.deceased), int(rec.opt_out_phone),
-            int(rec.opt_out_sms), int(rec.consent_phone), int(rec.consent_sms))
+            int(rec.opt_out_sms), int(rec.consent_phone), int(rec.consent_sms),
+            int(rec.voicemail_ok))
 
 
 def encode_encounter(rec: EncounterRecord, encoding: Encoding) -> tuple[Any, ...]:

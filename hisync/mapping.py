@@ -38,6 +38,7 @@ ENTITIES: tuple[Entity, ...] = ("patients", "encounters")
 PATIENT_FIELDS = frozenset({
     "his_id", "mrn", "name", "sex", "birth_date", "phone", "phone_alt", "language", "timezone",
     "deceased", "opt_out_phone", "opt_out_sms", "consent_phone", "consent_sms",
+    "voicemail_ok",
 })
 ENCOUNTER_FIELDS = frozenset({
     "his_id", "patient_his_id", "type", "department", "attending_doctor", "admit_at",

@@ -32,6 +32,7 @@ class PatientRecord(NamedTuple):
     opt_out_sms: bool
     consent_phone: bool
     consent_sms: bool
+    voicemail_ok: bool  # an answering machine may be left the call-back message
 
 
 class EncounterRecord(NamedTuple):

@@ -49,7 +49,7 @@ _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
 _LIST_SPLIT = re.compile(r"[;,，；|\s]+")
 # Patient yes/no fields and their value when the HIS has no column for them.
 _FLAGS = (("deceased", False), ("opt_out_phone", False), ("opt_out_sms", False),
-          ("consent_phone", True), ("consent_sms", False))
+          ("consent_phone", True), ("consent_sms", False), ("voicemail_ok", False))
 
 
 class RowError(Exception):

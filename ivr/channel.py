@@ -89,6 +89,11 @@ class Channel(Protocol):
         """Hand the call to `target` (a queue name) with channel variables; True if accepted."""
         ...
 
+    async def wait_for_silence(self, silence_s: float, timeout_s: float) -> bool:
+        """Wait until the far end has said nothing for `silence_s` (an answering machine's
+        greeting and beep are over), at most `timeout_s`; False if it hung up."""
+        ...
+
     async def hangup(self) -> None:
         """End the call from our side."""
         ...

@@ -1,9 +1,11 @@
 """Standard IVR messages per locale; a script may override any of them under `messages:`.
 
-All are Jinja2 templates over the open context only (`hospital`, `emergency_number`): any
-of them may play before identity is verified, to whoever or whatever answered. `opening` is
-the first thing a call says; `consent_prompt` and `consent_declined` are the consent
-question of a script that does not write its own.
+All are Jinja2 templates over the open context only (`hospital`, `emergency_number`,
+`callback_number`): any of them may play before identity is verified, to whoever or
+whatever answered. `opening` is the first thing a call says; `consent_prompt` and
+`consent_declined` are the consent question of a script that does not write its own;
+`voicemail` is the one message an answering machine may be left (the hospital and the
+number to call back, nothing else).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ MESSAGE_KEYS = (
     "opening", "consent_prompt", "consent_declined", "invalid", "timeout", "use_keypad",
     "operator", "operator_unavailable",
     "optout_confirm", "optout_done", "optout_cancelled", "nurse_transfer", "safety",
-    "identity_prompt", "identity_retry", "identity_failed",
+    "identity_prompt", "identity_retry", "identity_failed", "voicemail",
 )
 
 DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
@@ -35,6 +37,8 @@ DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
         "identity_prompt": "为了确认您的身份，请输入您出生年份的四位数字。",
         "identity_retry": "输入的年份不正确，请再输入一次。",
         "identity_failed": "很抱歉，我们无法确认您的身份，工作人员会另行与您联系。再见。",
+        "voicemail": "您好，这里是{{ hospital }}。请您方便时回电{{ callback_number }}。"
+                     "谢谢，再见。",
     },
     "en-US": {
         "opening": "Hello, this is {{ hospital }}.",
@@ -59,6 +63,8 @@ DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
         "identity_retry": "That year is not right. Please try once more.",
         "identity_failed": "Sorry, we could not confirm your identity. A member of staff "
                            "will contact you. Goodbye.",
+        "voicemail": "Hello, this is {{ hospital }}. Please call us back at "
+                     "{{ callback_number }}. Thank you, goodbye.",
     },
     "ko-KR": {
         "opening": "안녕하세요, {{ hospital }}입니다.",
@@ -82,6 +88,8 @@ DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
         "identity_retry": "입력하신 연도가 맞지 않습니다. 다시 한 번 눌러 주세요.",
         "identity_failed": "죄송합니다. 본인 확인을 하지 못했습니다. 담당자가 따로 "
                            "연락드리겠습니다. 안녕히 계세요.",
+        "voicemail": "안녕하세요, {{ hospital }}입니다. 편하실 때 {{ callback_number }}번으로 "
+                     "전화 부탁드립니다. 감사합니다.",
     },
 }
 

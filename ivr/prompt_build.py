@@ -36,7 +36,8 @@ class BuildReport:
 
 
 def static_prompts(scripts: Iterable[Script], hospital_for: Callable[[str], str],
-                   emergency_number: str = "120") -> tuple[list[StaticPrompt], int]:
+                   emergency_number: str = "120", callback_number: str = ""
+                   ) -> tuple[list[StaticPrompt], int]:
     """The static prompts of `scripts` (rendered text) and how many are dynamic."""
     renderer = PromptRenderer()
     out: list[StaticPrompt] = []
@@ -47,16 +48,18 @@ def static_prompts(scripts: Iterable[Script], hospital_for: Callable[[str], str]
                 dynamic += 1
                 continue
             text = renderer.render_static(template, hospital_for(script.locale),
-                                          emergency_number)
+                                          emergency_number, callback_number)
             out.append(StaticPrompt(script.id, script.locale, key, text))
     return out, dynamic
 
 
 def build_static_prompts(scripts: Iterable[Script], audio: PromptAudio,
                          hospital_for: Callable[[str], str], emergency_number: str = "120",
+                         callback_number: str = "",
                          progress: Callable[[StaticPrompt], None] | None = None) -> BuildReport:
     """Synthesise whatever static prompt is not cached yet (blocking: a CLI/bench call)."""
-    prompts, dynamic = static_prompts(scripts, hospital_for, emergency_number)
+    prompts, dynamic = static_prompts(scripts, hospital_for, emergency_number,
+                                      callback_number)
     report = BuildReport(prompts=len(prompts), dynamic=dynamic)
     for prompt in prompts:
         if audio.pack is not None and audio.pack.find(prompt.script_id, prompt.locale,

@@ -75,12 +75,14 @@ class PromptContext:
     hospital: str = ""
     department: str = ""
     emergency_number: str = "120"
+    callback_number: str = ""
     visit: Mapping[str, str] = field(default_factory=dict)
 
     def variables(self, verified: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "hospital": speakable(self.hospital),
             "emergency_number": speakable(self.emergency_number, 16),
+            "callback_number": speakable(self.callback_number, 28),
         }
         if verified:
             out["patient"] = PatientView(speakable(self.patient_name, 40),
@@ -98,8 +100,10 @@ class PromptRenderer:
         return _SPACES.sub(" ", text).strip()
 
     def render_static(self, template: Template, hospital: str,
-                      emergency_number: str = "120") -> str:
-        """Render a template that needs only the hospital (`Template.is_static`)."""
+                      emergency_number: str = "120", callback_number: str = "") -> str:
+        """Render a template that needs only the hospital's name and numbers
+        (`Template.is_static`)."""
         return self.render(template, PromptContext(hospital=hospital,
-                                                   emergency_number=emergency_number),
+                                                   emergency_number=emergency_number,
+                                                   callback_number=callback_number),
                            verified=False)

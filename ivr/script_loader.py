@@ -11,6 +11,8 @@ valid_from: 2026-01-01             # optional, inclusive
 valid_until: 2026-12-31            # optional, inclusive
 retries: 2                         # re-prompts after a timeout / invalid key (default 2)
 timeout_s: 6                       # keypad silence before a re-prompt (default 6)
+on_machine: hang_up                # or leave_message: the locale's `voicemail` message
+                                   #   to patients who agreed to messages (default hang_up)
 greeting: "您好，{{ patient.name }}{{ patient.title }}……"   # after identity is verified
 identity:                          # required; omit keys to use the locale default
   tries: 2
@@ -73,6 +75,7 @@ from ivr.script_model import (
     Condition,
     Consent,
     IdentityCheck,
+    MachineAction,
     Option,
     Question,
     RedFlag,
@@ -84,7 +87,7 @@ Loc = tuple[str | int, ...]
 
 _TOP_KEYS = {"id", "version", "locale", "title", "valid_from", "valid_until", "retries",
              "timeout_s", "greeting", "identity", "consent", "questions", "closing",
-             "messages", "satisfaction_index"}
+             "messages", "satisfaction_index", "on_machine"}
 _QUESTION_KEYS = {"id", "kind", "text", "when", "voice", "options", "min", "max",
                   "max_digits", "max_seconds", "red_flag"}
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -235,7 +238,16 @@ def load_script(path: str | Path, text: str | None = None) -> Script:
         questions=tuple(questions), messages=messages, identity=identity, consent=consent,
         retries=b.integer(data, "retries", (), 2, 0, 5) or 0,
         timeout_s=b.number(data, "timeout_s", (), 6.0, 1.0, 60.0),
+        on_machine=_machine_action(b, data.get("on_machine", MachineAction.HANG_UP.value)),
     )
+
+
+def _machine_action(b: _Builder, raw: Any) -> MachineAction:
+    try:
+        return MachineAction(str(raw))
+    except ValueError:
+        raise b.error(("on_machine",), f"must be one of "
+                      f"{', '.join(a.value for a in MachineAction)} (got {raw!r})") from None
 
 
 def _question(b: _Builder, raw: Any, loc: Loc, earlier: list[str], later: set[str],

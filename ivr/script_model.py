@@ -16,6 +16,7 @@ evaluated (comparing none with a number) is false.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from jinja2 import Template as JinjaTemplate
@@ -27,7 +28,7 @@ from ivr.red_flag_action import RedFlagAction
 # Variables a prompt may use before identity is verified: what anyone who picks up, or an
 # answering machine, may hear. The patient's name and department are private (a department
 # says what someone was treated for), and so is every question.
-OPEN_VARIABLES = frozenset({"hospital", "emergency_number"})
+OPEN_VARIABLES = frozenset({"hospital", "emergency_number", "callback_number"})
 # Added once the callee has pressed a key and passed the identity check.
 VERIFIED_VARIABLES = OPEN_VARIABLES | {"patient", "department", "visit"}
 # The prompt keys that may play before identity is verified (`Script.templates` keys):
@@ -52,8 +53,9 @@ class Template:
 
     @property
     def is_static(self) -> bool:
-        """True when the text depends on nothing but the hospital (pre-renderable)."""
-        return self.variables <= {"hospital", "emergency_number"}
+        """True when the text depends on nothing but the hospital's own facts (its name and
+        numbers: pre-renderable)."""
+        return self.variables <= OPEN_VARIABLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,15 @@ class Consent:
     declined: Template
 
 
+class MachineAction(StrEnum):
+    """What a call of this script does when an answering machine picks up."""
+
+    HANG_UP = "hang_up"  # say nothing (the default)
+    # after the greeting's beep, the locale's `voicemail` message (the hospital and the
+    # call-back number only), when the patient agreed to messages; else hang up
+    LEAVE_MESSAGE = "leave_message"
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
     """One script file, validated and compiled."""
@@ -165,6 +176,7 @@ class Script:
     timeout_s: float = 6.0
     # the questions a satisfaction template's index averages (each normalised to 0-100)
     satisfaction_index: tuple[str, ...] = ()
+    on_machine: MachineAction = MachineAction.HANG_UP
 
     def question(self, question_id: str) -> Question:
         for q in self.questions:

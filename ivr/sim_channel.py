@@ -422,6 +422,13 @@ class SimChannel:
         # owner closes the recording when the call ends
         return self.accept_transfer
 
+    async def wait_for_silence(self, silence_s: float, timeout_s: float) -> bool:
+        """A simulated machine's greeting ends with its beep: the silence follows at once."""
+        if self._hung_up:
+            return False
+        await self._add(silence(int(silence_s * 1000)))
+        return True
+
     async def hangup(self) -> None:
         if not self._hung_up:
             await self._end()

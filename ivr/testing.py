@@ -195,6 +195,12 @@ class ScriptedChannel:
         self.events.append(("transfer", target))
         return self.accept_transfer
 
+    async def wait_for_silence(self, silence_s: float, timeout_s: float) -> bool:
+        if self._hung_up:
+            return False
+        self.events.append(("wait_for_silence", f"{silence_s:g}"))
+        return True
+
     async def hangup(self) -> None:
         self._hang_up("us")
 

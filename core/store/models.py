@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -97,6 +98,9 @@ class Patient(Base):
     opt_out_sms: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_phone: Mapped[bool] = mapped_column(Boolean, default=True)
     consent_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the patient agreed that an answering machine may be left the hospital's call-back
+    # message (nothing else is ever said to a machine)
+    voicemail_ok: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     content_hash: Mapped[str] = mapped_column(String(40))
     plan_dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     updated_at: Mapped[dt.datetime]
@@ -195,6 +199,9 @@ class CallAttempt(Base):
     # where the call went out: the carrier trunk and the Asterisk server (several of each)
     trunk: Mapped[str | None] = mapped_column(String(64))
     server: Mapped[str | None] = mapped_column(String(32))
+    # the call-back message was played to an answering machine
+    voicemail_left: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
     channel: Mapped[str | None] = mapped_column(String(128))
     uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
     linkedid: Mapped[str | None] = mapped_column(String(64))

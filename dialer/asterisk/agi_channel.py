@@ -224,6 +224,14 @@ class AgiChannel:
         self.transferred_to = target
         return True
 
+    async def wait_for_silence(self, silence_s: float, timeout_s: float) -> bool:
+        """Asterisk's WaitForSilence (app_waitforsilence) run through EXEC."""
+        if not self.active:
+            return False
+        res = await self._conn.send(command(
+            "EXEC", "WaitForSilence", f"{int(silence_s * 1000)},1,{max(1, int(timeout_s))}"))
+        return not (self._suspect(res) and await self._gone(res, "WaitForSilence"))
+
     async def hangup(self) -> None:
         if not self.active:
             return

@@ -101,6 +101,10 @@ class AgiEmulator:
             return ("200 result=6",)  # Up (a dead channel got 511 above)
         if verb == "ANSWER":
             return ("200 result=0",)
+        if verb == "EXEC" and args and args[0] == "WaitForSilence":
+            timeout_s = int((args[1] if len(args) > 1 else "0,1,1").split(",")[-1] or 1)
+            self._advance(timeout_s * 1000 // 2)  # a greeting, a beep, then silence
+            return ("200 result=0",)
         return ("510 Invalid or unknown command",)
 
     def _prompt_ms(self, stem: str) -> int:

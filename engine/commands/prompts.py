@@ -45,7 +45,8 @@ def build(app: App, script_ids: tuple[str, ...], locales: tuple[str, ...]) -> No
     def hospital_for(locale: str) -> str:
         return hospital.name if locale.startswith("zh") else hospital.name_en
 
-    report = build_static_prompts(scripts, audio, hospital_for, hospital.emergency_number)
+    report = build_static_prompts(scripts, audio, hospital_for, hospital.emergency_number,
+                                  hospital.callback_number)
     click.echo(f"{len(scripts)} script files, {report.prompts} static prompts: "
                f"{report.synthesised} synthesised ({report.audio_seconds:.1f} s of audio), "
                f"{report.cached} already cached, {report.from_pack} from prompt packs; "

@@ -163,3 +163,14 @@ async def test_our_hangup(make: Callable[..., Channel], prompt: Prompt) -> None:
 async def test_transfer(make: Callable[..., Channel], accept: bool) -> None:
     channel = make(Silence(), accept_transfer=accept)
     assert await channel.transfer("followup-nurses", {"FOLLOWUP_ATTEMPT": "7"}) is accept
+
+
+async def test_wait_for_silence_then_a_message(make: Callable[..., Channel],
+                                               prompt: Prompt) -> None:
+    """An answering machine's greeting ends: the message plays after it; a line already
+    gone waits for nothing."""
+    channel = make(Silence())
+    assert await channel.wait_for_silence(1.5, 30.0) is True
+    assert not (await channel.play(prompt)).hung_up
+    await channel.hangup()
+    assert await channel.wait_for_silence(1.5, 30.0) is False

@@ -683,3 +683,18 @@ def test_tasks_and_tickets_export_as_csv_scoped_audited_in_words(site: Site) -> 
     sheet = load_workbook(io.BytesIO(agent.get("/worklist.xlsx").body)).active
     assert sheet.title == "工单" and sheet["A2"].value == sd.card_ticket
     assert [e.detail["format"] for e in _audit(site, "tasks.export")] == ["csv", "xlsx"]
+
+
+def test_a_call_that_left_a_voicemail_message_says_so(site: Site) -> None:
+    from sqlalchemy import update
+
+    from core.enums import DialOutcome
+
+    c = _client(site, "sup_card")
+    call = site.seeded.card_call
+    assert 'id="voicemail-left"' not in c.get(f"/calls/{call}").text
+    with site.db.session() as s:
+        s.execute(update(CallAttempt).where(CallAttempt.id == call).values(
+            dial_outcome=DialOutcome.MACHINE, script_outcome=None, voicemail_left=True))
+    page = c.get(f"/calls/{call}").text
+    assert "答录机" in page and '<span id="voicemail-left">已留回电留言</span>' in page

@@ -130,12 +130,14 @@ def build(out_dir: Path) -> list[Sample]:
     return samples
 
 
-def greeting(out_dir: Path, locale: str = "en-US") -> Path:
-    """One voicemail greeting (the first of `locale`, with its beep), for a single call."""
+def greeting(out_dir: Path, locale: str = "en-US", noise: float = 0.02) -> Path:
+    """One voicemail greeting (the first of `locale`, with its beep and 6 s of line after
+    it), for a single call; `noise`: the line's hiss (0.004: a quiet line, where the
+    silence after the beep reads as silence)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    wav = out_dir / f"greeting-{locale}.wav"
+    wav = out_dir / f"greeting-{locale}-{noise:g}.wav"
     if not wav.exists():
         raw = out_dir / "raw.wav"
         _speech(GREETINGS[locale][0], locale, 160, raw)
-        _line(raw, wav, 0.02, 300, 6000, True, out_dir)
+        _line(raw, wav, noise, 300, 6000, True, out_dir)
     return wav

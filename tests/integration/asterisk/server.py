@@ -36,6 +36,7 @@ OBSERVER_SECRET = "it-observer-secret"
 AGENT_SECRET = "it-agent-secret"
 AGENT = "2001"
 ORIGINATE_TIMEOUT_S = 6
+CALLBACK_NUMBER = "5550199"  # what a voicemail message asks the patient to call
 
 # Modules that would open ports of their own (or need config this tier does not write).
 def find_binary(name: str, setting: str = "") -> str | None:
@@ -117,6 +118,7 @@ default_language = "en-US"
 default_timezone = "UTC"
 calling_hours = "00:00-24:00"
 nurse_hours = "00:00-24:00"
+callback_number = "{CALLBACK_NUMBER}"
 
 [scripts]
 dir = "{SCRIPTS}"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.enums import (
     AmdStatus,
@@ -35,15 +35,19 @@ from core.enums import (
     TaskStatus,
     TicketReason,
 )
-from core.store.models import Answer, CallAttempt, FollowupTask, Recording, Ticket
+from core.store.models import Answer, CallAttempt, FollowupTask, Patient, Recording, Ticket
 from engine.app import App
 from engine.dialing import recording_store
+from ivr.prompts import PromptRenderer
+from ivr.script_loader import load_scripts
+from ivr.tts import build_prompt_audio
 from tests.integration.asterisk import sipp
 from tests.integration.asterisk.amd_samples import greeting
 from tests.integration.asterisk.ami_observer import AmiObserver, Seen
 from tests.integration.asterisk.baresip import Baresip, hang_up_after_answer
 from tests.integration.asterisk.engine_run import (
     BIRTH_YEAR,
+    SCRIPT,
     make_app,
     run_due_calls,
     seed_call,
@@ -52,9 +56,11 @@ from tests.integration.asterisk.rtp_patient import RtpPatient
 from tests.integration.asterisk.server import (
     AGENT,
     AGENT_SECRET,
+    CALLBACK_NUMBER,
     OBSERVER_SECRET,
     OBSERVER_USER,
     REPO,
+    SCRIPTS,
     AsteriskServer,
     free_port,
 )
@@ -515,6 +521,40 @@ def test_a_voicemail_greeting_hears_nothing_and_is_called_again_later(
     assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
     assert _utc(out.task.next_attempt_at) >= _utc(out.attempt.ended_at) + dt.timedelta(hours=5)
     _call_recording(app, out)  # the greeting is on the call recording, for audit
+
+
+def test_a_patient_who_agreed_to_messages_gets_the_callback_message_after_the_beep(
+        asterisk: AsteriskServer, app: App, tmp_path: Path) -> None:
+    """The script leaves messages and this patient agreed: after the greeting and its beep
+    (Asterisk's WaitForSilence), the machine hears the one message with the hospital and
+    the call-back number, nothing else (one file played, and it is that message: checked
+    against the prompt cache by its text), and the attempt says a message was left."""
+    with app.db.session() as s:
+        s.execute(update(Patient).values(voicemail_ok=True))
+    wav = greeting(tmp_path / "greeting", noise=0.004)
+    log = asterisk.root / "log" / "messages.log"
+    before = log.stat().st_size if log.exists() else 0
+    peer = _patient_peer(asterisk, tmp_path, sipp.answer_and_stream(wav))
+    out = _call(app, asterisk, [peer])
+
+    assert out.attempt.dial_outcome is DialOutcome.MACHINE, out.why
+    assert out.attempt.voicemail_left is True, out.why
+    assert out.attempt.script_outcome is None and out.answers == {}
+    with log.open("rb") as fh:
+        fh.seek(before)
+        during = fh.read().decode(errors="replace")
+    played = [line for line in during.splitlines() if "Playing '" in line]
+    script = next(sc for sc in load_scripts(SCRIPTS) if sc.id == SCRIPT)
+    text = PromptRenderer().render_static(script.message("voicemail"), "Demo Hospital",
+                                          "120", CALLBACK_NUMBER)
+    assert CALLBACK_NUMBER in text and "Lee" not in text and "Cardiology" not in text
+    expected = build_prompt_audio(app.data_dir, app.settings.tts.engine,
+                                  app.settings.tts.voice, app.settings.tts.prompt_packs
+                                  ).cache_path(text, "en-US")
+    assert len(played) == 1 and expected.with_suffix("").name in played[0], (
+        played, expected, during[-3000:])
+    assert during.index("WaitForSilence") < during.index("Playing '"), during[-3000:]
+    assert out.task.status is TaskStatus.PENDING and out.task.attempts == 1
 
 
 def test_unreachable_when_nobody_listens_at_the_contact(

@@ -115,11 +115,14 @@ def test_messages_cut_anywhere_by_the_network_arrive_whole() -> None:
             aid = next(line.split(b": ", 1)[1] for line in login.split(b"\r\n")
                        if line.startswith(b"ActionID"))
             writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
-            for i in range(len(stream)):  # one byte per write
-                writer.write(stream[i:i + 1])
-                await writer.drain()
-                await asyncio.sleep(0)
-            await reader.read()
+            try:
+                for i in range(len(stream)):  # one byte per write
+                    writer.write(stream[i:i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(0)
+                await reader.read()
+            finally:
+                writer.close()
 
         server = await asyncio.start_server(serve, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -135,6 +138,7 @@ def test_messages_cut_anywhere_by_the_network_arrive_whole() -> None:
         finally:
             await client.close()
             server.close()
+            await server.wait_closed()
         return events
 
     events = asyncio.run(run())

@@ -133,6 +133,7 @@ def test_a_dedicated_server_gets_its_base_files() -> None:
               if line.startswith("load =>")}
     # what the rendered dialplan, the trunk, the phones and the recordings need
     assert {"chan_pjsip.so", "res_agi.so", "app_queue.so", "app_mixmonitor.so", "app_amd.so",
+            "app_waitforsilence.so",
             "app_dial.so", "app_stack.so", "pbx_config.so", "cdr_manager.so",
             "format_wav.so", "format_sln.so", "res_pjsip_registrar.so",
             "res_pjsip_outbound_registration.so"} <= loaded

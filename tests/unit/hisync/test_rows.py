@@ -180,3 +180,30 @@ def test_summarize_keeps_the_last_row_per_key_and_counts_the_rest() -> None:
     assert [(a[0], a[5]) for a in batch.accepted] == [("P1", 2)]
     assert batch.unchanged == 2 and len(batch.rejects) == 1
     assert batch.rejects[0].row_key == "P2"
+
+
+def test_consent_to_a_voicemail_message_comes_from_its_column_and_is_no_by_default(
+        tmp_path: Any) -> None:
+    assert dict(zip(PATIENT_COLUMNS, _accepted(_parser("patients"), patient_row()),
+                    strict=True))["voicemail_ok"] is False
+    text = DEFAULT_MAPPING.read_text(encoding="utf-8").replace(
+        "    refuse_followup: opt_out_phone\n",
+        "    refuse_followup: opt_out_phone\n    vm_consent: voicemail_ok\n")
+    path = tmp_path / "mapping.yaml"
+    path.write_text(text, encoding="utf-8")
+    mapping = load_mapping(path)
+    parser = RowParser(ParserConfig(mapping, encoding="generic"), "patients")
+    base = dict(zip(MAPPING.patients.source_columns, patient_row(), strict=True))
+    for raw, agreed in (("是", True), ("0", False), (None, False)):
+        row = tuple({**base, "vm_consent": raw}[c] for c in mapping.patients.source_columns)
+        values = _accepted(parser, row)
+        assert dict(zip(PATIENT_COLUMNS, values, strict=True))["voicemail_ok"] is agreed
+    bad = tuple({**base, "vm_consent": "maybe"}[c] for c in mapping.patients.source_columns)
+    out = parser.parse_row(bad)
+    assert isinstance(out, Reject) and out.field == "voicemail_ok"
+
+
+def _accepted(parser: RowParser, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    out = parser.parse_row(row)
+    assert isinstance(out, Accepted), out
+    return tuple(out.values)
