@@ -141,3 +141,14 @@ def greeting(out_dir: Path, locale: str = "en-US", noise: float = 0.02) -> Path:
         _speech(GREETINGS[locale][0], locale, 160, raw)
         _line(raw, wav, noise, 300, 6000, True, out_dir)
     return wav
+
+
+def pickup(out_dir: Path, locale: str = "en-US") -> Path:
+    """A person picking up ("Hello?", then 6 s of a quiet room on a hissing line)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wav = out_dir / f"pickup-{locale}.wav"
+    if not wav.exists():
+        raw = out_dir / "raw.wav"
+        _speech(PICKUPS[locale][0], locale, 170, raw)
+        _line(raw, wav, 0.02, 200, 6000, False, out_dir)
+    return wav

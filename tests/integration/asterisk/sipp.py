@@ -160,31 +160,55 @@ def answer_then_hang_up(media_port: int, after_ms: int, ring_ms: int = 300,
         + '  <recv response="200"/>\n'))
 
 
+_GATEWAY_LOG = '<log message="{what} [call_id] [$number] [clock_tick]"/>'
+
+
+def _gateway_invite(capture_contact: bool = True) -> str:
+    """Receive a call at the gateway: log its arrival with the number dialled, and note
+    the caller's Contact (for a BYE of the callee's own)."""
+    contact = ('      <ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" '
+               'assign_to="peer_contact"/>\n') if capture_contact else ""
+    return ('  <recv request="INVITE">\n    <action>\n' + contact
+            + '      <ereg regexp="^INVITE sip:([^@;> ]+)" search_in="msg" '
+            'assign_to="request_line,number"/>\n'
+            f"      {_GATEWAY_LOG.format(what='in')}\n    </action>\n  </recv>\n"
+            '  <Reference variables="request_line"/>\n')
+
+
 def gateway_callees(media_port: int, talk_ms: int, ring_ms: int = 300) -> str:
     """A carrier gateway's side of many calls: every callee rings, answers and hangs up
     `talk_ms` after the ACK. Each call's arrival (`in`) and end (`out`: the callee hung up,
     or the call was lost before the ACK) are logged with SIPp's clock in ms, for the
     gateway's own count of concurrent calls and call setups."""
-    log = '<log message="{what} [call_id] [$number] [clock_tick]"/>'
+    out = _GATEWAY_LOG.format(what="out")
     return _scenario("gateway", (
-        '  <recv request="INVITE">\n    <action>\n'
-        '      <ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" '
-        'assign_to="peer_contact"/>\n'
-        '      <ereg regexp="^INVITE sip:([^@;> ]+)" search_in="msg" '
-        'assign_to="request_line,number"/>\n'
-        f"      {log.format(what='in')}\n    </action>\n  </recv>\n"
-        '  <Reference variables="request_line"/>\n'
+        _gateway_invite()
         + _send(_RINGING) + f'  <pause milliseconds="{ring_ms}"/>\n'
         + _send(_ANSWER.format(media_port=media_port), retrans=True)
         + _ACK_CAPTURE.replace('<recv request="ACK">',
                                '<recv request="ACK" timeout="6000" ontimeout="lost">')
         + f'  <pause milliseconds="{talk_ms}"/>\n'
-        + f"  <nop><action>{log.format(what='out')}</action></nop>\n"
+        + f"  <nop><action>{out}</action></nop>\n"
         + _send(_BYE, retrans=True)
         + '  <recv response="200" timeout="6000" ontimeout="done"/>\n'
         + '  <nop next="done"/>\n'
-        + f'  <label id="lost"/>\n  <nop><action>{log.format(what="out")}</action></nop>\n'
+        + f'  <label id="lost"/>\n  <nop><action>{out}</action></nop>\n'
         + '  <label id="done"/>\n'))
+
+
+def gateway_talking_callees(wav: Path, ring_ms: int = 300) -> str:
+    """Callees who answer and stay on the line until Asterisk hangs up, their side of the
+    line (`wav`: 8 kHz mu-law, "hello?" and the room after it) streamed in a loop by SIPp's
+    RTP streamer: media both ways for the whole call, as on a real call."""
+    return _scenario("gateway, talking", (
+        _gateway_invite(capture_contact=False)
+        + _send(_RINGING) + f'  <pause milliseconds="{ring_ms}"/>\n'
+        + _send(_ANSWER_STREAMING, retrans=True)
+        + '  <recv request="ACK"/>\n'
+        + f'  <nop><action><exec rtp_stream="{wav},-1,0"/></action></nop>\n'
+        + '  <recv request="BYE" timeout="180000">\n    <action>\n'
+        + f"      {_GATEWAY_LOG.format(what='out')}\n    </action>\n  </recv>\n"
+        + _send(_OK_TO_REQUEST)))
 
 
 def busy() -> str:
