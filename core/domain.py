@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from core.enums import EncounterType, Sex
+
+# What may go into a dial string or a caller id: digits, an optional leading +. Nothing
+# else ever reaches Asterisk (no '&', no channel names, no line breaks).
+_DIALABLE = re.compile(r"\+?[0-9]{2,20}")
+
+
+def is_dialable(number: str) -> bool:
+    """True for a number the telephony may dial or show: 2-20 digits, an optional +."""
+    return _DIALABLE.fullmatch(number) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from core.domain import is_dialable
 from core.errors import ConfigError
 
 ENV_PREFIX = "FOLLOWUP_"
@@ -150,12 +151,9 @@ class AmdSettings(_Section):
     silence_threshold: int = Field(default=256, ge=1, le=32767)
 
 
-_PHONE_NUMBER = re.compile(r"\+?[0-9]{2,20}")
-
-
 def _check_caller_id(value: str) -> str:
     """The number shown to patients: empty (the trunk's own) or digits, + allowed."""
-    if value and not _PHONE_NUMBER.fullmatch(value):
+    if value and not is_dialable(value):
         raise ValueError("must be a phone number: digits, an optional leading +")
     return value
 

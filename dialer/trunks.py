@@ -14,18 +14,16 @@ when every candidate faulted the attempt is `failed` (retried soon, not counted)
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from core.clock import Clock
+from core.domain import is_dialable
 from core.enums import CallProgress, DialOutcome
 from dialer.call_plan import ProgressBus, ProgressEvent
 from dialer.pacing import Pacer, Sleep
 from dialer.telephony import CallReport
-
-_PHONE = re.compile(r"^\+?[0-9]{2,20}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class Trunk:
         return "@" not in self.dial_template and "{trunk}" not in self.dial_template
 
     def dial_string(self, phone: str) -> str:
-        if not _PHONE.fullmatch(phone):
+        if not is_dialable(phone):
             raise ValueError(f"not a dialable number: {phone!r}")
         return self.dial_template.format(number=phone, trunk=self.name)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from core.domain import is_dialable
 from core.errors import ConfigError
 from core.settings import AmdSettings, AsteriskServerSettings, AsteriskSettings
 
@@ -29,7 +30,6 @@ _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
 _BIND = re.compile(r"^[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}$")
 _PERMIT = re.compile(r"^[0-9.]+/[0-9.]+$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,250}$")
-_NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _SIP_URI = re.compile(r"^sips?:[A-Za-z0-9_.+-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
@@ -129,8 +129,9 @@ def validate(s: AsteriskSettings, server: str | None = None) -> AsteriskConfValu
         _check(f"agents.{i}", ext, _NAME, name)
     if not s.agents and not s.nurses:
         raise ConfigError("asterisk.agents", "name at least one agent or nurse extension")
-    if s.caller_id:
-        _check("caller_id", s.caller_id, _NUMBER, "a phone number (digits, optional +)")
+    if s.caller_id and not is_dialable(s.caller_id):
+        raise ConfigError("asterisk.caller_id", "must be a phone number (digits, optional +) "
+                                                f"(got {s.caller_id!r})")
     for ext, uri in s.phone_contacts.items():
         if ext not in (*s.agents, *s.nurses):
             raise ConfigError(f"asterisk.phone_contacts.{ext}",

@@ -25,6 +25,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from core.clock import Clock
+from core.domain import is_dialable
 from core.enums import DialOutcome
 from core.errors import TelephonyUnavailable
 from dialer.asterisk.ami import AmiActionError, AmiClient, AmiConfig
@@ -38,7 +39,6 @@ from recordings.wavinfo import wav_header_complete
 
 log = logging.getLogger(__name__)
 
-_PHONE = re.compile(r"^\+?[0-9]{2,20}$")
 _NAME_UNSAFE = re.compile(r'["<>\\\r\n\x00]')
 _ID_SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _AGENT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
@@ -59,7 +59,7 @@ class OriginatePlan:
 
 def caller_id(name: str, number: str) -> str:
     """`"Name" <number>` with anything that would break the header or the quoting removed."""
-    if not _PHONE.fullmatch(number):
+    if not is_dialable(number):
         raise ValueError(f"invalid caller id number {number!r}")
     clean = _NAME_UNSAFE.sub("", name).strip()
     return f'"{clean}" <{number}>' if clean else number
