@@ -174,6 +174,11 @@ class TrunkSettings(_Section):
     caller_id: str = ""  # empty: `asterisk.caller_id`
     dial_template: str = "PJSIP/{number}@{trunk}"
     prefixes: list[str] = Field(default_factory=list)  # e.g. ["+861", "1"] for mobiles
+    # seconds between SIP OPTIONS pings of the gateway (0: none). With pings, a gateway
+    # that stops answering fails its calls at once and they move to the next trunk;
+    # without, its silence looks like a patient's unanswered phone. Only for gateways
+    # that answer OPTIONS (many carriers do not).
+    qualify_s: int = Field(default=0, ge=0, le=3600)
 
     @field_validator("caller_id")
     @classmethod

@@ -43,6 +43,7 @@ class TrunkConf:
     username: str
     secret: str
     caller_id: str
+    qualify_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def _trunks(s: AsteriskSettings) -> tuple[TrunkConf, ...]:
             username=t.username,
             secret=_secret(f"{key}secret", t.secret.get_secret_value(),
                            required=bool(t.username)),
-            caller_id=t.caller_id or s.caller_id))
+            caller_id=t.caller_id or s.caller_id, qualify_s=t.qualify_s))
     return tuple(out)
 
 

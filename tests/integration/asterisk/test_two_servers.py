@@ -20,6 +20,7 @@ at most 5 %): for that campaign (short silent calls), and for calls with media b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -74,11 +75,12 @@ class Pair:
     root: Path
 
 
-def _toml(root: Path, ports: dict[str, int], rtp: int) -> str:
+def _toml(root: Path, ports: dict[str, int], rtp: int, mobile_qualify_s: int) -> str:
     trunks = "".join(
         f'\n[[asterisk.trunks]]\nname = "{name}"\nhost = "127.0.0.1"\n'
         f"port = {ports[name]}\nmax_channels = {cap}\ncalls_per_second = {cps}\n"
-        + ('prefixes = ["+861"]\n' if name == "mobile" else "")
+        + (f'prefixes = ["+861"]\nqualify_s = {mobile_qualify_s}\n' if name == "mobile"
+           else "")
         for name, (cap, cps) in TRUNKS.items())
     servers = "".join(
         f'\n[[asterisk.servers]]\nname = "{name}"\nami_port = {ports[name + "-ami"]}\n'
@@ -126,6 +128,14 @@ clip_dir = "{root / 'spool' / 'clips'}"
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
+    with _pair(tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _pair(tmp_path: Path, mobile_qualify_s: int = 0) -> Iterator[Pair]:
+    """Two Asterisks from one rendered settings file; `mobile_qualify_s`: OPTIONS pings of
+    the mobile trunk's gateway (the others never ping: SIPp gateways do not answer them)."""
     binary, sipp_binary = tier_tools()
     ports = {key: free_port(socket.SOCK_DGRAM) for key in
              ("mobile", "landline", "ast1-sip", "ast2-sip")}
@@ -133,7 +143,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     for sub in ("engine", "spool/monitor", "spool/clips", "sipp"):
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
     toml = tmp_path / "followup.toml"
-    toml.write_text(_toml(tmp_path, ports, 40000 + os.getpid() % 10 * 800))
+    toml.write_text(_toml(tmp_path, ports, 40000 + os.getpid() % 10 * 800, mobile_qualify_s))
     render_config(toml, tmp_path / "etc")
     servers: dict[str, AsteriskServer] = {}
     try:
@@ -370,3 +380,41 @@ def test_engine_cpu_beside_the_asterisks_on_calls_with_media(pair: Pair) -> None
           f"per call {engine_cpu / MEDIA_CALLS * 1000:.1f} ms, the Asterisks' "
           f"{asterisk_cpu / MEDIA_CALLS * 1000:.1f} ms: engine/asterisk "
           f"{engine_cpu / asterisk_cpu:.3f}")
+
+
+def test_a_gateway_that_stops_answering_hands_its_calls_to_the_other_trunk(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The mobile trunk's gateway is down and Asterisk pings it (qualify_s): its contact
+    is unreachable, so every originate through it fails at once without a channel; each
+    mobile call moves to the landline trunk and is answered there, and nothing counts
+    against a patient for the dead trunk."""
+    with _pair(tmp_path, mobile_qualify_s=1) as two:
+        for server in two.servers.values():  # both have seen the gateway not answer
+            for _ in range(100):
+                if "Unavail" in server.cli("pjsip show contacts"):
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail("the mobile gateway never showed unreachable:\n"
+                            + server.cli("pjsip show contacts"))
+        app = make_app(two.servers["ast1"], tmp_path / "store")
+        phones = [f"+86138{i:08d}" for i in range(1, 7)]
+        seed_calls(app.db, app.clock.now(), phones)
+        media_port = free_port(socket.SOCK_DGRAM)
+        landline = sipp.Sipp(two.servers["ast1"].sipp, tmp_path / "sipp", "gw-landline",
+                             sipp.gateway_callees(media_port, 3000), two.gateways["landline"],
+                             serve=True)
+        try:
+            asyncio.run(run_due_calls(app, timeout_s=180))
+        finally:
+            landline.kill()
+            app.close()
+        attempts = _attempts(app)
+        called = _gateway_calls(gateway_log(landline))
+    assert len(attempts) == len(phones)
+    assert {(a.trunk, a.dial_outcome) for a in attempts} == {
+        ("landline", DialOutcome.ANSWERED)}, [(a.trunk, a.dial_outcome, a.error)
+                                              for a in attempts]
+    assert sorted(n for n, _, _ in called) == sorted(phones)  # once each, on the landline
+    tried = [r.getMessage() for r in caplog.records if "trunk mobile on" in r.getMessage()]
+    assert len(tried) == len(phones), tried  # each was offered to the mobile trunk first

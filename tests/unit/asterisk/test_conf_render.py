@@ -167,7 +167,7 @@ def test_a_bad_static_contact_is_refused_with_its_setting(contacts: dict[str, st
 
 SEVERAL = {
     "trunks": [{"name": "mobile", "host": "192.0.2.20", "port": 5061, "prefixes": ["1"],
-                "caller_id": "5550111", "max_channels": 4},
+                "caller_id": "5550111", "max_channels": 4, "qualify_s": 30},
                {"name": "landline", "host": "192.0.2.21", "username": "hosp",
                 "secret": "gwpw"}],
     "servers": [{"name": "ast1", "ami_port": 5038, "ami_secret": "s1",
@@ -188,6 +188,10 @@ def test_each_server_gets_every_trunk_and_its_own_ports_and_name() -> None:
         assert pjsip["landline"]["outbound_auth"] == "landline-auth"
         assert pjsip["landline-auth"]["password"] == "gwpw"
         assert "contact=sip:192.0.2.20:5061" in files["pjsip.conf"]
+        aors = [sec for sec in files["pjsip.conf"].split("\n[") if "type=aor" in sec]
+        mobile = next(a for a in aors if a.startswith("mobile]"))
+        landline = next(a for a in aors if a.startswith("landline]"))
+        assert "qualify_frequency=30" in mobile and "qualify_frequency=0" in landline
         assert "@mobile," in files["extensions.conf"]  # a callback leaves by the first
     assert sections(one["manager.conf"])["general"]["port"] == "5038"
     assert sections(two["manager.conf"])["general"]["port"] == "5039"
