@@ -69,6 +69,7 @@ from dialer.trunks import Trunk, TrunkLines
 from ivr.channel import Channel
 from recordings.store import RecordingStore
 from tests.audit_key import TEST_AUDIT_KEY
+from tests.caps import most_starts_within, peak_concurrent
 from tests.integration.dialer_seed import seed_due_tasks
 
 RECORDED = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "asterisk" / "ami" / \
@@ -160,25 +161,6 @@ def run_campaign(servers: int, trunks: list[Trunk], server_channels: int, calls:
     return {"cpu_s": cpu, "calls": played}
 
 
-def _peak(spans: list[tuple[float, float]]) -> int:
-    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    peak = now = 0
-    for _, step in edges:
-        now += step
-        peak = max(peak, now)
-    return peak
-
-
-def _most_setups(starts: list[float], window_s: float) -> int:
-    starts = sorted(starts)
-    most, j = 0, 0
-    for i, t in enumerate(starts):
-        while starts[j] <= t - window_s:
-            j += 1
-        most = max(most, i - j + 1)
-    return most
-
-
 def figures(run: dict[str, Any], trunks: list[Trunk], server_channels: int) -> dict[str, Any]:
     calls = run["calls"]
     spans = [(float(c[2]), float(c[3])) for c in calls]
@@ -191,17 +173,17 @@ def figures(run: dict[str, Any], trunks: list[Trunk], server_channels: int) -> d
         mine = [(float(c[2]), float(c[3])) for c in calls
                 if str(c[1]).endswith("@" + trunk.name)]
         by_trunk[trunk.name] = len(mine)
-        violations += _peak(mine) > trunk.max_channels
-        violations += _most_setups([a for a, _ in mine], 0.95) > trunk.calls_per_second
+        violations += peak_concurrent(mine) > trunk.max_channels
+        violations += most_starts_within([a for a, _ in mine], 0.95) > trunk.calls_per_second
     by_server: dict[str, int] = {}
     for server in sorted({int(c[0]) for c in calls}):
         mine = [(float(c[2]), float(c[3])) for c in calls if int(c[0]) == server]
         by_server[f"ast{server + 1}"] = len(mine)
-        violations += _peak(mine) > server_channels
+        violations += peak_concurrent(mine) > server_channels
     return {"calls": len(calls),
             "utilisation": busy / (CHANNELS * (last - first)) if last > first else 1.0,
             "cap_violations": int(violations), "by_trunk": by_trunk, "by_server": by_server,
-            "peak_channels": _peak(spans),
+            "peak_channels": peak_concurrent(spans),
             "engine_cpu_ms_per_call": 1000 * run["cpu_s"] / max(len(calls), 1)}
 
 

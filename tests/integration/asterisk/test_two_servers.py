@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from core.enums import AttemptStatus, DialOutcome
 from core.store.models import CallAttempt
 from engine.app import App
+from tests.caps import most_starts_within, peak_concurrent
 from tests.integration.asterisk import sipp
 from tests.integration.asterisk.amd_samples import pickup
 from tests.integration.asterisk.engine_run import make_app, run_due_calls, seed_calls
@@ -189,23 +190,6 @@ def _gateway_calls(log: Path) -> list[tuple[str, float, float | None]]:
             for n, a, b in calls.values()]
 
 
-def _peak(calls: list[tuple[str, float, float | None]]) -> int:
-    edges = sorted([(a, 1) for _, a, _ in calls] + [(b, -1) for _, _, b in calls
-                                                    if b is not None],
-                   key=lambda e: (e[0], e[1]))  # an end before a start at the same ms
-    peak = now = 0
-    for _, step in edges:
-        now += step
-        peak = max(peak, now)
-    return peak
-
-
-def _most_setups_in(calls: list[tuple[str, float, float | None]], window_s: float) -> int:
-    starts = sorted(a for _, a, _ in calls)
-    return max((sum(1 for s in starts[i:] if s < t + window_s) for i, t in enumerate(starts)),
-               default=0)
-
-
 def _ended(app: App) -> int:
     with app.db.session() as s:
         return int(s.execute(select(func.count()).select_from(CallAttempt).where(
@@ -283,7 +267,8 @@ def test_two_servers_two_trunks_and_one_server_killed_mid_campaign(pair: Pair) -
         calls = _gateway_calls(gateway_log(gateway))
         cap, cps = TRUNKS[trunk]
         unended = [c for c in calls if c[2] is None]
-        peak, setups = _peak(calls), _most_setups_in(calls, 0.95)
+        peak = peak_concurrent((a, b) for _, a, b in calls)
+        setups = most_starts_within((a for _, a, _ in calls), 0.95)
         print(f"trunk {trunk}: {len(calls)} calls, peak {peak}/{cap} channels, "
               f"at most {setups} setups in 0.95 s (cap {cps:g}/s)")
         assert not unended, f"calls the gateway never saw end: {unended[:5]}"
