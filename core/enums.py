@@ -35,6 +35,8 @@ class CancelReason(StrEnum):
     SUPERSEDED = "superseded"  # a newer encounter took over the plan
     NO_LONGER_PLANNED = "no_longer_planned"  # the encounter or the rules changed
     NO_PHONE = "no_phone"
+    DO_NOT_CALL = "do_not_call"  # the number is on the do-not-call list
+    WRONG_NUMBER = "wrong_number"  # a person found the number is not the patient's
 
 
 class AttemptStatus(StrEnum):
@@ -241,3 +243,28 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"  # not delivered yet (new, or the server was down or failing)
     SENT = "sent"  # the server took it (2xx)
     REFUSED = "refused"  # the server said no (4xx): a person must look; kept with its answer
+
+
+class HoldScope(StrEnum):
+    """What a campaign hold (pause) covers."""
+
+    ALL = "all"
+    DEPARTMENT = "department"
+    SCRIPT = "script"
+
+
+class DncReason(StrEnum):
+    """Why a number is on the do-not-call list."""
+
+    PATIENT_REQUEST = "patient_request"  # the patient asked not to be called
+    WRONG_NUMBER = "wrong_number"  # the number is not the patient's (until the HIS fixes it)
+    OTHER = "other"
+
+
+class DncSource(StrEnum):
+    """Where a do-not-call entry came from."""
+
+    CONSOLE = "console"
+    CLI = "cli"
+    IMPORT = "import"  # a CSV list
+    TICKET = "ticket"  # an agent's disposition on a ticket

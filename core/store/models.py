@@ -33,7 +33,10 @@ from core.enums import (
     AttemptStatus,
     CancelReason,
     DialOutcome,
+    DncReason,
+    DncSource,
     EncounterType,
+    HoldScope,
     OutboxStatus,
     QuestionKind,
     RecordingKind,
@@ -166,6 +169,9 @@ class FollowupTask(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[dt.datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # When a person promised the patient a call back (next_attempt_at holds the same time
+    # while the callback is pending); None for the planned calls.
+    callback_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     closed_at: Mapped[dt.datetime | None]
@@ -288,6 +294,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(enum_column(Role))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    extension: Mapped[str | None] = mapped_column(String(20))  # the phone click-to-call rings
     created_at: Mapped[dt.datetime]
 
 
@@ -483,3 +490,40 @@ class ConsoleSession(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class CampaignHold(Base):
+    """A pause of calling, for everything, one department or one script, until released.
+
+    While a hold is active (`released_at` is None) no dialer claims the tasks it covers;
+    calls in progress finish normally."""
+
+    __tablename__ = "campaign_holds"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[HoldScope] = mapped_column(enum_column(HoldScope, 16))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    script_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(256))
+    held_by: Mapped[str] = mapped_column(String(64))
+    held_at: Mapped[dt.datetime]
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    released_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
+class DoNotCall(Base):
+    """A number never to be called (E.164), with why, who and until when.
+
+    An entry is in force while `removed_at` is None and `expires_at` has not passed."""
+
+    __tablename__ = "do_not_call"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[DncReason] = mapped_column(enum_column(DncReason, 24))
+    source: Mapped[DncSource] = mapped_column(enum_column(DncSource, 16))
+    note: Mapped[str] = mapped_column(String(256), default="")
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    expires_at: Mapped[dt.datetime | None]
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime]
+    removed_by: Mapped[str | None] = mapped_column(String(64))
+    removed_at: Mapped[dt.datetime | None]
