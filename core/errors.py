@@ -68,6 +68,13 @@ class NotFound(FollowupError):
     code = "not_found"
 
 
+class InvalidRequest(FollowupError):
+    """A request that cannot be carried out as given (a missing reason, an unknown
+    target); nothing was changed."""
+
+    code = "invalid_request"
+
+
 class PermissionDenied(FollowupError):
     """The caller may not do this."""
 

@@ -12,7 +12,9 @@ never strandings:
 - a recordings folder that fails or fills, or a run of failed calls, pauses calling with an
   alarm (`CampaignStats.alarms`) instead of failing patients' calls;
 - a configuration error stops the campaign with its one-line message.
-`stop` (SIGTERM) ends the claiming; calls in progress finish and are settled.
+`stop` (SIGTERM) ends the claiming; calls in progress finish and are settled. A pause from
+the console or the CLI (`core.campaign_holds`) is obeyed at the next claim; while one is in
+force the loop looks again every `hold_poll_s`, so a resume is obeyed as promptly.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class CampaignOptions:
     max_consecutive_failures: int = 5  # then calling pauses for `failure_pause_s`
     failure_pause_s: float = 300.0
     health_interval_s: float = 30.0
+    hold_poll_s: float = 2.0  # while a pause is in force, how often a resume is looked for
     staff_language: str = "en-US"  # the language of the tickets the campaign raises
 
 
@@ -209,6 +212,8 @@ class Campaign:
                 until_due = (due - now).total_seconds() if due else self._options.max_idle_s
                 wait = min(max(until_due, self._options.poll_interval_s),
                            self._options.max_idle_s)
+            if self._claimer.holds:
+                wait = min(wait, self._options.hold_poll_s)
             await self._wait(stop, wait)
         self._settle_deadline = self._clock.now() + dt.timedelta(
             seconds=self._options.settle_after_stop_s)

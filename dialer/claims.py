@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.calling_window import CallingWindow, parse_calling_window, zone
-from core.enums import AttemptStatus, CancelReason, EncounterType, TaskStatus
+from core.campaign_holds import NO_HOLDS, Holds, holds_in_force
+from core.do_not_call import blocked
+from core.enums import AttemptStatus, CancelReason, DncReason, EncounterType, TaskStatus
 from core.errors import FollowupError
 from core.store.db import Database
 from core.store.models import CallAttempt, Encounter, FollowupTask, Patient
@@ -149,8 +151,22 @@ _IN_HOSPITAL = (
     .where(ENCOUNTERS.c.patient_id.in_(bindparam("h_ids", expanding=True)),
            ENCOUNTERS.c.type == EncounterType.INPATIENT, ENCOUNTERS.c.discharge_at.is_(None)))
 _NEXT_DUE = select(func.min(TASKS.c.next_attempt_at)).where(TASKS.c.status == TaskStatus.PENDING)
+_DNC_CANCEL = {DncReason.WRONG_NUMBER: CancelReason.WRONG_NUMBER}
 _MERGED_VERSIONS = (select(TASKS.c.script_id, TASKS.c.script_version)
                     .where(TASKS.c.merged_into_id == bindparam("m_id")))
+
+
+def _without_held(stmt: Select[Any], holds: Holds) -> Select[Any]:
+    """`stmt` (over the tasks) without the tasks a department or script hold covers."""
+    if holds.departments:
+        stmt = stmt.where(TASKS.c.department_id.not_in(sorted(holds.departments)))
+    if holds.scripts:
+        stmt = stmt.where(TASKS.c.script_id.not_in(sorted(holds.scripts)))
+    return stmt
+
+
+def _scripts_of(task: DueRow) -> list[str]:
+    return [str(x) for x in task.call_scripts] if task.call_scripts else [task.script_id]
 
 
 def call_script_versions(s: Connection, task: DueRow) -> tuple[tuple[str, int], ...]:
@@ -160,7 +176,7 @@ def call_script_versions(s: Connection, task: DueRow) -> tuple[tuple[str, int], 
     if task.call_scripts and len(task.call_scripts) > 1:
         for script_id, version in s.execute(_MERGED_VERSIONS, {"m_id": task.id}):
             versions.setdefault(script_id, version)
-    order = [str(x) for x in task.call_scripts] if task.call_scripts else [task.script_id]
+    order = _scripts_of(task)
     return tuple((sid, versions.get(sid, task.script_version)) for sid in order)
 
 
@@ -212,24 +228,35 @@ class TaskClaimer:
         self._lease = lease
         self._rules = rules
         self._hospital_tz = hospital_tz
+        # the holds (pauses) the last claim found: while any is in force the campaign
+        # looks again every few seconds, so a resume is obeyed promptly
+        self.holds: Holds = NO_HOLDS
 
     def claim(self, now: dt.datetime, limit: int) -> list[ClaimedTask]:
         """Claim up to `limit` due tasks, most urgent first. Suppressed tasks are cancelled
         and out-of-window ones deferred on the way. The checks read the whole batch at once
         (a query per check, not per task), in the claim's own transaction, so the daily cap
-        counts every call another dialer committed before this claim."""
+        counts every call another dialer committed before this claim. Tasks a hold (a
+        pause, `core.campaign_holds`) covers are left pending; numbers on the do-not-call
+        list cancel their tasks."""
         if limit <= 0:
             return []
         claimed: list[ClaimedTask] = []
         with self._db.connection() as s:
-            rows = self._due(s, now, limit * 4)
+            self.holds = holds = holds_in_force(s)
+            if holds.everything:
+                return []
+            rows = self._due(s, now, limit * 4, holds)
             patient_ids = list({row.patient_id for row in rows})
             in_hospital = self._in_hospital(s, patient_ids)
             recent_calls = self._recent_calls(s, patient_ids, now)
+            dnc = blocked(s, {row.phone for row in rows if row.phone}, now)
             for task in rows:
                 if len(claimed) >= limit:
                     break
-                reason = self._suppression(task, in_hospital)
+                if holds.covers(task.department_id, _scripts_of(task)):
+                    continue  # a merged call asks a paused script
+                reason = self._suppression(task, in_hospital, dnc)
                 if reason is not None:
                     s.execute(_CANCEL, {"x_id": task.id, "x_reason": reason, "x_now": now})
                     continue
@@ -263,11 +290,12 @@ class TaskClaimer:
                     priority=task.priority))
         return claimed
 
-    def _due(self, s: Connection, now: dt.datetime, limit: int) -> list[DueRow]:
-        """Up to `limit` due tasks, most urgent first (PostgreSQL: locked, skipping rows
-        another dialer is claiming)."""
-        due = _DUE.with_for_update(skip_locked=True, of=TASKS) \
-            if self._db.dialect == "postgresql" else _DUE
+    def _due(self, s: Connection, now: dt.datetime, limit: int, holds: Holds) -> list[DueRow]:
+        """Up to `limit` due tasks no hold covers, most urgent first (PostgreSQL: locked,
+        skipping rows another dialer is claiming)."""
+        due = _without_held(_DUE, holds)
+        if self._db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=TASKS)
         rows: list[DueRow] = []
         for level in s.execute(_LEVELS).scalars().all():
             rows += s.execute(due, {"d_level": level, "d_now": now,
@@ -297,7 +325,8 @@ class TaskClaimer:
         return set(s.execute(_IN_HOSPITAL, {"h_ids": patient_ids}).scalars())
 
     @staticmethod
-    def _suppression(task: DueRow, in_hospital: set[int]) -> CancelReason | None:
+    def _suppression(task: DueRow, in_hospital: set[int],
+                     dnc: dict[str, DncReason]) -> CancelReason | None:
         """Why the patient of `task` (a row of `_DUE`) must not be called, if so."""
         if task.deceased:
             return CancelReason.DECEASED
@@ -305,12 +334,18 @@ class TaskClaimer:
             return CancelReason.OPTED_OUT
         if not task.phone:
             return CancelReason.NO_PHONE
+        if task.phone in dnc:
+            return _DNC_CANCEL.get(dnc[task.phone], CancelReason.DO_NOT_CALL)
         return CancelReason.READMITTED if task.patient_id in in_hospital else None
 
     def next_due(self) -> dt.datetime | None:
-        """When the next pending task becomes due (None: no pending work at all)."""
+        """When the next pending task no hold covers becomes due (None: no such work)."""
         with self._db.connection() as conn:
-            due: dt.datetime | None = conn.execute(_NEXT_DUE).scalar_one()
+            holds = holds_in_force(conn)
+            if holds.everything:
+                return None
+            due: dt.datetime | None = conn.execute(_without_held(_NEXT_DUE, holds)
+                                                   ).scalar_one()
             return due
 
     def renew(self, task_ids: list[int], now: dt.datetime) -> int:
