@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from functools import update_wrapper
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -48,3 +49,11 @@ def pass_app(f: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
         return f(lazy.get(), *args, **kwargs)
 
     return update_wrapper(wrapper, f)
+
+
+def cli_actor() -> str:
+    """Who a change made from the command line is audited as: `cli:<login name>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without /etc/passwd entry)
+        return "cli:unknown"

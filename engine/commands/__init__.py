@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.commands import (
     asterisk,
     audit,
+    campaign,
     console,
     demo,
     dial,
@@ -15,4 +16,4 @@ from engine.commands import (
     prompts,
 )
 
-COMMAND_MODULES = (asterisk, audit, console, demo, dial, doctor, fhir, his, plan, prompts)
+COMMAND_MODULES = (asterisk, audit, campaign, console, demo, dial, doctor, fhir, his, plan, prompts)
