@@ -35,15 +35,17 @@ class Permission(StrEnum):
     DEFINITIONS = "definitions"  # scripts and rules viewer
     USERS = "users"  # accounts and temporary grants
     LEGAL_HOLD = "legal_hold"  # place / release a legal hold on a recording
+    CAMPAIGN = "campaign"  # pause and resume calling (a department manager: their own)
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSADMIN: frozenset({P.DASHBOARD, P.USERS, P.DEFINITIONS}),
     Role.ADMIN: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.DEFINITIONS,
-                           P.LEGAL_HOLD}),
-    Role.DEPT_MANAGER: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS}),
-    Role.SUPERVISOR: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.SPOTCHECK, P.WORKLIST}),
+                           P.LEGAL_HOLD, P.CAMPAIGN}),
+    Role.DEPT_MANAGER: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.CAMPAIGN}),
+    Role.SUPERVISOR: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.SPOTCHECK, P.WORKLIST,
+                                P.CAMPAIGN}),
     Role.AGENT: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.WORKLIST}),
 }
 # Hospital-wide roles; the others are bound to their department when they have one.
