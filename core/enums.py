@@ -193,6 +193,7 @@ class CallProgress(StrEnum):
     """A call's progress as the telephony backend sees it, in the order it can happen
     (a call may skip steps: a busy line never rings; most calls never queue)."""
 
+    PLACED = "placed"  # the campaign took a channel for the call: the originate goes out
     DIALLED = "dialled"  # the network really dialled the number: the attempt counts
     RINGING = "ringing"
     ANSWERED = "answered"

@@ -298,6 +298,9 @@ class DialerSettings(_Section):
     min_free_recording_mb: int = Field(default=64, ge=1)
     # this many calls in a row failing on our side pause calling for a while (an alarm)
     max_consecutive_failures: int = Field(default=5, ge=1)
+    # the live feed of this dialer's calls for the wallboard (`followup run`): served on
+    # 127.0.0.1 at this port (0: any free port; the console finds it through the store)
+    live_feed_port: int = Field(default=0, ge=0, le=65535)
 
 
 class RecordingsSettings(_Section):

@@ -73,6 +73,7 @@ class ProgressEvent:
     linkedid: str | None = None
     queue: str | None = None
     agent: str | None = None  # the member who took the call (CONNECTED)
+    plan: CallPlan | None = None  # the whole call, on PLACED (what the wallboard groups by)
 
 
 ProgressListener = Callable[[ProgressEvent], None]

@@ -387,6 +387,8 @@ class Campaign:
                     queued = False
                     self.stats.in_flight += 1
                     started = self._clock.now()
+                    self.events.publish(ProgressEvent(attempt_id, CallProgress.PLACED,
+                                                      started, plan=plan))
                     try:
                         summary = await self._place(plan)
                     finally:

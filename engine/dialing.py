@@ -6,11 +6,13 @@ wall clock.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +25,7 @@ from dialer.call_handler import IvrCallHandler
 from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
 from dialer.campaign import Campaign, CampaignOptions, Sleep
 from dialer.claims import CallingRules, SingleDialerLock, TaskClaimer
+from dialer.live_board import LiveBoard
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.spool_sweep import sweep_spool
@@ -83,6 +86,7 @@ class DialerParts:
     attempts: AttemptLog
     lock: SingleDialerLock | None
     recognizer: SpeechRecognizer | None
+    board: LiveBoard  # the calls in progress, for the wallboard's live feed
 
     def close(self) -> None:
         if self.lock is not None:
@@ -148,7 +152,9 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
                                         staff_language=s.hospital.default_language),
                         health_checks=tuple(checks),
                         spool_sweep=functools.partial(sweep_spool, app.db, attempts, recordings))
-    return DialerParts(campaign, claimer, attempts, lock, recognizer)
+    board = LiveBoard(clock, lambda: (pacer.in_use, pacer.max_channels))
+    campaign.events.subscribe(board)
+    return DialerParts(campaign, claimer, attempts, lock, recognizer, board)
 
 
 def sim_telephony_factory(app: App, clock: Clock, sleep: Sleep, seed: int,
@@ -188,3 +194,28 @@ def asterisk_backend(app: App, clock: Clock, handler: IvrCallHandler) -> Asteris
     return AsteriskBackend.from_settings(s.asterisk, clock, handler,
                                          max_channels=s.dialer.max_channels,
                                          calls_per_second=s.dialer.calls_per_second)
+
+
+def live_feed_service(app: App, parts: DialerParts) -> Callable[[asyncio.Event], Awaitable[str]]:
+    """The wallboard's live feed of this dialer, announced in the store under the dialer's
+    lease name (heartbeats on the wall clock, whatever clock a simulation runs on)."""
+    from core.live_feeds import announce, withdraw
+    from dialer.live_feed import LiveFeed
+
+    owner = parts.claimer.owner
+
+    def _announce(url: str) -> None:
+        with app.db.session() as s:
+            announce(s, owner, url, app.clock.now())
+
+    def _withdraw() -> None:
+        with app.db.session() as s:
+            withdraw(s, owner)
+
+    feed = LiveFeed(parts.board, port=app.settings.dialer.live_feed_port)
+
+    async def run(stop: asyncio.Event) -> str:
+        return await feed.run(stop, lambda url: app.db.call(_announce, url),
+                              lambda: app.db.call(_withdraw))
+
+    return run

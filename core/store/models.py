@@ -527,3 +527,13 @@ class DoNotCall(Base):
     added_at: Mapped[dt.datetime]
     removed_by: Mapped[str | None] = mapped_column(String(64))
     removed_at: Mapped[dt.datetime | None]
+
+
+class LiveFeedEntry(Base):
+    """A running dialer's live feed for the wallboard (`core.live_feeds`)."""
+
+    __tablename__ = "live_feeds"
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)  # the dialer's lease name
+    url: Mapped[str] = mapped_column(String(256))
+    started_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]

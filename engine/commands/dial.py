@@ -19,7 +19,12 @@ from dialer.campaign import CampaignStats, Sleep
 from dialer.telephony import Telephony
 from engine.app import App
 from engine.context import pass_app
-from engine.dialing import asterisk_backend, build_dialer, sim_telephony_factory
+from engine.dialing import (
+    asterisk_backend,
+    build_dialer,
+    live_feed_service,
+    sim_telephony_factory,
+)
 from ivr.script_model import Script
 
 log = logging.getLogger(__name__)
@@ -189,8 +194,10 @@ async def _run(app: App, backend: BackendName, seed: int, jobs: object, speed: f
             live |= {int(a) for a in await ast.live_attempts() if a.isascii() and a.isdigit()}
         await reconcile_at_start(parts.attempts, clock, live,
                                  all_claims_are_dead=app.db.dialect == "sqlite")
-        daemon = Daemon(parts.campaign, jobs if isinstance(jobs, DaemonJobs) else DaemonJobs(),
-                        app.settings.hospital.default_timezone, clock, parts.claimer.next_due)
+        wired = jobs if isinstance(jobs, DaemonJobs) else DaemonJobs()
+        wired.services["live_feed"] = live_feed_service(app, parts)
+        daemon = Daemon(parts.campaign, wired, app.settings.hospital.default_timezone,
+                        clock, parts.claimer.next_due)
         daemon.install_signal_handlers()
         await daemon.run()
     finally:
