@@ -59,3 +59,121 @@
     document.addEventListener("DOMContentLoaded", setup);
   } else { setup(); }
 })();
+
+// The wallboard: calls in progress, followed live through server-sent events (no reload).
+(function () {
+  "use strict";
+  function setup() {
+    var board = document.getElementById("wallboard");
+    if (!board || !window.EventSource) { return; }
+    var depts = JSON.parse(board.getAttribute("data-departments"));
+    var scripts = JSON.parse(board.getAttribute("data-scripts"));
+    var labels = JSON.parse(board.getAttribute("data-labels"));
+    var states = ["dialling", "ringing", "in_ivr", "in_queue", "with_person"];
+    var calls = {};
+    var paused = {};
+    var status = document.getElementById("wb-status");
+    var pending = false;
+    function text(id, value) { document.getElementById(id).textContent = value; }
+    function cell(row, value, cls) {
+      var td = document.createElement("td");
+      td.textContent = value;
+      if (cls) { td.className = cls; }
+      row.appendChild(td);
+    }
+    function minutes(since) {
+      var s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+      return Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+    }
+    function render() {
+      pending = false;
+      var byDept = {}, byScript = {}, agents = [], total = 0, queued = 0, oldest = null;
+      Object.keys(calls).forEach(function (key) {
+        var c = calls[key];
+        total += 1;
+        var d = byDept[c.department_id] = byDept[c.department_id] || {};
+        d[c.state] = (d[c.state] || 0) + 1;
+        byScript[c.script] = (byScript[c.script] || 0) + 1;
+        if (c.state === "in_queue") {
+          queued += 1;
+          if (!oldest || c.queued_at < oldest) { oldest = c.queued_at; }
+        }
+        if (c.state === "with_person") { agents.push(c); }
+      });
+      text("wb-total", String(total));
+      text("wb-queue", String(queued));
+      text("wb-wait", oldest ? minutes(oldest) : "—");
+      var body = document.querySelector("#wb-by-dept tbody");
+      body.textContent = "";
+      Object.keys(depts).forEach(function (id) {
+        var counts = byDept[id] || {};
+        var row = document.createElement("tr");
+        row.setAttribute("data-department", id);
+        var sum = 0;
+        cell(row, depts[id] + (paused[id] ? " (" + labels.paused + ")" : ""),
+             paused[id] ? "paused" : "");
+        states.forEach(function (s) { sum += counts[s] || 0; cell(row, String(counts[s] || 0)); });
+        cell(row, String(sum));
+        body.appendChild(row);
+      });
+      var sbody = document.querySelector("#wb-by-script tbody");
+      sbody.textContent = "";
+      Object.keys(byScript).sort().forEach(function (sid) {
+        var row = document.createElement("tr");
+        cell(row, scripts[sid] || sid);
+        cell(row, String(byScript[sid]));
+        sbody.appendChild(row);
+      });
+      var abody = document.querySelector("#wb-agents tbody");
+      abody.textContent = "";
+      agents.forEach(function (c) {
+        var row = document.createElement("tr");
+        cell(row, c.agent || "—");
+        cell(row, depts[c.department_id] || "");
+        cell(row, minutes(c.since));
+        abody.appendChild(row);
+      });
+    }
+    function later() {
+      if (!pending) { pending = true; window.setTimeout(render, 200); }
+    }
+    function take(m) {
+      if (m.type === "snapshot") {
+        calls = {};
+        m.calls.forEach(function (c) { calls[c.key] = c; });
+        take(m.lines);
+      } else if (m.type === "call") {
+        calls[m.key] = m;
+      } else if (m.type === "end") {
+        delete calls[m.key];
+      } else if (m.type === "lines") {
+        text("wb-lines", m.in_use + " / " + m.max);
+        text("wb-cpm", String(m.dialled_last_min));
+      } else if (m.type === "stats") {
+        text("wb-answer-rate", m.answer_rate);
+        text("wb-completion-rate", m.completion_rate);
+        paused = {};
+        m.holds.forEach(function (h) {
+          if (h.scope === "all") { Object.keys(depts).forEach(function (id) { paused[id] = true; }); }
+          if (h.department_id !== null) { paused[h.department_id] = true; }
+        });
+      }
+      later();
+    }
+    var source = new EventSource(board.getAttribute("data-events"));
+    source.onopen = function () {
+      status.setAttribute("data-state", "live");
+      status.textContent = labels.live || "";
+    };
+    source.onerror = function () {
+      status.setAttribute("data-state", "offline");
+      status.textContent = labels.offline || "";
+    };
+    source.onmessage = function (e) { take(JSON.parse(e.data)); };
+    window.setInterval(render, 1000);  // the waits and talk times keep counting
+    render();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setup);
+  } else { setup(); }
+})();

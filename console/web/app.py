@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from jinja2 import pass_context
@@ -23,11 +25,13 @@ from console.forms import FormError
 from console.i18n import CATALOGUE, translate
 from console.periods import local_time
 from console.questions import question_name, script_name
+from console.wallboard import WallboardHub
 from console.web import views_admin as admin
 from console.web import views_auth as auth
 from console.web import views_pages as pages
 from console.web import views_reports as reports
 from console.web import views_spotcheck as spot
+from console.web import views_wallboard as wallboard
 from console.web import views_worklist as work
 from console.web.base import TEMPLATES_DIR, locale, login_redirect, render
 from console.web.errors import LoginRequired, status_for
@@ -99,6 +103,9 @@ def routes() -> list[Route | Mount]:
         Route("/logout", auth.logout, methods=["POST"]),
         Route("/lang/{lang:str}", auth.switch_language, methods=["GET"]),
         Route("/", pages.dashboard_page, methods=["GET"]),
+        Route("/wallboard/events", wallboard.wallboard_events, methods=["GET"]),
+        Route("/campaign/pause", wallboard.campaign_pause, methods=["POST"]),
+        Route("/campaign/resume", wallboard.campaign_resume, methods=["POST"]),
         Route("/calls", pages.calls_page, methods=["GET"]),
         Route("/calls.csv", pages.calls_export, methods=["GET"]),
         Route("/calls.xlsx", pages.calls_export, methods=["GET"]),
@@ -152,7 +159,15 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     """
     if len(deps.secret_key) < 32:
         raise ValueError("console secret key must have at least 32 characters")
+    hub = WallboardHub(deps.db, deps.clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await hub.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes(),
         middleware=[
             Middleware(SecurityHeaders),
@@ -164,6 +179,7 @@ def create_app(deps: ConsoleDeps) -> Starlette:
         exception_handlers={FollowupError: _on_error},
     )
     app.state.deps = deps
+    app.state.hub = hub
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.finalize = visible_bidi
     templates.env.filters["local"] = functools.partial(local_time, tz=deps.timezone)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from console.forms import FormError
 from core.errors import (
     FollowupError,
+    InvalidRequest,
     NotFound,
     PermissionDenied,
     StoreUnavailable,
@@ -31,6 +32,7 @@ STATUS_BY_ERROR: tuple[tuple[type[FollowupError], int], ...] = (
     (PermissionDenied, 403),
     (CsrfFailed, 403),
     (FormError, 400),
+    (InvalidRequest, 400),
     (RecordingIntegrityError, 409),
     (StoreUnavailable, 503),
     (TelephonyError, 502),

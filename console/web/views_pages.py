@@ -42,6 +42,7 @@ from console.web.base import (
     redirect,
     render,
 )
+from console.web.views_wallboard import wallboard_context
 from core.enums import DialOutcome, ScriptOutcome, TaskStatus, YesNo
 from core.errors import NotFound
 from core.store.models import Department, Recording
@@ -59,7 +60,9 @@ async def dashboard_page(request: Request) -> Response:
     chart = bar_chart([Bar(translate(lang, f"dash.{k}"), float(board.total(k))) for k in keys],
                       max_value=max([1.0] + [float(board.total(k)) for k in keys]),
                       title=translate(lang, "dash.chart"), fmt="{:.0f}")
-    return render(request, "dashboard.html", {"board": board, "chart": chart}, who=who)
+    live = await wallboard_context(request, who) if day == today else {}
+    return render(request, "dashboard.html", {"board": board, "chart": chart, "today": today,
+                                              "live": bool(live), **live}, who=who)
 
 
 async def calls_page(request: Request) -> Response:
