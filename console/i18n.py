@@ -43,7 +43,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "wb.connecting": ("连接中…", "connecting…"),
     "wb.live": ("实时", "live"),
     "wb.offline": ("已断开，正在重连", "disconnected, reconnecting"),
-    "wb.lines": ("在用线路", "Lines in use"),
+    "wb.lines": ("全院在用线路", "Lines in use (all departments)"),
     "wb.per_minute": ("每分钟呼叫", "Calls per minute"),
     "wb.in_progress": ("进行中", "In progress"),
     "wb.queue": ("排队", "Waiting in queue"),

@@ -135,6 +135,12 @@ class LiveBoard:
         if queue in self._subscribers:
             self._subscribers.remove(queue)
 
+    def close(self) -> None:
+        """End every subscription (the feed is stopping): each queue gets `None`."""
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        self._subscribers.clear()
+
     def tick(self) -> None:
         """Push the lines figure to every subscriber (the feed calls this every second)."""
         self._push(self.lines())

@@ -60,8 +60,7 @@ class LiveFeed:
                 since_announce += self._tick_s
         finally:
             server.close()
-            for task in list(self._clients):
-                task.cancel()
+            self._board.close()  # each client's stream ends normally
             await asyncio.gather(*self._clients, return_exceptions=True)
             await server.wait_closed()
             with contextlib.suppress(Exception):
@@ -70,7 +69,7 @@ class LiveFeed:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         me = asyncio.current_task()
-        if me is not None:  # cancelled at the stop
+        if me is not None:  # awaited at the stop
             self._clients.add(me)
             me.add_done_callback(self._clients.discard)
         queue = None

@@ -27,7 +27,7 @@ from console.wallboard import WallboardHub
 from console.web.base import deps, form_data, in_db, locale, principal, redirect
 from core.campaign_holds import HoldRow, list_holds
 from core.enums import HoldScope, TaskStatus
-from core.store.models import Department, FollowupTask
+from core.store.models import Department, FollowupTask, User
 
 STATS_EVERY_S = 15.0
 KEEPALIVE_S = 20.0
@@ -47,13 +47,18 @@ def hold_label(h: HoldRow, lang: str) -> str:
     return translate(lang, "wb.hold_script", script=h.script_id or "")
 
 
-def actor_name(actor: str, lang: str) -> str:
-    """Who made a change, as staff read it: a console user by username, the command line
-    as such (the audit keeps the full actor)."""
-    kind, _, name = actor.partition(":")
-    if kind == "cli":
-        return translate(lang, "wb.by_cli", who=name)
-    return name or actor
+def actor_names(s: Session, holds: list[HoldRow], lang: str) -> dict[str, str]:
+    """Who made each hold, as staff read it: a console user by display name, the command
+    line as such (the audit keeps the full actor)."""
+    users = {f"user:{u}": name for u, name in s.execute(
+        select(User.username, User.display_name).where(User.username.in_(
+            [h.held_by.partition(":")[2] for h in holds])))}
+    out: dict[str, str] = {}
+    for h in holds:
+        kind, _, name = h.held_by.partition(":")
+        out[h.held_by] = translate(lang, "wb.by_cli", who=name) if kind == "cli" else \
+            users.get(h.held_by, name or h.held_by)
+    return out
 
 
 def visible_holds(holds: list[HoldRow], who: Principal) -> list[HoldRow]:
@@ -66,15 +71,17 @@ def _stats(s: Session, who: Principal, tz: str, lang: str, now: Any) -> dict[str
     board = dashboard(s, who, local_today(now, tz), tz)
     dialled, answered = board.total("dialled"), board.total("answered")
     completed = board.total("completed")
+    holds = visible_holds(list_holds(s), who)
+    names = actor_names(s, holds, lang)
     return {"type": "stats",
             "answer_rate": f"{answered / dialled:.0%}" if dialled else "—",
             "completion_rate": f"{completed / answered:.0%}" if answered else "—",
             "dialled": dialled, "answered": answered, "completed": completed,
             "holds": [{"what": hold_label(h, lang), "reason": h.reason,
-                       "by": actor_name(h.held_by, lang),
+                       "by": names[h.held_by],
                        "since": local_time(h.held_at, tz), "department_id": h.department_id,
                        "scope": h.scope.value}
-                      for h in visible_holds(list_holds(s), who)]}
+                      for h in holds]}
 
 
 def _event(message: dict[str, Any]) -> bytes:
@@ -151,6 +158,8 @@ def _page_context(s: Session, who: Principal, steerer: Principal | None, lang: s
     def seen_by(p: Principal, dept_id: int) -> bool:
         return p.departments is None or dept_id in p.departments
 
+    holds = visible_holds(list_holds(s), who)
+    names = actor_names(s, holds, lang)
     return {
         "wb_departments": json.dumps(
             {d.id: d.name if lang == "zh" else (d.name_en or d.name) for d in depts
@@ -161,7 +170,7 @@ def _page_context(s: Session, who: Principal, steerer: Principal | None, lang: s
             "dialling", "ringing", "in_ivr", "in_queue", "with_person", "paused", "live",
             "offline")},
             ensure_ascii=False),
-        "holds": [(h, actor_name(h.held_by, lang)) for h in visible_holds(list_holds(s), who)],
+        "holds": [(h, names[h.held_by]) for h in holds],
         "steerer": steerer,
         "steer_departments": [d for d in depts if steerer and seen_by(steerer, d.id)],
         "steer_scripts": [(sid, script_name(scripts, sid, lang)) for sid in script_ids]

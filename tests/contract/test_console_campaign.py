@@ -62,7 +62,7 @@ def test_steering_is_scoped_and_refused_outside_it(site: Site) -> None:
     # the manager of oncology sees the hospital-wide pause but cannot lift it
     onc = _client(site, "mgr_onc")
     page = onc.get("/")
-    assert "全部外呼" in page.text and "trunk work" in page.text
+    assert "全部外呼" in page.text and "trunk work" in page.text and "ADMIN" in page.text
     assert onc.post("/campaign/resume", {"scope": "all"}).status == 403
     assert _holds(site) == [(HoldScope.ALL, None, "trunk work", True)]
 

@@ -22,12 +22,17 @@ FAST_ENV = {
 }
 
 
-def seed_due_tasks(db: Database, n: int, now: dt.datetime, start_id: int = 1) -> None:
-    """`n` patients, each with one discharge and one task due now (any hour)."""
+DEPARTMENTS = [{"id": 1, "code": "CARD", "name": "心内科", "name_en": "Cardiology"},
+               {"id": 2, "code": "ORTH", "name": "骨科", "name_en": "Orthopaedics"}]
+
+
+def seed_due_tasks(db: Database, n: int, now: dt.datetime, start_id: int = 1,
+                   departments: int = 1) -> None:
+    """`n` patients, each with one discharge and one task due now (any hour); with
+    `departments` 2, every other one is in orthopaedics rather than cardiology."""
     with db.session() as s:
         if start_id == 1:
-            s.execute(insert(Department), [{"id": 1, "code": "CARD", "name": "心内科",
-                                            "name_en": "Cardiology"}])
+            s.execute(insert(Department), DEPARTMENTS[:departments])
         ids = range(start_id, start_id + n)
         s.execute(insert(Patient), [
             {"id": i, "his_id": f"P{i}", "mrn": f"M{i}", "name": f"测试{i}",
@@ -36,13 +41,13 @@ def seed_due_tasks(db: Database, n: int, now: dt.datetime, start_id: int = 1) ->
              "content_hash": "h", "updated_at": now, "plan_dirty": False} for i in ids])
         s.execute(insert(Encounter), [
             {"id": i, "his_id": f"E{i}", "patient_id": i, "type": EncounterType.INPATIENT,
-             "department_id": 1, "admit_at": now - dt.timedelta(days=6),
+             "department_id": 1 + i % departments, "admit_at": now - dt.timedelta(days=6),
              "discharge_at": now - dt.timedelta(days=3), "diagnoses": ["I21.0"],
              "procedures": [], "content_hash": "h", "updated_at": now, "plan_dirty": False}
             for i in ids])
         s.execute(insert(FollowupTask), [
             {"id": i, "plan_key": f"{i}:test:3", "patient_id": i, "encounter_id": i,
-             "department_id": 1, "rule_id": "test", "offset_days": 3,
+             "department_id": 1 + i % departments, "rule_id": "test", "offset_days": 3,
              "script_id": SCRIPTS[i % 2][0], "script_version": SCRIPTS[i % 2][1],
              "call_scripts": [SCRIPTS[i % 2][0]], "due_date": now.date(),
              "calling_window": "00:00-24:00", "timezone": "Asia/Shanghai",
