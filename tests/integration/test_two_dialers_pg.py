@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from core.clock import SystemClock
 from core.enums import AttemptStatus, ScriptOutcome, TaskStatus
+from core.live_feeds import live_feeds
 from core.store.db import Database
 from core.store.models import CallAttempt, FollowupTask
 from tests.conftest import PG_URL
@@ -107,3 +108,67 @@ def test_two_dialer_processes_share_a_campaign(db: Database, pg_url: str,
     # is the same) - count by which process's log reports calls
     assert all("Traceback" not in (tmp_path / f"dialer{n}" / "run.log").read_text()
                for n in (1, 2)), logs
+
+
+def _attempts_by_department(db: Database) -> dict[int, int]:
+    with db.session() as s:
+        return {dept: n for dept, n in s.execute(
+            select(CallAttempt.department_id, func.count()).group_by(CallAttempt.department_id))}
+
+
+def test_two_dialer_processes_both_obey_a_pause_within_5_s(db: Database, pg_url: str,
+                                                          tmp_path: Path) -> None:
+    """Both processes work both departments; a cardiology pause from the CLI stops every
+    new cardiology call within 5 s (either process placing one would show in the count),
+    orthopaedics goes on, and a resume restarts cardiology."""
+    seed_due_tasks(db, 1200, SystemClock().now(), departments=2)
+    env = {**os.environ, **FAST_ENV, "FOLLOWUP_DATABASE__URL": pg_url,
+           "FOLLOWUP_DIALER__MAX_CHANNELS": "6", "FOLLOWUP_DIALER__CALLS_PER_SECOND": "3",
+           "FOLLOWUP_DIALER__LEASE_SECONDS": "3600"}
+    epoch = SystemClock().now().isoformat()
+    procs = []
+    for n in (1, 2):
+        data_dir = tmp_path / f"dialer{n}"
+        data_dir.mkdir()
+        with (data_dir / "run.log").open("ab") as log:
+            procs.append(subprocess.Popen(
+                [*FOLLOWUP, "--data-dir", str(data_dir), "run", "--no-jobs", "--speed", "10",
+                 "--seed", str(n), "--sim-epoch", epoch], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT))
+
+    def campaign(*args: str) -> str:
+        done = subprocess.run([*FOLLOWUP, "--data-dir", str(tmp_path / "dialer1"), "campaign",
+                               *args], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    try:
+        deadline = time.monotonic() + 60
+        while min(_attempts_by_department(db).get(d, 0) for d in (1, 2)) < 5:
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.5)
+        with db.session() as s:  # both processes are up and serving their live feeds
+            assert len(live_feeds(s, SystemClock().now())) == 2
+        assert campaign("pause", "--department", "CARD", "--reason", "ward round") == \
+            "department CARD paused"
+        time.sleep(5.0)
+        obeyed = _attempts_by_department(db)
+        time.sleep(10.0)
+        later = _attempts_by_department(db)
+        assert later[1] == obeyed[1], (obeyed, later)
+        assert later[2] > obeyed[2], (obeyed, later)
+        assert "department CARD 心内科" in campaign("status")
+        assert campaign("resume", "--department", "CARD") == "department CARD resumed"
+        deadline = time.monotonic() + 15
+        while _attempts_by_department(db)[1] == later[1]:
+            assert time.monotonic() < deadline, "cardiology did not restart"
+            time.sleep(0.5)
+        assert all(p.poll() is None for p in procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        codes = [p.wait(timeout=120) for p in procs]
+    logs = "\n".join((tmp_path / f"dialer{n}" / "run.log").read_text()[-2000:] for n in (1, 2))
+    assert codes == [0, 0] and "Traceback" not in logs, logs
