@@ -36,17 +36,19 @@ class Permission(StrEnum):
     USERS = "users"  # accounts and temporary grants
     LEGAL_HOLD = "legal_hold"  # place / release a legal hold on a recording
     CAMPAIGN = "campaign"  # pause and resume calling (a department manager: their own)
+    DNC = "dnc"  # read and add to the hospital-wide do-not-call list
+    DNC_REMOVE = "dnc_remove"  # take a number off the do-not-call list
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSADMIN: frozenset({P.DASHBOARD, P.USERS, P.DEFINITIONS}),
     Role.ADMIN: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.DEFINITIONS,
-                           P.LEGAL_HOLD, P.CAMPAIGN}),
+                           P.LEGAL_HOLD, P.CAMPAIGN, P.DNC, P.DNC_REMOVE}),
     Role.DEPT_MANAGER: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.CAMPAIGN}),
     Role.SUPERVISOR: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.SPOTCHECK, P.WORKLIST,
-                                P.CAMPAIGN}),
-    Role.AGENT: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.WORKLIST}),
+                                P.CAMPAIGN, P.DNC, P.DNC_REMOVE}),
+    Role.AGENT: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.WORKLIST, P.DNC}),
 }
 # Hospital-wide roles; the others are bound to their department when they have one.
 HOSPITAL_WIDE = frozenset({Role.SYSADMIN, Role.ADMIN})
