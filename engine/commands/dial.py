@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import click
@@ -20,6 +22,7 @@ from dialer.telephony import Telephony
 from engine.app import App
 from engine.context import pass_app
 from engine.dialing import (
+    DialerParts,
     asterisk_backend,
     build_dialer,
     live_feed_service,
@@ -84,27 +87,58 @@ async def reconcile_at_start(attempts: AttemptLog, clock: Clock, live: set[int],
         pause = min(pause * 2, START_RETRY_LONGEST_S)
 
 
-async def _dial(app: App, backend: BackendName, seed: int, speed: float,
-                days: float) -> CampaignStats:
-    clock: Clock = AcceleratedClock(app.clock.now(), speed) if speed != 1.0 else app.clock
-    sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
-    if backend != "sim":
-        raise click.UsageError("only the sim backend can be driven from `followup dial` "
-                               "today; the Asterisk backend runs under `followup run`")
-    factory = sim_telephony_factory(app, clock, sleep, seed, app.data_dir / "sim-calls")
+@contextlib.asynccontextmanager
+async def _dialer(app: App, backend: BackendName, clock: Clock, sleep: Sleep,
+                  seed: int) -> AsyncIterator[DialerParts]:
+    """The dialer on `backend`, started (Asterisk: connected, and what a stopped dialer left
+    open settled against the channels still live), and closed at the end."""
+    live: set[int] = set()
+    started: list[AsteriskBackend] = []
+    if backend == "asterisk":
+        def factory(handler: IvrCallHandler, scripts: list[Script]) -> Telephony:
+            ast = asterisk_backend(app, clock, handler)
+            started.append(ast)
+            return ast
+    else:
+        factory = sim_telephony_factory(app, clock, sleep, seed,
+                                        Path(app.data_dir) / "sim-calls")
     parts = build_dialer(app, clock, sleep, factory, backend=backend)
     try:
-        reconciled = await reconcile_at_start(parts.attempts, clock, set(),
+        for ast in started:
+            await ast.start()
+            live |= {int(a) for a in await ast.live_attempts() if a.isascii() and a.isdigit()}
+        reconciled = await reconcile_at_start(parts.attempts, clock, live,
                                               all_claims_are_dead=app.db.dialect == "sqlite")
         if reconciled:
-            click.echo(f"settled {reconciled} call(s) left open by a stopped dialer")
+            log.warning("settled %d call(s) left open by a stopped dialer", reconciled)
+        yield parts
+    finally:
+        for ast in started:
+            await ast.close()
+        parts.close()
+
+
+def _clock(app: App, backend: BackendName, speed: float,
+           epoch: dt.datetime | None = None) -> tuple[Clock, Sleep]:
+    if speed == 1.0:
+        return app.clock, asyncio.sleep
+    if backend == "asterisk":
+        raise click.UsageError("--speed is for the sim backend; Asterisk runs in real time")
+    clock = sim_clock(app.clock.now(), speed, epoch)
+    return clock, clock.sleep
+
+
+async def _dial(app: App, backend: BackendName, seed: int, speed: float,
+                days: float) -> CampaignStats:
+    if backend == "asterisk" and days:
+        raise click.UsageError("--days is for the sim backend: real calls cannot skip ahead")
+    clock, sleep = _clock(app, backend, speed)
+    async with _dialer(app, backend, clock, sleep, seed) as parts:
         stop = asyncio.Event()
         skip = clock.jump_to if isinstance(clock, AcceleratedClock) else None
         horizon = clock.now() + dt.timedelta(days=days)
         return await parts.campaign.run(stop, until_idle=True, next_due=parts.claimer.next_due,
                                         horizon=horizon, skip_idle=skip)
-    finally:
-        parts.close()
 
 
 @click.command()
@@ -116,10 +150,11 @@ async def _dial(app: App, backend: BackendName, seed: int, speed: float,
               help="Run simulated time this many times faster (sim backend).")
 @click.option("--days", type=click.FloatRange(0, 365), default=0.0, show_default=True,
               help="Also make the retries and calls that fall due in this many days "
-                   "(simulated time skips the idle hours).")
+                   "(sim backend: simulated time skips the idle hours).")
 @pass_app
 def dial(app: App, backend: BackendName | None, seed: int, speed: float, days: float) -> None:
-    """Call every patient whose follow-up is due now, then stop.
+    """Call every patient whose follow-up is due now, then stop (on the sim backend, or
+    through Asterisk with `--backend asterisk`).
 
     Calls are made only inside each patient's calling window and the hospital's calling
     hours; opted-out, deceased and readmitted patients are skipped (and their tasks
@@ -171,36 +206,11 @@ async def _run(app: App, backend: BackendName, seed: int, jobs: object, speed: f
                sim_epoch: dt.datetime | None = None) -> None:
     from engine.daemon import Daemon, DaemonJobs
 
-    clock: Clock = sim_clock(app.clock.now(), speed, sim_epoch) if speed != 1.0 \
-        else app.clock
-    sleep = clock.sleep if isinstance(clock, AcceleratedClock) else asyncio.sleep
-    live: set[int] = set()
-    started: list[AsteriskBackend] = []
-    if backend == "asterisk":
-        if speed != 1.0:
-            raise click.UsageError("--speed is for the sim backend; Asterisk runs in real time")
-
-        def factory(handler: IvrCallHandler, scripts: list[Script]) -> Telephony:
-            ast = asterisk_backend(app, clock, handler)
-            started.append(ast)
-            return ast
-    else:
-        factory = sim_telephony_factory(app, clock, sleep, seed,
-                                        Path(app.data_dir) / "sim-calls")
-    parts = build_dialer(app, clock, sleep, factory, backend=backend)
-    try:
-        for ast in started:
-            await ast.start()
-            live |= {int(a) for a in await ast.live_attempts() if a.isascii() and a.isdigit()}
-        await reconcile_at_start(parts.attempts, clock, live,
-                                 all_claims_are_dead=app.db.dialect == "sqlite")
+    clock, sleep = _clock(app, backend, speed, sim_epoch)
+    async with _dialer(app, backend, clock, sleep, seed) as parts:
         wired = jobs if isinstance(jobs, DaemonJobs) else DaemonJobs()
         wired.services["live_feed"] = live_feed_service(app, parts)
         daemon = Daemon(parts.campaign, wired, app.settings.hospital.default_timezone,
                         clock, parts.claimer.next_due)
         daemon.install_signal_handlers()
         await daemon.run()
-    finally:
-        for ast in started:
-            await ast.close()
-        parts.close()
