@@ -372,6 +372,81 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "problem.not_grantable": ("不能临时授予", "cannot be granted"),
     "problem.not_yourself": ("不能给自己授权", "cannot be granted to yourself"),
     "problem.not_an_extension": ("不是分机号", "is not an extension"),
+    # -- the do-not-call list (/dnc, the patient page) -----------------------------------
+    "nav.dnc": ("免打扰名单", "Do not call"),
+    "dnc.title": ("免打扰名单", "Do-not-call list"),
+    "dnc.intro": ("名单上的号码全院不再外呼（按号码，不分科室）；"
+                  "新加入的号码在下一次拨号前即生效。",
+                  "Numbers on this list are never called, hospital-wide (by number, not by "
+                  "department); a number added here stops the very next call."),
+    "dnc.q": ("号码、患者姓名或备注", "Number, patient name or note"),
+    "dnc.show_all": ("包括已移除和已到期的", "Include removed and expired entries"),
+    "dnc.phone": ("号码", "Number"),
+    "dnc.reason": ("原因", "Reason"),
+    "dnc.patient": ("患者", "Patient"),
+    "dnc.note": ("备注", "Note"),
+    "dnc.source": ("来源", "Source"),
+    "dnc.added": ("加入人 / 时间", "Added by / at"),
+    "dnc.expires": ("到期", "Expires"),
+    "dnc.never": ("长期有效", "Never"),
+    "dnc.state": ("状态", "State"),
+    "dnc.why": ("移除原因（必填）", "Why remove it (required)"),
+    "dnc.remove": ("移除", "Remove"),
+    "dnc.empty": ("没有符合条件的号码。", "No numbers match."),
+    "dnc.truncated": ("只显示最新的 500 条，请用搜索缩小范围。",
+                      "Only the newest 500 are shown: search to narrow the list."),
+    "dnc.add": ("加入名单", "Add a number"),
+    "dnc.expires_on": ("到期日（可选；当日 0 点起恢复外呼）",
+                       "Expires on (optional; calls resume from 00:00 that day)"),
+    "dnc.added_done": ("号码已加入免打扰名单", "The number is on the do-not-call list"),
+    "dnc.already_listed": ("该号码已因同一原因在名单上，未作改动",
+                           "The number is already on the list for that reason: nothing changed"),
+    "dnc.removed": ("号码已移出免打扰名单", "The number was taken off the list"),
+    "dnc.already_removed": ("该条目已被移除，未作改动",
+                            "That entry was already removed: nothing changed"),
+    "dnc.import": ("导入 CSV", "Import a CSV list"),
+    "dnc.file": ("CSV 文件", "CSV file"),
+    "dnc.import_help": (
+        "首行为表头 phone,reason,note,expires（只有 phone 必填）。reason 填 patient_request"
+        "（患者要求，留空即此项）、wrong_number（号码有误）或 other（其他）；expires 为到期日 "
+        "YYYY-MM-DD。编码 UTF-8（可带 BOM）或 GBK，最大 200 KB。"
+        "有问题的行逐行列出，其余照常导入。",
+        "The first line is the header phone,reason,note,expires (only phone is required). "
+        "reason is patient_request (the default), wrong_number or other; expires is a day, "
+        "YYYY-MM-DD. UTF-8 (with or without a BOM) or GBK, up to 200 KB. Each bad line is "
+        "listed; the others are imported."),
+    "dnc.import_done": ("已导入 {imported} 个号码；{already} 个已在名单上；{bad} 行有问题。",
+                        "{imported} numbers imported; {already} were already listed; "
+                        "{bad} lines had problems."),
+    "dnc.line": ("第 {line} 行", "Line {line}"),
+    "dnc.on_list": ("免打扰", "Do not call"),
+    "dnc.not_listed": ("不在免打扰名单上", "Not on the do-not-call list"),
+    "dnc.since": ("自 {since} 起", "since {since}"),
+    "dnc.until": ("至 {until}", "until {until}"),
+    "dnc_reason.patient_request": ("患者要求", "Patient's request"),
+    "dnc_reason.wrong_number": ("号码有误（非本人）", "Wrong number (not theirs)"),
+    "dnc_reason.other": ("其他", "Other"),
+    "dnc_source.console": ("控制台", "Console"),
+    "dnc_source.cli": ("命令行", "Command line"),
+    "dnc_source.import": ("批量导入", "Import"),
+    "dnc_source.ticket": ("工单处理", "Ticket"),
+    "dnc_state.in_force": ("生效中", "In force"),
+    "dnc_state.expired": ("已到期", "Expired"),
+    "dnc_state.removed": ("已移除", "Removed"),
+    "dnc_problem.missing_phone": ("缺少号码", "no number"),
+    "dnc_problem.bad_number": ("号码无效", "not a valid number"),
+    "dnc_problem.unknown_reason": ("原因无法识别", "unknown reason"),
+    "dnc_problem.bad_date": ("到期日无效（须为今天之后的 YYYY-MM-DD）",
+                             "bad expiry date (a day after today, YYYY-MM-DD)"),
+    "dnc_problem.note_too_long": ("备注超过 256 字", "note longer than 256 characters"),
+    "dnc_problem.too_many_columns": ("列数过多", "too many columns"),
+    "problem.not_a_phone": ("不是有效的电话号码", "is not a valid phone number"),
+    "problem.not_after_today": ("须在今天之后", "must be after today"),
+    "problem.csv_not_text": ("不是 UTF-8 或 GBK 编码的 CSV 文本",
+                             "is not CSV text in UTF-8 or GBK"),
+    "problem.csv_no_header": ("首行须为表头 phone,reason,note,expires",
+                              "needs the header line phone,reason,note,expires"),
+    "problem.csv_unreadable": ("无法按 CSV 读取", "cannot be read as CSV"),
 }
 
 # The catalogue prefix of each stored enum the console shows (`t(prefix ~ '.' ~ value)`).
@@ -380,6 +455,7 @@ ENUM_PREFIXES: dict[str, str] = {
     "AttemptStatus": "attempt", "Severity": "sev", "Sex": "sex", "EncounterType": "enc",
     "Role": "role", "TicketStatus": "tstatus", "AnswerSource": "source",
     "TicketReason": "reason", "YesNo": "yesno", "QuestionKind": "qkind",
+    "DncReason": "dnc_reason", "DncSource": "dnc_source",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {

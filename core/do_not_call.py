@@ -58,8 +58,9 @@ def blocked(conn: Connection | Session, phones: Collection[str],
     return out
 
 
-def _existing(session: Session, phone: str, reason: DncReason,
-              now: dt.datetime) -> DoNotCall | None:
+def entry_in_force(session: Session, phone: str, reason: DncReason,
+                   now: dt.datetime) -> DoNotCall | None:
+    """The entry putting `phone` on the list for `reason` at `now`, if there is one."""
     return session.execute(select(DoNotCall).where(
         DoNotCall.phone == phone, DoNotCall.reason == reason, in_force(now))
     ).scalars().first()
@@ -70,7 +71,7 @@ def add(session: Session, audit: AuditLog, *, phone: str, reason: DncReason,
         patient_id: int | None = None, expires_at: dt.datetime | None = None) -> DoNotCall:
     """Put `phone` (E.164, already validated) on the list, audited. A number already on
     the list for the same reason is left as it is (and returned)."""
-    existing = _existing(session, phone, reason, now)
+    existing = entry_in_force(session, phone, reason, now)
     if existing is not None:
         return existing
     entry = DoNotCall(phone=phone, reason=reason, source=source, note=note,
@@ -240,12 +241,28 @@ class GoodLine:
     expires_at: dt.datetime | None
 
 
+class CsvProblem(StrEnum):
+    """Why a whole file was refused."""
+
+    NOT_TEXT = "not_text"  # binary, UTF-16, or neither UTF-8 nor GB18030
+    NO_HEADER = "no_header"  # empty, or the first line does not name the columns
+    UNREADABLE = "unreadable"  # the csv module gave up on a line
+
+
+class CsvRefused(InvalidRequest):
+    """A file that is not a usable CSV list; nothing was added. `problem` says why."""
+
+    def __init__(self, problem: CsvProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
 def decode_csv(data: bytes) -> str:
     """A CSV file's text: UTF-8 (a byte-order mark is dropped), else GB18030 (GBK's
-    superset). Raises InvalidRequest for anything else (binary data, UTF-16, ...)."""
+    superset). Raises CsvRefused for anything else (binary data, UTF-16, ...)."""
     if b"\x00" in data:  # UTF-16 or a binary file: both decoders would take it
-        raise InvalidRequest("the file is not a text CSV file (it holds NUL bytes; "
-                             "save it as CSV UTF-8)")
+        raise CsvRefused(CsvProblem.NOT_TEXT, "the file is not a text CSV file (it holds "
+                         "NUL bytes; save it as CSV UTF-8)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -253,16 +270,17 @@ def decode_csv(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError:
-        raise InvalidRequest("the file is neither UTF-8 nor GBK/GB18030 text") from None
+        raise CsvRefused(CsvProblem.NOT_TEXT,
+                         "the file is neither UTF-8 nor GBK/GB18030 text") from None
 
 
 def _header(row: list[str]) -> list[str]:
     names = [cell.strip().lower() for cell in row]
     unknown = [n for n in names if n not in CSV_COLUMNS]
     if "phone" not in names or unknown or len(set(names)) != len(names):
-        raise InvalidRequest("the first line must be a header naming the columns "
-                             f"{','.join(CSV_COLUMNS)} (phone required; found "
-                             f"{','.join(names)!r})")
+        raise CsvRefused(CsvProblem.NO_HEADER, "the first line must be a header naming "
+                         f"the columns {','.join(CSV_COLUMNS)} (phone required; found "
+                         f"{','.join(names)!r})")
     return names
 
 
@@ -301,10 +319,11 @@ def _parse_line(line: int, cells: dict[str, str], extra: bool, region: str,
 def parse_csv(text: str, *, region: str, timezone: str,
               now: dt.datetime) -> tuple[list[GoodLine], list[BadLine]]:
     """The good lines and the bad ones of an import's text (nothing is stored). Blank lines
-    and lines of empty cells are skipped. Raises InvalidRequest without a usable header, or
-    for text holding a NUL (a binary file)."""
+    and lines of empty cells are skipped. Raises CsvRefused without a usable header, or for
+    text holding a NUL (a binary file)."""
     if "\x00" in text:
-        raise InvalidRequest("the file is not a text CSV file (it holds NUL characters)")
+        raise CsvRefused(CsvProblem.NOT_TEXT,
+                         "the file is not a text CSV file (it holds NUL characters)")
     # newline="": the reader sees "\r\n", "\r" and "\n" ends, and quoted line breaks
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header: list[str] | None = None
@@ -327,10 +346,11 @@ def parse_csv(text: str, *, region: str, timezone: str,
             else:
                 good.append(parsed)
     except csv.Error as exc:  # a NUL, a field past the csv module's size limit
-        raise InvalidRequest(f"line {start}: not readable as CSV ({exc})") from exc
+        raise CsvRefused(CsvProblem.UNREADABLE,
+                         f"line {start}: not readable as CSV ({exc})") from exc
     if header is None:
-        raise InvalidRequest("the file is empty: it needs a header line "
-                             f"{','.join(CSV_COLUMNS)} and one number a line")
+        raise CsvRefused(CsvProblem.NO_HEADER, "the file is empty: it needs a header line "
+                         f"{','.join(CSV_COLUMNS)} and one number a line")
     return good, bad
 
 
@@ -341,7 +361,7 @@ def import_csv(session: Session, audit: AuditLog, text: str, actor: str, now: dt
     `dnc.import` with the counts and the new entries' ids. A number already on the list for
     the same reason (before or earlier in the file) is not added again.
 
-    Raises InvalidRequest when the header is missing or wrong (nothing is added).
+    Raises CsvRefused when the header is missing or wrong (nothing is added).
     """
     good, bad = parse_csv(text, region=region, timezone=timezone, now=now)
     listed: set[tuple[str, DncReason]] = set()

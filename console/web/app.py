@@ -28,6 +28,7 @@ from console.questions import question_name, script_name
 from console.wallboard import WallboardHub
 from console.web import views_admin as admin
 from console.web import views_auth as auth
+from console.web import views_dnc as dnc
 from console.web import views_pages as pages
 from console.web import views_reports as reports
 from console.web import views_spotcheck as spot
@@ -137,6 +138,10 @@ def routes() -> list[Route | Mount]:
         Route("/users", admin.add_user, methods=["POST"]),
         Route("/users/{id:int}/grant", admin.grant, methods=["POST"]),
         Route("/users/{id:int}/active", admin.set_active, methods=["POST"]),
+        Route("/dnc", dnc.dnc_page, methods=["GET"]),
+        Route("/dnc", dnc.dnc_add, methods=["POST"]),
+        Route("/dnc/import", dnc.dnc_import, methods=["POST"]),
+        Route("/dnc/{id:int}/remove", dnc.dnc_remove, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

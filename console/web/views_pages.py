@@ -42,6 +42,7 @@ from console.web.base import (
     redirect,
     render,
 )
+from console.web.views_dnc import patient_dnc
 from console.web.views_wallboard import wallboard_context
 from core.enums import DialOutcome, ScriptOutcome, TaskStatus, YesNo
 from core.errors import NotFound
@@ -175,7 +176,8 @@ async def patient_view(request: Request) -> Response:
     patient_id = path_id(request)
     page = await audited(request, who, "patient", patient_id,
                          lambda s: patient_page(s, who, patient_id))
-    return render(request, "patient.html", {"p": page}, who=who)
+    dnc = await patient_dnc(request, who, page.patient)
+    return render(request, "patient.html", {"p": page, "dnc": dnc}, who=who)
 
 
 async def _recording(request: Request, access: AccessKind) -> Response:
