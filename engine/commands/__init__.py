@@ -9,6 +9,7 @@ from engine.commands import (
     console,
     demo,
     dial,
+    dnc,
     doctor,
     fhir,
     his,
@@ -16,4 +17,5 @@ from engine.commands import (
     prompts,
 )
 
-COMMAND_MODULES = (asterisk, audit, campaign, console, demo, dial, doctor, fhir, his, plan, prompts)
+COMMAND_MODULES = (asterisk, audit, campaign, console, demo, dial, dnc, doctor, fhir, his, plan,
+                   prompts)
