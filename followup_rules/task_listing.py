@@ -1,4 +1,5 @@
-"""`followup tasks`: the planned calls as a readable list, filtered (a store query)."""
+"""`followup tasks`: the planned calls as a readable list, filtered (one store query, each
+task with its latest call attempt), and a call's outcome in plain words."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 from sqlalchemy import Table, and_, func, or_, select, true
 from sqlalchemy.orm import aliased
 
-from core.enums import TaskStatus
+from core.enums import AttemptStatus, DialOutcome, ScriptOutcome, TaskStatus
 from core.store.db import Database
-from core.store.models import Department, FollowupTask, Patient
+from core.store.models import CallAttempt, Department, FollowupTask, Patient
 
 TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
@@ -28,6 +29,49 @@ class TaskFilter:
     limit: int = 50
 
 
+DIAL_WORDS = {
+    DialOutcome.ANSWERED: "answered", DialOutcome.BUSY: "busy",
+    DialOutcome.NO_ANSWER: "no answer", DialOutcome.UNREACHABLE: "unreachable",
+    DialOutcome.CONGESTION: "network busy", DialOutcome.INVALID_NUMBER: "invalid number",
+    DialOutcome.FAILED: "not placed", DialOutcome.ERROR: "system error",
+    DialOutcome.MACHINE: "answering machine"}
+SCRIPT_WORDS = {
+    ScriptOutcome.COMPLETED: "completed", ScriptOutcome.PARTIAL: "partly answered",
+    ScriptOutcome.REFUSED: "refused", ScriptOutcome.IDENTITY_FAILED: "identity not confirmed",
+    ScriptOutcome.OPTED_OUT: "opted out", ScriptOutcome.TRANSFERRED: "transferred to a person",
+    ScriptOutcome.ESCALATED: "escalated (red flag)",
+    ScriptOutcome.HANDOFF_UNANSWERED: "handed over, nobody took it"}
+STATUS_WORDS = {
+    AttemptStatus.DIALING: "dialling", AttemptStatus.IN_CALL: "in call",
+    AttemptStatus.ENDED: "ended", AttemptStatus.UNKNOWN: "outcome unknown"}
+
+
+def outcome_words(status: AttemptStatus, dial: DialOutcome | None,
+                  script: ScriptOutcome | None) -> str:
+    """How a call attempt ended, in plain words: the script's outcome on an answered call,
+    else the dial's, else where the attempt stands."""
+    if script is not None:
+        return SCRIPT_WORDS[script]
+    if dial is not None:
+        return DIAL_WORDS[dial]
+    return STATUS_WORDS[status]
+
+
+@dataclass(frozen=True, slots=True)
+class LastAttempt:
+    """A task's latest call attempt."""
+
+    number: int
+    status: AttemptStatus
+    dial_outcome: DialOutcome | None
+    script_outcome: ScriptOutcome | None
+    created_at: dt.datetime  # when it was placed (UTC)
+
+    @property
+    def words(self) -> str:
+        return outcome_words(self.status, self.dial_outcome, self.script_outcome)
+
+
 @dataclass(frozen=True, slots=True)
 class TaskLine:
     task_id: int
@@ -39,10 +83,13 @@ class TaskLine:
     scripts: tuple[str, ...]
     status: str
     note: str
+    last_attempt: LastAttempt | None = None
 
 
 def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
-    """Tasks matching `flt`, soonest first, and how many match in all."""
+    """Tasks matching `flt`, soonest first, each with its latest attempt (in the same query:
+    the attempt with the task's highest id, found by the attempts' task index), and how
+    many match in all."""
     t, p, d = TASKS.c, PATIENTS.c, DEPARTMENTS.c
     conds: list[Any] = []
     if flt.status is not None:
@@ -59,15 +106,20 @@ def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
                                       .join(DEPARTMENTS, d.id == t.department_id))
             .where(and_(true(), *conds)))
     host = aliased(FollowupTask)
+    last = aliased(CallAttempt)
+    latest = (select(func.max(CallAttempt.id)).where(CallAttempt.task_id == t.id)
+              .correlate(TASKS).scalar_subquery())
     with db.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
         rows = conn.execute(
             select(t.id, p.his_id, d.code, t.rule_id, t.due_date, t.calling_window,
                    t.call_scripts, t.script_version, t.status, t.cancel_reason, host.id,
-                   t.attempts, t.max_attempts)
+                   t.attempts, t.max_attempts, last.number, last.status, last.dial_outcome,
+                   last.script_outcome, last.created_at)
             .select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
                          .join(DEPARTMENTS, d.id == t.department_id)
-                         .outerjoin(host, host.id == t.merged_into_id))
+                         .outerjoin(host, host.id == t.merged_into_id)
+                         .outerjoin(last, last.id == latest))
             .where(and_(true(), *conds))
             .order_by(t.due_date, t.priority, t.id).limit(flt.limit)).all()
     lines = []
@@ -79,6 +131,7 @@ def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
             note = f"asked in call #{r[10]}"
         else:
             note = f"attempts {r[11]}/{r[12]}"
+        attempt = None if r[13] is None else LastAttempt(r[13], r[14], r[15], r[16], r[17])
         lines.append(TaskLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()),
-                              status.value, note))
+                              status.value, note, attempt))
     return lines, total

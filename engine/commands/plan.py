@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import click
 
+from core.calling_window import zone
 from core.enums import TaskStatus
 from engine.app import App
 from engine.context import pass_app
 from engine.planning import planning_service
-from followup_rules.task_listing import TaskFilter, list_tasks
+from followup_rules.task_listing import TaskFilter, TaskLine, list_tasks
 
 
 def register(cli: click.Group) -> None:
@@ -87,8 +89,9 @@ def tasks(app: App, status: str | None, department: str | None, due_from: dt.dat
 
     \b
     Columns: call number, patient, department, rule, due day, calling hours,
-    scripts the call asks (in order), state, and a note (attempts so far, why
-    it was cancelled, or which call it was joined into).
+    scripts the call asks (in order), state, and a note (attempts so far and
+    how the last one went, at what hospital time; why it was cancelled; or
+    which call it was joined into).
 
     \b
     Examples:
@@ -99,12 +102,21 @@ def tasks(app: App, status: str | None, department: str | None, due_from: dt.dat
                      due_from=due_from.date() if due_from else None,
                      due_to=due_to.date() if due_to else None, patient=patient, limit=limit)
     lines, total = list_tasks(app.db, flt)
+    tz = zone(app.settings.hospital.default_timezone)
     headers = ("#", "patient", "dept", "rule", "due", "hours", "scripts", "state", "note")
     rows = [(str(t.task_id), t.patient_his_id, t.department, t.rule_id, t.due_date.isoformat(),
-             t.window, " + ".join(t.scripts), t.status, t.note) for t in lines]
+             t.window, " + ".join(t.scripts), t.status, _note(t, tz)) for t in lines]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     click.echo(f"{len(lines)} of {total} calls shown" if total > len(lines)
                else f"{total} calls")
+
+
+def _note(line: TaskLine, tz: ZoneInfo) -> str:
+    """The listing's note, with how the last call went and when (hospital time)."""
+    last = line.last_attempt
+    if last is None:
+        return line.note
+    return f"{line.note}, last: {last.words} {last.created_at.astimezone(tz):%m-%d %H:%M}"
