@@ -17,8 +17,9 @@ from core.store.db import Database
 from core.store.models import CallAttempt, FollowupTask
 from engine.cli import cli
 from followup_rules.task_listing import TaskFilter, list_tasks, outcome_words
-from tests.contract.test_planning import NOW, _seed, _service
+from tests.contract.test_planning import _seed, _service
 from tests.contract.test_planning_cli import store
+from tests.unit.rules.factories import NOW
 
 __all__ = ["store"]
 
@@ -89,6 +90,7 @@ def test_the_cli_note_says_how_the_last_call_went_in_hospital_time(
     assert runner.invoke(cli, ["--data-dir", str(tmp_path), "plan"]).exit_code == 0
     with store.engine.begin() as conn:
         task = conn.execute(select(FollowupTask).order_by(FollowupTask.due_date)).first()
+        assert task is not None
         conn.execute(insert(CallAttempt), [_attempt(
             task, 1, dt.datetime(2026, 12, 8, 2, 31, tzinfo=dt.UTC), DialOutcome.BUSY)])
         conn.execute(FollowupTask.__table__.update().where(  # type: ignore[attr-defined]
