@@ -3,8 +3,9 @@
 Each `followup run` serves its calls' progress as server-sent events (`dialer.live_feed`)
 and announces the feed's URL in the store (`core.live_feeds`). The console's hub looks for
 feeds every few seconds, follows each one, keeps the calls in progress of all of them, and
-fans every change out to the browsers watching the wallboard, each filtered to the
-departments its viewer may see. Nothing is polled per change: a call's state reaches the
+fans every change out to the browsers watching the wallboard, each call filtered to the
+departments its viewer may see (the nurses' and agents' states go to every viewer: the
+handoff queues serve every department). Nothing is polled per change: a call's state reaches the
 browser as the dialer publishes it.
 
 Feed messages are parsed into `LiveCall` values here, at the edge; a malformed one is
@@ -69,6 +70,32 @@ def parse_call(owner: str, m: Message) -> LiveCall:
                     None if agent is None else str(agent))
 
 
+AGENT_STATES = ("available", "ringing", "talking", "paused", "unavailable")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAgent:
+    key: str  # "<dialer>/<queue>/<member>"
+    queue: str
+    member: str
+    state: str
+    since: str
+
+    def message(self) -> Message:
+        return {"type": "agent", "key": self.key, "queue": self.queue, "member": self.member,
+                "state": self.state, "since": self.since}
+
+
+def parse_agent(owner: str, m: Message) -> LiveAgent:
+    """A feed's agent message as a typed value; raises ValueError/KeyError/TypeError."""
+    state = str(m["state"])
+    if state not in AGENT_STATES:
+        raise ValueError(f"unknown agent state {state!r}")
+    queue, member = str(m["queue"]), str(m["member"])
+    return LiveAgent(f"{owner}/{queue}/{member}", queue, member, state,
+                     dt.datetime.fromisoformat(str(m["since"])).isoformat())
+
+
 @dataclass
 class _Viewer:
     scope: Scope
@@ -83,6 +110,7 @@ class _Feed:
     url: str
     task: asyncio.Task[None]
     calls: dict[str, LiveCall] = field(default_factory=dict)
+    agents: dict[str, LiveAgent] = field(default_factory=dict)
     lines: tuple[int, int, int] = (0, 0, 0)  # in use, cap, dialled in the last minute
 
 
@@ -110,6 +138,8 @@ class WallboardHub:
         viewer.queue.put_nowait({"type": "snapshot",
                                  "calls": [c.message() for c in self.calls()
                                            if viewer.sees(c.department_id)],
+                                 "agents": [a.message() for f in self._feeds.values()
+                                            for a in f.agents.values()],
                                  "lines": self.lines()})
         self._viewers.append(viewer)
         return viewer.queue
@@ -194,7 +224,10 @@ class WallboardHub:
         feed = self._feeds[owner]
         for call in feed.calls.values():
             self._send({"type": "end", "key": call.key}, call.department_id)
+        for key in feed.agents:
+            self._send({"type": "agent_gone", "key": key})
         feed.calls.clear()
+        feed.agents.clear()
         feed.lines = (0, 0, 0)
         if not keep_feed:
             del self._feeds[owner]
@@ -217,7 +250,11 @@ class WallboardHub:
                 for key in gone:
                     old = feed.calls.pop(key)
                     self._send({"type": "end", "key": key}, old.department_id)
+                for item in m.get("agents", []):
+                    self._take_agent(feed, parse_agent(owner, item))
                 self._take_lines(feed, m["lines"])
+            elif kind == "agent":
+                self._take_agent(feed, parse_agent(owner, m))
             elif kind == "call":
                 call = parse_call(owner, m)
                 feed.calls[call.key] = call
@@ -232,6 +269,10 @@ class WallboardHub:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("wallboard: feed %s sent a message it cannot read (%s): %.200s",
                         owner, exc, data)
+
+    def _take_agent(self, feed: _Feed, agent: LiveAgent) -> None:
+        feed.agents[agent.key] = agent
+        self._send(agent.message())  # the queues serve every department
 
     def _take_lines(self, feed: _Feed, m: Message) -> None:
         feed.lines = (int(m["in_use"]), int(m["max"]), int(m["dialled_last_min"]))

@@ -1,6 +1,7 @@
 """This dialer's calls as they happen, for the wallboard: a `ProgressBus` subscriber.
 
-Each call in progress is one `LiveCall` (department, script, state, since when); every
+Each call in progress is one `LiveCall` (department, script, state, since when), and each
+nurse or agent in the handoff queues one `AgentStatus` (`agent`, fed by the backend); every
 change is pushed at once, as a small JSON-ready dict, to each subscriber's queue (the live
 feed's clients, `dialer.live_feed`). A new subscriber first gets a snapshot. Nothing here
 touches the store: the wallboard follows the calls' own events, not the tables.
@@ -21,6 +22,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.enums import CallProgress
+from dialer.agents import AgentStatus
 from dialer.call_plan import AttemptId, ProgressEvent
 
 Message = dict[str, Any]
@@ -74,6 +76,7 @@ class LiveBoard:
         self._lines = lines
         self._max_backlog = max_backlog
         self.calls: dict[AttemptId, LiveCall] = {}
+        self.agents: dict[tuple[str, str], AgentStatus] = {}  # (queue, member) -> state
         self._subscribers: list[asyncio.Queue[Message | None]] = []
         self._dialled: deque[dt.datetime] = deque()  # when each recent call was dialled
 
@@ -109,6 +112,15 @@ class LiveBoard:
                 call.agent = event.agent
         self._push(call.message())
 
+    def agent(self, status: AgentStatus) -> None:
+        """A queue member's state (`dialer.agents`): pushed when it changes."""
+        key = (status.queue, status.member)
+        known = self.agents.get(key)
+        if known is not None and known.state is status.state:
+            return
+        self.agents[key] = status
+        self._push(_agent_message(status))
+
     # -- what subscribers receive ------------------------------------------------------------
 
     def lines(self) -> Message:
@@ -122,6 +134,7 @@ class LiveBoard:
 
     def snapshot(self) -> Message:
         return {"type": "snapshot", "calls": [c.message() for c in self.calls.values()],
+                "agents": [_agent_message(a) for a in self.agents.values()],
                 "lines": self.lines()}
 
     def subscribe(self) -> asyncio.Queue[Message | None]:
@@ -152,3 +165,8 @@ class LiveBoard:
                 queue.put_nowait(None)
             else:
                 queue.put_nowait(message)
+
+
+def _agent_message(status: AgentStatus) -> Message:
+    return {"type": "agent", "queue": status.queue, "member": status.member,
+            "state": status.state.value, "since": status.at.isoformat()}

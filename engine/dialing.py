@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from core.clock import Clock
 from core.errors import ConfigError
 from core.settings import BackendName
+from dialer.agents import AgentSource
 from dialer.attempt_log import AttemptLog
 from dialer.call_handler import IvrCallHandler
 from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
@@ -154,6 +155,8 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
                         spool_sweep=functools.partial(sweep_spool, app.db, attempts, recordings))
     board = LiveBoard(clock, lambda: (pacer.in_use, pacer.max_channels))
     campaign.events.subscribe(board)
+    if isinstance(telephony, AgentSource):
+        telephony.watch_agents(board.agent)
     return DialerParts(campaign, claimer, attempts, lock, recognizer, board)
 
 

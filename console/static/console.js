@@ -71,6 +71,7 @@
     var labels = JSON.parse(board.getAttribute("data-labels"));
     var states = ["dialling", "ringing", "in_ivr", "in_queue", "with_person"];
     var calls = {};
+    var agents = {};
     var paused = {};
     var status = document.getElementById("wb-status");
     var pending = false;
@@ -87,7 +88,7 @@
     }
     function render() {
       pending = false;
-      var byDept = {}, byScript = {}, agents = [], total = 0, queued = 0, oldest = null;
+      var byDept = {}, byScript = {}, total = 0, queued = 0, oldest = null;
       Object.keys(calls).forEach(function (key) {
         var c = calls[key];
         total += 1;
@@ -98,7 +99,6 @@
           queued += 1;
           if (!oldest || c.queued_at < oldest) { oldest = c.queued_at; }
         }
-        if (c.state === "with_person") { agents.push(c); }
       });
       text("wb-total", String(total));
       text("wb-queue", String(queued));
@@ -126,13 +126,16 @@
       });
       var abody = document.querySelector("#wb-agents tbody");
       abody.textContent = "";
-      agents.forEach(function (c) {
-        var row = document.createElement("tr");
-        cell(row, c.agent || "—");
-        cell(row, depts[c.department_id] || "");
-        cell(row, minutes(c.since));
-        abody.appendChild(row);
-      });
+      Object.keys(agents).map(function (k) { return agents[k]; })
+        .sort(function (a, b) { return a.member < b.member ? -1 : a.member > b.member ? 1 : 0; })
+        .forEach(function (a) {
+          var row = document.createElement("tr");
+          row.setAttribute("data-state", a.state);
+          cell(row, a.member);
+          cell(row, labels["agent_" + a.state] || a.state);
+          cell(row, minutes(a.since));
+          abody.appendChild(row);
+        });
     }
     function later() {
       if (!pending) { pending = true; window.setTimeout(render, 200); }
@@ -140,12 +143,18 @@
     function take(m) {
       if (m.type === "snapshot") {
         calls = {};
+        agents = {};
         m.calls.forEach(function (c) { calls[c.key] = c; });
+        (m.agents || []).forEach(function (a) { agents[a.key] = a; });
         take(m.lines);
       } else if (m.type === "call") {
         calls[m.key] = m;
       } else if (m.type === "end") {
         delete calls[m.key];
+      } else if (m.type === "agent") {
+        agents[m.key] = m;
+      } else if (m.type === "agent_gone") {
+        delete agents[m.key];
       } else if (m.type === "lines") {
         text("wb-lines", m.in_use + " / " + m.max);
         text("wb-cpm", String(m.dialled_last_min));

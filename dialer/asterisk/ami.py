@@ -37,6 +37,7 @@ from dialer.asterisk.ami_messages import (
     ChannelStatus,
     CoreShowChannel,
     ListComplete,
+    QueueMemberStatus,
     Shutdown,
     event_is_used,
     parse_event,
@@ -202,6 +203,11 @@ class AmiClient:
                                              require_ready=False)
         return ([c for c in channels if isinstance(c, CoreShowChannel)],
                 [s for s in statuses if isinstance(s, ChannelStatus)])
+
+    async def queue_members(self) -> list[QueueMemberStatus]:
+        """Every member of every queue and its state now (QueueStatus)."""
+        _, items = await self.send_action("QueueStatus", is_list=True, require_ready=False)
+        return [m for m in items if isinstance(m, QueueMemberStatus)]
 
     # -- the connection loop --------------------------------------------------------------
 

@@ -148,6 +148,26 @@ class QueueCallerAbandon(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueMemberStatus:
+    """A queue member's state (`QueueMemberStatus`, `QueueMemberAdded`, `QueueMemberPause`,
+    and the `QueueMember` items of a `QueueStatus` list)."""
+
+    queue: str
+    member_name: str
+    interface: str
+    status: int | None  # Asterisk's device state number
+    paused: bool
+    in_call: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMemberRemoved:
+    queue: str
+    member_name: str
+    interface: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConnect(ChannelEvent):
     queue: str
     interface: str
@@ -219,7 +239,8 @@ class ListComplete:
 
 AmiEvent = (FullyBooted | Shutdown | OriginateResponse | Newchannel | Newstate | VarSet
             | DialBegin | DialState | DialEnd | Hangup | QueueCallerJoin | QueueCallerAbandon
-            | AgentConnect | AgentComplete | MixMonitorStart | DTMFEnd | Cdr | CoreShowChannel
+            | AgentConnect | AgentComplete | QueueMemberStatus | QueueMemberRemoved
+            | MixMonitorStart | DTMFEnd | Cdr | CoreShowChannel
             | ChannelStatus | ListComplete)
 
 
@@ -242,6 +263,15 @@ def _originate_response(f: AmiFrame) -> OriginateResponse:
                              success=_str(f.response).strip() == "Success",
                              reason=OriginateReason.parse(f.get("Reason")),
                              channel=_str(f.get("Channel")), uniqueid=_id(f.get("Uniqueid")))
+
+
+def _member(f: AmiFrame) -> QueueMemberStatus:
+    return QueueMemberStatus(queue=_str(f.get("Queue")),
+                             member_name=_str(f.get("MemberName") or f.get("Name")),
+                             interface=_str(f.get("Interface") or f.get("Location")),
+                             status=_int(f.get("Status")),
+                             paused=_str(f.get("Paused")).strip() == "1",
+                             in_call=_str(f.get("InCall")).strip() == "1")
 
 
 def _hangup(f: AmiFrame) -> Hangup:
@@ -278,6 +308,13 @@ _PARSERS: dict[str, Callable[[AmiFrame], AmiEvent]] = {
         *_chan(f), queue=_str(f.get("Queue")), interface=_str(f.get("Interface")),
         member_name=_str(f.get("MemberName")), hold_time=_int(f.get("HoldTime")),
         talk_time=_int(f.get("TalkTime")), reason=_str(f.get("Reason"))),
+    "queuememberstatus": _member,
+    "queuememberadded": _member,
+    "queuememberpause": _member,
+    "queuemember": _member,
+    "queuememberremoved": lambda f: QueueMemberRemoved(
+        queue=_str(f.get("Queue")), member_name=_str(f.get("MemberName")),
+        interface=_str(f.get("Interface"))),
     "mixmonitorstart": lambda f: MixMonitorStart(*_chan(f)),
     "dtmfend": lambda f: DTMFEnd(*_chan(f), digit=_str(f.get("Digit")),
                                  direction=_str(f.get("Direction")),

@@ -28,6 +28,7 @@ from pathlib import Path
 from core.clock import Clock
 from core.enums import DialOutcome
 from core.settings import AsteriskSettings
+from dialer.agents import AgentListener
 from dialer.asterisk.agi import AgiRequest
 from dialer.asterisk.agi_channel import AgiChannel
 from dialer.asterisk.ami import AmiConfig
@@ -95,6 +96,11 @@ class AsteriskBackend:
     async def close(self) -> None:
         await self.servers.close()
         await self.fastagi.close()
+
+    def watch_agents(self, listener: AgentListener) -> None:
+        """The queue members' states on every server (call before `start`)."""
+        for server in self.servers.servers:
+            server.telephony.watch_agents(listener)
 
     async def place(self, plan: CallPlan, events: ProgressBus) -> CallReport:
         key = str(plan.attempt_id)

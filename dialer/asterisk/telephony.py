@@ -28,9 +28,10 @@ from core.clock import Clock
 from core.domain import is_dialable
 from core.enums import DialOutcome
 from core.errors import TelephonyUnavailable
+from dialer.agents import AgentListener, AgentState, AgentStatus, member_state
 from dialer.asterisk.ami import AmiActionError, AmiClient, AmiConfig
 from dialer.asterisk.ami_frame import AmiFrame
-from dialer.asterisk.ami_messages import AmiEvent
+from dialer.asterisk.ami_messages import AmiEvent, QueueMemberRemoved, QueueMemberStatus
 from dialer.asterisk.call_tracker import ATTEMPT_VARIABLE, CallTracker, LiveChannel
 from dialer.call_plan import AttemptId, CallPlan, ProgressBus, ProgressEvent
 from dialer.telephony import CallReport
@@ -77,6 +78,7 @@ class AsteriskTelephony:
         self._waiters: dict[str, asyncio.Future[CallReport]] = {}
         self._buses: dict[str, ProgressBus] = {}
         self._buffer: list[AmiEvent] = []
+        self._agents: AgentListener | None = None
         self._client = AmiClient(config, self._on_event, self._on_connected)
 
     @property
@@ -205,13 +207,35 @@ class AsteriskTelephony:
 
     # -- AMI callbacks --------------------------------------------------------------------
 
+    def watch_agents(self, listener: AgentListener) -> None:
+        """Report the queue members' states to `listener`: all of them after each connect,
+        then each change as AMI announces it."""
+        self._agents = listener
+
+    def _agent_event(self, event: QueueMemberStatus | QueueMemberRemoved) -> None:
+        if self._agents is None:
+            return
+        state = AgentState.UNAVAILABLE if isinstance(event, QueueMemberRemoved) else \
+            member_state(event.status, event.paused, event.in_call)
+        self._agents(AgentStatus(event.queue, event.member_name or event.interface, state,
+                                 self._clock.now()))
+
     def _on_event(self, event: AmiEvent) -> None:
+        if isinstance(event, QueueMemberStatus | QueueMemberRemoved):
+            self._agent_event(event)
+            return
         if not self._client.connected:
             self._buffer.append(event)  # until the rebuild after a (re)connect is done
             return
         self._deliver(self._tracker.feed(event, self._clock.now()))
 
     async def _on_connected(self, client: AmiClient) -> None:
+        if self._agents is not None:
+            try:
+                for member in await client.queue_members():
+                    self._agent_event(member)
+            except (AmiActionError, TelephonyUnavailable) as exc:  # wait for the next change
+                log.warning("cannot read the queues' members after connecting: %s", exc)
         if self._tracker.in_flight:
             try:
                 channels, statuses = await client.live_channels(self._plan.attempt_variable)

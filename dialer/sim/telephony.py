@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from core.clock import Clock
 from core.enums import CallProgress, DialOutcome, HangupCause
+from dialer.agents import AgentListener, AgentState, AgentStatus
 from dialer.call_handler import CallHandler
 from dialer.call_plan import CallPlan, ProgressBus, ProgressEvent
 from dialer.sim.personas import Behaviour, Persona, PersonaPatient, draw_persona
@@ -52,6 +53,18 @@ class SimTelephony:
         self._seed = seed
         self._rates = rates
         self._staff_answer_rate = staff_answer_rate
+        self._agents: AgentListener | None = None
+        self._talking: dict[str, int] = {}  # simulated staff member -> calls taken now
+
+    def watch_agents(self, listener: AgentListener) -> None:
+        """Report the simulated staff's states: talking while they hold a call."""
+        self._agents = listener
+
+    def _staff(self, queue: str, member: str, delta: int) -> None:
+        calls = self._talking[member] = self._talking.get(member, 0) + delta
+        if self._agents is not None:
+            self._agents(AgentStatus(queue, member, AgentState.TALKING if calls else
+                                     AgentState.AVAILABLE, self._clock.now()))
 
     def persona_for(self, plan: CallPlan) -> Persona:
         """The persona on this attempt (deterministic for the seed, the patient and the
@@ -116,7 +129,11 @@ class SimTelephony:
             self._publish(events, plan, CallProgress.CONNECTED, channel_name, queue=queue,
                           agent=member)
             talk = rng.randint(60, 300)
-            await self._sleep(talk)
+            self._staff(queue, member, +1)
+            try:
+                await self._sleep(talk)
+            finally:
+                self._staff(queue, member, -1)
             return AgentLeg(queue=queue, interface="SIM/staff", member_name=member,
                             hold_time_s=hold, talk_time_s=talk, ended_by="agent")
         await self._sleep(30)  # the queue rings out

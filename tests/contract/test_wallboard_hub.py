@@ -12,6 +12,7 @@ from core.clock import SystemClock
 from core.enums import CallProgress
 from core.live_feeds import announce, live_feeds, withdraw
 from core.store.db import Database
+from dialer.agents import AgentState, AgentStatus
 from dialer.live_board import LiveBoard
 from dialer.live_feed import LiveFeed
 from tests.unit.dialer.test_live_board import _event, _plan
@@ -130,3 +131,35 @@ async def test_a_feed_message_the_hub_cannot_read_is_skipped(db: Database) -> No
         done.set()
         server.close()
         await server.wait_closed()
+
+
+async def test_nurses_states_reach_every_viewer_and_leave_with_their_dialer(
+        db: Database) -> None:
+    dialer = _Dialer(db, "host:9")
+    dialer.board.agent(AgentStatus("followup-nurses", "护士王", AgentState.AVAILABLE, NOW))
+    hub = WallboardHub(db, SystemClock(), discover_every_s=0.05)
+    oncology = hub.subscribe(frozenset({2}))
+    agents: dict[str, str] = {}
+
+    async def until(want: Any) -> None:
+        async with asyncio.timeout(5):
+            while not want(agents):
+                m = await oncology.get()
+                assert m is not None
+                for a in m.get("agents", []) if m["type"] == "snapshot" else \
+                        [m] if m["type"] == "agent" else []:
+                    agents[a["key"]] = a["state"]
+                if m["type"] == "agent_gone":
+                    agents.pop(m["key"])
+
+    try:
+        await dialer.announced.wait()
+        await until(lambda a: a.get("host:9/followup-nurses/护士王") == "available")
+        dialer.board.agent(AgentStatus("followup-nurses", "护士王", AgentState.TALKING, NOW))
+        await until(lambda a: a.get("host:9/followup-nurses/护士王") == "talking")
+        dialer.stop.set()
+        await dialer.task
+        await until(lambda a: a == {})
+    finally:
+        dialer.stop.set()
+        await hub.close()

@@ -7,9 +7,11 @@ import datetime as dt
 import json
 
 import httpx
+import pytest
 
 from core.clock import FakeClock
 from core.enums import CallProgress
+from dialer.agents import AgentState, AgentStatus, member_state
 from dialer.call_plan import AttemptId, CallPlan, ProgressBus, ProgressEvent
 from dialer.claims import ClaimedTask
 from dialer.live_board import LiveBoard
@@ -36,7 +38,7 @@ def test_a_call_walks_through_the_states_and_leaves_the_board() -> None:
     clock = FakeClock(NOW)
     board = LiveBoard(clock, lambda: (1, 10))
     queue = board.subscribe()
-    assert queue.get_nowait() == {"type": "snapshot", "calls": [], "lines": {
+    assert queue.get_nowait() == {"type": "snapshot", "calls": [], "agents": [], "lines": {
         "type": "lines", "in_use": 1, "max": 10, "dialled_last_min": 0,
         "at": NOW.isoformat()}}
     board(_event(7, CallProgress.PLACED, NOW, plan=_plan(7, 3)))
@@ -59,6 +61,31 @@ def test_a_call_walks_through_the_states_and_leaves_the_board() -> None:
     assert queue.get_nowait()["type"] == "end" and board.calls == {}
     clock.advance(dt.timedelta(minutes=2))
     assert board.lines()["dialled_last_min"] == 0  # the last minute only
+
+
+def test_queue_members_are_pushed_when_their_state_changes() -> None:
+    board = LiveBoard(FakeClock(NOW), lambda: (0, 1))
+    board.agent(AgentStatus("followup-nurses", "护士王", AgentState.AVAILABLE, NOW))
+    queue = board.subscribe()
+    assert queue.get_nowait()["agents"] == [{
+        "type": "agent", "queue": "followup-nurses", "member": "护士王", "state": "available",
+        "since": NOW.isoformat()}]
+    later = NOW + dt.timedelta(seconds=5)
+    board.agent(AgentStatus("followup-nurses", "护士王", AgentState.AVAILABLE, later))
+    board.agent(AgentStatus("followup-nurses", "护士王", AgentState.TALKING, later))
+    assert [queue.get_nowait() for _ in range(queue.qsize())] == [{
+        "type": "agent", "queue": "followup-nurses", "member": "护士王", "state": "talking",
+        "since": later.isoformat()}]
+
+
+@pytest.mark.parametrize(("status", "paused", "in_call", "state"), [
+    (1, False, False, AgentState.AVAILABLE), (6, False, False, AgentState.RINGING),
+    (2, False, False, AgentState.TALKING), (1, False, True, AgentState.TALKING),
+    (1, True, False, AgentState.PAUSED), (5, False, False, AgentState.UNAVAILABLE),
+    (None, False, False, AgentState.UNAVAILABLE), (99, False, False, AgentState.UNAVAILABLE)])
+def test_asterisk_member_states_in_a_supervisors_words(
+        status: int | None, paused: bool, in_call: bool, state: AgentState) -> None:
+    assert member_state(status, paused, in_call) is state
 
 
 def test_events_of_calls_placed_before_the_board_are_ignored() -> None:
