@@ -1,5 +1,6 @@
 """`followup tasks`: the planned calls as a readable list, filtered (one store query, each
-task with its latest call attempt), and a call's outcome in plain words."""
+task with its latest call attempt, and whether a campaign hold keeps it waiting), and a
+call's outcome in plain words."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import Table, and_, func, or_, select, true
 from sqlalchemy.orm import aliased
 
+from core.campaign_holds import holds_in_force
 from core.enums import AttemptStatus, DialOutcome, ScriptOutcome, TaskStatus
 from core.store.db import Database
 from core.store.models import CallAttempt, Department, FollowupTask, Patient
@@ -84,6 +86,7 @@ class TaskLine:
     status: str
     note: str
     last_attempt: LastAttempt | None = None
+    paused: bool = False  # pending, and a campaign hold covers it (`followup campaign`)
 
 
 def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
@@ -111,11 +114,12 @@ def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
               .correlate(TASKS).scalar_subquery())
     with db.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+        holds = holds_in_force(conn)
         rows = conn.execute(
             select(t.id, p.his_id, d.code, t.rule_id, t.due_date, t.calling_window,
                    t.call_scripts, t.script_version, t.status, t.cancel_reason, host.id,
                    t.attempts, t.max_attempts, last.number, last.status, last.dial_outcome,
-                   last.script_outcome, last.created_at)
+                   last.script_outcome, last.created_at, t.department_id)
             .select_from(TASKS.join(PATIENTS, p.id == t.patient_id)
                          .join(DEPARTMENTS, d.id == t.department_id)
                          .outerjoin(host, host.id == t.merged_into_id)
@@ -132,6 +136,8 @@ def list_tasks(db: Database, flt: TaskFilter) -> tuple[list[TaskLine], int]:
         else:
             note = f"attempts {r[11]}/{r[12]}"
         attempt = None if r[13] is None else LastAttempt(r[13], r[14], r[15], r[16], r[17])
-        lines.append(TaskLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()),
-                              status.value, note, attempt))
+        scripts = tuple(r[6] or ())
+        paused = status is TaskStatus.PENDING and holds.covers(r[18], scripts)
+        lines.append(TaskLine(r[0], r[1], r[2], r[3], r[4], r[5], scripts, status.value, note,
+                              attempt, paused))
     return lines, total

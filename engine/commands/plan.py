@@ -105,7 +105,8 @@ def tasks(app: App, status: str | None, department: str | None, due_from: dt.dat
     tz = zone(app.settings.hospital.default_timezone)
     headers = ("#", "patient", "dept", "rule", "due", "hours", "scripts", "state", "note")
     rows = [(str(t.task_id), t.patient_his_id, t.department, t.rule_id, t.due_date.isoformat(),
-             t.window, " + ".join(t.scripts), t.status, _note(t, tz)) for t in lines]
+             t.window, " + ".join(t.scripts), f"{t.status} (paused)" if t.paused else t.status,
+             _note(t, tz)) for t in lines]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for r in rows:

@@ -32,8 +32,11 @@ def test_pause_status_resume_with_audit(store: Database, tmp_path: Path) -> None
     assert (code, out.strip()) == (0, "nothing changed: department CARD is already paused")
     code, out = _run(tmp_path, "campaign", "status")
     assert "department CARD 心内科" in out and "ward round" in out and "cli:" in out
+    code, out = _run(tmp_path, "tasks", "--status", "pending")
+    assert code == 0 and out.count("pending (paused)") == 4, out
     code, out = _run(tmp_path, "campaign", "resume", "--department", "CARD")
     assert (code, out.strip()) == (0, "department CARD resumed")
+    assert "paused" not in _run(tmp_path, "tasks", "--status", "pending")[1]
     with store.session() as s:
         holds = s.execute(select(CampaignHold.released_by, CampaignHold.reason)).all()
         actions = s.scalars(select(AuditEntry.action)
