@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.commands import (
     asterisk,
     audit,
+    calls,
     campaign,
     console,
     demo,
@@ -17,5 +18,5 @@ from engine.commands import (
     prompts,
 )
 
-COMMAND_MODULES = (asterisk, audit, campaign, console, demo, dial, dnc, doctor, fhir, his, plan,
-                   prompts)
+COMMAND_MODULES = (asterisk, audit, calls, campaign, console, demo, dial, dnc, doctor, fhir, his,
+                   plan, prompts)
