@@ -43,6 +43,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "wb.connecting": ("连接中…", "connecting…"),
     "wb.live": ("实时", "live"),
     "wb.offline": ("已断开，正在重连", "disconnected, reconnecting"),
+    "wb.no_dialer": ("没有正在运行的外呼程序", "no dialer is running"),
     "wb.lines": ("全院在用线路", "Lines in use (all departments)"),
     "wb.per_minute": ("每分钟呼叫", "Calls per minute"),
     "wb.in_progress": ("进行中", "In progress"),

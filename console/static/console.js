@@ -158,6 +158,11 @@
       } else if (m.type === "lines") {
         text("wb-lines", m.in_use + " / " + m.max);
         text("wb-cpm", String(m.dialled_last_min));
+        if (status.getAttribute("data-state") !== "offline") {
+          var running = m.dialers !== 0;
+          status.setAttribute("data-state", running ? "live" : "idle");
+          status.textContent = running ? labels.live : labels.no_dialer;
+        }
       } else if (m.type === "stats") {
         text("wb-answer-rate", m.answer_rate);
         text("wb-completion-rate", m.completion_rate);

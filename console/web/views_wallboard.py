@@ -168,7 +168,7 @@ def _page_context(s: Session, who: Principal, steerer: Principal | None, lang: s
                                  ensure_ascii=False),
         "wb_labels": json.dumps({k: translate(lang, f"wb.{k}") for k in (
             "dialling", "ringing", "in_ivr", "in_queue", "with_person", "paused", "live",
-            "offline", "agent_available", "agent_ringing", "agent_talking", "agent_paused",
+            "offline", "no_dialer", "agent_available", "agent_ringing", "agent_talking", "agent_paused",
             "agent_unavailable")},
             ensure_ascii=False),
         "holds": [(h, names[h.held_by]) for h in holds],
