@@ -299,7 +299,10 @@ class DialerSettings(_Section):
     # this many calls in a row failing on our side pause calling for a while (an alarm)
     max_consecutive_failures: int = Field(default=5, ge=1)
     # the live feed of this dialer's calls for the wallboard (`followup run`): served on
-    # 127.0.0.1 at this port (0: any free port; the console finds it through the store)
+    # this address and port (0: any free port; the console finds it through the store).
+    # It carries department, script and attempt ids only, no patient data; serve it beyond
+    # 127.0.0.1 (e.g. "0.0.0.0") only when the console runs on another machine.
+    live_feed_host: str = "127.0.0.1"
     live_feed_port: int = Field(default=0, ge=0, le=65535)
 
 

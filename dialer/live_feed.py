@@ -1,4 +1,5 @@
-"""The live board served to the console: server-sent events over HTTP on 127.0.0.1.
+"""The live board served to the console: server-sent events over HTTP (127.0.0.1 unless
+`dialer.live_feed_host` says otherwise).
 
 `GET /events` answers `text/event-stream`: a snapshot, then each change of this dialer's
 calls as it happens (`dialer.live_board`), and the lines figure every `tick_s`. The feed
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 from dialer.live_board import LiveBoard
@@ -43,6 +45,8 @@ class LiveFeed:
         """Serve until `stop`; returns the URL it served on."""
         server = await asyncio.start_server(self._serve, self._host, self._port)
         host, port = server.sockets[0].getsockname()[:2]
+        if host in ("0.0.0.0", "::"):  # every interface: others reach it by the host name
+            host = socket.gethostname()
         url = f"http://{host}:{port}/events"
         log.info("live feed for the wallboard on %s", url)
         since_announce = self._announce_every_s

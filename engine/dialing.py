@@ -215,7 +215,8 @@ def live_feed_service(app: App, parts: DialerParts) -> Callable[[asyncio.Event],
         with app.db.session() as s:
             withdraw(s, owner)
 
-    feed = LiveFeed(parts.board, port=app.settings.dialer.live_feed_port)
+    feed = LiveFeed(parts.board, host=app.settings.dialer.live_feed_host,
+                    port=app.settings.dialer.live_feed_port)
 
     async def run(stop: asyncio.Event) -> str:
         return await feed.run(stop, lambda url: app.db.call(_announce, url),
