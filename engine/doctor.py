@@ -55,7 +55,8 @@ def check(settings: Settings, *, calls: bool = True, store_ready: bool = True,
     """Every part, in order. `calls`: also what placing calls needs (speech, folders, the
     telephony backend); `store_ready`: the database must already be migrated (not for the
     demo, which makes a fresh one); `serve`: the console's address must be free;
-    `daemon`: the HL7 feed's port too when it is on; and what comes and goes only warns,
+    `daemon`: the HL7 feed's port too when it is on, and the wallboard feed's when it is
+    fixed; and what comes and goes only warns,
     an unreachable database or a full or unwritable recordings folder (the daemon waits for
     the one and pauses calling for the other: a dialer restarted while PostgreSQL restarts
     must come up, not exit)."""
@@ -66,6 +67,10 @@ def check(settings: Settings, *, calls: bool = True, store_ready: bool = True,
     if daemon and his.hl7_listen:  # the dialer runs without its feed: a warning
         found.append(_free_port(his.hl7_host, his.hl7_port, "HL7 feed port",
                                 "set his.hl7_port", blocks=False))
+    feed = settings.dialer
+    if daemon and feed.live_feed_port:  # the wallboard misses this dialer: a warning
+        found.append(_free_port(feed.live_feed_host, feed.live_feed_port, "wallboard feed port",
+                                "set dialer.live_feed_port (0: any free port)", blocks=False))
     if calls:
         found += [*_speech_synthesis(settings), *_speech_models(settings),
                   _folder("recordings", settings.recordings_dir,

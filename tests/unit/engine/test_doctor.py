@@ -121,6 +121,25 @@ def test_the_daemon_warns_when_the_hl7_feeds_port_is_taken(tmp_path: Path) -> No
     assert f"127.0.0.1:{port} is taken" in feed.detail and "his.hl7_port" in feed.fix
 
 
+def test_the_daemon_warns_when_a_fixed_wallboard_feed_port_is_taken(tmp_path: Path) -> None:
+    from core.settings import DialerSettings, Settings
+    from engine import doctor
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        taken = Settings(data_dir=str(tmp_path), dialer=DialerSettings(live_feed_port=port))
+        found = {f.part: f for f in doctor.check(taken, calls=False, store_ready=False,
+                                                 daemon=True)}
+        anyport = {f.part for f in doctor.check(Settings(data_dir=str(tmp_path)), calls=False,
+                                                store_ready=False, daemon=True)}
+    feed = found["wallboard feed port"]
+    assert not feed.ok and not feed.blocks  # the dialer starts; the wallboard misses it
+    assert f"127.0.0.1:{port} is taken" in feed.detail and "live_feed_port" in feed.fix
+    assert "wallboard feed port" not in anyport  # port 0: any free one, nothing to check
+
+
 def test_doctor_checks_every_asterisk_server_and_one_away_does_not_block(
         tmp_path: Path) -> None:
     import asyncio
