@@ -2,8 +2,9 @@
 `dialer.live_feed_host` says otherwise).
 
 `GET /events` answers `text/event-stream`: a snapshot, then each change of this dialer's
-calls as it happens (`dialer.live_board`), and the lines figure every `tick_s`. The feed
-carries department ids, script ids and attempt ids only: no patient data leaves on it.
+calls and of its queues' nurses and agents as it happens (`dialer.live_board`), and the
+lines figure every `tick_s`. The feed carries department, script and attempt ids and staff
+members' names: no patient data leaves on it.
 The feed announces its address in the store (`core.live_feeds`) while it runs, so the
 console finds every dialer process without configuration; it withdraws it at the stop.
 """

@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from core.clock import SystemClock
 from core.store.db import Database
-from core.store.models import CallAttempt
 from tests.browser.test_console_browser import browser  # noqa: F401 - the fixture
-from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
+from tests.integration.dialer_seed import FAST_ENV, attempts_by_department, seed_due_tasks
 from tests.unit.console.server import free_port
 
 pytestmark = pytest.mark.browser
@@ -32,14 +30,6 @@ FOLLOWUP = [sys.executable, "-c", "from engine.cli import main; main()"]
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "wallboard-pass-123"
 OBEY_S = 5.0  # the issue's promise: a pause is obeyed within 5 s
-
-
-def _attempts(db: Database) -> dict[int, int]:
-    """Attempts per department id, by a plain count of the rows."""
-    with db.session() as s:
-        return {dept: n for dept, n in s.execute(
-            select(CallAttempt.department_id, func.count())
-            .group_by(CallAttempt.department_id))}
 
 
 @pytest.fixture
@@ -131,9 +121,9 @@ def test_pausing_cardiology_from_the_wallboard(browser: Any,  # noqa: F811
     page.wait_for_selector("#wb-holds li[data-scope=department]")
     paused_at = time.monotonic()
     time.sleep(OBEY_S)
-    after_obey = _attempts(db)
+    after_obey = attempts_by_department(db)
     time.sleep(8.0)
-    later = _attempts(db)
+    later = attempts_by_department(db)
     assert later.get(1, 0) == after_obey.get(1, 0), (after_obey, later)  # no new CARD call
     assert later.get(2, 0) > after_obey.get(2, 0), (after_obey, later)  # ORTH goes on
     assert time.monotonic() - paused_at < OBEY_S + 30
@@ -142,9 +132,9 @@ def test_pausing_cardiology_from_the_wallboard(browser: Any,  # noqa: F811
 
     page.click("#wb-holds li[data-scope=department] button[type=submit]")
     page.wait_for_selector("#wb-holds li.none")
-    resumed = _attempts(db)
+    resumed = attempts_by_department(db)
     deadline = time.monotonic() + 15
-    while _attempts(db).get(1, 0) == resumed.get(1, 0):
+    while attempts_by_department(db).get(1, 0) == resumed.get(1, 0):
         assert time.monotonic() < deadline, "cardiology calls did not restart"
         time.sleep(0.5)
     context.close()

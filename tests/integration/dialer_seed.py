@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from core.enums import EncounterType, Sex, TaskStatus
 from core.store.db import Database
-from core.store.models import Department, Encounter, FollowupTask, Patient
+from core.store.models import CallAttempt, Department, Encounter, FollowupTask, Patient
 
 SCRIPTS = [("cardiology-post-discharge", 1), ("inpatient-satisfaction", 1)]
 
@@ -55,3 +55,10 @@ def seed_due_tasks(db: Database, n: int, now: dt.datetime, start_id: int = 1,
              "status": TaskStatus.PENDING, "attempts": 0, "max_attempts": 3,
              "next_attempt_at": now - dt.timedelta(minutes=1), "created_at": now,
              "updated_at": now} for i in ids])
+
+
+def attempts_by_department(db: Database) -> dict[int, int]:
+    """Call attempts per department id, by a plain count of the rows."""
+    with db.session() as s:
+        return {dept: n for dept, n in s.execute(
+            select(CallAttempt.department_id, func.count()).group_by(CallAttempt.department_id))}

@@ -20,7 +20,7 @@ from core.live_feeds import live_feeds
 from core.store.db import Database
 from core.store.models import CallAttempt, FollowupTask
 from tests.conftest import PG_URL
-from tests.integration.dialer_seed import FAST_ENV, seed_due_tasks
+from tests.integration.dialer_seed import FAST_ENV, attempts_by_department, seed_due_tasks
 from tests.pg_scratch import scratch_database
 
 FOLLOWUP = [sys.executable, "-c", "from engine.cli import main; main()"]
@@ -110,12 +110,6 @@ def test_two_dialer_processes_share_a_campaign(db: Database, pg_url: str,
                for n in (1, 2)), logs
 
 
-def _attempts_by_department(db: Database) -> dict[int, int]:
-    with db.session() as s:
-        return {dept: n for dept, n in s.execute(
-            select(CallAttempt.department_id, func.count()).group_by(CallAttempt.department_id))}
-
-
 def test_two_dialer_processes_both_obey_a_pause_within_5_s(db: Database, pg_url: str,
                                                           tmp_path: Path) -> None:
     """Both processes work both departments; a cardiology pause from the CLI stops every
@@ -145,7 +139,7 @@ def test_two_dialer_processes_both_obey_a_pause_within_5_s(db: Database, pg_url:
 
     try:
         deadline = time.monotonic() + 60
-        while min(_attempts_by_department(db).get(d, 0) for d in (1, 2)) < 5:
+        while min(attempts_by_department(db).get(d, 0) for d in (1, 2)) < 5:
             assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
             time.sleep(0.5)
         with db.session() as s:  # both processes are up and serving their live feeds
@@ -153,15 +147,15 @@ def test_two_dialer_processes_both_obey_a_pause_within_5_s(db: Database, pg_url:
         assert campaign("pause", "--department", "CARD", "--reason", "ward round") == \
             "department CARD paused"
         time.sleep(5.0)
-        obeyed = _attempts_by_department(db)
+        obeyed = attempts_by_department(db)
         time.sleep(10.0)
-        later = _attempts_by_department(db)
+        later = attempts_by_department(db)
         assert later[1] == obeyed[1], (obeyed, later)
         assert later[2] > obeyed[2], (obeyed, later)
         assert "department CARD 心内科" in campaign("status")
         assert campaign("resume", "--department", "CARD") == "department CARD resumed"
         deadline = time.monotonic() + 15
-        while _attempts_by_department(db)[1] == later[1]:
+        while attempts_by_department(db)[1] == later[1]:
             assert time.monotonic() < deadline, "cardiology did not restart"
             time.sleep(0.5)
         assert all(p.poll() is None for p in procs)
