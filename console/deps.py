@@ -21,6 +21,7 @@ class ConsoleDeps:
     recordings: RecordingStore
     secret_key: str
     timezone: str = "Asia/Shanghai"
+    phone_region: str = "CN"  # how a number typed without a country code is read
     hospital_name: str = ""
     max_failed_logins: int = 5
     session_hours: int = 8

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from console.access import Principal
+from console.actors import actor_display
 from console.forms import Form, FormError, choice, date, text
-from console.i18n import translate
 from console.periods import local_today
 from core.audit import AuditLog
 from core.clock import Clock
@@ -41,7 +41,7 @@ from core.do_not_call import (
 )
 from core.enums import DncReason, DncSource
 from core.phones import to_e164
-from core.store.models import Encounter, FollowupTask, Patient, User
+from core.store.models import Encounter, FollowupTask, Patient
 
 PAGE_LIMIT = 500  # entries on the page; a search narrows a longer list
 _PHONE_CHARS = re.compile(r"[0-9+\-() \u3000（）.]{3,32}")
@@ -89,21 +89,6 @@ def _visible_patients(session: Session, who: Principal, ids: Collection[int]) ->
         Patient.id.in_(select(FollowupTask.patient_id).where(
             FollowupTask.patient_id.in_(wanted), who.scope(FollowupTask.department_id))))
     )).scalars())
-
-
-def actor_display(session: Session, actors: Iterable[str], lang: str) -> dict[str, str]:
-    """Who made each change, as staff read it: a console user by display name, the command
-    line as such, anything else as stored (the audit keeps the full actor)."""
-    wanted = set(actors)
-    users = {f"user:{u}": name for u, name in session.execute(
-        select(User.username, User.display_name).where(User.username.in_(
-            sorted(a.partition(":")[2] for a in wanted if a.startswith("user:")))))}
-    out: dict[str, str] = {}
-    for actor in wanted:
-        kind, _, name = actor.partition(":")
-        out[actor] = translate(lang, "wb.by_cli", who=name) if kind == "cli" else \
-            users.get(actor, name or actor)
-    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,7 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
     deps = ConsoleDeps(
         db=app.db, clock=app.clock, audit=app.audit, recordings=recording_store(app),
         secret_key=console_secret(app), timezone=s.hospital.default_timezone,
+        phone_region=s.hospital.default_region,
         hospital_name=s.hospital.name, max_failed_logins=s.console.max_failed_logins,
         https_only=https_only,
         definitions=EngineDefinitions(Path(s.scripts.dir), list(s.rules.paths),

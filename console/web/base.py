@@ -51,17 +51,21 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def check_csrf(request: Request, sent: object) -> None:
+    """Raises CsrfFailed unless `sent` is the session's CSRF token."""
+    expected = request.session.get("csrf", "")
+    if not isinstance(sent, str) or not isinstance(expected, str) or not expected or \
+            not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfFailed("missing or wrong CSRF token")
+
+
 async def form_data(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
     """The POSTed form after the CSRF check: single values, and every value per name.
 
     Raises CsrfFailed. Files are refused (the console takes no uploads).
     """
     form = await request.form(max_files=0, max_fields=64, max_part_size=64 * 1024)
-    sent = form.get("csrf", "")
-    expected = request.session.get("csrf", "")
-    if not isinstance(sent, str) or not isinstance(expected, str) or not expected or \
-            not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise CsrfFailed("missing or wrong CSRF token")
+    check_csrf(request, form.get("csrf", ""))
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in form.multi_items():

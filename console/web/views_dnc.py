@@ -4,7 +4,6 @@ reason), and importing a CSV list. The work is `console.dnc`'s."""
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -15,20 +14,27 @@ from console.access import Permission, Principal
 from console.dnc import DncDesk, DncForm, DncPage, removal_reason
 from console.forms import FormError
 from console.i18n import translate
-from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
-from console.web.errors import CsrfFailed
+from console.web.base import (
+    check_csrf,
+    deps,
+    form_data,
+    in_db,
+    locale,
+    path_id,
+    principal,
+    redirect,
+    render,
+)
 from core.do_not_call import DncState, ImportProblem, ImportResult
 from core.enums import DncReason
 from core.store.models import Patient
 
-# The console has no phone region setting yet: numbers are read as the HIS sync's default.
-PHONE_REGION = "CN"
 MAX_CSV_BYTES = 200 * 1024  # under the app's request limit, with room for the form
 
 
 def _desk(request: Request) -> DncDesk:
     d = deps(request)
-    return DncDesk(d.clock, d.audit, d.timezone, PHONE_REGION)
+    return DncDesk(d.clock, d.audit, d.timezone, d.phone_region)
 
 
 async def _page(request: Request, who: Principal, result: ImportResult | None = None,
@@ -74,10 +80,7 @@ async def dnc_remove(request: Request) -> Response:
 async def _upload(request: Request) -> bytes:
     """The uploaded CSV file's bytes, after the CSRF check (`form_data` takes no files)."""
     async with request.form(max_files=1, max_fields=4, max_part_size=4 * 1024) as form:
-        sent, expected = form.get("csrf", ""), request.session.get("csrf", "")
-        if not isinstance(sent, str) or not isinstance(expected, str) or not expected or \
-                not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise CsrfFailed("missing or wrong CSRF token")
+        check_csrf(request, form.get("csrf", ""))
         upload: Any = form.get("file")
         if not isinstance(upload, UploadFile):
             raise FormError("file", "required")

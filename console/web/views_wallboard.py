@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from console.access import Permission, Principal
+from console.actors import actor_display
 from console.campaign_control import CampaignControl, HoldForm
 from console.dashboard import dashboard
 from console.i18n import translate
@@ -27,7 +28,7 @@ from console.wallboard import WallboardHub
 from console.web.base import deps, form_data, in_db, locale, principal, redirect
 from core.campaign_holds import HoldRow, list_holds
 from core.enums import HoldScope, TaskStatus
-from core.store.models import Department, FollowupTask, User
+from core.store.models import Department, FollowupTask
 
 STATS_EVERY_S = 15.0
 KEEPALIVE_S = 20.0
@@ -47,20 +48,6 @@ def hold_label(h: HoldRow, lang: str) -> str:
     return translate(lang, "wb.hold_script", script=h.script_id or "")
 
 
-def actor_names(s: Session, holds: list[HoldRow], lang: str) -> dict[str, str]:
-    """Who made each hold, as staff read it: a console user by display name, the command
-    line as such (the audit keeps the full actor)."""
-    users = {f"user:{u}": name for u, name in s.execute(
-        select(User.username, User.display_name).where(User.username.in_(
-            [h.held_by.partition(":")[2] for h in holds])))}
-    out: dict[str, str] = {}
-    for h in holds:
-        kind, _, name = h.held_by.partition(":")
-        out[h.held_by] = translate(lang, "wb.by_cli", who=name) if kind == "cli" else \
-            users.get(h.held_by, name or h.held_by)
-    return out
-
-
 def visible_holds(holds: list[HoldRow], who: Principal) -> list[HoldRow]:
     """The holds that touch what `who` sees (a department user does not see the others')."""
     return [h for h in holds if h.scope is not HoldScope.DEPARTMENT or who.departments is None
@@ -72,7 +59,7 @@ def _stats(s: Session, who: Principal, tz: str, lang: str, now: Any) -> dict[str
     dialled, answered = board.total("dialled"), board.total("answered")
     completed = board.total("completed")
     holds = visible_holds(list_holds(s), who)
-    names = actor_names(s, holds, lang)
+    names = actor_display(s, [h.held_by for h in holds], lang)
     return {"type": "stats",
             "answer_rate": f"{answered / dialled:.0%}" if dialled else "—",
             "completion_rate": f"{completed / answered:.0%}" if answered else "—",
@@ -159,7 +146,7 @@ def _page_context(s: Session, who: Principal, steerer: Principal | None, lang: s
         return p.departments is None or dept_id in p.departments
 
     holds = visible_holds(list_holds(s), who)
-    names = actor_names(s, holds, lang)
+    names = actor_display(s, [h.held_by for h in holds], lang)
     return {
         "wb_departments": json.dumps(
             {d.id: d.name if lang == "zh" else (d.name_en or d.name) for d in depts
@@ -168,8 +155,8 @@ def _page_context(s: Session, who: Principal, steerer: Principal | None, lang: s
                                  ensure_ascii=False),
         "wb_labels": json.dumps({k: translate(lang, f"wb.{k}") for k in (
             "dialling", "ringing", "in_ivr", "in_queue", "with_person", "paused", "live",
-            "offline", "no_dialer", "agent_available", "agent_ringing", "agent_talking", "agent_paused",
-            "agent_unavailable")},
+            "offline", "no_dialer", "agent_available", "agent_ringing", "agent_talking",
+            "agent_paused", "agent_unavailable")},
             ensure_ascii=False),
         "holds": [(h, names[h.held_by]) for h in holds],
         "steerer": steerer,
