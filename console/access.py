@@ -38,6 +38,7 @@ class Permission(StrEnum):
     CAMPAIGN = "campaign"  # pause and resume calling (a department manager: their own)
     DNC = "dnc"  # read and add to the hospital-wide do-not-call list
     DNC_REMOVE = "dnc_remove"  # take a number off the do-not-call list
+    ASSIGN = "assign"  # release or reassign a ticket someone else claimed (supervisors)
 
 
 P = Permission
@@ -47,7 +48,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                            P.LEGAL_HOLD, P.CAMPAIGN, P.DNC, P.DNC_REMOVE}),
     Role.DEPT_MANAGER: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.REPORTS, P.CAMPAIGN}),
     Role.SUPERVISOR: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.SPOTCHECK, P.WORKLIST,
-                                P.CAMPAIGN, P.DNC, P.DNC_REMOVE}),
+                                P.CAMPAIGN, P.DNC, P.DNC_REMOVE, P.ASSIGN}),
     Role.AGENT: frozenset({P.DASHBOARD, P.CALLS, P.PLAY, P.WORKLIST, P.DNC}),
 }
 # Hospital-wide roles; the others are bound to their department when they have one.
@@ -82,6 +83,14 @@ class Principal:
         permission's. Raises PermissionDenied when it is not held."""
         self.require(permission)
         return replace(self, departments=self.scopes[permission])
+
+    def reaches(self, permission: Permission, department_id: int) -> bool:
+        """Does `permission` reach `department_id`: held, with that department in its
+        scope (whatever permission this request acts under)?"""
+        if permission not in self.scopes:
+            return False
+        scope = self.scopes[permission]
+        return scope is None or department_id in scope
 
     def sees(self, department_id: int | None) -> bool:
         if self.departments is None:

@@ -26,21 +26,35 @@ E = TypeVar("E", bound=StrEnum)
 
 
 class FormError(FollowupError):
-    """A form field is invalid; `field` names it and `problem` says why (message key)."""
+    """A form field is invalid; `field` names it and `problem` says why (message key).
+    `values` fill the message's blanks (e.g. the calling window a time must lie in); the
+    plain message shows them too."""
 
     code = "invalid_input"
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
+    def __init__(self, field: str, problem: str, **values: str) -> None:
+        shown = "".join(f" {key}={value}" for key, value in values.items())
+        super().__init__(f"{field}: {problem}{shown}")
         self.field = field
         self.problem = problem
+        self.values = values
 
 
 class Disposition(StrEnum):
+    """How an agent closed a ticket. Four act on the patient (`console.worklist`):
+    DECEASED and REFUSED stop every pending call, WRONG_NUMBER lists the number and asks
+    for the HIS to be corrected, CALL_BACK puts the ticket's call back at a promised time.
+
+    REFUSED also covers "do not call me again": both mean the patient opts out of calls and
+    the number goes on the do-not-call list, so a separate disposition would do the same
+    thing under another name and split one figure in two in the reports.
+    """
+
     REACHED_WELL = "reached_well"
     REACHED_REFERRED = "reached_referred"
     REACHED_COMPLETED_SURVEY = "reached_completed_survey"
     NOT_REACHED = "not_reached"
+    CALL_BACK = "call_back"  # the patient asked to be called at another time
     WRONG_NUMBER = "wrong_number"
     REFUSED = "refused"
     DECEASED = "deceased"
@@ -142,16 +156,49 @@ def choice(form: Form, field: str, enum: type[E], *, required: bool = True) -> E
         raise FormError(field, "unknown_choice") from None
 
 
+def local_minute(form: Form, field: str) -> dt.datetime | None:
+    """A wall-clock time to the minute, "YYYY-MM-DDTHH:MM" (a `datetime-local` input) or
+    "YYYY-MM-DD HH:MM", as a naive datetime (the hospital's local time); None when empty."""
+    raw = _stripped(form, field)
+    if not raw:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", raw):
+        raise FormError(field, "not_a_time")
+    try:
+        return dt.datetime.fromisoformat(raw.replace(" ", "T"))
+    except ValueError:
+        raise FormError(field, "not_a_time") from None
+
+
 @dataclass(frozen=True, slots=True)
 class DispositionForm:
     disposition: Disposition
     notes: str
+    # CALL_BACK only: when, in the hospital's local time (naive; the service knows the zone)
+    callback_at: dt.datetime | None = None
 
     @classmethod
     def parse(cls, form: Form) -> DispositionForm:
         disposition = choice(form, "disposition", Disposition)
         assert disposition is not None
-        return cls(disposition, text(form, "notes", max_len=MAX_NOTES, multiline=True))
+        notes = text(form, "notes", max_len=MAX_NOTES, multiline=True)
+        if disposition is not Disposition.CALL_BACK:
+            return cls(disposition, notes)
+        callback_at = local_minute(form, "callback_at")
+        if callback_at is None:
+            raise FormError("callback_at", "required")
+        return cls(disposition, notes, callback_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignForm:
+    """Whom a supervisor hands a ticket to."""
+
+    user_id: int
+
+    @classmethod
+    def parse(cls, form: Form) -> ReassignForm:
+        return cls(integer(form, "user_id", low=1, high=2**53))
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,8 @@ def routes() -> list[Route | Mount]:
         Route("/worklist/{id:int}/close", work.close, methods=["POST"]),
         Route("/worklist/{id:int}/note", work.note, methods=["POST"]),
         Route("/worklist/{id:int}/call", work.click_to_call, methods=["POST"]),
+        Route("/worklist/{id:int}/release", work.release, methods=["POST"]),
+        Route("/worklist/{id:int}/reassign", work.reassign, methods=["POST"]),
         Route("/spotcheck", spot.samples_page, methods=["GET"]),
         Route("/spotcheck", spot.draw, methods=["POST"]),
         Route("/spotcheck/{id:int}", spot.sample_page, methods=["GET"]),
