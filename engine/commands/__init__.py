@@ -16,7 +16,8 @@ from engine.commands import (
     his,
     plan,
     prompts,
+    tickets,
 )
 
 COMMAND_MODULES = (asterisk, audit, calls, campaign, console, demo, dial, dnc, doctor, fhir, his,
-                   plan, prompts)
+                   plan, prompts, tickets)

@@ -7,8 +7,11 @@ tabs, and the extension remembered."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from console.access import Permission, Principal, load_principal
 from console.forms import Disposition, DispositionForm, FormError, ReassignForm
@@ -295,14 +298,17 @@ def test_an_agent_cannot_release_or_reassign_someone_elses_ticket(
 def test_another_departments_ticket_is_not_found(
         db: Database, svc: WorklistService, ward: Ward, clock: FakeClock) -> None:
     now = clock.now()
+
+    def acts(p: Principal) -> list[Callable[[Session], None]]:
+        return [lambda s: svc.release(s, p, ward.onc_ticket),
+                lambda s: svc.reassign(s, p, ward.onc_ticket,
+                                       ReassignForm(ward.users["agent_a"])),
+                lambda s: svc.claim(s, p, ward.onc_ticket),
+                lambda s: svc.close(s, p, ward.onc_ticket,
+                                    DispositionForm(Disposition.DECEASED, ""))]
+
     for name in ("sup_card", "agent_a"):
-        p = who(db, ward, name, now)
-        for act in (lambda s: svc.release(s, p, ward.onc_ticket),
-                    lambda s: svc.reassign(s, p, ward.onc_ticket,
-                                           ReassignForm(ward.users["agent_a"])),
-                    lambda s: svc.claim(s, p, ward.onc_ticket),
-                    lambda s: svc.close(s, p, ward.onc_ticket,
-                                        DispositionForm(Disposition.DECEASED, ""))):
+        for act in acts(who(db, ward, name, now)):
             with db.session() as s, pytest.raises(NotFound):
                 act(s)
     with db.session() as s:
