@@ -69,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from core.audit import AuditLog
+from core.calling_window import CallingRules
 from core.clock import UTC
 from core.enums import DialOutcome, ScriptOutcome
 from core.store.db import Database
@@ -77,7 +78,7 @@ from dialer.call_plan import CallPlan, ProgressBus
 from dialer.call_planner import CallPlanner
 from dialer.call_result import CallIvrResult
 from dialer.campaign import Campaign, CampaignOptions
-from dialer.claims import CallingRules, TaskClaimer
+from dialer.claims import TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.sim.personas import Behaviour

@@ -127,12 +127,13 @@ async def _ivr_route(work: Path, n: int) -> tuple[Any, Any]:
     """The engine's call path for `n` planned calls on a fresh SQLite store: (resolver,
     handler) for the FastAGI server, as `AsteriskBackend` wires them."""
     from core.audit import AuditLog
+    from core.calling_window import CallingRules
     from core.store.db import Database
     from dialer.attempt_log import AttemptLog
     from dialer.call_handler import IvrCallHandler
     from dialer.call_plan import CallPlan
     from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
-    from dialer.claims import CallingRules, TaskClaimer
+    from dialer.claims import TaskClaimer
     from dialer.retry_policy import RetryPolicy
     from ivr.prompt_maker import PromptMaker
     from ivr.script_loader import load_scripts

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dialer import SIM_START, bench_planner
 from core.audit import AuditLog
+from core.calling_window import CallingRules
 from core.clock import SystemClock
 from core.store.db import Database
 from dialer.asterisk.ami import AmiConfig
@@ -62,7 +63,7 @@ from dialer.attempt_log import AttemptLog
 from dialer.call_plan import CallPlan
 from dialer.call_result import CallIvrResult
 from dialer.campaign import Campaign, CampaignOptions
-from dialer.claims import CallingRules, TaskClaimer
+from dialer.claims import TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.trunks import Trunk, TrunkLines

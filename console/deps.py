@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from console.definitions import DefinitionSource
 from console.questions import QuestionCatalog
 from console.worklist import ClickToCall
 from core.audit import AuditLog
+from core.calling_window import CallingRules
 from core.clock import Clock
 from core.store.db import Database
 from recordings.store import RecordingStore
@@ -29,3 +30,6 @@ class ConsoleDeps:
     definitions: DefinitionSource | None = None
     questions: QuestionCatalog | None = None
     click_to_call: ClickToCall | None = None
+    # the hospital's calling hours and holidays (a callback a person schedules lies inside)
+    calling_rules: CallingRules = field(
+        default_factory=lambda: CallingRules.from_settings("09:00-20:00", []))

@@ -30,7 +30,7 @@ from console.calls import matching_patients
 from console.forms import Disposition, DispositionForm, FormError, NotesForm, ReassignForm
 from core import do_not_call
 from core.audit import AuditLog
-from core.calling_window import CallingWindow, Span, parse_calling_window, zone
+from core.calling_window import CallingRules, CallingWindow, Span, parse_calling_window, zone
 from core.clock import Clock
 from core.enums import (
     CancelReason,
@@ -44,7 +44,6 @@ from core.enums import (
 from core.errors import NotFound, PermissionDenied
 from core.store.models import Department, FollowupTask, Patient, Ticket, User
 from core.tickets import response_due, ticket_priority
-from dialer.claims import CallingRules
 
 
 class ClickToCall(Protocol):

@@ -8,7 +8,8 @@ and a wall time repeated by a fall-back transition starts at its first occurrenc
 at its last (the window covers every moment the wall clock shows a time inside it).
 
 The planner stores the bounds of the due date's windows on each task; the dialer reuses
-`CallingWindow.contains` / `next_opening` to stay inside them.
+`CallingWindow.contains` / `next_opening` to stay inside them. `CallingRules` adds the
+hospital's own hours and holidays (the dialer's claims and a callback a person schedules).
 """
 
 from __future__ import annotations
@@ -197,3 +198,43 @@ def _transition_between(lo: dt.datetime, hi: dt.datetime, tz: ZoneInfo) -> dt.da
         else:
             high = mid
     return high.replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class CallingRules:
+    """Where and when calls may be made, besides each task's own window."""
+
+    hospital_hours: CallingWindow
+    holidays: frozenset[dt.date]
+    max_calls_per_patient_per_day: int = 3
+
+    @classmethod
+    def from_settings(cls, hours: str, holidays: list[str],
+                      max_calls_per_patient_per_day: int = 3) -> CallingRules:
+        return cls(parse_calling_window(hours),
+                   frozenset(dt.date.fromisoformat(d) for d in holidays),
+                   max_calls_per_patient_per_day)
+
+    def allowed(self, window: CallingWindow, timezone: str, now: dt.datetime,
+                hospital_tz: str) -> bool:
+        local_day = now.astimezone(zone(timezone)).date()
+        return (local_day not in self.holidays and window.contains(now, timezone)
+                and self.hospital_hours.contains(now, hospital_tz))
+
+    def next_allowed(self, window: CallingWindow, timezone: str, after: dt.datetime,
+                     hospital_tz: str) -> dt.datetime | None:
+        """The first instant >= after inside both windows, skipping holidays."""
+        t: dt.datetime | None = after
+        for _ in range(64):
+            if t is None:
+                return None
+            t = window.next_opening(t, timezone, skip=self.holidays)
+            if t is None:
+                return None
+            h = self.hospital_hours.next_opening(t, hospital_tz, skip=self.holidays)
+            if h is None:
+                return None
+            if h == t:
+                return t
+            t = h
+        return None

@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Row, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.calling_window import CallingWindow, parse_calling_window, zone
+from core.calling_window import CallingRules, parse_calling_window, zone
 from core.campaign_holds import NO_HOLDS, Holds, holds_in_force
 from core.do_not_call import blocked
 from core.enums import AttemptStatus, CancelReason, DncReason, EncounterType, TaskStatus
@@ -51,46 +51,6 @@ class ClaimedTask:
     attempts: int
     max_attempts: int
     priority: int
-
-
-@dataclass(frozen=True)
-class CallingRules:
-    """Where and when calls may be made, besides each task's own window."""
-
-    hospital_hours: CallingWindow
-    holidays: frozenset[dt.date]
-    max_calls_per_patient_per_day: int = 3
-
-    @classmethod
-    def from_settings(cls, hours: str, holidays: list[str],
-                      max_calls_per_patient_per_day: int = 3) -> CallingRules:
-        return cls(parse_calling_window(hours),
-                   frozenset(dt.date.fromisoformat(d) for d in holidays),
-                   max_calls_per_patient_per_day)
-
-    def allowed(self, window: CallingWindow, timezone: str, now: dt.datetime,
-                hospital_tz: str) -> bool:
-        local_day = now.astimezone(zone(timezone)).date()
-        return (local_day not in self.holidays and window.contains(now, timezone)
-                and self.hospital_hours.contains(now, hospital_tz))
-
-    def next_allowed(self, window: CallingWindow, timezone: str, after: dt.datetime,
-                     hospital_tz: str) -> dt.datetime | None:
-        """The first instant >= after inside both windows, skipping holidays."""
-        t: dt.datetime | None = after
-        for _ in range(64):
-            if t is None:
-                return None
-            t = window.next_opening(t, timezone, skip=self.holidays)
-            if t is None:
-                return None
-            h = self.hospital_hours.next_opening(t, hospital_tz, skip=self.holidays)
-            if h is None:
-                return None
-            if h == t:
-                return t
-            t = h
-        return None
 
 
 TASKS: Table = FollowupTask.__table__  # type: ignore[assignment]

@@ -14,6 +14,7 @@ from console.definitions import DefinitionFile
 from console.deps import ConsoleDeps
 from console.questions import IndexItem
 from console.web import create_app
+from core.calling_window import CallingRules
 from core.enums import QuestionKind
 from core.errors import FileValidationError
 from core.settings import Settings
@@ -164,6 +165,8 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
         db=app.db, clock=app.clock, audit=app.audit, recordings=recording_store(app),
         secret_key=console_secret(app), timezone=s.hospital.default_timezone,
         phone_region=s.hospital.default_region,
+        calling_rules=CallingRules.from_settings(s.hospital.calling_hours, s.dialer.holidays,
+                                                 s.dialer.max_calls_per_patient_per_day),
         hospital_name=s.hospital.name, max_failed_logins=s.console.max_failed_logins,
         https_only=https_only,
         definitions=EngineDefinitions(Path(s.scripts.dir), list(s.rules.paths),

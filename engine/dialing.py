@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.calling_window import CallingRules
 from core.clock import Clock
 from core.errors import ConfigError
 from core.settings import BackendName
@@ -25,7 +26,7 @@ from dialer.attempt_log import AttemptLog
 from dialer.call_handler import IvrCallHandler
 from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
 from dialer.campaign import Campaign, CampaignOptions, Sleep
-from dialer.claims import CallingRules, SingleDialerLock, TaskClaimer
+from dialer.claims import SingleDialerLock, TaskClaimer
 from dialer.live_board import LiveBoard
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy

@@ -88,7 +88,7 @@ async def _on_error(request: Request, exc: Exception) -> Response:
     lang = locale(request)
     detail = ""
     if isinstance(exc, FormError):
-        detail = f"{exc.field}: {translate(lang, 'problem.' + exc.problem)}"
+        detail = f"{exc.field}: {translate(lang, 'problem.' + exc.problem, **exc.values)}"
     key = f"error.{exc.code}"
     if key not in CATALOGUE[lang]:
         key = "error.telephony_error" if isinstance(exc, TelephonyError) else "error.other"

@@ -18,7 +18,6 @@ from console.forms import (
     Disposition,
     DispositionForm,
     Form,
-    FormError,
     NotesForm,
     ReassignForm,
     choice,
@@ -49,22 +48,11 @@ from console.worklist import (
 )
 from core.enums import TicketReason
 from core.errors import TelephonyError
-from dialer.claims import CallingRules
-
-# `ConsoleDeps` does not carry the hospital's calling hours and holidays yet: until the
-# composition root passes them as `calling_rules`, a callback is checked against the
-# settings' default hours (`hospital.calling_hours`) with no holidays.
-_DEFAULT_RULES = CallingRules.from_settings("09:00-20:00", [])
-
-
-def _rules(request: Request) -> CallingRules:
-    found: CallingRules | None = getattr(deps(request), "calling_rules", None)
-    return found or _DEFAULT_RULES
 
 
 def _service(request: Request) -> WorklistService:
     d = deps(request)
-    return WorklistService(d.clock, d.audit, d.click_to_call, _rules(request), d.timezone)
+    return WorklistService(d.clock, d.audit, d.click_to_call, d.calling_rules, d.timezone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,23 +133,8 @@ async def close(request: Request) -> Response:
     parsed = DispositionForm.parse(form)  # before any write: bad input stores nothing
     tid = path_id(request)
     svc = _service(request)
-    try:
-        await in_db(request, lambda s: svc.close(s, who, tid, parsed))
-    except FormError as exc:
-        if not exc.values:
-            raise
-        return _problem_page(request, exc, who)
+    await in_db(request, lambda s: svc.close(s, who, tid, parsed))
     return redirect("/worklist?view=mine", translate(locale(request), "work.closed"), request)
-
-
-def _problem_page(request: Request, exc: FormError, who: Principal) -> Response:
-    """The error page for a form problem whose message has blanks to fill (the calling
-    hours a callback must lie in): the app's error handler shows the bare message."""
-    lang = locale(request)
-    detail = f"{exc.field}: {translate(lang, 'problem.' + exc.problem, **exc.values)}"
-    return render(request, "error.html", {
-        "status": 400, "code": exc.code, "message": translate(lang, "error.invalid_input"),
-        "detail": detail}, status=400, who=who)
 
 
 async def release(request: Request) -> Response:

@@ -21,11 +21,10 @@ from console.access import Permission, Principal, load_principal
 from console.forms import Disposition, DispositionForm, FormError, ReassignForm
 from console.i18n import translate
 from console.worklist import WORKING, TicketQuery, TicketRow, WorklistService, list_tickets
-from core.calling_window import zone
+from core.calling_window import CallingRules, zone
 from core.enums import Role, TicketStatus
 from core.errors import NotFound
 from core.store.models import Department, User
-from dialer.claims import CallingRules
 from engine.app import App
 from engine.commands.verbatim import verbatim
 from engine.context import pass_app

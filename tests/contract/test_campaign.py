@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from core.audit import AuditLog
+from core.calling_window import CallingRules
 from core.clock import AcceleratedClock
 from core.enums import CallProgress, DialOutcome, ScriptOutcome, TaskStatus, TicketReason
 from core.errors import StoreUnavailable
@@ -18,7 +19,7 @@ from dialer.attempt_log import AttemptLog
 from dialer.call_plan import CallPlan, ProgressBus, ProgressEvent
 from dialer.call_result import CallIvrResult
 from dialer.campaign import Alarm, Campaign, CampaignOptions
-from dialer.claims import CallingRules, TaskClaimer
+from dialer.claims import TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.telephony import CallReport

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.audit import AuditLog
+from core.calling_window import CallingRules
 from core.clock import AcceleratedClock
 from core.enums import AnswerSource, DialOutcome, QuestionKind, ScriptOutcome
 from core.store.db import Database
@@ -19,7 +20,7 @@ from core.store.models import Answer as AnswerRow
 from core.store.models import CallAttempt
 from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.campaign import Campaign, CampaignOptions
-from dialer.claims import CallingRules, TaskClaimer
+from dialer.claims import TaskClaimer
 from dialer.pacing import Pacer
 from dialer.retry_policy import RetryPolicy
 from dialer.spool_sweep import sweep_spool

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
+from core.calling_window import CallingRules
 from core.enums import CancelReason, EncounterType, Sex, TaskStatus
 from core.store.db import Database
 from core.store.models import Department, Encounter, FollowupTask, Patient
-from dialer.claims import CallingRules, DialerAlreadyRunning, SingleDialerLock, TaskClaimer
+from dialer.claims import DialerAlreadyRunning, SingleDialerLock, TaskClaimer
 
 TZ = "Asia/Shanghai"
 # 2026-03-10 10:00 in Shanghai

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from core.audit import AuditLog
+from core.calling_window import CallingRules
 from core.clock import FakeClock
 from core.enums import AmdStatus, DialOutcome
 from core.store.db import Database
@@ -21,7 +22,7 @@ from dialer.attempt_log import AttemptLog
 from dialer.call_handler import IvrCallHandler
 from dialer.call_planner import CallPlanner, PlannerSettings, ScriptLibrary
 from dialer.call_summary import summarise_report
-from dialer.claims import CallingRules, TaskClaimer
+from dialer.claims import TaskClaimer
 from dialer.retry_policy import RetryPolicy
 from dialer.telephony import CallReport
 from ivr.script_loader import load_script

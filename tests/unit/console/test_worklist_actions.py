@@ -24,6 +24,7 @@ from console.worklist import (
     saved_extension,
 )
 from core.audit import AuditLog, verify_chain
+from core.calling_window import CallingRules
 from core.clock import FakeClock
 from core.do_not_call import blocked
 from core.enums import (
@@ -38,7 +39,7 @@ from core.errors import NotFound, PermissionDenied
 from core.store.db import Database
 from core.store.models import AuditEntry, DoNotCall, FollowupTask, Patient, Ticket, User
 from core.tickets import response_due, ticket_priority
-from dialer.claims import CallingRules, TaskClaimer
+from dialer.claims import TaskClaimer
 from tests.audit_key import TEST_AUDIT_KEY
 from tests.unit.console.worklist_seed import TZ, WINDOW, Ward, seed_ward
 
