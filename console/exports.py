@@ -19,7 +19,7 @@ from console.calls import CallRow, TaskRow
 from console.excel import safe_text
 from console.i18n import translate
 from console.periods import local_time
-from console.worklist import TicketRow
+from console.ticket_lists import TicketRow
 
 ScriptName = Callable[[str], str]  # a script id -> its title in the reader's language
 

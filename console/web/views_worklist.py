@@ -25,6 +25,7 @@ from console.forms import (
     text,
 )
 from console.i18n import translate
+from console.ticket_lists import TicketQuery, TicketRow, TicketView, assignees, list_tickets
 from console.web.base import (
     deps,
     export_format,
@@ -37,15 +38,7 @@ from console.web.base import (
     redirect,
     render,
 )
-from console.worklist import (
-    TicketQuery,
-    TicketRow,
-    TicketView,
-    WorklistService,
-    assignees,
-    list_tickets,
-    saved_extension,
-)
+from console.worklist import WorklistService, saved_extension
 from core.enums import TicketReason
 from core.errors import TelephonyError
 

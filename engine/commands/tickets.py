@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from console.access import Permission, Principal, load_principal
 from console.forms import Disposition, DispositionForm, FormError, ReassignForm
 from console.i18n import translate
-from console.worklist import WORKING, TicketQuery, TicketRow, WorklistService, list_tickets
+from console.ticket_lists import WORKING, TicketQuery, TicketRow, list_tickets
+from console.worklist import WorklistService
 from core.calling_window import CallingRules, zone
 from core.enums import Role, TicketStatus
 from core.errors import NotFound

@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import insert
 
 from console.access import Principal
-from console.worklist import open_tickets
+from console.ticket_lists import open_tickets
 from core.enums import Role, Severity, TicketReason, TicketStatus
 from core.store.db import Database
 from core.store.models import Ticket

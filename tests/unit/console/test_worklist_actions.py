@@ -16,13 +16,8 @@ from sqlalchemy.orm import Session
 from console.access import Permission, Principal, load_principal
 from console.forms import Disposition, DispositionForm, FormError, ReassignForm
 from console.i18n import translate
-from console.worklist import (
-    TicketQuery,
-    TicketView,
-    WorklistService,
-    list_tickets,
-    saved_extension,
-)
+from console.ticket_lists import TicketQuery, TicketView, list_tickets
+from console.worklist import WorklistService, saved_extension
 from core.audit import AuditLog, verify_chain
 from core.calling_window import CallingRules
 from core.clock import FakeClock
