@@ -11,6 +11,7 @@ from core.audit import AuditLog
 from core.calling_window import CallingRules
 from core.clock import Clock
 from core.store.db import Database
+from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes
 from recordings.store import RecordingStore
 
 
@@ -33,3 +34,4 @@ class ConsoleDeps:
     # the hospital's calling hours and holidays (a callback a person schedules lies inside)
     calling_rules: CallingRules = field(
         default_factory=lambda: CallingRules.from_settings("09:00-20:00", []))
+    response_times: ResponseTimes = DEFAULT_RESPONSE_TIMES  # each reason's SLA

@@ -54,7 +54,7 @@ class TicketRow:
     closed_at: dt.datetime | None = None
 
     def overdue(self, now: dt.datetime) -> bool:
-        """Past its response time (`core.tickets.response_due`) and still not closed."""
+        """Past its response time (its `due_at`, `core.tickets`) and still not closed."""
         return self.closed_at is None and self.due_at is not None and now > self.due_at
 
     def age(self, now: dt.datetime) -> tuple[int, str]:

@@ -40,7 +40,7 @@ from core.enums import (
 )
 from core.errors import NotFound, PermissionDenied
 from core.store.models import FollowupTask, Patient, Ticket, User
-from core.tickets import response_due, ticket_priority
+from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes, ticket_priority
 
 
 class ClickToCall(Protocol):
@@ -65,12 +65,14 @@ class WorklistService:
     window), and the form gives it in the hospital's local time."""
 
     def __init__(self, clock: Clock, audit: AuditLog, click_to_call: ClickToCall | None,
-                 rules: CallingRules, hospital_tz: str) -> None:
+                 rules: CallingRules, hospital_tz: str,
+                 response_times: ResponseTimes = DEFAULT_RESPONSE_TIMES) -> None:
         self._clock = clock
         self._audit = audit
         self._click = click_to_call
         self._rules = rules
         self._hospital_tz = hospital_tz
+        self._response_times = response_times  # the due_at of a ticket this raises
 
     def ticket(self, session: Session, who: Principal, ticket_id: int) -> Ticket:
         """Raises NotFound outside the caller's departments."""
@@ -165,7 +167,7 @@ class WorklistService:
                          department_id=t.department_id, reason=reason,
                          priority=ticket_priority(reason), status=TicketStatus.OPEN,
                          summary=patient.phone, created_at=now,
-                         due_at=response_due(reason, None, now))
+                         due_at=self._response_times.due(reason, None, now))
             session.add(fix)
             session.flush()
         self._audit.append(session, who.actor, "patient.wrong_number", "patient", patient.id,

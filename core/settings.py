@@ -7,6 +7,7 @@ problem names its key. Secrets are `SecretStr` and never printed (see `redacted(
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -18,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.domain import is_dialable
+from core.enums import TicketReason
 from core.errors import ConfigError
+from core.tickets import ResponseTimes
 
 ENV_PREFIX = "FOLLOWUP_"
 ENV_NESTING = "__"
@@ -328,6 +331,23 @@ class AuditSettings(_Section):
         return value
 
 
+class TicketSettings(_Section):
+    # hours a ticket may wait for a person, per reason, e.g. {attempts_exhausted = 24};
+    # a red flag with a severity keeps its severity's time (critical: 1 hour)
+    response_hours: dict[TicketReason, float] = Field(default_factory=dict)
+
+    @field_validator("response_hours")
+    @classmethod
+    def _positive(cls, value: dict[TicketReason, float]) -> dict[TicketReason, float]:
+        for reason, hours in value.items():
+            if not 0 < hours <= 24 * 30:
+                raise ValueError(f"{reason.value}: {hours} hours is not between 0 and 720")
+        return value
+
+    def response_times(self) -> ResponseTimes:
+        return ResponseTimes({r: dt.timedelta(hours=h) for r, h in self.response_hours.items()})
+
+
 class ConsoleSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -349,6 +369,7 @@ class Settings(_Section):
     dialer: DialerSettings = DialerSettings()
     recordings: RecordingsSettings = RecordingsSettings()
     console: ConsoleSettings = ConsoleSettings()
+    tickets: TicketSettings = TicketSettings()
     audit: AuditSettings = AuditSettings()
 
     @property

@@ -6,12 +6,16 @@ first), then priority ascending, then age. A red flag therefore always lists bef
 for a person", whatever their severities' ties.
 
 The response time (the ticket's `due_at`, its SLA) depends on the red flag's severity, or
-on the reason when there is no severity: a critical red flag is due within the hour.
+on the reason when there is no severity: a critical red flag is due within the hour. A
+hospital sets its own times per reason (`[tickets] response_hours`, `ResponseTimes`); a red
+flag with a severity keeps its severity's time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from core.enums import Severity, TicketReason
 
@@ -44,9 +48,27 @@ def ticket_priority(reason: TicketReason) -> int:
     return TICKET_PRIORITY[reason]
 
 
+@dataclass(frozen=True)
+class ResponseTimes:
+    """How long a ticket may wait for a person, per reason (the defaults above unless the
+    hospital set its own)."""
+
+    by_reason: Mapping[TicketReason, dt.timedelta] = field(default_factory=dict)
+
+    def due(self, reason: TicketReason, severity: Severity | None,
+            raised_at: dt.datetime) -> dt.datetime:
+        """When a person must have acted on the ticket (its SLA deadline)."""
+        if severity is not None and reason is TicketReason.RED_FLAG:
+            return raised_at + _BY_SEVERITY[severity]
+        wait = self.by_reason.get(reason) or _BY_REASON.get(reason, _DEFAULT_RESPONSE)
+        return raised_at + wait
+
+
+DEFAULT_RESPONSE_TIMES = ResponseTimes()
+
+
 def response_due(reason: TicketReason, severity: Severity | None,
                  raised_at: dt.datetime) -> dt.datetime:
-    """When a person must have acted on the ticket (its SLA deadline)."""
-    if severity is not None and reason is TicketReason.RED_FLAG:
-        return raised_at + _BY_SEVERITY[severity]
-    return raised_at + _BY_REASON.get(reason, _DEFAULT_RESPONSE)
+    """The deadline under the default response times (tickets raised before a hospital set
+    its own carry theirs in `due_at`)."""
+    return DEFAULT_RESPONSE_TIMES.due(reason, severity, raised_at)

@@ -41,7 +41,7 @@ from core.enums import (
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
 from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
-from core.tickets import response_due, ticket_priority
+from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes, ticket_priority
 from dialer.answering_machine import AmdVerdict
 from dialer.call_plan import AttemptId
 from dialer.claims import ClaimedTask
@@ -120,11 +120,12 @@ class AttemptLog:
     """The store side of placing a call."""
 
     def __init__(self, db: Database, policy: RetryPolicy, recordings: RecordingStore,
-                 backend: str) -> None:
+                 backend: str, response_times: ResponseTimes = DEFAULT_RESPONSE_TIMES) -> None:
         self._db = db
         self._policy = policy
         self._recordings = recordings
         self.backend = backend
+        self._response_times = response_times  # each ticket's due_at (its SLA)
 
     def begin(self, task: ClaimedTask, now: dt.datetime) -> AttemptId | None:
         """Write the attempt before anything is dialled. None when the patient already
@@ -376,14 +377,13 @@ class AttemptLog:
             s.execute(_CLOSE_RIDERS, {"r_id": task.id, "r_status": status,
                                       "r_outcome": outcome, "r_now": now})
 
-    @staticmethod
-    def _ticket(s: Session, task: FollowupTask, attempt_id: int | None, req: TicketRequest,
-                now: dt.datetime) -> None:
+    def _ticket(self, s: Session, task: FollowupTask, attempt_id: int | None,
+                req: TicketRequest, now: dt.datetime) -> None:
         s.add(Ticket(task_id=task.id, attempt_id=attempt_id, patient_id=task.patient_id,
                      department_id=task.department_id, reason=req.reason,
                      severity=req.severity, priority=ticket_priority(req.reason),
                      status=TicketStatus.OPEN, summary=req.summary[:512], created_at=now,
-                     due_at=response_due(req.reason, req.severity, now)))
+                     due_at=self._response_times.due(req.reason, req.severity, now)))
 
     def reconcile(self, now: dt.datetime, live_attempts: set[int], *,
                   all_claims_are_dead: bool, grace: dt.timedelta = dt.timedelta(0)) -> int:

@@ -167,6 +167,7 @@ def build_console(app: App, *, https_only: bool = False) -> Starlette:
         phone_region=s.hospital.default_region,
         calling_rules=CallingRules.from_settings(s.hospital.calling_hours, s.dialer.holidays,
                                                  s.dialer.max_calls_per_patient_per_day),
+        response_times=s.tickets.response_times(),
         hospital_name=s.hospital.name, max_failed_logins=s.console.max_failed_logins,
         https_only=https_only,
         definitions=EngineDefinitions(Path(s.scripts.dir), list(s.rules.paths),

@@ -133,7 +133,7 @@ def build_dialer(app: App, clock: Clock, sleep: Sleep, telephony_factory: Teleph
                           s.hospital.default_timezone)
     recordings = recording_store(app, clock)
     attempts = AttemptLog(app.db, RetryPolicy(staff_language=s.hospital.default_language),
-                          recordings, backend)
+                          recordings, backend, s.tickets.response_times())
     recognizer = speech_recognizer(app)
     handler, planner, scripts = build_handler(app, attempts, clock, recognizer)
     telephony = telephony_factory(handler, scripts)

@@ -45,7 +45,8 @@ from core.errors import TelephonyError
 
 def _service(request: Request) -> WorklistService:
     d = deps(request)
-    return WorklistService(d.clock, d.audit, d.click_to_call, d.calling_rules, d.timezone)
+    return WorklistService(d.clock, d.audit, d.click_to_call, d.calling_rules, d.timezone,
+                           d.response_times)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,8 @@ def _service(app: App) -> WorklistService:
     s = app.settings
     rules = CallingRules.from_settings(s.hospital.calling_hours, s.dialer.holidays,
                                        s.dialer.max_calls_per_patient_per_day)
-    return WorklistService(app.clock, app.audit, None, rules, s.hospital.default_timezone)
+    return WorklistService(app.clock, app.audit, None, rules, s.hospital.default_timezone,
+                           s.tickets.response_times())
 
 
 def _user_id(session: Session, username: str) -> int:

@@ -23,6 +23,7 @@ from core.enums import (
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
 from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
+from core.tickets import ResponseTimes
 from dialer.attempt_log import AttemptLog, CallSummary
 from dialer.claims import TaskClaimer
 from dialer.retry_policy import RetryPolicy
@@ -90,6 +91,22 @@ def test_completed_call_with_answers_recording_and_red_flag_ticket(
         recording = s.execute(select(Recording)).scalar_one()
         assert recording.attempt_id == a and recording.duration_ms == 500
     assert not rec.exists()  # the spooled original goes once its stored copy verifies
+
+
+def test_a_hospitals_own_response_time_is_the_tickets_due_time(
+        db: Database, tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    log = AttemptLog(db, RetryPolicy(), RecordingStore(tmp_path / "rec", clock,
+                                                       AuditLog(clock, TEST_AUDIT_KEY)), "sim",
+                     ResponseTimes({TicketReason.ATTEMPTS_EXHAUSTED: dt.timedelta(hours=8)}))
+    task = _claim_one(db, max_attempts=1).claim(NOW, 1)[0]
+    a = log.begin(task, NOW)
+    log.mark_dialled(a, NOW)
+    log.finish(a, CallSummary(DialOutcome.NO_ANSWER, hangup_cause=19), NOW)
+    with db.session() as s:
+        ticket = s.execute(select(Ticket)).scalar_one()
+    assert (ticket.reason, ticket.due_at) == (TicketReason.ATTEMPTS_EXHAUSTED,
+                                              NOW + dt.timedelta(hours=8))
 
 
 def test_last_no_answer_raises_callback_ticket(db: Database, log: AttemptLog) -> None:

@@ -52,6 +52,29 @@ def test_invalid_values_name_the_key(environ: dict[str, str], key: str) -> None:
     assert key in str(info.value)
 
 
+def test_ticket_response_hours_per_reason(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from core.enums import Severity, TicketReason
+
+    cfg = tmp_path / "followup.toml"
+    cfg.write_text("[tickets.response_hours]\nattempts_exhausted = 24\nred_flag = 2\n",
+                   encoding="utf-8")
+    times = load_settings(cfg, environ={}).tickets.response_times()
+    now = dt.datetime(2026, 12, 8, 2, 0, tzinfo=dt.UTC)
+    assert times.due(TicketReason.ATTEMPTS_EXHAUSTED, None, now) == now + dt.timedelta(hours=24)
+    assert times.due(TicketReason.RED_FLAG, None, now) == now + dt.timedelta(hours=2)
+    # a red flag with a severity keeps the severity's time; a reason not set, its default
+    assert times.due(TicketReason.RED_FLAG, Severity.CRITICAL, now) == now + dt.timedelta(hours=1)
+    assert times.due(TicketReason.INVALID_NUMBER, None, now) == now + dt.timedelta(hours=72)
+    for bad, key in (("no_such_reason = 3", "tickets.response_hours"),
+                     ("red_flag = 0", "tickets.response_hours")):
+        cfg.write_text(f"[tickets.response_hours]\n{bad}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_settings(cfg, environ={})
+        assert str(info.value.key).startswith(key), info.value
+
+
 def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "followup.toml"
     cfg.write_text("[dialer\n", encoding="utf-8")
