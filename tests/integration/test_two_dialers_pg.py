@@ -41,6 +41,23 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+def _two_dialers(tmp_path: Path, env: dict[str, str], speed: int
+                 ) -> list[subprocess.Popen[bytes]]:
+    """Two `followup run` processes (sim, seeds 1 and 2) on one simulated clock, each
+    logging to tmp_path/dialer<n>/run.log."""
+    epoch = SystemClock().now().isoformat()
+    procs = []
+    for n in (1, 2):
+        data_dir = tmp_path / f"dialer{n}"
+        data_dir.mkdir()
+        with (data_dir / "run.log").open("ab") as log:
+            procs.append(subprocess.Popen(
+                [*FOLLOWUP, "--data-dir", str(data_dir), "run", "--no-jobs", "--speed",
+                 str(speed), "--seed", str(n), "--sim-epoch", epoch], cwd=REPO, env=env,
+                stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
 def _open(db: Database) -> int:
     with db.session() as s:
         return int(s.execute(select(func.count()).select_from(FollowupTask).where(
@@ -62,16 +79,7 @@ def test_two_dialer_processes_share_a_campaign(db: Database, pg_url: str,
     # for a loaded CI machine's late renewals
     env = {**os.environ, **FAST_ENV, "FOLLOWUP_DATABASE__URL": pg_url,
            "FOLLOWUP_DIALER__MAX_CHANNELS": "40", "FOLLOWUP_DIALER__LEASE_SECONDS": "3600"}
-    procs = []
-    epoch = SystemClock().now().isoformat()  # one simulated clock for both processes
-    for n in (1, 2):
-        data_dir = tmp_path / f"dialer{n}"
-        data_dir.mkdir()
-        with (data_dir / "run.log").open("ab") as log:
-            procs.append(subprocess.Popen(
-                [*FOLLOWUP, "--data-dir", str(data_dir), "run", "--no-jobs", "--speed", "600",
-                 "--seed", str(n), "--sim-epoch", epoch], cwd=REPO, env=env, stdout=log,
-                stderr=subprocess.STDOUT))
+    procs = _two_dialers(tmp_path, env, speed=600)
     deadline = time.monotonic() + 900
     try:
         while _open(db) and time.monotonic() < deadline:
@@ -119,16 +127,7 @@ def test_two_dialer_processes_both_obey_a_pause_within_5_s(db: Database, pg_url:
     env = {**os.environ, **FAST_ENV, "FOLLOWUP_DATABASE__URL": pg_url,
            "FOLLOWUP_DIALER__MAX_CHANNELS": "6", "FOLLOWUP_DIALER__CALLS_PER_SECOND": "3",
            "FOLLOWUP_DIALER__LEASE_SECONDS": "3600"}
-    epoch = SystemClock().now().isoformat()
-    procs = []
-    for n in (1, 2):
-        data_dir = tmp_path / f"dialer{n}"
-        data_dir.mkdir()
-        with (data_dir / "run.log").open("ab") as log:
-            procs.append(subprocess.Popen(
-                [*FOLLOWUP, "--data-dir", str(data_dir), "run", "--no-jobs", "--speed", "10",
-                 "--seed", str(n), "--sim-epoch", epoch], cwd=REPO, env=env, stdout=log,
-                stderr=subprocess.STDOUT))
+    procs = _two_dialers(tmp_path, env, speed=10)
 
     def campaign(*args: str) -> str:
         done = subprocess.run([*FOLLOWUP, "--data-dir", str(tmp_path / "dialer1"), "campaign",
