@@ -155,6 +155,7 @@ class YesNo(StrEnum):
 class AnswerSource(StrEnum):
     KEYPAD = "keypad"
     VOICE = "voice"
+    WEB = "web"  # the patient's own questionnaire, through a link sent by SMS
     NONE = "none"  # unanswered after the re-prompts
 
 
@@ -166,6 +167,7 @@ class TicketReason(StrEnum):
     ASKED_FOR_PERSON = "asked_for_person"
     INVALID_NUMBER = "invalid_number"
     CALLING_PAUSED = "calling_paused"  # a run of failed calls paused the dialer
+    SMS_REPLY = "sms_reply"  # the patient answered a message with something to read
 
 
 class TicketStatus(StrEnum):
@@ -269,3 +271,41 @@ class DncSource(StrEnum):
     CLI = "cli"
     IMPORT = "import"  # a CSV list
     TICKET = "ticket"  # an agent's disposition on a ticket
+
+
+class MessagePurpose(StrEnum):
+    """Why a message is sent to a patient (its template says what it says)."""
+
+    QUESTIONNAIRE_LINK = "questionnaire_link"  # the calls failed, or SMS is preferred
+    REMINDER = "reminder"  # a care reminder program (revisit, medication)
+    RED_FLAG_NOTICE = "red_flag_notice"  # "a nurse will call you within N hours"
+
+
+class MessageStatus(StrEnum):
+    """Where an SMS stands. BLOCKED, DELIVERED and FAILED are final."""
+
+    QUEUED = "queued"  # waiting for its window, the caps or a retry
+    BLOCKED = "blocked"  # never sent, with the reason (opt-out, no phone, a cap ...)
+    SUBMITTED = "submitted"  # the gateway took it; its delivery report is awaited
+    DELIVERED = "delivered"  # the handset has it
+    FAILED = "failed"  # refused for good, or undeliverable (the reason is kept)
+
+
+class MessageBlock(StrEnum):
+    """Why a message was never sent."""
+
+    OPTED_OUT = "opted_out"  # opted out of SMS, or no SMS consent
+    DECEASED = "deceased"
+    NO_PHONE = "no_phone"  # no mobile number the gateway can reach
+    DO_NOT_CALL = "do_not_call"  # the number is listed as not the patient's
+    DAILY_CAP = "daily_cap"  # the patient had the day's number of messages
+    MISSING_VARIABLE = "missing_variable"  # the template needs a value this patient lacks
+    EXPIRED = "expired"  # its window passed before it could go (e.g. a reminder's day)
+
+
+class InboundAction(StrEnum):
+    """What an SMS a patient sent us did."""
+
+    OPTED_OUT = "opted_out"  # TD / 退订 / STOP
+    TICKET = "ticket"  # anything else: a person reads it
+    UNKNOWN_SENDER = "unknown_sender"  # no patient has that number: kept, nothing done

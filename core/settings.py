@@ -355,6 +355,50 @@ class ConsoleSettings(_Section):
     max_failed_logins: int = Field(default=5, ge=1)
 
 
+SmsGatewayName = Literal["sim", "smpp"]
+
+
+class SmsSettings(_Section):
+    """SMS to patients (`messaging/`): the gateway, its caps, and when messages may go."""
+
+    gateway: SmsGatewayName = "sim"
+    # SMPP 3.4 (a carrier's or an SMS gateway's SMSC)
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = Field(default=2775, ge=1, le=65535)
+    smpp_system_id: str = ""
+    smpp_password: SecretStr = SecretStr("")
+    smpp_system_type: str = ""
+    source_addr: str = ""  # the sender number or id the carrier assigned the hospital
+    max_per_second: float = Field(default=20.0, gt=0)  # the gateway's throughput cap
+    daily_cap: int = Field(default=3, ge=1, le=20)  # messages per patient per local day
+    window: str = "08:00-20:00"  # local time in the patient's zone; no SMS at night
+    retry_s: float = Field(default=60.0, gt=0)  # first wait after a temporary failure
+    max_tries: int = Field(default=6, ge=1)
+    # after the last failed call of a task, send the link to the web questionnaire
+    link_after_failed_calls: bool = True
+    link_hours: int = Field(default=72, ge=1, le=24 * 14)  # how long a link works
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value) \
+                or value[:5] >= value[6:]:
+            raise ValueError(f"{value!r} is not a window like 08:00-20:00")
+        return value
+
+
+class PatientWebSettings(_Section):
+    """The patient's questionnaire app (`followup patient-web`), apart from the console."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=1, le=65535)
+    # the address patients open, as the links in messages carry it
+    public_url: str = "http://127.0.0.1:8090"
+    secret_key: SecretStr = SecretStr("")  # signs the links' tokens (at least 32 characters)
+    max_identity_failures: int = Field(default=3, ge=1, le=10)
+    requests_per_minute: int = Field(default=30, ge=1)  # per client address
+
+
 class Settings(_Section):
     data_dir: str = "var"
     database: DatabaseSettings = DatabaseSettings()
@@ -371,6 +415,8 @@ class Settings(_Section):
     console: ConsoleSettings = ConsoleSettings()
     tickets: TicketSettings = TicketSettings()
     audit: AuditSettings = AuditSettings()
+    sms: SmsSettings = SmsSettings()
+    patient_web: PatientWebSettings = PatientWebSettings()
 
     @property
     def database_url(self) -> str:
@@ -398,7 +444,7 @@ class Settings(_Section):
         return data
 
 
-_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key", "key"}
+_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key", "key", "smpp_password"}
 
 
 def _mask_url(url: str) -> str:

@@ -37,6 +37,10 @@ from core.enums import (
     DncSource,
     EncounterType,
     HoldScope,
+    InboundAction,
+    MessageBlock,
+    MessagePurpose,
+    MessageStatus,
     OutboxStatus,
     QuestionKind,
     RecordingKind,
@@ -537,3 +541,105 @@ class LiveFeedEntry(Base):
     url: Mapped[str] = mapped_column(String(256))
     started_at: Mapped[dt.datetime]
     heartbeat_at: Mapped[dt.datetime]
+
+
+class SmsMessage(Base):
+    """One SMS to a patient, from queued to its final state (`core.sms`).
+
+    The body holds no health content: the hospital's name, a neutral sentence and, for a
+    questionnaire, the link. A long message goes as several parts (`SmsPart`), each with
+    the id the gateway answered its submit with; delivery reports are matched on those."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (
+        Index("ix_sms_messages_due", "status", "next_try_at"),
+        Index("ix_sms_messages_patient", "patient_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("web_links.id"))
+    purpose: Mapped[MessagePurpose] = mapped_column(enum_column(MessagePurpose, 24))
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164, None when there is none
+    body: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8))  # gsm7 | ucs2
+    segments: Mapped[int] = mapped_column(Integer)
+    status: Mapped[MessageStatus] = mapped_column(enum_column(MessageStatus, 16))
+    block_reason: Mapped[MessageBlock | None] = mapped_column(enum_column(MessageBlock, 24))
+    detail: Mapped[str | None] = mapped_column(String(256))  # a block's or failure's words
+    gateway: Mapped[str | None] = mapped_column(String(32))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]  # not sent after this (a reminder for a day)
+    created_at: Mapped[dt.datetime]
+    submitted_at: Mapped[dt.datetime | None]
+    final_at: Mapped[dt.datetime | None]  # delivered, failed or blocked
+
+
+class SmsPart(Base):
+    """One submitted part (segment) of a message, under the id its gateway gave it. The
+    message is delivered when every part is; a part that fails fails the message."""
+
+    __tablename__ = "sms_parts"
+    __table_args__ = (Index("ix_sms_parts_gateway_id", "gateway", "gateway_message_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("sms_messages.id"), index=True)
+    part: Mapped[int] = mapped_column(Integer)  # 1-based
+    gateway: Mapped[str] = mapped_column(String(32))
+    gateway_message_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str | None] = mapped_column(String(16))  # the last report's state
+    reported_at: Mapped[dt.datetime | None]
+
+
+class SmsReceipt(Base):
+    """A delivery report as the gateway sent it, matched to its message or kept unmatched
+    (a malformed or unknown report is logged and kept, never dropped)."""
+
+    __tablename__ = "sms_receipts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    gateway_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str | None] = mapped_column(String(16))  # DELIVRD, UNDELIV, ... as sent
+    error: Mapped[str | None] = mapped_column(String(16))
+    raw: Mapped[str] = mapped_column(Text)
+    part_id: Mapped[int | None] = mapped_column(ForeignKey("sms_parts.id"))  # None: unmatched
+    received_at: Mapped[dt.datetime]
+
+
+class SmsInbound(Base):
+    """A message a patient (or anyone) sent to the hospital's number, and what it did."""
+
+    __tablename__ = "sms_inbound"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(32))  # as received
+    body: Mapped[str] = mapped_column(Text)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    action: Mapped[InboundAction] = mapped_column(enum_column(InboundAction, 16))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    received_at: Mapped[dt.datetime]
+
+
+class WebLink(Base):
+    """A one-time link to the patient's web questionnaire for one follow-up task.
+
+    Only the token's SHA-256 is stored. The link works until the questionnaire is finished
+    (`used_at`), it expires, or three wrong birth years lock it (`locked_at`, a ticket)."""
+
+    __tablename__ = "web_links"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    # the web session's attempt row (backend "web"): its answers hang on it like a call's
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("call_attempts.id"))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    verified_at: Mapped[dt.datetime | None]
+    used_at: Mapped[dt.datetime | None]
+    locked_at: Mapped[dt.datetime | None]
