@@ -36,17 +36,17 @@ from core.enums import (
     RecordingKind,
     ScriptOutcome,
     TaskStatus,
-    TicketStatus,
 )
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
-from core.store.models import CallAttempt, FollowupTask, Patient, Recording, Ticket
-from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes, ticket_priority
+from core.store.models import CallAttempt, FollowupTask, Patient, Recording
+from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes
 from dialer.answering_machine import AmdVerdict
 from dialer.call_plan import AttemptId
 from dialer.claims import ClaimedTask
 from dialer.retry_policy import RetryKey, RetryPolicy
 from ivr.answer_reading import TRANSCRIBING
+from ivr.result_store import add_ticket, answer_row, close_task
 from ivr.results import Answer, TicketRequest
 from recordings.store import RecordingStore, StoredRecording
 
@@ -75,11 +75,6 @@ _MARK_ANSWERED = (
     .where(ATTEMPTS.c.id == bindparam("a_id"), ATTEMPTS.c.status.in_(LIVE))
     .values(status=AttemptStatus.IN_CALL,
             answered_at=func.coalesce(ATTEMPTS.c.answered_at, bindparam("a_now"))))
-_CLOSE_RIDERS = (
-    update(TASKS)
-    .where(TASKS.c.merged_into_id == bindparam("r_id"), TASKS.c.status == TaskStatus.MERGED)
-    .values(status=bindparam("r_status"), outcome=bindparam("r_outcome"),
-            updated_at=bindparam("r_now"), closed_at=bindparam("r_now")))
 _CHANNEL_IDS = ("channel", "uniqueid", "linkedid")
 
 
@@ -207,14 +202,8 @@ class AttemptLog:
                     kept.note = answer.note
                 return
             clip = answer.audio if answer.audio is not None and answer.audio.exists() else None
-            row = AnswerRow(attempt_id=attempt_id, task_id=attempt.task_id,
-                            script_id=answer.script_id, script_version=answer.script_version,
-                            question_id=answer.question_id, kind=answer.kind,
-                            source=answer.source, value=answer.value,
-                            transcript=answer.transcript, confidence=answer.confidence,
-                            needs_review=answer.needs_review, note=answer.note,
-                            red_flag=answer.red_flag, offset_ms=answer.offset_ms,
-                            clip_spool=str(clip) if clip else None, created_at=now)
+            row = answer_row(answer, attempt_id=attempt_id, task_id=attempt.task_id, now=now,
+                             clip_spool=str(clip) if clip else None)
             s.add(row)
             s.flush()
             answer_id, department_id = row.id, attempt.department_id
@@ -362,28 +351,11 @@ class AttemptLog:
     @staticmethod
     def _close_task(s: Session, task: FollowupTask, status: TaskStatus,
                     next_at: dt.datetime | None, now: dt.datetime, outcome: str) -> None:
-        task.status = status
-        task.outcome = outcome
-        task.lease_owner = None
-        task.lease_expires_at = None
-        task.updated_at = now
-        if next_at is not None:
-            task.next_attempt_at = next_at
-        if status is not TaskStatus.PENDING:
-            task.closed_at = now
-        # merged tasks (riders) share the call: when it ends for good they end with it, in
-        # the same state; while it will be retried they stay merged
-        if status is not TaskStatus.PENDING:
-            s.execute(_CLOSE_RIDERS, {"r_id": task.id, "r_status": status,
-                                      "r_outcome": outcome, "r_now": now})
+        close_task(s, task, status, next_at, now, outcome)
 
     def _ticket(self, s: Session, task: FollowupTask, attempt_id: int | None,
                 req: TicketRequest, now: dt.datetime) -> None:
-        s.add(Ticket(task_id=task.id, attempt_id=attempt_id, patient_id=task.patient_id,
-                     department_id=task.department_id, reason=req.reason,
-                     severity=req.severity, priority=ticket_priority(req.reason),
-                     status=TicketStatus.OPEN, summary=req.summary[:512], created_at=now,
-                     due_at=self._response_times.due(req.reason, req.severity, now)))
+        add_ticket(s, task, attempt_id, req, now, self._response_times)
 
     def reconcile(self, now: dt.datetime, live_attempts: set[int], *,
                   all_claims_are_dead: bool, grace: dt.timedelta = dt.timedelta(0)) -> int:

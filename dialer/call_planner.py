@@ -13,7 +13,6 @@ moment identity is verified.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Table, bindparam, select
@@ -31,30 +30,11 @@ from ivr.messages import patient_title
 from ivr.prompt_maker import PromptSource
 from ivr.prompts import PromptContext
 from ivr.results import Answer
+from ivr.script_library import ScriptLibrary as ScriptLibrary  # re-exported: its old home
 from ivr.script_model import MachineAction, Script
 
 ATTEMPT_VARIABLE = "FOLLOWUP_ATTEMPT"
 TASK_VARIABLE = "FOLLOWUP_TASK"
-
-
-class ScriptLibrary:
-    """The loaded scripts, by id, version and locale."""
-
-    def __init__(self, scripts: Sequence[Script], default_locale: str) -> None:
-        self._by_key: dict[tuple[str, int, str], Script] = {
-            (s.id, s.version, s.locale): s for s in scripts}
-        self._default_locale = default_locale
-
-    def pick(self, script_id: str, version: int, locale: str) -> Script:
-        """The script in `locale`, else the hospital's default locale, else any."""
-        for loc in (locale, self._default_locale):
-            found = self._by_key.get((script_id, version, loc))
-            if found is not None:
-                return found
-        for (sid, ver, _), script in sorted(self._by_key.items()):
-            if sid == script_id and ver == version:
-                return script
-        raise NotFound(f"no script {script_id} v{version}")
 
 
 PATIENTS: Table = Patient.__table__  # type: ignore[assignment]

@@ -41,6 +41,8 @@ class Answer:
     def answered(self) -> bool:
         """True when the patient gave an answer (a resumed call will not ask again)."""
         if self.kind is QuestionKind.VOICE:
+            if self.source is AnswerSource.WEB:  # typed into the web questionnaire
+                return self.transcript is not None
             return self.source is AnswerSource.VOICE and self.audio is not None
         return self.value is not None
 
