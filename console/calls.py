@@ -25,6 +25,7 @@ from core.store.models import (
     FollowupTask,
     Patient,
     Recording,
+    SmsMessage,
     Ticket,
 )
 
@@ -300,6 +301,7 @@ class PatientPage:
     patient: Patient
     encounters: tuple[tuple[Encounter, str], ...]
     tasks: tuple[tuple[FollowupTask, tuple[CallAttempt, ...]], ...]
+    messages: tuple[SmsMessage, ...] = ()  # the SMS sent to the patient, newest first
 
 
 def patient_page(session: Session, who: Principal, patient_id: int) -> PatientPage:
@@ -330,5 +332,10 @@ def patient_page(session: Session, who: Principal, patient_id: int) -> PatientPa
                 CallAttempt.task_id.in_([t.id for t in tasks]))
                 .order_by(CallAttempt.number)).scalars():
             attempts.setdefault(a.task_id, []).append(a)
+    messages = session.execute(
+        select(SmsMessage).where(SmsMessage.patient_id == patient_id,
+                                 who.scope(SmsMessage.department_id))
+        .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())).scalars().all()
     return PatientPage(patient, tuple((e, code) for e, code in encs),
-                       tuple((t, tuple(attempts.get(t.id, []))) for t in tasks))
+                       tuple((t, tuple(attempts.get(t.id, []))) for t in tasks),
+                       tuple(messages))

@@ -8,6 +8,9 @@ stores it) with its Wilson 95% CI; a choice question's distribution (answers per
 a number's median and interquartile range (`statistics.quantiles`, inclusive method); a
 voice question's count of spoken answers and how many still wait for a person's review.
 Any cell with fewer than `MIN_CELL` answers is suppressed.
+Messages: of the department's SMS queued in the month, those the gateway took, those
+delivered, and of the questionnaire links among them those whose questionnaire was finished
+(the delivery and link response rates, suppressed below `MIN_CELL` like the rest).
 Finished months are kept in `report_snapshots` (tagged with `SNAPSHOT_FORMAT`; a snapshot
 of an older format is recomputed), so the twelve-month trend reads twelve small rows
 instead of a year of answers. Whoever sees every department also gets the hospital-wide
@@ -38,7 +41,15 @@ from console.periods import (
 )
 from console.questions import IndexItem
 from core.clock import Clock
-from core.enums import AnswerSource, DialOutcome, QuestionKind, TaskStatus, YesNo
+from core.enums import (
+    AnswerSource,
+    DialOutcome,
+    MessagePurpose,
+    MessageStatus,
+    QuestionKind,
+    TaskStatus,
+    YesNo,
+)
 from core.errors import NotFound
 from core.store.models import (
     Answer,
@@ -46,13 +57,15 @@ from core.store.models import (
     Department,
     FollowupTask,
     ReportSnapshot,
+    SmsMessage,
+    WebLink,
 )
 
 MIN_CELL = 5
 # 2: yes/no shares count "yes" (format 1 counted "true", which no channel stores) and the
 # pooled mean of all scale answers is gone; 3: choice, number and voice questions too;
-# 4: the templates' satisfaction index
-SNAPSHOT_FORMAT = 4
+# 4: the templates' satisfaction index; 5: messages sent, delivered and answered
+SNAPSHOT_FORMAT = 5
 TREND_MONTHS = 12
 WORST_ITEMS = 3
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -135,12 +148,28 @@ class MonthFigures:
     satisfaction_low: float | None = None
     satisfaction_high: float | None = None
     satisfaction_calls: int = 0
+    # messages queued in the month that went to the gateway, and of those delivered;
+    # questionnaire links among them, and the links whose questionnaire was finished
+    sms_sent: int = 0
+    sms_delivered: int = 0
+    links_sent: int = 0
+    links_answered: int = 0
 
     @property
     def response_rate(self) -> float | None:
         if self.eligible < MIN_CELL:
             return None
         return self.responded / self.eligible
+
+    @property
+    def sms_delivery_rate(self) -> float | None:
+        """Delivered over sent; None below `MIN_CELL` messages."""
+        return None if self.sms_sent < MIN_CELL else self.sms_delivered / self.sms_sent
+
+    @property
+    def link_response_rate(self) -> float | None:
+        """Questionnaires finished over links sent; None below `MIN_CELL` links."""
+        return None if self.links_sent < MIN_CELL else self.links_answered / self.links_sent
 
     @property
     def non_response(self) -> int:
@@ -257,8 +286,27 @@ def month_figures(session: Session, department_id: int, first: dt.date, tz: str,
         responded=by_status.get(TaskStatus.DONE, 0), failed=by_status.get(TaskStatus.FAILED, 0),
         stopped=by_status.get(TaskStatus.STOPPED, 0),
         still_open=by_status.get(TaskStatus.PENDING, 0) + by_status.get(TaskStatus.CLAIMED, 0),
-        answers=all_n, **_satisfaction(per_call))
+        answers=all_n, **_satisfaction(per_call), **_messages(session, department_id, start, end))
     return figures, tuple(stats)
+
+
+def _messages(session: Session, department_id: int, start: dt.datetime,
+              end: dt.datetime) -> dict[str, int]:
+    """The month's messages of the department (by when they were queued): sent (taken by
+    the gateway), delivered, questionnaire links sent, and links whose questionnaire was
+    finished."""
+    went = [MessageStatus.SUBMITTED, MessageStatus.DELIVERED, MessageStatus.FAILED]
+    link = SmsMessage.purpose == MessagePurpose.QUESTIONNAIRE_LINK
+    sent, delivered, links, answered = session.execute(
+        select(func.count(),
+               func.sum(case((SmsMessage.status == MessageStatus.DELIVERED, 1), else_=0)),
+               func.sum(case((link, 1), else_=0)),
+               func.sum(case((WebLink.used_at.is_not(None), 1), else_=0)))
+        .select_from(SmsMessage).outerjoin(WebLink, WebLink.id == SmsMessage.link_id)
+        .where(SmsMessage.department_id == department_id, SmsMessage.created_at >= start,
+               SmsMessage.created_at < end, SmsMessage.status.in_(went))).one()
+    return {"sms_sent": int(sent), "sms_delivered": int(delivered or 0),
+            "links_sent": int(links or 0), "links_answered": int(answered or 0)}
 
 
 def _index_scores(session: Session, attempt_ids: Sequence[int], index: tuple[IndexItem, ...],

@@ -27,6 +27,7 @@ TICKET_PRIORITY: dict[TicketReason, int] = {
     TicketReason.LOW_CONFIDENCE: 40,
     TicketReason.INVALID_NUMBER: 40,
     TicketReason.ATTEMPTS_EXHAUSTED: 50,
+    TicketReason.SMS_REPLY: 20,
 }
 
 _BY_SEVERITY: dict[Severity, dt.timedelta] = {
@@ -39,6 +40,7 @@ _BY_REASON: dict[TicketReason, dt.timedelta] = {
     TicketReason.RED_FLAG: dt.timedelta(hours=4),
     TicketReason.ASKED_FOR_PERSON: dt.timedelta(hours=24),
     TicketReason.CALLING_PAUSED: dt.timedelta(hours=1),  # nobody is being called meanwhile
+    TicketReason.SMS_REPLY: dt.timedelta(hours=24),
 }
 _DEFAULT_RESPONSE = dt.timedelta(hours=72)
 

@@ -13,12 +13,14 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 
 from sqlalchemy.orm import Session
 
 from core.store.models import WebLink
 
+_IN_TEXT = re.compile(r"/q/[A-Za-z0-9_-]{35}")
 _RANDOM = 16
 _MAC = 10
 TOKEN_LENGTH = 35  # base64 of 26 bytes, unpadded
@@ -66,3 +68,9 @@ def issue(session: Session, *, key: bytes, patient_id: int, task_id: int, now: d
 
 def url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/q/{token}"
+
+
+def masked(text: str) -> str:
+    """`text` with every link's token hidden, for showing a sent message to staff (the
+    token opens the patient's questionnaire; nobody needs to read it back)."""
+    return _IN_TEXT.sub("/q/…", text)

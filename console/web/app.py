@@ -37,6 +37,7 @@ from console.web import views_worklist as work
 from console.web.base import TEMPLATES_DIR, locale, login_redirect, render
 from console.web.errors import LoginRequired, status_for
 from core.errors import FollowupError, TelephonyError
+from core.web_links import masked
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 256 * 1024
@@ -193,5 +194,6 @@ def create_app(deps: ConsoleDeps) -> Starlette:
     templates.env.globals["question_name"] = functools.partial(question_name, deps.questions)
     templates.env.globals["script_name"] = functools.partial(script_name, deps.questions)
     templates.env.filters["dept"] = department_name
+    templates.env.filters["masked"] = masked
     app.state.templates = templates
     return app

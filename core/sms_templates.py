@@ -1,0 +1,60 @@
+"""The texts of the messages sent to patients, per locale, and how they are filled in.
+
+Privacy (issue 12): a body holds the hospital's name, one neutral sentence, and for a
+questionnaire the link; never a diagnosis, a department, a result or the patient's name.
+Every template ends with how to stop messages (TD / 退订 / STOP). A value a template needs
+and the caller does not have is a `MissingValue`: that one message is blocked with the
+name of the value, the batch goes on.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.enums import MessagePurpose
+
+
+class MissingValue(Exception):
+    """A template needs a value the caller did not give (`name`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the template needs {{{name}}}")
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class SmsTemplate:
+    key: str
+    purpose: MessagePurpose
+    texts: Mapping[str, str]  # locale -> text with {placeholders}
+
+    def fields(self, locale: str) -> tuple[str, ...]:
+        return tuple(name for _, name, _, _ in string.Formatter().parse(self.text(locale))
+                     if name)
+
+    def text(self, locale: str) -> str:
+        return self.texts.get(locale) or self.texts[FALLBACK_LOCALE]
+
+    def render(self, locale: str, values: Mapping[str, str]) -> str:
+        for name in self.fields(locale):
+            if not values.get(name):
+                raise MissingValue(name)
+        return self.text(locale).format_map(values)
+
+
+FALLBACK_LOCALE = "zh-CN"
+
+TEMPLATES: dict[str, SmsTemplate] = {t.key: t for t in (
+    SmsTemplate("questionnaire_link", MessagePurpose.QUESTIONNAIRE_LINK, {
+        "zh-CN": "【{hospital}】您好，邀请您填写一份简短问卷：{link} 回复TD退订",
+        "en": "{hospital}: please fill in a short questionnaire: {link} Reply STOP to opt out",
+    }),
+    SmsTemplate("red_flag_notice", MessagePurpose.RED_FLAG_NOTICE, {
+        "zh-CN": "【{hospital}】您好，我院护士将在{hours}小时内给您回电，请保持电话畅通。"
+                 "回复TD退订",
+        "en": "{hospital}: a nurse will call you within {hours} hours. Please keep your phone "
+              "at hand. Reply STOP to opt out",
+    }),
+)}
