@@ -489,6 +489,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "dnc_source.ticket": ("工单处理", "Ticket"),
     "msg_purpose.questionnaire_link": ("问卷链接", "Questionnaire link"),
     "msg_purpose.red_flag_notice": ("护士回电通知", "Nurse call-back notice"),
+    "msg_purpose.reminder": ("关怀提醒", "Care reminder"),
     "msg_status.queued": ("待发送", "Waiting to send"),
     "msg_status.blocked": ("未发送", "Not sent"),
     "msg_status.submitted": ("已提交，待回执", "Sent, awaiting report"),

@@ -277,6 +277,7 @@ class MessagePurpose(StrEnum):
     """Why a message is sent to a patient (its template says what it says)."""
 
     QUESTIONNAIRE_LINK = "questionnaire_link"  # the calls failed, or SMS is preferred
+    REMINDER = "reminder"  # a care reminder the rules plan (revisit, medication)
     RED_FLAG_NOTICE = "red_flag_notice"  # "a nurse will call you within N hours"
 
 

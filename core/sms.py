@@ -68,6 +68,11 @@ def mobile(phone: str | None) -> bool:
     return phonenumbers.number_type(number) in _MOBILE
 
 
+def window_close(day: dt.date, zone: str, window: tuple[dt.time, dt.time]) -> dt.datetime:
+    """When the sending window of the local `day` closes, in UTC."""
+    return dt.datetime.combine(day, window[1], ZoneInfo(zone)).astimezone(dt.UTC)
+
+
 def window_open(now: dt.datetime, zone: str, window: tuple[dt.time, dt.time]) -> dt.datetime:
     """The first moment at or after `now` (UTC) inside the sending window, in `zone`."""
     tz = ZoneInfo(zone)
@@ -99,7 +104,8 @@ def _patient_block(session: Session, patient: Patient, phone: str | None,
 def queue(session: Session, policy: SmsPolicy, *, patient: Patient, template: SmsTemplate,
           values: Mapping[str, str], now: dt.datetime, department_id: int | None = None,
           task_id: int | None = None, ticket_id: int | None = None,
-          link_id: int | None = None, expires_at: dt.datetime | None = None) -> SmsMessage:
+          link_id: int | None = None, expires_at: dt.datetime | None = None,
+          plan_key: str | None = None) -> SmsMessage:
     """Write one message for `patient` in the caller's transaction: queued for its first
     moment in the window, or blocked with the reason."""
     locale = locale_of(patient)
@@ -115,10 +121,10 @@ def queue(session: Session, policy: SmsPolicy, *, patient: Patient, template: Sm
     encoding, segments, _ = count(body)
     message = SmsMessage(
         patient_id=patient.id, department_id=department_id, task_id=task_id,
-        ticket_id=ticket_id, link_id=link_id, purpose=template.purpose, template=template.key,
-        locale=locale, phone=phone, body=body, encoding=encoding, segments=segments,
-        status=MessageStatus.QUEUED, tries=0, expires_at=expires_at, created_at=now,
-        next_try_at=window_open(now, patient.timezone, policy.window))
+        ticket_id=ticket_id, link_id=link_id, plan_key=plan_key, purpose=template.purpose,
+        template=template.key, locale=locale, phone=phone, body=body, encoding=encoding,
+        segments=segments, status=MessageStatus.QUEUED, tries=0, expires_at=expires_at,
+        created_at=now, next_try_at=window_open(now, patient.timezone, policy.window))
     if hold is not None:
         message.status = MessageStatus.BLOCKED
         message.block_reason = hold.block

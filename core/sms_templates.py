@@ -57,4 +57,13 @@ TEMPLATES: dict[str, SmsTemplate] = {t.key: t for t in (
         "en": "{hospital}: a nurse will call you within {hours} hours. Please keep your phone "
               "at hand. Reply STOP to opt out",
     }),
+    SmsTemplate("revisit_reminder", MessagePurpose.REMINDER, {
+        "zh-CN": "【{hospital}】您好，温馨提醒：请按约定时间来院复诊。回复TD退订",
+        "en": "{hospital}: a reminder of your return visit as arranged. Reply STOP to opt out",
+    }),
+    SmsTemplate("medication_reminder", MessagePurpose.REMINDER, {
+        "zh-CN": "【{hospital}】您好，温馨提醒：请按医嘱按时用药。回复TD退订",
+        "en": "{hospital}: a reminder to take your medicine as prescribed. Reply STOP to "
+              "opt out",
+    }),
 )}

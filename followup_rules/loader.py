@@ -21,6 +21,11 @@ A rule file looks like::
         followups:
           - {offset: +3d, script: cardiology-post-discharge, priority: 20}
           - {offset: +30d, script: cardiology-post-discharge}
+        reminders:                 # message-only follow-ups (SMS), optional
+          - {offset: +1d, message: medication_reminder, days: 7}
+          - {offset: +14d, message: revisit_reminder}
+
+A rule needs `followups`, `reminders` or both.
 
 Every problem raises `core.errors.FileValidationError` naming the file, the line and the
 field (e.g. `rules.0.followups.1.offset`).
@@ -34,14 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from core.calling_window import CallingWindow, CallingWindowError, parse_calling_window
-from core.enums import EncounterType
+from core.enums import EncounterType, MessagePurpose
 from core.errors import ConfigError, FileValidationError
+from core.sms_templates import TEMPLATES
 from core.yamlfile import LineMap, load_yaml_with_lines
 from followup_rules.model import (
     DEFAULT_LATE_GRACE_DAYS,
     Criteria,
     FollowupSpec,
     Range,
+    ReminderSpec,
     Rule,
     RuleSet,
 )
@@ -55,11 +62,13 @@ _ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z]{0,5}$|^[A-Z]$")
 
 _TOP_KEYS = {"defaults", "rules"}
 _DEFAULT_KEYS = {"calling_window", "priority", "max_attempts"}
-_RULE_KEYS = {"id", "description", "match", "followups", "calling_window", "priority",
-              "max_attempts"}
+_RULE_KEYS = {"id", "description", "match", "followups", "reminders", "calling_window",
+              "priority", "max_attempts"}
 _MATCH_KEYS = {"encounter_types", "departments", "icd10_prefixes", "procedures", "age",
                "length_of_stay_days", "dispositions", "exclude_dispositions"}
 _FOLLOWUP_KEYS = {"offset", "script", "priority", "max_attempts"}
+_REMINDER_KEYS = {"offset", "message", "days"}
+_REMINDERS = sorted(k for k, t in TEMPLATES.items() if t.purpose is MessagePurpose.REMINDER)
 _RANGE_KEYS = {"min", "max"}
 
 DEFAULT_PRIORITY = 50
@@ -137,9 +146,13 @@ def _parse_file(data: Any, lines: LineMap, default_window: str, start: int) -> l
 def _parse_rule(item: Any, loc: Loc, lines: LineMap, window: CallingWindow, priority: int,
                 attempts: int, order: int) -> Rule:
     raw = _mapping(item, loc, lines, _RULE_KEYS)
-    for required in ("id", "match", "followups"):
+    for required in ("id", "match"):
         if required not in raw:
-            raise lines.error((*loc, required), "missing (every rule needs id, match, followups)")
+            raise lines.error((*loc, required), "missing (every rule needs id, match and "
+                              "followups or reminders)")
+    if "followups" not in raw and "reminders" not in raw:
+        raise lines.error((*loc, "followups"), "missing (every rule needs id, match and "
+                          "followups or reminders)")
     rule_id = _ident(raw["id"], (*loc, "id"), lines, "rule id")
     description = raw.get("description", "")
     if not isinstance(description, str):
@@ -151,8 +164,8 @@ def _parse_rule(item: Any, loc: Loc, lines: LineMap, window: CallingWindow, prio
     if "max_attempts" in raw:
         attempts = _int(raw["max_attempts"], (*loc, "max_attempts"), lines, 1, 10)
     criteria = _criteria(raw["match"], (*loc, "match"), lines)
-    raw_followups = raw["followups"]
-    if not isinstance(raw_followups, list) or not raw_followups:
+    raw_followups = raw.get("followups", [])
+    if not isinstance(raw_followups, list) or ("followups" in raw and not raw_followups):
         raise lines.error((*loc, "followups"), "must be a non-empty list")
     followups: list[FollowupSpec] = []
     for j, fu in enumerate(raw_followups):
@@ -161,10 +174,21 @@ def _parse_rule(item: Any, loc: Loc, lines: LineMap, window: CallingWindow, prio
             raise lines.error((*loc, "followups", j, "offset"),
                               f"offset +{spec.offset_days}d appears twice in this rule")
         followups.append(spec)
+    raw_reminders = raw.get("reminders", [])
+    if not isinstance(raw_reminders, list) or ("reminders" in raw and not raw_reminders):
+        raise lines.error((*loc, "reminders"), "must be a non-empty list")
+    reminders: list[ReminderSpec] = []
+    for j, item in enumerate(raw_reminders):
+        reminder = _reminder(item, (*loc, "reminders", j), lines)
+        if any((r.offset_days, r.template) == (reminder.offset_days, reminder.template)
+               for r in reminders):
+            raise lines.error((*loc, "reminders", j, "offset"),
+                              f"{reminder.template} at +{reminder.offset_days}d appears twice")
+        reminders.append(reminder)
     line = lines.line_of(loc) or 0
     return Rule(rule_id=rule_id, description=description, criteria=criteria,
                 followups=tuple(followups), calling_window=window,
-                source=f"{lines.path}:{line}", order=order)
+                source=f"{lines.path}:{line}", order=order, reminders=tuple(reminders))
 
 
 def _criteria(item: Any, loc: Loc, lines: LineMap) -> Criteria:
@@ -207,18 +231,34 @@ def normalise_icd10(code: str) -> str:
     return code.strip().upper().replace(".", "")
 
 
+def _offset(value: Any, loc: Loc, lines: LineMap) -> int:
+    m = _OFFSET.match(value.strip()) if isinstance(value, str) else None
+    if m is None:
+        raise lines.error(loc, f"{value!r} is not an offset in days like +3d (0 to 999)")
+    return int(m.group(1))
+
+
+def _reminder(item: Any, loc: Loc, lines: LineMap) -> ReminderSpec:
+    raw = _mapping(item, loc, lines, _REMINDER_KEYS)
+    for required in ("offset", "message"):
+        if required not in raw:
+            raise lines.error((*loc, required), "missing (a reminder needs offset and message)")
+    message = raw["message"]
+    if message not in _REMINDERS:
+        raise lines.error((*loc, "message"), f"{message!r} is not a reminder message (known: "
+                          f"{', '.join(_REMINDERS)})")
+    return ReminderSpec(offset_days=_offset(raw["offset"], (*loc, "offset"), lines),
+                        template=message,
+                        days=_int(raw.get("days", 1), (*loc, "days"), lines, 1, 90))
+
+
 def _followup(item: Any, loc: Loc, lines: LineMap, priority: int, attempts: int) -> FollowupSpec:
     raw = _mapping(item, loc, lines, _FOLLOWUP_KEYS)
     for required in ("offset", "script"):
         if required not in raw:
             raise lines.error((*loc, required), "missing (a follow-up needs offset and script)")
-    offset = raw["offset"]
-    m = _OFFSET.match(offset.strip()) if isinstance(offset, str) else None
-    if m is None:
-        raise lines.error((*loc, "offset"),
-                          f"{offset!r} is not an offset in days like +3d (0 to 999)")
     return FollowupSpec(
-        offset_days=int(m.group(1)),
+        offset_days=_offset(raw["offset"], (*loc, "offset"), lines),
         script_id=_ident(raw["script"], (*loc, "script"), lines, "script id"),
         priority=_int(raw.get("priority", priority), (*loc, "priority"), lines, 1, 100),
         max_attempts=_int(raw.get("max_attempts", attempts), (*loc, "max_attempts"), lines, 1,

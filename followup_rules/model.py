@@ -68,6 +68,17 @@ class FollowupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ReminderSpec:
+    """A message-only follow-up (关怀性随访): the SMS template sent `offset_days` after the
+    encounter's anchor, and again on each of the following `days - 1` days (e.g. a week
+    of medication reminders)."""
+
+    offset_days: int
+    template: str  # a reminder template of core.sms_templates
+    days: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """A named rule: criteria, follow-ups and the patient-local calling window."""
 
@@ -78,6 +89,7 @@ class Rule:
     calling_window: CallingWindow
     source: str  # "file:line", for explain and error messages
     order: int  # position in the rule set (ties in merges are broken by it)
+    reminders: tuple[ReminderSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -561,6 +561,8 @@ class SmsMessage(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("web_links.id"))
+    # a planned reminder's identity (encounter, rule, template, day): written once
+    plan_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     purpose: Mapped[MessagePurpose] = mapped_column(enum_column(MessagePurpose, 24))
     template: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(16))

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column('task_id', BigId, nullable=True),
         sa.Column('ticket_id', BigId, nullable=True),
         sa.Column('link_id', BigId, nullable=True),
+        sa.Column('plan_key', sa.String(length=160), nullable=True),
         sa.Column('purpose', sa.String(length=24), nullable=False),
         sa.Column('template', sa.String(length=64), nullable=False),
         sa.Column('locale', sa.String(length=16), nullable=False),
@@ -79,6 +80,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['link_id'], ['web_links.id'],
                                 name='fk_sms_messages_link_id_web_links'),
         sa.PrimaryKeyConstraint('id', name='pk_sms_messages'),
+        sa.UniqueConstraint('plan_key', name='uq_sms_messages_plan_key'),
     )
     op.create_index('ix_sms_messages_due', 'sms_messages', ['status', 'next_try_at'])
     op.create_index('ix_sms_messages_patient', 'sms_messages', ['patient_id', 'created_at'])
