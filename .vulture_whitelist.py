@@ -117,3 +117,9 @@ _.hold_time_s  # TODO(wallboard, issue 11): a transfer's queue wait, for the liv
 
 # -- called by asyncio's event loop -----------------------------------------------------------
 _.eof_received  # dialer/asterisk/agi_stream.py: asyncio.Protocol callback (peer closed)
+
+# -- called by the SMPP libraries ----------------------------------------------------------------
+_.next_sequence  # messaging/smpp.py: smpplib's PDUs number themselves through their client
+_.requestAvatar  # tests/smsc/smsc_server.py: twisted.cred's realm interface
+_.lineReceived  # tests/smsc/smsc_server.py: twisted's LineReceiver
+_.delimiter  # tests/smsc/smsc_server.py: twisted's LineReceiver
