@@ -18,10 +18,12 @@ from sqlalchemy.engine import make_url
 from core.clock import FakeClock
 from core.store.db import Database
 from tests.pg_scratch import scratch_database
+from tests.smsc import Smsc, running_smsc, smsc_unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FOLLOWUP_TEST_PG_URL", "")
 PG_REQUIRED = os.environ.get("FOLLOWUP_TEST_REQUIRE_PG", "") == "1"
+SMSC_REQUIRED = os.environ.get("FOLLOWUP_TEST_REQUIRE_SMSC", "") == "1"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -81,8 +83,21 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture(scope="session")
+def smsc() -> Iterator[Smsc]:
+    """The real SMPP server (smpp.twisted3, tests/smsc), one for the session; skipped with
+    the reason when it cannot start (a failure when FOLLOWUP_TEST_REQUIRE_SMSC=1)."""
+    reason = smsc_unavailable()
+    if reason is not None:
+        if SMSC_REQUIRED:
+            pytest.fail(f"FOLLOWUP_TEST_REQUIRE_SMSC=1 but {reason}")
+        pytest.skip(reason)
+    with running_smsc() as server:
+        yield server
+
+
 _TIERS = (("postgres", "PostgreSQL"), ("asterisk", "real Asterisk"),
-          ("browser", "headless Chromium"))
+          ("browser", "headless Chromium"), ("smsc", "SMPP server (smpp.twisted3)"))
 _TIER_IDS: dict[str, set[str]] = {marker: set() for marker, _ in _TIERS}
 
 
