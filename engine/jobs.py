@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def daemon_jobs(app: App) -> DaemonJobs:
     def sync_and_plan() -> dict[str, Any]:
         from engine import his_service
-        from engine.planning import planning_service
+        from engine.planning import planning_service, queue_reminders
 
         out: dict[str, Any] = {}
         if app.settings.his.source:
@@ -24,6 +24,7 @@ def daemon_jobs(app: App) -> DaemonJobs:
                           "rejected": report.totals.rejected}
         counts = planning_service(app).run()
         out["plan"] = str(counts)
+        out["reminders"] = queue_reminders(app)
         return out
 
     def retention() -> dict[str, int]:
@@ -63,14 +64,20 @@ def daemon_jobs(app: App) -> DaemonJobs:
             app, None, None, stop, lambda port: log.info("HL7 ADT feed on port %d", port))
         return f"{counts.read} rows read, {counts.rejected} kept aside"
 
+    async def sms(stop: asyncio.Event) -> str:
+        from engine import sms_service
+
+        return await sms_service.serve(app, stop)
+
     def fhir_push() -> str:
         from engine import fhir_service
 
         r = fhir_service.push(app)
         return f"{r.queued} queued, {r.sent} sent, {r.retried} retry, {r.refused} refused"
 
-    services: dict[str, Service] = {"hl7_feed": hl7_feed} if app.settings.his.hl7_listen \
-        else {}
+    services: dict[str, Service] = {"sms": sms}
+    if app.settings.his.hl7_listen:
+        services["hl7_feed"] = hl7_feed
     periodic = {"fhir_push": fhir_push} if app.settings.fhir.server_url else {}
     return DaemonJobs(sync_and_plan=sync_and_plan, retention=retention,
                       monthly_report=report_snapshots, services=services, periodic=periodic)

@@ -34,6 +34,16 @@ def build_planner(settings: Settings) -> Planner:
     return Planner(rules, scripts, settings.rules.calls_per_patient_per_day)
 
 
+def queue_reminders(app: App) -> int:
+    """Queue the care reminders the rules make due today; returns how many were written."""
+    from engine.sms_service import policy
+    from followup_rules.reminder_store import queue_due_reminders
+
+    rules = load_rule_set(app.settings.rules.paths, app.settings.hospital.calling_hours,
+                          app.settings.rules.late_grace_days)
+    return queue_due_reminders(app.db, rules, policy(app), app.clock.now())
+
+
 def planning_service(app: App, workers: int | None = None) -> PlanningService:
     """The planning service on the app's store and clock (`workers` None: CPUs - 1).
 

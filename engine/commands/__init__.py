@@ -16,8 +16,9 @@ from engine.commands import (
     his,
     plan,
     prompts,
+    sms,
     tickets,
 )
 
 COMMAND_MODULES = (asterisk, audit, calls, campaign, console, demo, dial, dnc, doctor, fhir, his,
-                   plan, prompts, tickets)
+                   plan, prompts, sms, tickets)

@@ -34,14 +34,13 @@ from core.store.models import (
     Ticket,
     WebLink,
 )
+from core.tickets import ResponseTimes
 from core.web_links import signed, token_hash
 from messaging.gateway import InboundSms
 from messaging.inbound import handle, is_stop
 from messaging.triggers import LinkSettings, links_after_failed_calls, red_flag_notices
 from tests.audit_key import TEST_AUDIT_KEY
 from tests.contract.test_claims import NOW, _seed
-
-from core.tickets import ResponseTimes
 
 POLICY = SmsPolicy(window=SmsPolicy.parse_window("08:00-20:00"), daily_cap=2,
                    hospital={"zh-CN": "示范医院", "en": "Demo Hospital"})
