@@ -35,6 +35,7 @@ _ESCAPE = 0x1B
 _GSM_EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C,
                   "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65}
 _BASIC_SEPTET = {char: index for index, char in enumerate(_GSM_BASIC) if index != _ESCAPE}
+_GSM_CHARS = frozenset(_BASIC_SEPTET) | frozenset(_GSM_EXTENSION)
 _EXTENSION_CHAR = {septet: char for char, septet in _GSM_EXTENSION.items()}
 
 # (units in a single message, units per part of a concatenated one)
@@ -66,7 +67,7 @@ class TooLong(ValueError):
 
 def encoding_of(body: str) -> SmsEncoding:
     """GSM-7 when every character is in the default alphabet or its extension, else UCS-2."""
-    if all(char in _BASIC_SEPTET or char in _GSM_EXTENSION for char in body):
+    if _GSM_CHARS.issuperset(body):
         return SmsEncoding.GSM7
     return SmsEncoding.UCS2
 
@@ -78,9 +79,15 @@ def _unit_size(char: str, encoding: SmsEncoding) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
+def _units(body: str, encoding: SmsEncoding) -> int:
+    if encoding is SmsEncoding.UCS2:
+        return len(body.encode("utf-16-le")) // 2
+    return len(body) + sum(body.count(char) for char in _GSM_EXTENSION)
+
+
 def _chunks(body: str, encoding: SmsEncoding) -> list[str]:
     single, per_part = _LIMITS[encoding]
-    if sum(_unit_size(char, encoding) for char in body) <= single:
+    if _units(body, encoding) <= single:
         return [body]
     chunks: list[str] = []
     start, used = 0, 0
