@@ -56,7 +56,8 @@ class Recorder:
 class Harness(Protocol):
     """What the contract needs from a gateway and the SMSC behind it."""
 
-    gateway: SmsGateway
+    @property
+    def gateway(self) -> SmsGateway: ...
 
     async def throttle(self, count: int) -> None: ...
     async def fail_number(self, number: str) -> None: ...
@@ -89,7 +90,7 @@ class SimHarness:
 
 def smpp_settings(smsc: Smsc, password: str = PASSWORD) -> SmsSettings:
     return SmsSettings(gateway="smpp", smpp_port=smsc.smpp_port, smpp_system_id=SYSTEM_ID,
-                       smpp_password=password, source_addr="10690")  # type: ignore[arg-type]
+                       smpp_password=password, source_addr="10690")
 
 
 @dataclass
