@@ -10,6 +10,9 @@ from __future__ import annotations
 
 # -- read by the console's Jinja templates (console/templates/) ------------------------------
 _.finalize  # console/web/app.py: Jinja calls its environment's finalize on every printed value
+_.sms_delivery_rate  # report.html: the month's SMS delivery rate
+_.link_response_rate  # report.html: the questionnaire links answered
+_.final_at  # patient.html: when a message was delivered, failed or blocked
 _.has_more  # calls.html, tasks.html: CallPage / TaskPage
 _.offset_s  # _call_body.html: an answer's position in the recording
 _.clip_id  # _call_body.html: a voice answer's own clip, played inline

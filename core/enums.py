@@ -298,7 +298,6 @@ class MessageBlock(StrEnum):
     DECEASED = "deceased"
     NO_PHONE = "no_phone"  # no mobile number the gateway can reach
     DO_NOT_CALL = "do_not_call"  # the number is listed as not the patient's
-    DAILY_CAP = "daily_cap"  # the patient had the day's number of messages
     MISSING_VARIABLE = "missing_variable"  # the template needs a value this patient lacks
     EXPIRED = "expired"  # its window passed before it could go (e.g. a reminder's day)
 

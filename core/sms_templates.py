@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.enums import MessagePurpose
+from core.sms_text import count
 
 
 class MissingValue(Exception):
@@ -67,3 +68,32 @@ TEMPLATES: dict[str, SmsTemplate] = {t.key: t for t in (
               "opt out",
     }),
 )}
+
+
+SAMPLE_LINK = "https://example.org/q/" + "x" * 35  # a link as long as a real one
+
+
+@dataclass(frozen=True, slots=True)
+class CountedText:
+    """A template's text in one locale and what the counter says of it filled in (the
+    hospital's name, a link at its real length): characters, alphabet, parts."""
+
+    key: str
+    purpose: MessagePurpose
+    locale: str
+    text: str
+    chars: int
+    encoding: str  # gsm7 | ucs2
+    parts: int
+
+
+def counted_texts(hospital: Mapping[str, str]) -> list[CountedText]:
+    rows: list[CountedText] = []
+    for template in TEMPLATES.values():
+        for locale, text in template.texts.items():
+            sample = text.format_map({"hospital": hospital.get(locale, ""),
+                                      "link": SAMPLE_LINK, "hours": "4"})
+            c = count(sample)
+            rows.append(CountedText(template.key, template.purpose, locale, text, c.chars,
+                                    c.encoding.value, c.segments))
+    return rows

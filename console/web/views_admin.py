@@ -15,6 +15,7 @@ from console.forms import GrantForm, UserForm
 from console.i18n import translate
 from console.web.base import deps, form_data, in_db, locale, path_id, principal, redirect, render
 from core.enums import Role
+from core.sms_templates import counted_texts
 from core.store.models import Department, User, UserGrant
 
 
@@ -22,7 +23,9 @@ async def definitions_page(request: Request) -> Response:
     who = await principal(request, Permission.DEFINITIONS)
     source = deps(request).definitions
     files: list[DefinitionFile] = await run_in_threadpool(source.definitions) if source else []
-    return render(request, "definitions.html", {"files": files,
+    hospital = deps(request).hospital_name
+    sms = counted_texts({"zh-CN": hospital, "en": hospital})
+    return render(request, "definitions.html", {"files": files, "sms": sms,
                                                 "configured": source is not None}, who=who)
 
 

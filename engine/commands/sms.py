@@ -7,20 +7,15 @@ import asyncio
 import signal
 
 import click
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import select
 
+from console.i18n import translate
 from core.calling_window import zone
 from core.enums import MessageStatus
-from core.sms_templates import TEMPLATES
-from core.sms_text import count
-from core.store.models import SmsMessage
+from core.sms_templates import counted_texts
+from core.store.models import Patient, SmsMessage
 from engine.app import App
-from engine.commands.verbatim import verbatim
 from engine.context import pass_app
-
-_SAMPLE_LINK = "https://example.org/q/" + "x" * 35  # as long as a real link
 
 
 def register(cli: click.Group) -> None:
@@ -50,41 +45,40 @@ def list_cmd(app: App, patient: int | None, status: str | None, limit: int) -> N
     """The newest messages, with their delivery state and why one failed or was blocked."""
     tz_name = app.settings.hospital.default_timezone
     tz = zone(tz_name)
-    query = select(SmsMessage).order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
+    query = (select(SmsMessage, Patient.name).join(Patient, Patient.id == SmsMessage.patient_id)
+             .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc()))
     if patient is not None:
         query = query.where(SmsMessage.patient_id == patient)
     if status is not None:
         query = query.where(SmsMessage.status == MessageStatus(status))
     with app.db.session() as s:
-        rows = list(s.execute(query.limit(limit)).scalars())
+        rows = s.execute(query.limit(limit)).all()
     if not rows:
         click.echo("no messages")
         return
-    table = Table(title=f"Messages (times in {tz_name})", title_justify="left")
-    for col in ("id", "patient", "purpose", "queued", "state", "parts", "why"):
-        table.add_column(col)
-    for m in rows:
-        why = m.block_reason.value if m.block_reason is not None else ""
-        table.add_row(str(m.id), str(m.patient_id), m.purpose.value,
-                      m.created_at.astimezone(tz).strftime("%m-%d %H:%M"), m.status.value,
-                      str(m.segments), verbatim(" ".join(x for x in (why, m.detail or "") if x)))
-    Console(highlight=False, soft_wrap=True).print(table)
+    click.echo(f"{len(rows)} messages, newest first (times in {tz_name})")
+    for m, name in rows:
+        why = translate("en", f"msg_block.{m.block_reason.value}") if m.block_reason else ""
+        because = " · ".join(x for x in (why, m.detail or "") if x)
+        click.echo(f"message {m.id}  {name} (patient {m.patient_id})  "
+                   f"{translate('en', f'msg_purpose.{m.purpose.value}')}  queued "
+                   f"{m.created_at.astimezone(tz):%m-%d %H:%M}  "
+                   f"{translate('en', f'msg_status.{m.status.value}')}  "
+                   f"{m.segments} part{'s' if m.segments != 1 else ''}"
+                   + (f"  ({because})" if because else ""))
 
 
 @sms.command("templates")
-def templates() -> None:
+@pass_app
+def templates(app: App) -> None:
     """Each message's text per locale, with its length and parts (a link counted at its
     real length)."""
-    table = Table(title="SMS templates", title_justify="left")
-    for col in ("template", "locale", "characters", "encoding", "parts", "text"):
-        table.add_column(col)
-    for t in TEMPLATES.values():
-        for locale, text in t.texts.items():
-            sample = text.format_map({"hospital": "示范医院" if locale == "zh-CN" else
-                                      "Demo Hospital", "link": _SAMPLE_LINK, "hours": "4"})
-            encoding, parts, chars = count(sample)
-            table.add_row(t.key, locale, str(chars), encoding, str(parts), verbatim(text))
-    Console(highlight=False, soft_wrap=True).print(table)
+    hospital = app.settings.hospital
+    for row in counted_texts({"zh-CN": hospital.name, "en": hospital.name_en}):
+        click.echo(f"{row.key} [{row.locale}]: {row.chars} characters, "
+                   f"{'UCS-2' if row.encoding == 'ucs2' else 'GSM 7-bit'}, {row.parts} "
+                   f"part{'s' if row.parts != 1 else ''}")
+        click.echo(f"    {row.text}")
 
 
 @sms.command("serve")
