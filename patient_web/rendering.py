@@ -25,7 +25,7 @@ MAX_WORDS = 500  # characters typed for a spoken question
 # A clause (between Chinese punctuation) that tells a caller which key to press.
 _ZH_CLAUSE = re.compile(r"[^，。？！；]*[，。？！；]?")
 _ZH_KEYS = re.compile(r"请?按\s*[0-9一二三四五六七八九十井#*]|按井号|请按键|按键")
-_ZH_PHRASES = (("请在提示音后", "请"), ("在提示音后", ""))
+_ZH_PHRASES = (("请在提示音后说出", "请写下"), ("请在提示音后", "请"), ("在提示音后", ""))
 _EN_PHRASES = ((", then press the hash key", ""), (" then press the hash key", ""),
                ("after the tone, ", ""), ("After the tone, ", ""))
 _EN_SENTENCE = re.compile(r"[^.?!]*[.?!]?\s*")

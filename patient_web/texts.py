@@ -25,7 +25,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "text_hint": "请在这里写下您的回答",
         "safety": "重要提示",
         "done.heading": "问卷已完成",
-        "done.body": "感谢您的配合。您可以关闭此页面。",
+        "done.body": "我们已经收到您的回答，您可以关闭此页面。",
         "refused.unknown.heading": "链接无效",
         "refused.unknown.body": "这个链接无法打开，请检查短信中的链接是否完整。",
         "refused.used.heading": "问卷已经填写过了",

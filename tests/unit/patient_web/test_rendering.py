@@ -25,7 +25,7 @@ KEYPAD = {"zh-CN": ("按1", "按2", "按井号", "请按"), "en-US": ("Press ", 
     ("您对护士的服务满意吗？请按1到5打分，1分非常不满意，5分非常满意。", "zh-CN",
      "您对护士的服务满意吗？1分非常不满意，5分非常满意。"),
     ("最后，请在提示音后说出您的其他意见或问题，说完请按井号键。", "zh-CN",
-     "最后，请说出您的其他意见或问题。"),
+     "最后，请写下您的其他意见或问题。"),
     ("Are your ankles or legs swollen? Press 1 for yes, 2 for no.", "en-US",
      "Are your ankles or legs swollen?"),
     ("Please enter your last systolic blood pressure, the top number, then press the hash "
