@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">LLLL")
 _DELIVER_SM = 0x00000005
+_DELIVER_SM_MIN_BODY = 17  # its mandatory fields, every string empty
 _MAX_PDU = 64 * 1024
 _HIGH_WATER = 256 * 1024  # wait for the socket when this much is unsent
 _STATUS_NAMES: dict[int, str] = {
@@ -275,8 +276,8 @@ class SmppGateway:
 
     def _respond(self, command: str, sequence: int, status: int = 0,
                  **fields: Any) -> None:
-        pdu = smpplib.smpp.make_pdu(command, client=self._sequence, sequence=sequence,
-                                    status=status, **fields)
+        pdu = smpplib.smpp.make_pdu(command, client=self._sequence, status=status, **fields)
+        pdu.sequence = sequence  # smpplib's constructor keeps its client's number instead
         self._send(pdu.generate())
 
     def _send(self, data: bytes) -> None:
@@ -298,6 +299,10 @@ class SmppGateway:
             if not 16 <= length <= _MAX_PDU:
                 raise _LinkDown(f"a PDU of {length} octets")
             data = header + await reader.readexactly(length - 16)
+            if command_id == _DELIVER_SM and length - 16 < _DELIVER_SM_MIN_BODY:
+                # smpplib would read a cut-short PDU as an empty message from nobody
+                self._unreadable(command_id, sequence, data, "shorter than its fields")
+                continue
             try:
                 pdu = smpplib.smpp.parse_pdu(data, client=self._sequence,
                                              allow_unknown_opt_params=True)
@@ -333,7 +338,7 @@ class SmppGateway:
                           status=smpplib.consts.SMPP_ESME_RINVCMDID)
 
     def _unreadable(self, command_id: int, sequence: int, data: bytes,
-                    exc: Exception | None) -> None:
+                    exc: Exception | str | None) -> None:
         log.warning("SMPP %s: unreadable PDU 0x%08x (%s): %s", self._name, command_id,
                     exc, data.hex())
         if command_id == _DELIVER_SM:

@@ -54,3 +54,25 @@ async def test_an_mo_is_decoded_by_its_data_coding(smsc: Smsc, coding: str, text
         assert [m.body for m in events.inbound_messages] == [text]
     finally:
         await gateway.close()
+
+
+async def test_every_report_and_mo_is_acknowledged_to_the_smsc(smsc: Smsc) -> None:
+    """The server matches each deliver_sm_resp to its deliver_sm by sequence number."""
+    events = Recorder()
+    gateway = SmppGateway(smpp_settings(smsc), response_timeout_s=2)
+    await gateway.start(events)
+    try:
+        before = await asyncio.to_thread(smsc.control, op="stats")
+        result = await gateway.submit(OutgoingSms(1, "+8613800138000", "随" * 100))
+        await asyncio.to_thread(smsc.control, op="mo", sender="8613700000001", text="TD")
+        await events.until(lambda: len(events.reports) == 2 and bool(events.inbound_messages))
+        assert {r.gateway_message_id for r in events.reports} == set(result.part_ids)
+        stats: dict[str, int] = {}
+        for _ in range(100):
+            stats = await asyncio.to_thread(smsc.control, op="stats")
+            if stats["acked"] - before["acked"] >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert stats["acked"] - before["acked"] == stats["reports"] - before["reports"] == 3
+    finally:
+        await gateway.close()

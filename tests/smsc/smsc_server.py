@@ -61,6 +61,7 @@ class Smsc:
         self.submits = 0
         self.throttled = 0
         self.reports = 0
+        self.acked = 0
         self.factory: SMPPServerFactory | None = None
 
     def handle(self, system_id, protocol, pdu):
@@ -98,7 +99,11 @@ class Smsc:
         if protocol is None or not protocol.isBound():
             return
         self.reports += 1
-        protocol.sendDataRequest(pdu).addErrback(lambda failure: None)
+        protocol.sendDataRequest(pdu).addCallbacks(self.acknowledged, lambda failure: None)
+
+    def acknowledged(self, response) -> None:
+        """The ESME's deliver_sm_resp matched the deliver_sm's sequence number."""
+        self.acked += 1
 
     def any_binding(self):
         binds = self.factory.getBoundConnections(self.system_id) if self.factory else None
@@ -132,7 +137,7 @@ class Smsc:
         elif op != "stats":
             return {"ok": False, "error": f"unknown op {op!r}"}
         return {"ok": True, "submits": self.submits, "throttled": self.throttled,
-                "reports": self.reports}
+                "reports": self.reports, "acked": self.acked}
 
 
 class _Control(LineReceiver):
