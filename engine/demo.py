@@ -33,14 +33,15 @@ from core.store.models import (
     Department,
     FollowupTask,
     Recording,
+    SmsMessage,
     Ticket,
     User,
 )
 from dialer.campaign import CampaignStats
-from engine import his_service
+from engine import his_service, sms_service
 from engine.app import App, build_app
 from engine.dialing import build_dialer, sim_telephony_factory
-from engine.planning import PlanningService, build_planner
+from engine.planning import PlanningService, build_planner, queue_reminders
 from hisync.synthetic import generate_his
 
 
@@ -149,6 +150,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
     console.print(f"[bold]5.[/] done: {t['attempts']} calls, {t['answers']} answers stored, "
                   f"{t['recordings']} recordings, {t['tickets']} tickets for agents; "
                   f"tasks by status: {t['tasks']}")
+    asyncio.run(_messages(app, clock, options, console))
     console.print(f"   store: {app.settings.database_url}")
     app.close()
     if options.console:
@@ -217,6 +219,41 @@ async def _campaign(app: App, clock: AcceleratedClock, options: DemoOptions,
             return runner.result()
     finally:
         parts.close()
+
+
+async def _messages(app: App, clock: AcceleratedClock, options: DemoOptions,
+                    console: Console) -> None:
+    """SMS on the sim gateway: the questionnaire link to the patients no call reached, the
+    red-flag notices and today's care reminders, sent when the next sending window opens."""
+    from core.sms import window_open
+    from messaging.sim import SimGateway
+    from messaging.triggers import links_after_failed_calls, red_flag_notices
+
+    now = clock.now()
+    since = dt.timedelta(days=options.days + 1)
+    with app.db.session() as s:
+        links = links_after_failed_calls(s, sms_service.policy(app),
+                                         sms_service.link_settings(app), now, since)
+        notices = red_flag_notices(s, sms_service.policy(app), now, since)
+    reminders = queue_reminders(app)
+    tz = app.settings.hospital.default_timezone
+    clock.jump_to(window_open(now, tz, sms_service.policy(app).window))
+    gateway = SimGateway(report_delay_s=0.01)
+    sender = sms_service.sender(app, gateway)
+    await gateway.start(sender)
+    while await sender.drain_once():
+        pass
+    await asyncio.sleep(0.1)  # the sim's delivery reports
+    await sender.flush()
+    await gateway.close()
+    with app.db.session() as s:
+        states = dict(s.execute(select(SmsMessage.status, func.count())
+                                .group_by(SmsMessage.status)).all())
+    shown = ", ".join(f"{k.value} {v}" for k, v in sorted(states.items())) or "none"
+    console.print(f"   SMS (sim gateway, sent from {clock.now().astimezone(ZoneInfo(tz)):%H:%M}"
+                  f" local): {links} questionnaire links for patients no call reached, "
+                  f"{notices} red-flag notices, {reminders} care reminders; messages by "
+                  f"state: {shown}")
 
 
 def _totals(app: App) -> dict[str, Any]:

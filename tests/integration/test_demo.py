@@ -4,11 +4,13 @@ IVR, answers, recordings (intact) and tickets stored."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
@@ -23,6 +25,7 @@ from recordings.store import RecordingStore
 from tests.audit_key import TEST_AUDIT_KEY
 
 REPO = Path(__file__).resolve().parents[2]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
                                 reason="the demo speaks its prompts: needs espeak-ng and sox")
@@ -36,7 +39,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
          "--today", "2026-11-26", "--no-console"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for step in ("synthetic HIS", "HIS sync", "planned", "calling", "done"):
+    for step in ("synthetic HIS", "HIS sync", "planned", "calling", "done", "SMS (sim gateway"):
         assert step in out.stdout
     db = Database(f"sqlite:///{data_dir / 'followup.sqlite'}")
     clock = SystemClock()
@@ -48,6 +51,12 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
         recordings = s.execute(select(Recording.id)).scalars().all()
         assert calls > 5 and answers > 5 and tickets >= 1 and recordings
         assert all(store.verify(s, rid) is None for rid in recordings)
+        # every message that went out went inside the sending window, in local time
+        sent = s.execute(text("SELECT submitted_at FROM sms_messages "
+                              "WHERE submitted_at IS NOT NULL")).scalars().all()
+        hours = [(dt.datetime.fromisoformat(str(at)).replace(tzinfo=dt.UTC)
+                  .astimezone(SHANGHAI).time()) for at in sent]
+        assert all(dt.time(8) <= h < dt.time(20) for h in hours), hours
     _fhir_export_matches_the_store(data_dir, db)
     db.dispose()
 
