@@ -94,3 +94,27 @@ def test_the_months_delivery_and_link_response_rates_match_the_raw_rows(site: Si
         in page
     assert f'id="link-response">{100 * answered / links:.1f}% <small>({answered} / {links})' \
         in page
+
+
+def test_a_patients_reply_reaches_the_worklist_as_a_ticket_in_words(site: Site) -> None:
+    from core.audit import AuditLog
+    from core.clock import FakeClock
+    from core.store.models import Patient
+    from core.tickets import ResponseTimes
+    from messaging.gateway import InboundSms
+    from messaging.inbound import handle
+    from tests.audit_key import TEST_AUDIT_KEY
+
+    sd = site.seeded
+    with site.db.session() as s:
+        phone = s.get_one(Patient, sd.card_patient).phone
+        assert phone is not None
+        row = handle(s, AuditLog(FakeClock(AT), TEST_AUDIT_KEY), "sim",
+                     InboundSms(phone, "最近胸口有点闷，想问下医生", raw=""), AT, "CN",
+                     ResponseTimes())
+    c = _client(site, "agent_card")
+    page = c.get("/worklist").text
+    card = page[page.index(f'data-ticket="{row.ticket_id}"'):]
+    card = card[:card.index("</tr>")] if "</tr>" in card else card[:2000]
+    assert "患者短信回复" in card and "最近胸口有点闷" in card and ">sms_reply<" not in card
+    assert c.post(f"/worklist/{row.ticket_id}/claim").status == 200
