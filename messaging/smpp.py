@@ -19,7 +19,10 @@ queue; an invalid destination is PERMANENT. Each part goes with `registered_deli
 the result carries one message id per part. Every `deliver_sm` is answered with a
 `deliver_sm_resp`, even one that cannot be read, and reaches the `GatewayEvents` as a
 `DeliveryReport` (state None when unreadable) or an `InboundSms` (`smpp_reports`).
-The throughput cap (`max_per_second`) is the sender's, not this adapter's.
+The throughput cap (`max_per_second`) is the sender's, not this adapter's. The parts of
+one message go together; if the SMSC refuses one of them the message's result is that
+refusal, and a retry sends every part again (a patient may then see a part twice: a
+carrier refuses mid-message rarely, and the rest of the message would be lost otherwise).
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class _Sequence:
 
 
 def _source_ton_npi(source: str) -> tuple[str, int, int]:
+    if not source:
+        return "", 0, 0  # the SMSC's default for this account
     if source.startswith("+") and source[1:].isdigit():
         return source[1:], 1, 1  # international, ISDN
     if source.isdigit():
