@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.enums import TaskStatus
-from core.store.models import FollowupTask, WebLink
+from core.store.models import FollowupTask, Patient, WebLink
 from core.web_links import signed, token_hash
 
 
@@ -33,30 +34,43 @@ class LinkState(enum.StrEnum):
 ANSWERABLE = frozenset({TaskStatus.PENDING, TaskStatus.CLAIMED, TaskStatus.FAILED})
 
 
+@dataclass(frozen=True)
+class FoundLink:
+    """A link with its task and patient, read together (one query)."""
+
+    link: WebLink
+    task: FollowupTask
+    patient: Patient
+
+
 def find_link(s: Session, token: str, key: bytes, *, for_update: bool = False
-              ) -> WebLink | None:
-    """The link row of `token`, or None for a token we did not sign or never issued.
-    `for_update`: lock the row (its failures, verification and use are counted under it)."""
+              ) -> FoundLink | None:
+    """The link of `token` with its task and patient, or None for a token we did not sign
+    or never issued. `for_update`: lock the link and task rows (failures, verification,
+    answers and use are written under them)."""
     if not signed(token, key):
         return None
-    q = select(WebLink).where(WebLink.token_hash == token_hash(token))
+    q = (select(WebLink, FollowupTask, Patient)
+         .join(FollowupTask, FollowupTask.id == WebLink.task_id)
+         .join(Patient, Patient.id == WebLink.patient_id)
+         .where(WebLink.token_hash == token_hash(token)))
     if for_update:
-        q = q.with_for_update()
-    return s.execute(q).scalar_one_or_none()
+        q = q.with_for_update(of=[WebLink, FollowupTask])
+    row = s.execute(q).first()
+    return None if row is None else FoundLink(*row)
 
 
-def link_state(s: Session, link: WebLink | None, now: dt.datetime) -> LinkState:
-    """What the patient may do with `link` now."""
-    if link is None:
+def link_state(found: FoundLink | None, now: dt.datetime) -> LinkState:
+    """What the patient may do with the link now."""
+    if found is None:
         return LinkState.UNKNOWN
+    link = found.link
     if link.locked_at is not None:
         return LinkState.LOCKED
     if link.used_at is not None:
         return LinkState.USED
     if now >= link.expires_at:
         return LinkState.EXPIRED
-    status = s.execute(select(FollowupTask.status)
-                       .where(FollowupTask.id == link.task_id)).scalar_one_or_none()
-    if status not in ANSWERABLE:
+    if found.task.status not in ANSWERABLE:
         return LinkState.CLOSED
     return LinkState.OPEN

@@ -43,7 +43,7 @@ from core.enums import (
 )
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
-from core.store.models import CallAttempt, Department, Encounter, FollowupTask, Patient, WebLink
+from core.store.models import CallAttempt, Department, Encounter, FollowupTask, Patient
 from core.ticket_texts import TicketText, ticket_text
 from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes
 from ivr.answer_reading import TRANSCRIBING
@@ -55,7 +55,7 @@ from ivr.result_store import add_ticket, answer_row, close_task
 from ivr.results import Answer, ScriptResult, TicketRequest
 from ivr.script_library import ScriptLibrary
 from ivr.script_model import Question, Script
-from patient_web.links import ANSWERABLE, LinkState, find_link, link_state
+from patient_web.links import ANSWERABLE, FoundLink, LinkState, find_link, link_state
 from patient_web.text_prompts import TextPrompts
 from patient_web.texts import ui_language
 from patient_web.web_channel import Asked, Shown, TypedWords, WebChannel, WebInput
@@ -170,18 +170,16 @@ class Questionnaire:
 
     # -- the link ----------------------------------------------------------------------
 
-    def _language(self, s: Session, link: WebLink | None) -> str:
-        if link is None:
-            return ui_language(None)
-        return ui_language(s.execute(select(Patient.language)
-                                     .where(Patient.id == link.patient_id)).scalar_one())
+    @staticmethod
+    def _language(found: FoundLink | None) -> str:
+        return ui_language(found.patient.language if found is not None else None)
 
     def view(self, token: str) -> LinkView:
         """The link's state, the patient's page language and whether identity passed."""
         with self.db.session() as s:
-            link = find_link(s, token, self._key)
-            return LinkView(link_state(s, link, self._clock.now()), self._language(s, link),
-                            link is not None and link.verified_at is not None)
+            found = find_link(s, token, self._key)
+            return LinkView(link_state(found, self._clock.now()), self._language(found),
+                            found is not None and found.link.verified_at is not None)
 
     # -- identity ----------------------------------------------------------------------
 
@@ -189,14 +187,12 @@ class Questionnaire:
         """Check the birth year (None: not a year at all, which counts as wrong)."""
         now = self._clock.now()
         with self.db.session() as s:
-            link = find_link(s, token, self._key, for_update=True)
-            state = link_state(s, link, now)
-            language = self._language(s, link)
-            if link is None or state is not LinkState.OPEN:
+            found = find_link(s, token, self._key, for_update=True)
+            state = link_state(found, now)
+            language = self._language(found)
+            if found is None or state is not LinkState.OPEN:
                 return IdentityResult(Identity.REFUSED, state, language)
-            patient = s.get(Patient, link.patient_id)
-            task = s.get(FollowupTask, link.task_id)
-            assert patient is not None and task is not None  # foreign keys
+            link, task, patient = found.link, found.task, found.patient
             born = patient.birth_date.year if patient.birth_date else None
             if born is not None and year == born:
                 link.verified_at = link.verified_at or now
@@ -262,26 +258,25 @@ class Questionnaire:
     def _load(self, token: str) -> _Snapshot | Step:
         now = self._clock.now()
         with self.db.session() as s:
-            link = find_link(s, token, self._key)
-            state = link_state(s, link, now)
-            language = self._language(s, link)
-            if link is None or state is not LinkState.OPEN:
+            found = find_link(s, token, self._key)
+            state = link_state(found, now)
+            language = self._language(found)
+            if found is None or state is not LinkState.OPEN:
                 return Step(state, language)
+            link, task, patient = found.link, found.task, found.patient
             if link.verified_at is None or link.attempt_id is None:
                 return Step(state, language, needs_identity=True)
-            patient = s.get(Patient, link.patient_id)
-            task = s.get(FollowupTask, link.task_id)
-            assert patient is not None and task is not None
             scripts = tuple(self._library.pick(sid, ver, patient.language)
                             for sid, ver in self._versions(s, task))
             locale = scripts[0].locale
             native = locale == self._hospital.language
-            dept = s.get(Department, task.department_id)
-            encounter = s.get(Encounter, task.encounter_id)
-            department = "" if dept is None else (
-                dept.name if native else (dept.name_en or dept.name))
-            visit = ({"discharge_date": encounter.discharge_at.date().isoformat()}
-                     if encounter is not None and encounter.discharge_at else {})
+            names = s.execute(select(Department.name, Department.name_en, Encounter.discharge_at)
+                              .select_from(Department)
+                              .outerjoin(Encounter, Encounter.id == task.encounter_id)
+                              .where(Department.id == task.department_id)).first()
+            name, name_en, discharge = names if names is not None else ("", None, None)
+            department = name if native else (name_en or name)
+            visit = ({"discharge_date": discharge.date().isoformat()} if discharge else {})
             earlier = [_earlier(r) for r in s.execute(
                 select(AnswerRow).where(AnswerRow.task_id == task.id)
                 .order_by(AnswerRow.id)).scalars()]
@@ -316,13 +311,13 @@ class Questionnaire:
               results: list[ScriptResult], finished: bool) -> LinkState:
         now = self._clock.now()
         with self.db.session() as s:
-            link = find_link(s, token, self._key, for_update=True)
-            state = link_state(s, link, now)
-            if link is None or state is not LinkState.OPEN:
+            found = find_link(s, token, self._key, for_update=True)
+            state = link_state(found, now)
+            if found is None or state is not LinkState.OPEN:
                 return state  # used or locked meanwhile (another tab): nothing is written
-            task = s.get(FollowupTask, snap.task_id, with_for_update=True)
+            link, task = found.link, found.task
             attempt = s.get(CallAttempt, snap.attempt_id)
-            assert task is not None and attempt is not None
+            assert attempt is not None
             rows = list(s.execute(select(AnswerRow).where(
                 AnswerRow.attempt_id == attempt.id)).scalars())
             kept = {(r.script_id, r.question_id) for r in rows}
@@ -357,14 +352,13 @@ class Questionnaire:
         """No more messages for this patient (`opt_out_sms`), audited. Any link we issued
         may do it, even a used or expired one; an unknown token may not."""
         with self.db.session() as s:
-            link = find_link(s, token, self._key)
-            language = self._language(s, link)
-            if link is None:
+            found = find_link(s, token, self._key, for_update=True)
+            language = self._language(found)
+            if found is None:
                 return LinkView(LinkState.UNKNOWN, language)
-            patient = s.get(Patient, link.patient_id, with_for_update=True)
-            assert patient is not None
+            link, patient = found.link, found.patient
             was = patient.opt_out_sms
             patient.opt_out_sms = True
             self._audit.append(s, ACTOR, "patient.opt_out_sms", "patient", patient.id,
                                {"web_link": link.id, "already": was})
-            return LinkView(link_state(s, link, self._clock.now()), language)
+            return LinkView(link_state(found, self._clock.now()), language)
