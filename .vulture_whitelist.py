@@ -108,8 +108,9 @@ _.legend  # openpyxl charts (console/excel.py): none on a single-series chart
 _.optionxform  # configparser (tests/unit/asterisk/test_conf_render.py)
 _.should_exit  # uvicorn.Server (tests/unit/console/server.py)
 _.redirect_request  # urllib's HTTPRedirectHandler (tests/unit/console/server.py)
-_.do_PUT  # http.server handlers (tests/contract/test_fhir_outbox.py, test_fhir_source.py)
-_.do_GET
+_.do_PUT  # http.server handlers (tests/contract/test_fhir_outbox.py, test_fhir_source.py,
+_.do_GET  # tests/contract/tencent_fake.py)
+_.do_POST
 _.log_message
 _.exc_type  # __exit__ parameters (dialer/sim/truth_log.py)
 _.tb

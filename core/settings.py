@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from core.domain import is_dialable
 from core.enums import TicketReason
 from core.errors import ConfigError
+from core.sms_templates import TEMPLATES as SMS_TEMPLATES
 from core.tickets import ResponseTimes
 
 ENV_PREFIX = "FOLLOWUP_"
@@ -355,7 +364,7 @@ class ConsoleSettings(_Section):
     max_failed_logins: int = Field(default=5, ge=1)
 
 
-SmsGatewayName = Literal["sim", "smpp"]
+SmsGatewayName = Literal["sim", "smpp", "tencent"]
 
 
 class SmsSettings(_Section):
@@ -369,6 +378,18 @@ class SmsSettings(_Section):
     smpp_password: SecretStr = SecretStr("")
     smpp_system_type: str = ""
     source_addr: str = ""  # the sender number or id the carrier assigned the hospital
+    # Tencent Cloud SMS (`messaging.tencent_sms`, the `cloud-sms` extra): the API key pair,
+    # the SMS application, the approved sign (签名, its text without 【】) and, for each of
+    # our templates, the id of the approved template that sends it, e.g.
+    # [sms.tencent_templates] questionnaire_link = "1234567"
+    tencent_secret_id: SecretStr = Field(default=SecretStr(""), validate_default=True)
+    tencent_secret_key: SecretStr = Field(default=SecretStr(""), validate_default=True)
+    tencent_region: str = "ap-guangzhou"
+    tencent_sdk_app_id: str = Field(default="", validate_default=True)  # e.g. "1400006666"
+    tencent_sign_name: str = Field(default="", validate_default=True)
+    # host[:port] of the API; "http://host:port" only for a local test double
+    tencent_endpoint: str = "sms.tencentcloudapi.com"
+    tencent_templates: dict[str, str] = Field(default_factory=dict, validate_default=True)
     max_per_second: float = Field(default=20.0, gt=0)  # the gateway's throughput cap
     daily_cap: int = Field(default=3, ge=1, le=20)  # messages per patient per local day
     window: str = "08:00-20:00"  # local time in the patient's zone; no SMS at night
@@ -384,6 +405,56 @@ class SmsSettings(_Section):
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value) \
                 or value[:5] >= value[6:]:
             raise ValueError(f"{value!r} is not a window like 08:00-20:00")
+        return value
+
+    @field_validator("tencent_sdk_app_id", mode="before")
+    @classmethod
+    def _app_id_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value  # written unquoted in TOML
+
+    @field_validator("tencent_secret_id", "tencent_secret_key", "tencent_sdk_app_id",
+                     "tencent_sign_name")
+    @classmethod
+    def _tencent_required(cls, value: SecretStr | str,
+                          info: ValidationInfo) -> SecretStr | str:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if info.data.get("gateway") == "tencent" and not text.strip():
+            raise ValueError('required with gateway = "tencent"')
+        if info.field_name == "tencent_sdk_app_id" and text and not text.isdigit():
+            raise ValueError(f"{text!r} is not an SdkAppId (digits, e.g. 1400006666)")
+        if info.field_name == "tencent_sign_name" and text.startswith("【"):
+            raise ValueError("the sign's text without 【】 (Tencent adds them)")
+        return value
+
+    @field_validator("tencent_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not re.fullmatch(r"(https?://)?[A-Za-z0-9.-]+(:\d{1,5})?", value):
+            raise ValueError(f"{value!r} is not host[:port]")
+        return value
+
+    @field_validator("tencent_templates", mode="before")
+    @classmethod
+    def _template_ids_text(cls, value: object) -> object:
+        if isinstance(value, dict):  # ids written unquoted in TOML
+            return {k: str(v) if isinstance(v, int) else v for k, v in value.items()}
+        return value
+
+    @field_validator("tencent_templates")
+    @classmethod
+    def _tencent_templates(cls, value: dict[str, str],
+                           info: ValidationInfo) -> dict[str, str]:
+        for key, template_id in value.items():
+            if key not in SMS_TEMPLATES:
+                raise ValueError(f"{key}: not one of our templates "
+                                 f"({', '.join(SMS_TEMPLATES)})")
+            if not template_id.isdigit():
+                raise ValueError(f"{key}: {template_id!r} is not a TemplateId (digits)")
+        if info.data.get("gateway") == "tencent":
+            for key in SMS_TEMPLATES:
+                if key not in value:
+                    raise ValueError(f"no TemplateId for {key}: every template needs the id "
+                                     f"of its approved Tencent template")
         return value
 
 
@@ -444,7 +515,8 @@ class Settings(_Section):
         return data
 
 
-_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key", "key", "smpp_password"}
+_SECRET_KEYS = {"ami_secret", "encryption_key", "secret_key", "key", "smpp_password",
+                "tencent_secret_id", "tencent_secret_key"}
 
 
 def _mask_url(url: str) -> str:

@@ -9,6 +9,7 @@ name of the value, the batch goes on.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,23 @@ class SmsTemplate:
             if not values.get(name):
                 raise MissingValue(name)
         return self.text(locale).format_map(values)
+
+    def params(self, locale: str, body: str) -> tuple[str, ...] | None:
+        """The values `render` put into `body`, in the order the text in `locale` names
+        them, without {hospital}: what a gateway that keeps its own approved copy of the
+        template sends with the template's id (the approved sign carries the hospital's
+        name). None when `body` does not read as that text."""
+        pattern, seen = [], set()
+        for literal, name, _, _ in string.Formatter().parse(self.text(locale)):
+            pattern.append(re.escape(literal))
+            if name:
+                pattern.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+                seen.add(name)
+        match = re.fullmatch("".join(pattern), body, re.DOTALL)
+        if match is None:
+            return None
+        return tuple(match[name] for name in dict.fromkeys(self.fields(locale))
+                     if name != "hospital")
 
 
 FALLBACK_LOCALE = "zh-CN"

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import secrets
 
+from core.errors import ConfigError
 from core.sms import SmsPolicy
 from engine.app import App
 from messaging.gateway import SmsGateway
@@ -52,11 +53,20 @@ def link_settings(app: App) -> LinkSettings:
 
 
 def gateway(app: App) -> SmsGateway:
+    """The gateway `[sms] gateway` names. Raises `ConfigError` when it needs an extra that
+    is not installed."""
     s = app.settings.sms
     if s.gateway == "smpp":
         from messaging.smpp import SmppGateway
 
         return SmppGateway.from_settings(s)
+    if s.gateway == "tencent":
+        try:
+            from messaging.tencent_sms import TencentSmsGateway
+        except ImportError as exc:
+            raise ConfigError("sms.gateway", "\"tencent\" needs the Tencent Cloud SDK: "
+                              "pip install '.[cloud-sms]'") from exc
+        return TencentSmsGateway.from_settings(s)
     from messaging.sim import SimGateway
 
     return SimGateway()

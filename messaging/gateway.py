@@ -1,9 +1,11 @@
 """The `SmsGateway` seam: what the sender may do with an SMS gateway, as typed values.
 
-Implemented by the SMPP 3.4 adapter (`messaging.smpp`) and the sim (`messaging.sim`).
-A gateway splits a long body into parts itself (GSM-7 or UCS-2, `core.sms_text`) and
-answers one id per part; delivery reports and inbound messages arrive through the
-`GatewayEvents` given to `start`, on the event loop, in the order the gateway sent them.
+Implemented by the SMPP 3.4 adapter (`messaging.smpp`), the Tencent Cloud SMS adapter
+(`messaging.tencent_sms`) and the sim (`messaging.sim`). A gateway splits a long body into
+parts itself (GSM-7 or UCS-2, `core.sms_text`) and answers one id per part (a cloud service
+that bills the parts but reports the message as one answers one id); delivery reports and
+inbound messages arrive through the `GatewayEvents` given to `start`, on the event loop, in
+the order the gateway sent them.
 A submit never raises for a refusal: a temporary problem (throttled, not bound, a timeout)
 and a permanent one (an invalid number) are outcomes.
 """
@@ -17,9 +19,17 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class OutgoingSms:
+    """One message to submit. A gateway that sends the text it has on file for each
+    template (Tencent Cloud SMS: an approved template id and its parameters) reads
+    `template` and `params`; the others send `body`."""
+
     reference: int  # our message id (sms_messages.id), for logs
     to: str  # E.164
     body: str
+    template: str = ""  # the key of the template `body` was rendered from (core.sms_templates)
+    # that template's values in `body`, in the order its text names them, {hospital} left
+    # out (`SmsTemplate.params`); None when `body` does not read as the template's text
+    params: tuple[str, ...] | None = ()
 
 
 class SubmitStatus(enum.StrEnum):

@@ -92,3 +92,55 @@ def test_secrets_are_never_printed() -> None:
     for secret in ("s3cret-ami", "pg-pass", "k" * 44):
         assert secret not in shown
     assert s.asterisk.ami_secret.get_secret_value() == "s3cret-ami"
+
+
+TENCENT_TOML = """[sms]
+gateway = "tencent"
+tencent_secret_id = "AKIDexample"
+tencent_secret_key = "tencent-key-secret"
+tencent_sdk_app_id = 1400006666
+tencent_sign_name = "示范医院"
+[sms.tencent_templates]
+questionnaire_link = "1110001"
+red_flag_notice = 1110002
+revisit_reminder = "1110003"
+medication_reminder = "1110004"
+"""
+
+
+def test_tencent_sms_settings_read_from_the_file_and_keep_their_secrets(
+        tmp_path: Path) -> None:
+    cfg = tmp_path / "followup.toml"
+    cfg.write_text(TENCENT_TOML, encoding="utf-8")
+    s = load_settings(cfg, environ={})
+    assert s.sms.tencent_sdk_app_id == "1400006666"  # written unquoted, read as text
+    assert s.sms.tencent_templates["red_flag_notice"] == "1110002"
+    assert s.sms.tencent_region == "ap-guangzhou"
+    shown = repr(s) + str(s.redacted())
+    assert "tencent-key-secret" not in shown and "AKIDexample" not in shown
+
+
+@pytest.mark.parametrize(("drop", "key", "words"), [
+    ('tencent_secret_key = "tencent-key-secret"\n', "sms.tencent_secret_key", "required"),
+    ("tencent_sdk_app_id = 1400006666\n", "sms.tencent_sdk_app_id", "required"),
+    ('tencent_sign_name = "示范医院"\n', "sms.tencent_sign_name", "required"),
+    ('revisit_reminder = "1110003"\n', "sms.tencent_templates",
+     "no TemplateId for revisit_reminder"),
+])
+def test_tencent_sms_settings_missing_a_key_name_it(tmp_path: Path, drop: str, key: str,
+                                                    words: str) -> None:
+    cfg = tmp_path / "followup.toml"
+    cfg.write_text(TENCENT_TOML.replace(drop, ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match=words) as caught:
+        load_settings(cfg, environ={})
+    assert caught.value.key == key
+
+
+def test_tencent_template_ids_are_checked_even_when_another_gateway_is_used() -> None:
+    with pytest.raises(ConfigError, match="complaint: not one of our templates") as caught:
+        load_settings(environ={"FOLLOWUP_SMS__TENCENT_TEMPLATES": '{"complaint": "1"}'})
+    assert caught.value.key == "sms.tencent_templates"
+    with pytest.raises(ConfigError, match="is not a TemplateId"):
+        load_settings(environ={"FOLLOWUP_SMS__TENCENT_TEMPLATES":
+                               '{"questionnaire_link": "SMS_1"}'})
+    assert load_settings(environ={}).sms.gateway == "sim"  # no Tencent key needed for sim
