@@ -11,12 +11,13 @@ or over the patient's daily cap a message waits for the next window instead.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from core import do_not_call
@@ -52,10 +53,24 @@ class Hold:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What the send-time check reads of a message and its patient."""
+
+    message_id: int
+    patient_id: int
+    phone: str | None
+    expires_at: dt.datetime | None
+    deceased: bool
+    opted_out: bool  # opted out of SMS
+    timezone: str
+
+
 def locale_of(patient: Patient) -> str:
     return "en" if (patient.language or "").lower().startswith("en") else FALLBACK_LOCALE
 
 
+@functools.lru_cache(maxsize=65536)
 def mobile(phone: str | None) -> bool:
     """Whether `phone` (E.164) can receive an SMS: a mobile number, as far as the numbering
     plan can tell."""
@@ -87,20 +102,6 @@ def window_open(now: dt.datetime, zone: str, window: tuple[dt.time, dt.time]) ->
     return opens.astimezone(dt.UTC)
 
 
-def _patient_block(session: Session, patient: Patient, phone: str | None,
-                   now: dt.datetime) -> Hold | None:
-    if patient.deceased:
-        return Hold(MessageBlock.DECEASED)
-    if patient.opt_out_sms:
-        return Hold(MessageBlock.OPTED_OUT)
-    if not mobile(phone):
-        return Hold(MessageBlock.NO_PHONE, detail="no mobile number")
-    assert phone is not None
-    if do_not_call.blocked(session, [phone], now).get(phone) is DncReason.WRONG_NUMBER:
-        return Hold(MessageBlock.DO_NOT_CALL, detail="the number is listed as not the patient's")
-    return None
-
-
 def queue(session: Session, policy: SmsPolicy, *, patient: Patient, template: SmsTemplate,
           values: Mapping[str, str], now: dt.datetime, department_id: int | None = None,
           task_id: int | None = None, ticket_id: int | None = None,
@@ -110,7 +111,9 @@ def queue(session: Session, policy: SmsPolicy, *, patient: Patient, template: Sm
     moment in the window, or blocked with the reason."""
     locale = locale_of(patient)
     phone = patient.phone
-    hold = _patient_block(session, patient, phone, now)
+    listed = do_not_call.blocked(session, [phone], now) if phone else {}
+    hold = _blocked(Due(0, patient.id, phone, None, patient.deceased, patient.opt_out_sms,
+                        patient.timezone), listed)
     body = ""
     if hold is None:
         try:
@@ -136,26 +139,58 @@ def queue(session: Session, policy: SmsPolicy, *, patient: Patient, template: Sm
     return message
 
 
-def hold_back(session: Session, policy: SmsPolicy, message: SmsMessage, patient: Patient,
-              now: dt.datetime) -> Hold | None:
-    """Why `message` may not go at `now`: blocked now (opted out since, deceased, expired)
-    or waiting (outside the window, the patient's daily cap reached); None: send it."""
-    if message.expires_at is not None and now >= message.expires_at:
+def hold_back(conn: Connection | Session, policy: SmsPolicy, due: Sequence[Due],
+              now: dt.datetime) -> dict[int, Hold]:
+    """Why each message of `due` may not go at `now`, by message id (absent: send it):
+    blocked now (expired, deceased or opted out since it was queued, the number listed as
+    not the patient's) or waiting (outside the window, the patient's daily cap reached, a
+    message earlier in `due` counting towards it). Two queries for the whole batch."""
+    phones = {d.phone for d in due if d.phone}
+    listed = do_not_call.blocked(conn, phones, now) if phones else {}
+    sent: dict[int, list[dt.datetime]] = {}
+    if due:
+        for patient_id, at in conn.execute(
+                select(SmsMessage.patient_id, SmsMessage.submitted_at).where(
+                    SmsMessage.patient_id.in_(sorted({d.patient_id for d in due})),
+                    SmsMessage.submitted_at >= now - dt.timedelta(days=2))):
+            if at is not None:
+                sent.setdefault(patient_id, []).append(at)
+    holds: dict[int, Hold] = {}
+    for d in due:
+        hold = _hold(policy, d, listed, sent, now)
+        if hold is not None:
+            holds[d.message_id] = hold
+        else:
+            sent.setdefault(d.patient_id, []).append(now)  # it goes now: it counts
+    return holds
+
+
+def _blocked(d: Due, listed: Mapping[str, DncReason]) -> Hold | None:
+    """Whether the patient may not be sent anything (whenever it would go)."""
+    if d.deceased:
+        return Hold(MessageBlock.DECEASED)
+    if d.opted_out:
+        return Hold(MessageBlock.OPTED_OUT)
+    if not mobile(d.phone):
+        return Hold(MessageBlock.NO_PHONE, detail="no mobile number")
+    if listed.get(d.phone or "") is DncReason.WRONG_NUMBER:
+        return Hold(MessageBlock.DO_NOT_CALL, detail="the number is listed as not the patient's")
+    return None
+
+
+def _hold(policy: SmsPolicy, d: Due, listed: Mapping[str, DncReason],
+          sent: Mapping[int, list[dt.datetime]], now: dt.datetime) -> Hold | None:
+    if d.expires_at is not None and now >= d.expires_at:
         return Hold(MessageBlock.EXPIRED, detail="its day passed before it could go")
-    blocked = _patient_block(session, patient, message.phone, now)
+    blocked = _blocked(d, listed)
     if blocked is not None:
         return blocked
-    opens = window_open(now, patient.timezone, policy.window)
+    opens = window_open(now, d.timezone, policy.window)
     if opens > now:
         return Hold(until=opens)
-    tz = ZoneInfo(patient.timezone)
+    tz = ZoneInfo(d.timezone)
     day_start = dt.datetime.combine(now.astimezone(tz).date(), dt.time(0), tz)
-    sent_today = session.execute(
-        select(func.count()).select_from(SmsMessage).where(
-            SmsMessage.patient_id == patient.id,
-            SmsMessage.submitted_at >= day_start.astimezone(dt.UTC))).scalar_one()
-    if sent_today >= policy.daily_cap:
+    if sum(1 for at in sent.get(d.patient_id, ()) if at >= day_start) >= policy.daily_cap:
         tomorrow = day_start + dt.timedelta(days=1)
-        return Hold(until=window_open(tomorrow.astimezone(dt.UTC), patient.timezone,
-                                      policy.window))
+        return Hold(until=window_open(tomorrow.astimezone(dt.UTC), d.timezone, policy.window))
     return None

@@ -7,12 +7,16 @@ One pass (`drain_once`):
    a sender that dies leaves its claimed messages to be taken again when the lease ends
    (a crash between the gateway's answer and our write can send one message twice; a
    message is never lost);
-2. ask `core.sms.hold_back` again at send time: opted out or deceased since it was queued
-   -> BLOCKED; outside the window or over the patient's daily cap -> waits for the next
-   window;
+2. ask `core.sms.hold_back` again at send time, for the whole batch at once: opted out or
+   deceased since it was queued -> BLOCKED; outside the window or over the patient's daily
+   cap -> waits for the next window;
 3. submit the rest, several in flight, under the gateway's throughput cap (parts per
    second); ACCEPTED -> SUBMITTED with one `SmsPart` per id; TEMPORARY -> retried with
    exponential backoff, FAILED after `max_tries`; PERMANENT -> FAILED with the words.
+
+`run` keeps the gateway busy while the store works (see its docstring). The store work is
+Core statements run in batches (`executemany`): on SQLite it shares one thread with every
+other store call of the process, and per-row ORM work would be the bottleneck.
 
 Delivery reports and inbound messages arrive through `GatewayEvents` and are written in
 batches (`flush`): a report is kept whatever it says (`SmsReceipt`), matched to its part by
@@ -27,16 +31,16 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from core.audit import AuditLog
 from core.clock import Clock
 from core.enums import MessageStatus
-from core.sms import SmsPolicy, hold_back
+from core.sms import Due, SmsPolicy, hold_back
 from core.store.db import Database
 from core.store.models import Patient, SmsMessage, SmsPart, SmsReceipt
 from core.tickets import ResponseTimes
@@ -53,6 +57,11 @@ from messaging.gateway import (
 
 log = logging.getLogger(__name__)
 DETAIL_MAX = 256
+MESSAGES: Table = SmsMessage.__table__  # type: ignore[assignment]
+PARTS: Table = SmsPart.__table__  # type: ignore[assignment]
+RECEIPTS: Table = SmsReceipt.__table__  # type: ignore[assignment]
+_CHUNK = 500  # ids per IN (...)
+WRITE_EVERY_S = 0.05  # how often `run` records answers and reports
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,8 @@ class SenderOptions:
     retry: dt.timedelta = dt.timedelta(seconds=60)  # first wait after a temporary failure
     retry_max: dt.timedelta = dt.timedelta(hours=1)
     max_tries: int = 6
-    batch: int = 200  # messages claimed per pass
-    in_flight: int = 32  # submits awaiting their answer at once
+    batch: int = 500  # messages claimed per pass
+    in_flight: int = 64  # submits awaiting their answer at once (the SMPP window)
     lease: dt.timedelta = dt.timedelta(minutes=5)
     region: str = "CN"  # for reading the numbers inbound messages come from
 
@@ -82,10 +91,26 @@ class RateLimit:
             await asyncio.sleep(start - now)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Claimed:
-    message: SmsMessage
-    patient: Patient
+    message_id: int
+    phone: str
+    body: str
+    segments: int
+    tries: int
+
+
+async def _first(*waits: Awaitable[Any], within_s: float) -> None:
+    """Until the first of `waits` is done, at most `within_s` seconds."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield list(values[start:start + _CHUNK])
 
 
 class SmsSender:
@@ -117,39 +142,76 @@ class SmsSender:
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
-        """Send and record until `stop` is set; looks for due messages every `idle_s`
-        when there is nothing to do, and writes reports as they arrive."""
+        """Send and record until `stop` is set.
+
+        Three loops share the work so the gateway never waits for the store: the feeder
+        claims batches while fewer than half a batch wait to go (and looks again
+        every `idle_s` when nothing is due), `in_flight` submitters keep the gateway's
+        window full, and the writer records the answers and the reports that arrived,
+        every few tens of milliseconds, one store call at a time. On `stop` the messages
+        already claimed are submitted and everything is written before it returns."""
         await self.gateway.start(self)
-        try:
+        work: asyncio.Queue[_Claimed] = asyncio.Queue()
+        answered: list[tuple[_Claimed, SubmitResult]] = []
+
+        async def feed() -> None:
             while not stop.is_set():
-                sent = await self.drain_once()
-                await self.flush()
-                if sent == 0:
-                    self._arrived.clear()
-                    waits = [asyncio.ensure_future(stop.wait()),
-                             asyncio.ensure_future(self._arrived.wait())]
-                    await asyncio.wait(waits, timeout=idle_s,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    for w in waits:
-                        w.cancel()
+                if work.qsize() < max(self.options.in_flight, self.options.batch // 2):
+                    claimed = await self.db.call(self._claim)
+                    for c in claimed:
+                        work.put_nowait(c)
+                    if claimed:
+                        continue
+                await _first(stop.wait(), self._arrived.wait(), within_s=idle_s)
+                self._arrived.clear()
+
+        async def submit() -> None:
+            while True:
+                c = await work.get()
+                try:
+                    await self._limit.take(max(1, c.segments))
+                    answered.append((c, await self.gateway.submit(
+                        OutgoingSms(c.message_id, c.phone, c.body))))
+                finally:
+                    work.task_done()
+
+        async def write() -> None:
+            batch = answered[:]
+            del answered[:len(batch)]
+            if batch:
+                await self.db.call(self._record, batch)
             await self.flush()
+
+        async def writer() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(WRITE_EVERY_S)
+                await write()
+
+        submitters = [asyncio.create_task(submit()) for _ in range(self.options.in_flight)]
+        feeding = asyncio.create_task(feed())
+        writing = asyncio.create_task(writer())
+        try:
+            await feeding
+            await work.join()  # what was claimed goes out
+            await writing
+            await write()
         finally:
+            for task in (*submitters, feeding, writing):
+                task.cancel()
             await self.gateway.close()
 
     async def drain_once(self) -> int:
         """One pass over the due messages; returns how many were submitted."""
         claimed = await self.db.call(self._claim)
-        if not claimed:
-            return 0
+        return await self._send(claimed) if claimed else 0
+
+    async def _send(self, claimed: Sequence[_Claimed]) -> int:
         gate = asyncio.Semaphore(self.options.in_flight)
 
         async def submit(c: _Claimed) -> tuple[_Claimed, SubmitResult]:
             async with gate:
-                await self._limit.take(max(1, c.message.segments))
-                assert c.message.phone is not None
-                result = await self.gateway.submit(
-                    OutgoingSms(c.message.id, c.message.phone, c.message.body))
-                return c, result
+                await self._limit.take(max(1, c.segments))
+                return c, await self.gateway.submit(OutgoingSms(c.message_id, c.phone, c.body))
 
         results = await asyncio.gather(*(submit(c) for c in claimed))
         await self.db.call(self._record, results)
@@ -157,72 +219,78 @@ class SmsSender:
 
     def _claim(self) -> list[_Claimed]:
         now = self.clock.now()
-        with self.db.session() as session:
-            due = list(session.execute(
-                select(SmsMessage.id).where(SmsMessage.status == MessageStatus.QUEUED,
-                                            SmsMessage.next_try_at <= now)
-                .order_by(SmsMessage.next_try_at, SmsMessage.id)
-                .limit(self.options.batch)).scalars())
-            if not due:
-                return []
-            mine = list(session.execute(
-                update(SmsMessage).where(SmsMessage.id.in_(due),
-                                         SmsMessage.status == MessageStatus.QUEUED,
-                                         SmsMessage.next_try_at <= now)
-                .values(next_try_at=now + self.options.lease)
-                .returning(SmsMessage.id)).scalars())
+        m = MESSAGES.c
+        with self.db.connection() as conn:
+            due = (select(m.id).where(m.status == MessageStatus.QUEUED, m.next_try_at <= now)
+                   .order_by(m.next_try_at, m.id).limit(self.options.batch))
+            mine = list(conn.execute(
+                update(MESSAGES).where(m.id.in_(due.scalar_subquery()),
+                                       m.status == MessageStatus.QUEUED, m.next_try_at <= now)
+                .values(next_try_at=now + self.options.lease).returning(m.id)).scalars())
             if not mine:
                 return []
-            messages = list(session.execute(
-                select(SmsMessage).where(SmsMessage.id.in_(mine))
-                .order_by(SmsMessage.id)).scalars())
-            patients = {p.id: p for p in session.execute(select(Patient).where(
-                Patient.id.in_({m.patient_id for m in messages}))).scalars()}
-            out: list[_Claimed] = []
-            for message in messages:
-                patient = patients[message.patient_id]
-                hold = hold_back(session, self.policy, message, patient, now)
-                if hold is None:
-                    out.append(_Claimed(message, patient))
-                elif hold.block is not None:
-                    message.status = MessageStatus.BLOCKED
-                    message.block_reason = hold.block
-                    message.detail = hold.detail or None
-                    message.final_at = now
-                else:
-                    assert hold.until is not None
-                    message.next_try_at = hold.until
-            return out
+            rows = conn.execute(
+                select(m.id, m.patient_id, m.phone, m.body, m.segments, m.tries, m.expires_at,
+                       Patient.deceased, Patient.opt_out_sms, Patient.timezone)
+                .join(Patient, Patient.id == m.patient_id)
+                .where(m.id.in_(mine)).order_by(m.id)).all()
+            holds = hold_back(conn, self.policy, [
+                Due(r.id, r.patient_id, r.phone, r.expires_at, r.deceased, r.opt_out_sms,
+                    r.timezone) for r in rows], now)
+            blocked = [{"mid": mid, "block": h.block, "detail": h.detail or None}
+                       for mid, h in holds.items() if h.block is not None]
+            waiting = [{"mid": mid, "until": h.until}
+                       for mid, h in holds.items() if h.block is None]
+            if blocked:
+                conn.execute(update(MESSAGES).where(m.id == bindparam("mid")).values(
+                    status=MessageStatus.BLOCKED, block_reason=bindparam("block"),
+                    detail=bindparam("detail"), final_at=now), blocked)
+            if waiting:
+                conn.execute(update(MESSAGES).where(m.id == bindparam("mid")).values(
+                    next_try_at=bindparam("until")), waiting)
+            return [_Claimed(r.id, r.phone, r.body, r.segments, r.tries)
+                    for r in rows if r.id not in holds]
 
     def _record(self, results: Sequence[tuple[_Claimed, SubmitResult]]) -> None:
         now = self.clock.now()
         opts = self.options
-        with self.db.session() as session:
-            written: list[str] = []
-            for claimed, result in results:
-                message = session.merge(claimed.message, load=False)
-                message.tries += 1
-                message.gateway = self.gateway.name
-                if result.status is SubmitStatus.ACCEPTED:
-                    message.status = MessageStatus.SUBMITTED
-                    message.submitted_at = now
-                    message.detail = None
-                    for n, part_id in enumerate(result.part_ids, start=1):
-                        session.add(SmsPart(message_id=message.id, part=n,
-                                            gateway=self.gateway.name,
-                                            gateway_message_id=part_id))
-                    written.extend(result.part_ids)
-                elif result.status is SubmitStatus.TEMPORARY and message.tries < opts.max_tries:
-                    wait = min(opts.retry_max, opts.retry * 2 ** (message.tries - 1))
-                    message.next_try_at = now + wait
-                    message.detail = (result.detail or "temporary failure")[:DETAIL_MAX]
-                else:
-                    message.status = MessageStatus.FAILED
-                    message.final_at = now
-                    message.detail = (result.detail or "refused")[:DETAIL_MAX]
-            session.flush()
-            if written:
-                self._match_waiting(session, written)
+        name = self.gateway.name
+        m = MESSAGES.c
+        submitted: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        retried: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for claimed, result in results:
+            tries = claimed.tries + 1
+            if result.status is SubmitStatus.ACCEPTED:
+                submitted.append({"mid": claimed.message_id, "tries": tries})
+                parts.extend({"message_id": claimed.message_id, "part": n, "gateway": name,
+                              "gateway_message_id": part_id}
+                             for n, part_id in enumerate(result.part_ids, start=1))
+            elif result.status is SubmitStatus.TEMPORARY and tries < opts.max_tries:
+                retried.append({"mid": claimed.message_id, "tries": tries,
+                                "until": now + min(opts.retry_max, opts.retry * 2 ** (tries - 1)),
+                                "detail": (result.detail or "temporary failure")[:DETAIL_MAX]})
+            else:
+                failed.append({"mid": claimed.message_id, "tries": tries,
+                               "detail": (result.detail or "refused")[:DETAIL_MAX]})
+        by_id = m.id == bindparam("mid")
+        with self.db.connection() as conn:
+            if submitted:
+                conn.execute(update(MESSAGES).where(by_id).values(
+                    status=MessageStatus.SUBMITTED, submitted_at=now, gateway=name, detail=None,
+                    tries=bindparam("tries")), submitted)
+            if parts:
+                conn.execute(insert(PARTS), parts)
+                self._match_waiting(conn, [p["gateway_message_id"] for p in parts])
+            if retried:
+                conn.execute(update(MESSAGES).where(by_id).values(
+                    gateway=name, tries=bindparam("tries"), next_try_at=bindparam("until"),
+                    detail=bindparam("detail")), retried)
+            if failed:
+                conn.execute(update(MESSAGES).where(by_id).values(
+                    status=MessageStatus.FAILED, final_at=now, gateway=name,
+                    tries=bindparam("tries"), detail=bindparam("detail")), failed)
 
     # -- what arrives ---------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -235,87 +303,109 @@ class SmsSender:
         if messages:
             await self.db.call(self._write_inbound, messages)
 
+    def _parts(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """The parts with these gateway ids: gateway id -> (part id, message id)."""
+        p = PARTS.c
+        out: dict[str, tuple[int, int]] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for part_id, message_id, gateway_id in conn.execute(
+                    select(p.id, p.message_id, p.gateway_message_id).where(
+                        p.gateway == self.gateway.name, p.gateway_message_id.in_(chunk))):
+                out[gateway_id] = (part_id, message_id)
+        return out
+
     def _write_reports(self, reports: Sequence[DeliveryReport]) -> None:
         now = self.clock.now()
         name = self.gateway.name
-        with self.db.session() as session:
-            receipts = []
+        with self.db.connection() as conn:
+            parts = self._parts(conn, [r.gateway_message_id for r in reports
+                                       if r.gateway_message_id])
+            rows: list[dict[str, Any]] = []
             for report in reports:
                 if report.state is None:
                     log.warning("sms: a delivery report from %s could not be read; kept as "
                                 "it came", name)
-                receipts.append(SmsReceipt(
-                    gateway=name, gateway_message_id=(report.gateway_message_id or None),
-                    state=report.state.value if report.state is not None else None,
-                    error=(report.error or None), raw=report.raw, received_at=now))
-            session.add_all(receipts)
-            session.flush()
-            ids = [r.gateway_message_id for r in receipts if r.gateway_message_id]
-            self._match(session, receipts, ids)
-            unmatched = sum(1 for r in receipts if r.part_id is None and r.state is not None)
+                found = parts.get(report.gateway_message_id or "")
+                rows.append({
+                    "gateway": name, "gateway_message_id": report.gateway_message_id or None,
+                    "state": report.state.value if report.state is not None else None,
+                    "error": report.error or None, "raw": report.raw, "received_at": now,
+                    "part_id": found[0] if found is not None and report.state is not None
+                    else None})
+            conn.execute(insert(RECEIPTS), rows)
+            unmatched = sum(1 for r in rows if r["part_id"] is None and r["state"] is not None)
             if unmatched:
                 log.info("sms: %d delivery reports from %s wait for their message", unmatched,
                          name)
+            by_part = {part_id: message_id for part_id, message_id in parts.values()}
+            self._apply(conn, [(r["part_id"], by_part[r["part_id"]], r["state"], r["error"], now)
+                               for r in rows if r["part_id"] is not None])
 
-    def _match_waiting(self, session: Session, part_ids: Sequence[str]) -> None:
+    def _match_waiting(self, conn: Connection, gateway_ids: Sequence[str]) -> None:
         """Reports that arrived before their submit's answer was written."""
-        waiting = list(session.execute(select(SmsReceipt).where(
-            SmsReceipt.gateway == self.gateway.name, SmsReceipt.part_id.is_(None),
-            SmsReceipt.gateway_message_id.in_(list(part_ids)))).scalars())
-        if waiting:
-            self._match(session, waiting, [r.gateway_message_id for r in waiting
-                                           if r.gateway_message_id])
-
-    def _match(self, session: Session, receipts: Sequence[SmsReceipt],
-               ids: Sequence[str]) -> None:
-        if not ids:
+        r = RECEIPTS.c
+        waiting: list[Any] = []
+        for chunk in _chunks(gateway_ids):
+            waiting.extend(conn.execute(
+                select(r.id, r.gateway_message_id, r.state, r.error, r.received_at)
+                .where(r.gateway == self.gateway.name, r.part_id.is_(None),
+                       r.state.is_not(None), r.gateway_message_id.in_(chunk))
+                .order_by(r.id)).all())
+        if not waiting:
             return
-        parts: dict[str, SmsPart] = {}
-        for chunk_start in range(0, len(ids), 500):
-            chunk = list(ids[chunk_start:chunk_start + 500])
-            for part in session.execute(select(SmsPart).where(
-                    SmsPart.gateway == self.gateway.name,
-                    SmsPart.gateway_message_id.in_(chunk))).scalars():
-                parts[part.gateway_message_id] = part
-        touched: set[int] = set()
-        for receipt in sorted(receipts, key=lambda r: r.id):
-            found = parts.get(receipt.gateway_message_id or "")
-            if found is None or receipt.state is None:
-                continue
-            receipt.part_id = found.id
-            found.state = receipt.state
-            found.reported_at = receipt.received_at
-            touched.add(found.message_id)
-        session.flush()
-        if touched:
-            self._settle(session, touched, receipts)
+        parts = self._parts(conn, [w.gateway_message_id for w in waiting])
+        matched = [(w, parts[w.gateway_message_id]) for w in waiting
+                   if w.gateway_message_id in parts]
+        if matched:
+            conn.execute(update(RECEIPTS).where(r.id == bindparam("rid")).values(
+                part_id=bindparam("pid")), [{"rid": w.id, "pid": found[0]}
+                                           for w, found in matched])
+            self._apply(conn, [(found[0], found[1], w.state, w.error, w.received_at)
+                               for w, found in matched])
 
-    def _settle(self, session: Session, message_ids: set[int],
-                receipts: Sequence[SmsReceipt]) -> None:
-        """A message whose parts all reached a final state is DELIVERED or FAILED."""
-        errors = {r.part_id: r.error for r in receipts if r.part_id is not None}
-        by_message: dict[int, list[SmsPart]] = {}
-        for part in session.execute(select(SmsPart).where(
-                SmsPart.message_id.in_(list(message_ids)))).scalars():
-            by_message.setdefault(part.message_id, []).append(part)
-        messages = session.execute(select(SmsMessage).where(
-            SmsMessage.id.in_(list(message_ids)),
-            SmsMessage.status == MessageStatus.SUBMITTED)).scalars()
-        for message in messages:
-            parts = by_message.get(message.id, [])
-            states = [DeliveryState(p.state) if p.state else None for p in parts]
-            failed = [(p, s) for p, s in zip(parts, states, strict=True)
-                      if s is not None and s.final and s is not DeliveryState.DELIVERED]
+    def _apply(self, conn: Connection,
+               reported: Sequence[tuple[int, int, str, str | None, dt.datetime]]) -> None:
+        """Record each (part, its message, state, error, when) on its part, then settle
+        the messages whose parts all reached a final state: DELIVERED, or FAILED when one
+        part failed."""
+        if not reported:
+            return
+        p = PARTS.c
+        conn.execute(update(PARTS).where(p.id == bindparam("pid")).values(
+            state=bindparam("state"), reported_at=bindparam("at")),
+            [{"pid": pid, "state": state, "at": at} for pid, _, state, _, at in reported])
+        errors = {pid: error for pid, _, _, error, _ in reported}
+        m = MESSAGES.c
+        by_message: dict[int, list[tuple[int, str | None, dt.datetime | None]]] = {}
+        segments: dict[int, int] = {}
+        for chunk in _chunks(sorted({mid for _, mid, _, _, _ in reported})):
+            for mid, segs in conn.execute(select(m.id, m.segments).where(
+                    m.id.in_(chunk), m.status == MessageStatus.SUBMITTED)):
+                segments[mid] = segs
+            for pid, mid, state, at in conn.execute(select(
+                    p.id, p.message_id, p.state, p.reported_at).where(p.message_id.in_(chunk))):
+                by_message.setdefault(mid, []).append((pid, state, at))
+        settled: list[dict[str, Any]] = []
+        for mid, segs in segments.items():
+            rows = by_message.get(mid, [])
+            states = [(pid, DeliveryState(state) if state else None, at)
+                      for pid, state, at in rows]
+            failed = [(pid, st, at) for pid, st, at in states
+                      if st is not None and st.final and st is not DeliveryState.DELIVERED]
             if failed:
-                part, state = failed[0]
-                error = errors.get(part.id)
-                message.status = MessageStatus.FAILED
-                message.detail = f"{state.value}" + (f" err:{error}" if error else "")
-                message.final_at = part.reported_at
-            elif len(parts) >= message.segments and all(
-                    s is DeliveryState.DELIVERED for s in states):
-                message.status = MessageStatus.DELIVERED
-                message.final_at = max(p.reported_at for p in parts if p.reported_at)
+                pid, st, at = failed[0]
+                assert st is not None
+                error = errors.get(pid)
+                settled.append({"mid": mid, "status": MessageStatus.FAILED, "at": at,
+                                "detail": st.value + (f" err:{error}" if error else "")})
+            elif len(rows) >= segs and all(st is DeliveryState.DELIVERED
+                                           for _, st, _ in states):
+                settled.append({"mid": mid, "status": MessageStatus.DELIVERED, "detail": None,
+                                "at": max(at for _, _, at in states if at is not None)})
+        if settled:
+            conn.execute(update(MESSAGES).where(m.id == bindparam("mid")).values(
+                status=bindparam("status"), final_at=bindparam("at"),
+                detail=bindparam("detail")), settled)
 
     def _write_inbound(self, messages: Sequence[InboundSms]) -> None:
         now = self.clock.now()

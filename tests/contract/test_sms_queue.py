@@ -22,7 +22,7 @@ from core.enums import (
     TicketReason,
     TicketStatus,
 )
-from core.sms import SmsPolicy, hold_back, queue
+from core.sms import Due, SmsPolicy, hold_back, queue
 from core.sms_templates import TEMPLATES
 from core.store.db import Database
 from core.store.models import (
@@ -87,25 +87,32 @@ def test_blocked_messages_say_why_and_one_bad_message_does_not_stop_the_next(
     assert _queue(db, 4).status is MessageStatus.QUEUED
 
 
+def _due(db: Database, message_id: int) -> Due:
+    with db.session() as s:
+        m = s.get_one(SmsMessage, message_id)
+        p = s.get_one(Patient, m.patient_id)
+        return Due(m.id, p.id, m.phone, m.expires_at, p.deceased, p.opt_out_sms, p.timezone)
+
+
 def test_at_send_time_an_opt_out_blocks_and_the_daily_cap_waits_for_tomorrow(
         db: Database) -> None:
-    _seed(db, [{}, {}], [{}])
+    _seed(db, [{}, {}, {}], [{}])
     first = _queue(db, 1)
     with db.session() as s:
         s.execute(update(Patient).where(Patient.id == 1).values(opt_out_sms=True))
     with db.session() as s:
-        hold = hold_back(s, POLICY, s.get_one(SmsMessage, first.id), s.get_one(Patient, 1), NOW)
-    assert hold is not None and hold.block is MessageBlock.OPTED_OUT
-    for _ in range(2):  # two went out today already
-        sent = _queue(db, 2)
-        with db.session() as s:
-            s.execute(update(SmsMessage).where(SmsMessage.id == sent.id).values(
-                status=MessageStatus.DELIVERED, submitted_at=NOW - dt.timedelta(hours=1)))
-    third = _queue(db, 2)
+        holds = hold_back(s, POLICY, [_due(db, first.id)], NOW)
+    assert holds[first.id].block is MessageBlock.OPTED_OUT
+    sent = _queue(db, 2)  # one went out today already
     with db.session() as s:
-        hold = hold_back(s, POLICY, s.get_one(SmsMessage, third.id), s.get_one(Patient, 2), NOW)
-    assert hold is not None and hold.block is None
-    assert hold.until == dt.datetime(2026, 3, 11, 0, 0, tzinfo=dt.UTC)
+        s.execute(update(SmsMessage).where(SmsMessage.id == sent.id).values(
+            status=MessageStatus.DELIVERED, submitted_at=NOW - dt.timedelta(hours=1)))
+    second, third, other = _queue(db, 2), _queue(db, 2), _queue(db, 3)
+    with db.session() as s:  # the cap is 2: the second goes, the third waits for tomorrow
+        holds = hold_back(s, POLICY, [_due(db, m.id) for m in (second, third, other)], NOW)
+    assert set(holds) == {third.id}
+    assert holds[third.id].block is None
+    assert holds[third.id].until == dt.datetime(2026, 3, 11, 0, 0, tzinfo=dt.UTC)
 
 
 def test_stop_words_in_any_width_or_case() -> None:
