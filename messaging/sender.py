@@ -22,7 +22,8 @@ Delivery reports and inbound messages arrive through `GatewayEvents` and are wri
 batches (`flush`): a report is kept whatever it says (`SmsReceipt`), matched to its part by
 the gateway's id (a report that outruns its submit's answer is matched when the part is
 written), and a final state settles the message: DELIVERED when every part is, FAILED when
-one part fails.
+one part fails. A message's parts are the ids its gateway answered: one per segment (SMPP),
+or one for the whole message (Tencent Cloud SMS bills the segments, reports the message).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from core.audit import AuditLog
 from core.clock import Clock
 from core.enums import MessageStatus
 from core.sms import Due, SmsPolicy, hold_back
+from core.sms_templates import TEMPLATES
 from core.store.db import Database
 from core.store.models import Patient, SmsMessage, SmsPart, SmsReceipt
 from core.tickets import ResponseTimes
@@ -98,6 +100,17 @@ class _Claimed:
     body: str
     segments: int
     tries: int
+    template: str
+    locale: str
+
+
+def _outgoing(c: _Claimed) -> OutgoingSms:
+    """The message as the gateway takes it: the body, and for a gateway that sends its own
+    approved copy of each template (Tencent Cloud SMS), the template's key and its values,
+    read back from the body (the row keeps the body, not the values)."""
+    template = TEMPLATES.get(c.template)
+    return OutgoingSms(c.message_id, c.phone, c.body, template=c.template,
+                       params=template.params(c.locale, c.body) if template else None)
 
 
 async def _first(*waits: Awaitable[Any], within_s: float) -> None:
@@ -170,8 +183,7 @@ class SmsSender:
                 c = await work.get()
                 try:
                     await self._limit.take(max(1, c.segments))
-                    answered.append((c, await self.gateway.submit(
-                        OutgoingSms(c.message_id, c.phone, c.body))))
+                    answered.append((c, await self.gateway.submit(_outgoing(c))))
                 finally:
                     work.task_done()
 
@@ -211,7 +223,7 @@ class SmsSender:
         async def submit(c: _Claimed) -> tuple[_Claimed, SubmitResult]:
             async with gate:
                 await self._limit.take(max(1, c.segments))
-                return c, await self.gateway.submit(OutgoingSms(c.message_id, c.phone, c.body))
+                return c, await self.gateway.submit(_outgoing(c))
 
         results = await asyncio.gather(*(submit(c) for c in claimed))
         await self.db.call(self._record, results)
@@ -231,7 +243,8 @@ class SmsSender:
                 return []
             rows = conn.execute(
                 select(m.id, m.patient_id, m.phone, m.body, m.segments, m.tries, m.expires_at,
-                       Patient.deceased, Patient.opt_out_sms, Patient.timezone)
+                       m.template, m.locale, Patient.deceased, Patient.opt_out_sms,
+                       Patient.timezone)
                 .join(Patient, Patient.id == m.patient_id)
                 .where(m.id.in_(mine)).order_by(m.id)).all()
             holds = hold_back(conn, self.policy, [
@@ -248,7 +261,7 @@ class SmsSender:
             if waiting:
                 conn.execute(update(MESSAGES).where(m.id == bindparam("mid")).values(
                     next_try_at=bindparam("until")), waiting)
-            return [_Claimed(r.id, r.phone, r.body, r.segments, r.tries)
+            return [_Claimed(r.id, r.phone, r.body, r.segments, r.tries, r.template, r.locale)
                     for r in rows if r.id not in holds]
 
     def _record(self, results: Sequence[tuple[_Claimed, SubmitResult]]) -> None:
@@ -377,16 +390,15 @@ class SmsSender:
         errors = {pid: error for pid, _, _, error, _ in reported}
         m = MESSAGES.c
         by_message: dict[int, list[tuple[int, str | None, dt.datetime | None]]] = {}
-        segments: dict[int, int] = {}
+        submitted: set[int] = set()
         for chunk in _chunks(sorted({mid for _, mid, _, _, _ in reported})):
-            for mid, segs in conn.execute(select(m.id, m.segments).where(
-                    m.id.in_(chunk), m.status == MessageStatus.SUBMITTED)):
-                segments[mid] = segs
+            submitted.update(conn.execute(select(m.id).where(
+                m.id.in_(chunk), m.status == MessageStatus.SUBMITTED)).scalars())
             for pid, mid, state, at in conn.execute(select(
                     p.id, p.message_id, p.state, p.reported_at).where(p.message_id.in_(chunk))):
                 by_message.setdefault(mid, []).append((pid, state, at))
         settled: list[dict[str, Any]] = []
-        for mid, segs in segments.items():
+        for mid in submitted:
             rows = by_message.get(mid, [])
             states = [(pid, DeliveryState(state) if state else None, at)
                       for pid, state, at in rows]
@@ -398,8 +410,9 @@ class SmsSender:
                 error = errors.get(pid)
                 settled.append({"mid": mid, "status": MessageStatus.FAILED, "at": at,
                                 "detail": st.value + (f" err:{error}" if error else "")})
-            elif len(rows) >= segs and all(st is DeliveryState.DELIVERED
-                                           for _, st, _ in states):
+            elif rows and all(st is DeliveryState.DELIVERED for _, st, _ in states):
+                # every id the gateway answered (written together): one per segment, or
+                # one for the whole message from a gateway that reports it as one
                 settled.append({"mid": mid, "status": MessageStatus.DELIVERED, "detail": None,
                                 "at": max(at for _, _, at in states if at is not None)})
         if settled:

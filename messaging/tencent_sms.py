@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 
 PULL_LIMIT = 100  # the most either pull hands out at once (the API's maximum)
 ERROR_MAX = 16  # SmsReceipt.error
+ID_MAX = 64  # SmsReceipt.gateway_message_id: a longer "SerialNo" is not one of ours
 _REPORT_STATES = {"SUCCESS": DeliveryState.DELIVERED, "FAIL": DeliveryState.UNDELIVERABLE}
 # Tencent's codes that mean "not now" (error codes of SendSms and the common ones): the
 # sender retries them later. Everything else is a refusal for good.
@@ -115,7 +116,7 @@ def read_status(item: object) -> DeliveryReport:
     if not isinstance(item, dict):
         return DeliveryReport(gateway_message_id=None, state=None, error=None, raw=raw)
     serial = item.get("SerialNo")
-    serial = serial if isinstance(serial, str) and serial else None
+    serial = serial if isinstance(serial, str) and 0 < len(serial) <= ID_MAX else None
     status = item.get("ReportStatus")
     state = _REPORT_STATES.get(status) if isinstance(status, str) else None
     if serial is None or state is None:

@@ -52,7 +52,8 @@ def test_a_status_item_becomes_a_report_keyed_by_its_serial_number() -> None:
 
 @pytest.mark.parametrize("item", [None, 7, "text", [], {}, {"SerialNo": "5000:3"},
                                   {"SerialNo": 3, "ReportStatus": "SUCCESS"},
-                                  {"SerialNo": "5000:4", "ReportStatus": "success?"}])
+                                  {"SerialNo": "5000:4", "ReportStatus": "success?"},
+                                  {"SerialNo": "5" * 65, "ReportStatus": "SUCCESS"}])
 def test_an_unreadable_status_item_is_a_report_with_no_state(item: object) -> None:
     report = read_status(item)
     assert report.state is None and report.error is None and report.raw
