@@ -28,9 +28,15 @@ KEY_FILE = "patient-web.key"
 
 
 def link_key(app: App) -> bytes:
-    """The key that signs the questionnaire links' tokens."""
+    """The key that signs the questionnaire links' tokens: `[patient_web] secret_key` (at
+    least 32 characters; set the same on every machine when the questionnaire is served
+    from another one), else a key made once in the data folder. Raises ConfigError for a
+    key too short to trust."""
     configured = app.settings.patient_web.secret_key.get_secret_value()
     if configured:
+        if len(configured) < 32:
+            raise ConfigError("patient_web.secret_key", "must have at least 32 characters: "
+                              "it signs the questionnaire links")
         return configured.encode()
     path = app.data_dir / KEY_FILE
     if not path.exists():

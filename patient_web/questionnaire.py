@@ -40,10 +40,18 @@ from core.enums import (
     Severity,
     TaskStatus,
     TicketReason,
+    TicketStatus,
 )
 from core.store.db import Database
 from core.store.models import Answer as AnswerRow
-from core.store.models import CallAttempt, Department, Encounter, FollowupTask, Patient
+from core.store.models import (
+    CallAttempt,
+    Department,
+    Encounter,
+    FollowupTask,
+    Patient,
+    Ticket,
+)
 from core.ticket_texts import TicketText, ticket_text
 from core.tickets import DEFAULT_RESPONSE_TIMES, ResponseTimes
 from ivr.answer_reading import TRANSCRIBING
@@ -62,6 +70,10 @@ from patient_web.web_channel import Asked, Shown, TypedWords, WebChannel, WebInp
 
 BACKEND = "web"
 ACTOR = "patient:web"
+# how a "not reached" ticket is closed when the patient answers on the web (the agent's
+# own disposition for it, console.forms.Disposition.REACHED_COMPLETED_SURVEY)
+REACHED_BY_WEB = "reached_completed_survey"
+WEB_NOTE = "患者已通过短信链接完成网页问卷 (the patient answered the web questionnaire)"
 _DONE = (ScriptOutcome.COMPLETED, ScriptOutcome.ESCALATED)
 
 
@@ -344,7 +356,22 @@ class Questionnaire:
                 if task.status in ANSWERABLE:
                     # like an answered call that finished its script (dialer.retry_policy)
                     close_task(s, task, TaskStatus.DONE, None, now, outcome=outcome.value)
+                self._reached(s, task, now)
             return LinkState.OPEN
+
+    def _reached(self, s: Session, task: FollowupTask, now: dt.datetime) -> None:
+        """The "not reached after the last attempt" tickets of `task` are answered: the
+        patient finished the questionnaire on the web. Closed (nobody need call now),
+        with the disposition an agent would give and a note, audited."""
+        for ticket in s.execute(select(Ticket).where(
+                Ticket.task_id == task.id, Ticket.reason == TicketReason.ATTEMPTS_EXHAUSTED,
+                Ticket.status != TicketStatus.CLOSED)).scalars():
+            ticket.status = TicketStatus.CLOSED
+            ticket.disposition = REACHED_BY_WEB
+            ticket.notes = ((ticket.notes + "\n") if ticket.notes else "") + WEB_NOTE
+            ticket.closed_at = now
+            self._audit.append(s, ACTOR, "ticket.close", "ticket", ticket.id,
+                               {"disposition": REACHED_BY_WEB, "by": "web questionnaire"})
 
     # -- opting out --------------------------------------------------------------------
 

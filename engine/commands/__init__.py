@@ -14,6 +14,7 @@ from engine.commands import (
     doctor,
     fhir,
     his,
+    patient_web,
     plan,
     prompts,
     sms,
@@ -21,4 +22,4 @@ from engine.commands import (
 )
 
 COMMAND_MODULES = (asterisk, audit, calls, campaign, console, demo, dial, dnc, doctor, fhir, his,
-                   plan, prompts, sms, tickets)
+                   patient_web, plan, prompts, sms, tickets)

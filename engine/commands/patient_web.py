@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from engine.app import App
 from engine.context import pass_app
+from engine.sms_service import link_key
 from ivr.script_library import ScriptLibrary
 from ivr.script_loader import load_scripts
 from patient_web.app import create_app
@@ -22,14 +23,11 @@ def register(cli: click.Group) -> None:
 
 
 def build_patient_web(app: App) -> Starlette:
-    """The questionnaire app from the settings. Raises click.ClickException when
-    `[patient_web] secret_key` is missing or short (the links cannot be checked)."""
+    """The questionnaire app from the settings. Its key checks the links `followup run`
+    signs (`engine.sms_service.link_key`: the setting, else the data folder's key file);
+    raises ConfigError for a configured key too short to trust."""
     s = app.settings
-    key = s.patient_web.secret_key.get_secret_value().encode()
-    if len(key) < 32:
-        raise click.ClickException(
-            "patient_web.secret_key must be set (at least 32 characters): it signs the "
-            "questionnaire links (FOLLOWUP_PATIENT_WEB__SECRET_KEY or followup.toml)")
+    key = link_key(app)
     h = s.hospital
     library = ScriptLibrary(load_scripts(Path(s.scripts.dir)), h.default_language)
     questionnaire = Questionnaire(

@@ -23,6 +23,7 @@ from core.enums import (
     Severity,
     TaskStatus,
     TicketReason,
+    TicketStatus,
 )
 from core.store.db import Database
 from core.store.models import (
@@ -372,3 +373,30 @@ def test_tokens_are_never_logged(db: Database, clock: FakeClock,
         walk.year(str(BORN))
         walk.answer("1")
     assert not _tokens_in(caplog.records, first.token)
+
+
+def test_finishing_on_the_web_closes_the_not_reached_ticket(
+        db: Database, clock: FakeClock, site: tuple[str, list[Seeded]]) -> None:
+    base, (first, second) = site
+    with db.session() as s:
+        for seeded in (first, second):
+            task = s.get_one(FollowupTask, seeded.task_id)
+            s.add(Ticket(task_id=task.id, patient_id=task.patient_id,
+                         department_id=task.department_id,
+                         reason=TicketReason.ATTEMPTS_EXHAUSTED, priority=50,
+                         status=TicketStatus.OPEN, summary="", created_at=clock.now()))
+    walk = Walk(base, first)
+    walk.open()
+    walk.year(str(BORN))
+    for value in ("2", "2", "128", "1", "好"):
+        walk.answer(value)
+    assert 'id="done"' in walk.last.text  # type: ignore[union-attr]
+    mine, other = _tickets(db)
+    assert (mine.status, mine.disposition, mine.closed_at) == (
+        TicketStatus.CLOSED, "reached_completed_survey", clock.now())
+    assert "网页问卷" in (mine.notes or "")
+    assert other.status is TicketStatus.OPEN  # the other patient is still not reached
+    with db.session() as s:
+        closes = s.execute(select(AuditEntry).where(AuditEntry.action == "ticket.close")
+                           ).scalars().all()
+    assert [(e.actor, e.object_id) for e in closes] == [("patient:web", str(mine.id))]

@@ -1,17 +1,18 @@
-"""`followup patient-web` builds the questionnaire app from the settings, and refuses to
-start without the links' secret key (it could not check a single link)."""
+"""`followup patient-web` builds the questionnaire app from the settings, with the key
+`followup run` signs the links with, and refuses a configured key too short to trust."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
 
 from core.clock import FakeClock
+from core.errors import ConfigError
 from core.settings import Settings
 from engine.app import build_app
 from engine.commands.patient_web import build_patient_web
+from engine.sms_service import link_key
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -38,10 +39,18 @@ def test_the_app_is_built_from_the_settings(tmp_path: Path, clock: FakeClock) ->
         app.close()
 
 
-def test_no_secret_key_no_start(tmp_path: Path, clock: FakeClock) -> None:
+def test_a_short_key_is_refused_and_no_key_means_the_data_folders_own(
+        tmp_path: Path, clock: FakeClock) -> None:
     app = build_app(_settings(tmp_path, "short"), clock)
     try:
-        with pytest.raises(click.ClickException, match="secret_key"):
+        with pytest.raises(ConfigError, match="secret_key"):
             build_patient_web(app)
+    finally:
+        app.close()
+    app = build_app(_settings(tmp_path, ""), clock)
+    try:
+        key = build_patient_web(app).state.deps.key
+        assert key == link_key(app) and len(key) >= 32  # what `followup run` signs with
+        assert (tmp_path / "patient-web.key").stat().st_mode & 0o077 == 0
     finally:
         app.close()
