@@ -25,14 +25,18 @@ MAX_WORDS = 500  # characters typed for a spoken question
 # A clause (between Chinese punctuation) that tells a caller which key to press.
 _ZH_CLAUSE = re.compile(r"[^，。？！；]*[，。？！；]?")
 _ZH_KEYS = re.compile(r"请?按\s*[0-9一二三四五六七八九十井#*]|按井号|请按键|按键")
-_ZH_PHRASES = (("请在提示音后说出", "请写下"), ("请在提示音后", "请"), ("在提示音后", ""))
+# the greeting calls itself a phone call; on a page it is a questionnaire
+_ZH_PHRASES = (("请在提示音后说出", "请写下"), ("请在提示音后", "请"), ("在提示音后", ""),
+               ("的随访电话", "的随访问卷"))
 _EN_PHRASES = ((", then press the hash key", ""), (" then press the hash key", ""),
-               ("after the tone, ", ""), ("After the tone, ", ""))
+               ("after the tone, ", ""), ("After the tone, ", ""),
+               ("a follow-up call from", "a follow-up questionnaire from"))
 _EN_SENTENCE = re.compile(r"[^.?!]*[.?!]?\s*")
 _EN_KEYS = re.compile(r"\bpress\b", re.IGNORECASE)
 _KO_PHRASES = (("신호음 후에 ", ""), ("말씀해 주시고 우물 정자를 눌러 주세요", "적어 주세요"),
                ("누르고 우물 정자를 눌러 주세요", "입력해 주세요"),
-               ("0점부터 10점까지 눌러 주세요", "0점부터 10점까지 매겨 주세요"))
+               ("0점부터 10점까지 눌러 주세요", "0점부터 10점까지 매겨 주세요"),
+               ("추적 관찰 전화입니다", "추적 관찰 설문입니다"))
 _KO_SENTENCE = re.compile(r"[^.?!]*[.?!]?\s*")
 _KO_KEYS = re.compile(r"눌러|누르|누른")
 

@@ -82,3 +82,12 @@ def test_answers_are_checked_at_the_boundary() -> None:
         cardio.id, "comment", words="睡得 不好")
     assert read_answer(cardio, comment, {"answer": "  "}) == Problem("write_something")
     assert read_answer(cardio, comment, {"answer": "长" * 501}).key == "too_long"  # type: ignore[union-attr]
+
+
+def test_no_greeting_on_a_page_calls_itself_a_phone_call() -> None:
+    greetings = [(s.locale, s.greeting.source) for s in SCRIPTS]
+    assert greetings
+    for locale, source in greetings:
+        shown = web_wording(source, locale)
+        for call in ("随访电话", "follow-up call", "추적 관찰 전화"):
+            assert call not in shown, (locale, shown)
