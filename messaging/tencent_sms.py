@@ -1,13 +1,14 @@
 """The Tencent Cloud SMS adapter (`[sms] gateway = "tencent"`; the `cloud-sms` extra).
 
 Why Tencent Cloud SMS and not Aliyun SMS: both are used by Chinese hospitals and both work
-by approved sign and template codes. Tencent publishes its official Python SDK per product
-on PyPI (`tencentcloud-sdk-python-sms` over `tencentcloud-sdk-python-common`, updated with
-each API release, depending on `requests` only), and its API 3.0 lets a server pull
-delivery reports and replies (`PullSmsSendStatus`, `PullSmsReplyStatus`), so the engine
-needs no address reachable from the internet. Aliyun's Python SDK for SMS is generated
-over its Tea runtime (several packages), and its reports and replies come by HTTP callback
-or by its message queue service (MNS), one more service to run and reach.
+by approved sign and template codes, and both have a maintained official Python SDK on
+PyPI. Tencent's is one small package per product (`tencentcloud-sdk-python-sms` over
+`tencentcloud-sdk-python-common`, which needs only `requests`), and its API lets a server
+pull delivery reports and replies as a queue (`PullSmsSendStatus`, `PullSmsReplyStatus`),
+so the engine needs no address reachable from the internet and no other service. Aliyun
+pushes reports and replies by HTTP callback or through its message queue service (MNS, one
+more service to run and reach); its query API (`QuerySendDetails`) looks up one number on
+one day, and its SDK comes as several packages over its Tea runtime.
 
 The template-code model: Tencent sends the text it has on file for an approved template
 (TemplateId), filled with positional parameters (TemplateParamSet), after the approved sign
