@@ -121,6 +121,15 @@ async def _first(*waits: Awaitable[Any], within_s: float) -> None:
         task.cancel()
 
 
+def _settled(message_id: int, state: DeliveryState, error: str | None,
+             at: dt.datetime) -> dict[str, Any]:
+    """A message's final row values from its (last or failing) part's final state."""
+    if state is DeliveryState.DELIVERED:
+        return {"mid": message_id, "status": MessageStatus.DELIVERED, "detail": None, "at": at}
+    return {"mid": message_id, "status": MessageStatus.FAILED, "at": at,
+            "detail": state.value + (f" err:{error}" if error else "")}
+
+
 def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield list(values[start:start + _CHUNK])
@@ -143,6 +152,9 @@ class SmsSender:
         self._reports: list[DeliveryReport] = []
         self._inbound: list[InboundSms] = []
         self._arrived = asyncio.Event()
+        # messages this sender submitted as one part and not settled yet: their final
+        # report settles them without reading their parts back
+        self._single: set[int] = set()
 
     # -- GatewayEvents ---------------------------------------------------------------------
     def delivery_report(self, report: DeliveryReport) -> None:
@@ -304,6 +316,9 @@ class SmsSender:
                 conn.execute(update(MESSAGES).where(by_id).values(
                     status=MessageStatus.FAILED, final_at=now, gateway=name,
                     tries=bindparam("tries"), detail=bindparam("detail")), failed)
+        for claimed, result in results:
+            if result.status is SubmitStatus.ACCEPTED and len(result.part_ids) == 1:
+                self._single.add(claimed.message_id)
 
     # -- what arrives ---------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -389,15 +404,23 @@ class SmsSender:
             [{"pid": pid, "state": state, "at": at} for pid, _, state, _, at in reported])
         errors = {pid: error for pid, _, _, error, _ in reported}
         m = MESSAGES.c
+        settled: list[dict[str, Any]] = []
+        rest: set[int] = set()
+        for _, mid, state, error, at in reported:
+            if mid not in self._single:
+                rest.add(mid)
+            elif DeliveryState(state).final:
+                # submitted by this sender as one part, still SUBMITTED: settled here
+                self._single.discard(mid)
+                settled.append(_settled(mid, DeliveryState(state), error, at))
         by_message: dict[int, list[tuple[int, str | None, dt.datetime | None]]] = {}
         submitted: set[int] = set()
-        for chunk in _chunks(sorted({mid for _, mid, _, _, _ in reported})):
+        for chunk in _chunks(sorted(rest)):
             submitted.update(conn.execute(select(m.id).where(
                 m.id.in_(chunk), m.status == MessageStatus.SUBMITTED)).scalars())
             for pid, mid, state, at in conn.execute(select(
                     p.id, p.message_id, p.state, p.reported_at).where(p.message_id.in_(chunk))):
                 by_message.setdefault(mid, []).append((pid, state, at))
-        settled: list[dict[str, Any]] = []
         for mid in submitted:
             rows = by_message.get(mid, [])
             states = [(pid, DeliveryState(state) if state else None, at)
@@ -405,16 +428,14 @@ class SmsSender:
             failed = [(pid, st, at) for pid, st, at in states
                       if st is not None and st.final and st is not DeliveryState.DELIVERED]
             if failed:
-                pid, st, at = failed[0]
-                assert st is not None
-                error = errors.get(pid)
-                settled.append({"mid": mid, "status": MessageStatus.FAILED, "at": at,
-                                "detail": st.value + (f" err:{error}" if error else "")})
+                pid, st, when = failed[0]
+                assert st is not None and when is not None
+                settled.append(_settled(mid, st, errors.get(pid), when))
             elif rows and all(st is DeliveryState.DELIVERED for _, st, _ in states):
                 # every id the gateway answered (written together): one per segment, or
                 # one for the whole message from a gateway that reports it as one
-                settled.append({"mid": mid, "status": MessageStatus.DELIVERED, "detail": None,
-                                "at": max(at for _, _, at in states if at is not None)})
+                settled.append(_settled(mid, DeliveryState.DELIVERED, None,
+                                        max(at for _, _, at in states if at is not None)))
         if settled:
             conn.execute(update(MESSAGES).where(m.id == bindparam("mid")).values(
                 status=bindparam("status"), final_at=bindparam("at"),
