@@ -20,9 +20,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import FollowupError, NotFound, StoreError
+from core.web_headers import SecurityHeaders
 from patient_web import views
 from patient_web.deps import PatientWebDeps
 from patient_web.rate_limit import RateLimit
@@ -32,38 +32,6 @@ HERE = Path(__file__).resolve().parent
 MAX_BODY = 16 * 1024
 _CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'")
-
-
-class SecurityHeaders:
-    """no-referrer (the token must not leak to another site), no-store (no browser or
-    proxy keeps a page), a strict CSP, no framing; oversized bodies refused (413)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
-                await PlainTextResponse("request too large", status_code=413)(
-                    scope, receive, send)
-                return
-        static = str(scope.get("path", "")).startswith("/static/")
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", _CSP.encode()),
-                            (b"referrer-policy", b"no-referrer"),
-                            (b"x-content-type-options", b"nosniff"),
-                            (b"x-frame-options", b"DENY"),
-                            (b"cache-control", b"max-age=3600" if static else b"no-store")]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 async def _on_error(request: Request, exc: Exception) -> Response:
@@ -88,7 +56,8 @@ def create_app(deps: PatientWebDeps) -> Starlette:
         raise ValueError("patient_web.secret_key must have at least 32 characters")
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(SecurityHeaders),
+        middleware=[Middleware(SecurityHeaders, csp=_CSP, referrer="no-referrer", max_body=MAX_BODY,
+                               static_cache="max-age=3600"),
                     Middleware(RateLimit, per_minute=deps.requests_per_minute,
                                clock=deps.rate_clock)],
         exception_handlers={FollowupError: _on_error},

@@ -13,11 +13,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.bidi import visible_bidi
 from console.deps import ConsoleDeps
@@ -37,6 +36,7 @@ from console.web import views_worklist as work
 from console.web.base import TEMPLATES_DIR, locale, login_redirect, render
 from console.web.errors import LoginRequired, status_for
 from core.errors import FollowupError, TelephonyError
+from core.web_headers import SecurityHeaders
 from core.web_links import masked
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -44,41 +44,6 @@ MAX_BODY = 256 * 1024
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'")
-
-
-class SecurityHeaders:
-    """Adds CSP and friends to every response, and `Cache-Control: no-store` to every one
-    but the static files (pages, audio, exports hold patient data: no browser or proxy may
-    keep them); refuses oversized request bodies (413)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
-                await PlainTextResponse("request too large", status_code=413)(
-                    scope, receive, send)
-                return
-
-        static = str(scope.get("path", "")).startswith("/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", _CSP.encode()),
-                            (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"same-origin"),
-                            (b"x-frame-options", b"DENY")]
-                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 async def _on_error(request: Request, exc: Exception) -> Response:
@@ -178,7 +143,7 @@ def create_app(deps: ConsoleDeps) -> Starlette:
         lifespan=lifespan,
         routes=routes(),
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, csp=_CSP, referrer="same-origin", max_body=MAX_BODY),
             Middleware(SessionMiddleware, secret_key=deps.secret_key,
                        session_cookie="followup_session",
                        max_age=deps.session_hours * 3600, same_site="strict",
