@@ -25,6 +25,7 @@ class ConsoleDeps:
     timezone: str = "Asia/Shanghai"
     phone_region: str = "CN"  # how a number typed without a country code is read
     hospital_name: str = ""
+    hospital_name_en: str = ""  # what English messages and pages call the hospital
     max_failed_logins: int = 5
     session_hours: int = 8
     https_only: bool = False

@@ -299,6 +299,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
                       "Counted with the hospital's name and a link of real length filled in; "
                       "a longer text goes in several parts"),
     "defs.locale": ("语言", "Language"),
+    "defs.sms_template": ("模板", "Template"),
+    "sms_template.questionnaire_link": ("问卷链接", "Questionnaire link"),
+    "sms_template.red_flag_notice": ("护士回电通知", "Nurse call-back notice"),
+    "sms_template.revisit_reminder": ("复诊提醒", "Revisit reminder"),
+    "sms_template.medication_reminder": ("用药提醒", "Medication reminder"),
     "defs.locale.zh-CN": ("中文", "Chinese"),
     "defs.locale.en": ("英文", "English"),
     "defs.chars": ("字数", "Characters"),

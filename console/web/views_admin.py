@@ -23,8 +23,8 @@ async def definitions_page(request: Request) -> Response:
     who = await principal(request, Permission.DEFINITIONS)
     source = deps(request).definitions
     files: list[DefinitionFile] = await run_in_threadpool(source.definitions) if source else []
-    hospital = deps(request).hospital_name
-    sms = counted_texts({"zh-CN": hospital, "en": hospital})
+    d = deps(request)
+    sms = counted_texts({"zh-CN": d.hospital_name, "en": d.hospital_name_en or d.hospital_name})
     return render(request, "definitions.html", {"files": files, "sms": sms,
                                                 "configured": source is not None}, who=who)
 

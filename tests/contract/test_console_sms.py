@@ -71,6 +71,10 @@ def test_the_sms_templates_show_their_counter(site: Site) -> None:
     row = table[table.index('data-template="questionnaire_link" data-locale="zh-CN"'):]
     row = row[:row.index("</tr>")]
     assert "问卷链接" in row and "UCS-2" in row and row.rstrip().endswith("<td>2</td>")
+    # an English text with the English name fits the 7-bit alphabet: one part
+    row = table[table.index('data-template="revisit_reminder" data-locale="en"'):]
+    row = row[:row.index("</tr>")]
+    assert "复诊提醒" in row and "GSM 7" in row and row.rstrip().endswith("<td>1</td>")
 
 
 def test_the_months_delivery_and_link_response_rates_match_the_raw_rows(site: Site) -> None:

@@ -55,7 +55,8 @@ def build_deps(db: Database, clock: FakeClock, store: RecordingStore,
     return ConsoleDeps(
         db=db, clock=clock, audit=audit, recordings=store,
         secret_key=SECRET,
-        timezone="Asia/Shanghai", hospital_name="示范医院", max_failed_logins=3,
+        timezone="Asia/Shanghai", hospital_name="示范医院", hospital_name_en="Demo Hospital",
+        max_failed_logins=3,
         definitions=StaticDefinitions([
             DefinitionFile("script", "demo/v1/en-US.yaml", "id: demo\n", ""),
             DefinitionFile("rules", "broken.yaml", "rules: [", "broken.yaml:1: rules: bad"),

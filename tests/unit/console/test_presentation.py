@@ -102,7 +102,13 @@ def test_every_stored_value_the_console_shows_has_words_in_both_languages() -> N
     # every template builds its enum keys from those prefixes
     templates = "\n".join(p.read_text() for p in (CONSOLE / "templates").glob("*.html"))
     used = set(re.findall(r"t\('([a-z_]+)\.' ~", templates))
-    assert used and used <= set(ENUM_PREFIXES.values()), used
+    assert used and used <= {*ENUM_PREFIXES.values(), "sms_template"}, used
+    # ... and the SMS templates by their keys
+    from core.sms_templates import TEMPLATES
+
+    for key in TEMPLATES:
+        for lang in ("zh", "en"):
+            assert f"sms_template.{key}" in CATALOGUE[lang], (lang, key)
 
 
 def test_every_error_status_in_the_table_has_words() -> None:
