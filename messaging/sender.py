@@ -19,10 +19,9 @@ Core statements run in batches (`executemany`): on SQLite it shares one thread w
 other store call of the process, and per-row ORM work would be the bottleneck.
 
 Delivery reports and inbound messages arrive through `GatewayEvents` and are written in
-batches (`flush`): a report is kept whatever it says (`SmsReceipt`), matched to its part by
-the gateway's id (a report that outruns its submit's answer is matched when the part is
-written), and a final state settles the message: DELIVERED when every part is, FAILED when
-one part fails. A message's parts are the ids its gateway answered: one per segment (SMPP),
+batches (`flush`): reports by `messaging.receipts` (kept whatever they say, matched to
+their part by the gateway's id, settling the message), inbound messages by
+`messaging.inbound`. A message's parts are the ids its gateway answered: one per segment (SMPP),
 or one for the whole message (Tencent Cloud SMS bills the segments, reports the message).
 """
 
@@ -32,11 +31,11 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from core.audit import AuditLog
 from core.clock import Clock
@@ -44,25 +43,21 @@ from core.enums import MessageStatus
 from core.sms import Due, SmsPolicy, hold_back
 from core.sms_templates import TEMPLATES
 from core.store.db import Database
-from core.store.models import Patient, SmsMessage, SmsPart, SmsReceipt
+from core.store.models import Patient
 from core.tickets import ResponseTimes
 from messaging import inbound
 from messaging.gateway import (
     DeliveryReport,
-    DeliveryState,
     InboundSms,
     OutgoingSms,
     SmsGateway,
     SubmitResult,
     SubmitStatus,
 )
+from messaging.receipts import MESSAGES, PARTS, Receipts
 
 log = logging.getLogger(__name__)
 DETAIL_MAX = 256
-MESSAGES: Table = SmsMessage.__table__  # type: ignore[assignment]
-PARTS: Table = SmsPart.__table__  # type: ignore[assignment]
-RECEIPTS: Table = SmsReceipt.__table__  # type: ignore[assignment]
-_CHUNK = 500  # ids per IN (...)
 WRITE_EVERY_S = 0.05  # how often `run` records answers and reports
 
 
@@ -121,20 +116,6 @@ async def _first(*waits: Awaitable[Any], within_s: float) -> None:
         task.cancel()
 
 
-def _settled(message_id: int, state: DeliveryState, error: str | None,
-             at: dt.datetime) -> dict[str, Any]:
-    """A message's final row values from its (last or failing) part's final state."""
-    if state is DeliveryState.DELIVERED:
-        return {"mid": message_id, "status": MessageStatus.DELIVERED, "detail": None, "at": at}
-    return {"mid": message_id, "status": MessageStatus.FAILED, "at": at,
-            "detail": state.value + (f" err:{error}" if error else "")}
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(values), _CHUNK):
-        yield list(values[start:start + _CHUNK])
-
-
 class SmsSender:
     """Sends through one gateway; is the gateway's `GatewayEvents`."""
 
@@ -152,9 +133,7 @@ class SmsSender:
         self._reports: list[DeliveryReport] = []
         self._inbound: list[InboundSms] = []
         self._arrived = asyncio.Event()
-        # messages this sender submitted as one part and not settled yet: their final
-        # report settles them without reading their parts back
-        self._single: set[int] = set()
+        self._receipts = Receipts(gateway.name)
 
     # -- GatewayEvents ---------------------------------------------------------------------
     def delivery_report(self, report: DeliveryReport) -> None:
@@ -307,7 +286,7 @@ class SmsSender:
                     tries=bindparam("tries")), submitted)
             if parts:
                 conn.execute(insert(PARTS), parts)
-                self._match_waiting(conn, [p["gateway_message_id"] for p in parts])
+                self._receipts.match_waiting(conn, [p["gateway_message_id"] for p in parts])
             if retried:
                 conn.execute(update(MESSAGES).where(by_id).values(
                     gateway=name, tries=bindparam("tries"), next_try_at=bindparam("until"),
@@ -318,7 +297,7 @@ class SmsSender:
                     tries=bindparam("tries"), detail=bindparam("detail")), failed)
         for claimed, result in results:
             if result.status is SubmitStatus.ACCEPTED and len(result.part_ids) == 1:
-                self._single.add(claimed.message_id)
+                self._receipts.single.add(claimed.message_id)
 
     # -- what arrives ---------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -331,115 +310,9 @@ class SmsSender:
         if messages:
             await self.db.call(self._write_inbound, messages)
 
-    def _parts(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """The parts with these gateway ids: gateway id -> (part id, message id)."""
-        p = PARTS.c
-        out: dict[str, tuple[int, int]] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            for part_id, message_id, gateway_id in conn.execute(
-                    select(p.id, p.message_id, p.gateway_message_id).where(
-                        p.gateway == self.gateway.name, p.gateway_message_id.in_(chunk))):
-                out[gateway_id] = (part_id, message_id)
-        return out
-
     def _write_reports(self, reports: Sequence[DeliveryReport]) -> None:
-        now = self.clock.now()
-        name = self.gateway.name
         with self.db.connection() as conn:
-            parts = self._parts(conn, [r.gateway_message_id for r in reports
-                                       if r.gateway_message_id])
-            rows: list[dict[str, Any]] = []
-            for report in reports:
-                if report.state is None:
-                    log.warning("sms: a delivery report from %s could not be read; kept as "
-                                "it came", name)
-                found = parts.get(report.gateway_message_id or "")
-                rows.append({
-                    "gateway": name, "gateway_message_id": report.gateway_message_id or None,
-                    "state": report.state.value if report.state is not None else None,
-                    "error": report.error or None, "raw": report.raw, "received_at": now,
-                    "part_id": found[0] if found is not None and report.state is not None
-                    else None})
-            conn.execute(insert(RECEIPTS), rows)
-            unmatched = sum(1 for r in rows if r["part_id"] is None and r["state"] is not None)
-            if unmatched:
-                log.info("sms: %d delivery reports from %s wait for their message", unmatched,
-                         name)
-            by_part = {part_id: message_id for part_id, message_id in parts.values()}
-            self._apply(conn, [(r["part_id"], by_part[r["part_id"]], r["state"], r["error"], now)
-                               for r in rows if r["part_id"] is not None])
-
-    def _match_waiting(self, conn: Connection, gateway_ids: Sequence[str]) -> None:
-        """Reports that arrived before their submit's answer was written."""
-        r = RECEIPTS.c
-        waiting: list[Any] = []
-        for chunk in _chunks(gateway_ids):
-            waiting.extend(conn.execute(
-                select(r.id, r.gateway_message_id, r.state, r.error, r.received_at)
-                .where(r.gateway == self.gateway.name, r.part_id.is_(None),
-                       r.state.is_not(None), r.gateway_message_id.in_(chunk))
-                .order_by(r.id)).all())
-        if not waiting:
-            return
-        parts = self._parts(conn, [w.gateway_message_id for w in waiting])
-        matched = [(w, parts[w.gateway_message_id]) for w in waiting
-                   if w.gateway_message_id in parts]
-        if matched:
-            conn.execute(update(RECEIPTS).where(r.id == bindparam("rid")).values(
-                part_id=bindparam("pid")), [{"rid": w.id, "pid": found[0]}
-                                           for w, found in matched])
-            self._apply(conn, [(found[0], found[1], w.state, w.error, w.received_at)
-                               for w, found in matched])
-
-    def _apply(self, conn: Connection,
-               reported: Sequence[tuple[int, int, str, str | None, dt.datetime]]) -> None:
-        """Record each (part, its message, state, error, when) on its part, then settle
-        the messages whose parts all reached a final state: DELIVERED, or FAILED when one
-        part failed."""
-        if not reported:
-            return
-        p = PARTS.c
-        conn.execute(update(PARTS).where(p.id == bindparam("pid")).values(
-            state=bindparam("state"), reported_at=bindparam("at")),
-            [{"pid": pid, "state": state, "at": at} for pid, _, state, _, at in reported])
-        errors = {pid: error for pid, _, _, error, _ in reported}
-        m = MESSAGES.c
-        settled: list[dict[str, Any]] = []
-        rest: set[int] = set()
-        for _, mid, state, error, at in reported:
-            if mid not in self._single:
-                rest.add(mid)
-            elif DeliveryState(state).final:
-                # submitted by this sender as one part, still SUBMITTED: settled here
-                self._single.discard(mid)
-                settled.append(_settled(mid, DeliveryState(state), error, at))
-        by_message: dict[int, list[tuple[int, str | None, dt.datetime | None]]] = {}
-        submitted: set[int] = set()
-        for chunk in _chunks(sorted(rest)):
-            submitted.update(conn.execute(select(m.id).where(
-                m.id.in_(chunk), m.status == MessageStatus.SUBMITTED)).scalars())
-            for pid, mid, state, at in conn.execute(select(
-                    p.id, p.message_id, p.state, p.reported_at).where(p.message_id.in_(chunk))):
-                by_message.setdefault(mid, []).append((pid, state, at))
-        for mid in submitted:
-            rows = by_message.get(mid, [])
-            states = [(pid, DeliveryState(state) if state else None, at)
-                      for pid, state, at in rows]
-            failed = [(pid, st, at) for pid, st, at in states
-                      if st is not None and st.final and st is not DeliveryState.DELIVERED]
-            if failed:
-                pid, st, when = failed[0]
-                assert st is not None and when is not None
-                settled.append(_settled(mid, st, errors.get(pid), when))
-            elif rows and all(st is DeliveryState.DELIVERED for _, st, _ in states):
-                # every id the gateway answered (written together): one per segment, or
-                # one for the whole message from a gateway that reports it as one
-                settled.append(_settled(mid, DeliveryState.DELIVERED, None,
-                                        max(at for _, _, at in states if at is not None)))
-        if settled:
-            conn.execute(update(MESSAGES).where(m.id == bindparam("mid")).values(
-                status=bindparam("status"), final_at=bindparam("at"),
-                detail=bindparam("detail")), settled)
+            self._receipts.write(conn, reports, self.clock.now())
 
     def _write_inbound(self, messages: Sequence[InboundSms]) -> None:
         now = self.clock.now()
